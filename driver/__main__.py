@@ -1,0 +1,5 @@
+"""``python -m driver``."""
+
+from driver.cli import main
+
+raise SystemExit(main())

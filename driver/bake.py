@@ -1,0 +1,116 @@
+"""Pure bake-time and approval logic (inputs: audit entries, config, clock)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from components import rollout
+
+#: audit ``result`` value of an entry that changed the deployed phase
+APPLIED = "applied"
+
+
+def parse_ts(value: str) -> datetime:
+    """Parse an audit timestamp (ISO 8601, UTC, ``Z`` suffix allowed)."""
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def format_ts(dt: datetime) -> str:
+    """UTC ISO 8601 with a ``Z`` suffix, second precision plus millis."""
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def phase_entered_at(entries: Iterable[Mapping[str, Any]], phase: int) -> datetime | None:
+    """When the stack entered ``phase``, from the audit log.
+
+    That is the timestamp of the *last* applied entry, if it moved the stack to
+    ``phase``. If the last applied change went elsewhere (the phase was changed
+    outside the driver), the entry time is unknown: ``None``.
+    """
+    last: Mapping[str, Any] | None = None
+    for e in entries:
+        if e.get("result") == APPLIED:
+            last = e
+    if last is None or last.get("to_phase") != phase:
+        return None
+    return parse_ts(str(last["ts"]))
+
+
+def bake_minutes_for(phase: int, bake_minutes: Mapping[str, Any] | None) -> float:
+    """Bake minutes of ``phase`` from config ``rollout.bakeMinutes`` (keys "1".."4").
+
+    Phase 0 has no bake time. A phase missing from the config falls back to
+    the SPEC value (:data:`components.rollout.PROD_BAKE_MINUTES`).
+    """
+    rollout.validate_phase(phase)
+    if phase == 0:
+        return 0.0
+    raw = dict(bake_minutes or {})
+    value = raw.get(str(phase), raw.get(phase)) if raw else None  # type: ignore[call-overload]
+    if value is None:
+        return float(rollout.PROD_BAKE_MINUTES[phase])
+    minutes = float(value)
+    if minutes < 0:
+        raise rollout.RolloutError(f"rollout.bakeMinutes[{phase}] must be >= 0, got {minutes}")
+    return minutes
+
+
+@dataclass(frozen=True)
+class BakeStatus:
+    phase: int
+    required_s: float
+    entered_at: datetime | None
+    elapsed_s: float | None
+    remaining_s: float | None  # None = unknown entry time
+
+    @property
+    def done(self) -> bool:
+        if self.required_s <= 0:
+            return True
+        return self.remaining_s is not None and self.remaining_s <= 0
+
+    def describe(self) -> str:
+        if self.required_s <= 0:
+            return f"phase {self.phase}: no bake time"
+        if self.entered_at is None:
+            return (f"phase {self.phase}: bake {self.required_s / 60:g} min, entry time unknown "
+                    "(no applied audit entry for this phase)")
+        assert self.remaining_s is not None and self.elapsed_s is not None
+        if self.remaining_s <= 0:
+            return (f"phase {self.phase}: baked {self.elapsed_s:.0f} s "
+                    f">= {self.required_s:.0f} s (entered {format_ts(self.entered_at)})")
+        return (f"phase {self.phase}: {self.remaining_s:.0f} s of {self.required_s:.0f} s bake time "
+                f"remaining (entered {format_ts(self.entered_at)})")
+
+
+def bake_status(phase: int, entered_at: datetime | None, bake_minutes: float, now: datetime) -> BakeStatus:
+    required = max(0.0, bake_minutes * 60.0)
+    if entered_at is None:
+        return BakeStatus(phase, required, None, None, None)
+    elapsed = (now - entered_at).total_seconds()
+    return BakeStatus(phase, required, entered_at, elapsed, required - elapsed)
+
+
+@dataclass(frozen=True)
+class Approval:
+    ok: bool
+    expected: str
+    given: str
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"approved by {self.given}"
+        return f"approval by {self.given!r} refused: leaving this phase must be approved by {self.expected!r}"
+
+
+def check_approval(current_phase: int, approved_by: str) -> Approval:
+    """``approved_by`` must be the SPEC decider of the phase being left."""
+    expected = rollout.decider_for(current_phase)
+    given = approved_by.strip().lower()
+    return Approval(ok=given == expected, expected=expected, given=given)

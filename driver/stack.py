@@ -1,0 +1,173 @@
+"""The Pulumi side of the driver, behind a small injectable interface.
+
+:class:`AutomationStack` is the real implementation (Pulumi Automation API,
+``select_stack(work_dir=<project>)``); tests inject a fake with the same
+methods to exercise the driver logic without a CLI or a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+PROJECT_NAMESPACE = "claude-enhancer"
+ROLLOUT_KEY = f"{PROJECT_NAMESPACE}:rollout"
+DEFAULT_WORK_DIR = Path(__file__).resolve().parent.parent
+
+OnOutput = Callable[[str], None]
+
+
+class ToolchainMissing(RuntimeError):
+    """The Pulumi CLI (or its environment) is not available."""
+
+
+@dataclass
+class UpOutcome:
+    outputs: dict[str, Any]
+    result: str  # "succeeded" / "failed"
+    summary: dict[str, Any] = field(default_factory=dict)  # resource op counts
+
+
+@dataclass(frozen=True)
+class Resource:
+    urn: str
+    type: str
+    kind: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_state(cls, r: dict[str, Any]) -> Resource:
+        inputs = r.get("inputs") or {}
+        meta = inputs.get("metadata") if isinstance(inputs, dict) else None
+        labels = meta.get("labels") if isinstance(meta, dict) else None
+        return cls(
+            urn=str(r.get("urn", "")),
+            type=str(r.get("type", "")),
+            kind=str(inputs.get("kind", "")) if isinstance(inputs, dict) else "",
+            labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        )
+
+
+class StackRunner(Protocol):
+    project: str
+    stack_name: str
+
+    def rollout_config(self) -> dict[str, Any]: ...
+
+    def set_phase(self, phase: int) -> None: ...
+
+    def outputs(self) -> dict[str, Any]: ...
+
+    def up(self, on_output: OnOutput, targets: list[str] | None = None) -> UpOutcome: ...
+
+    def resources(self) -> list[Resource]:
+        """Every resource of the last deployment (urn, type, kind, labels)."""
+        ...
+
+
+def require_pulumi_cli() -> str:
+    """Path of the ``pulumi`` binary, or a clear error telling how to get one."""
+    path = shutil.which("pulumi")
+    if not path:
+        raise ToolchainMissing(
+            "pulumi CLI not found on PATH. Build/install the toolchain and run "
+            "`source toolchain/env.sh` (it puts $CE_HOME/tools/pulumi-*/bin on PATH and sets "
+            "PULUMI_BACKEND_URL / PULUMI_CONFIG_PASSPHRASE)."
+        )
+    if not os.environ.get("PULUMI_BACKEND_URL"):
+        raise ToolchainMissing(
+            "PULUMI_BACKEND_URL is not set; run `source toolchain/env.sh` first "
+            "(local stacks use the file backend under $CE_HOME/state)."
+        )
+    return path
+
+
+class AutomationStack:
+    """Real stack through ``pulumi.automation.select_stack``."""
+
+    def __init__(self, stack_name: str = "local", work_dir: Path | str = DEFAULT_WORK_DIR) -> None:
+        require_pulumi_cli()
+        from pulumi import automation as auto
+
+        self._auto = auto
+        self.stack_name = stack_name
+        self.work_dir = str(work_dir)
+        self._stack = auto.select_stack(stack_name=stack_name, work_dir=self.work_dir)
+        self.project = self._stack.workspace.project_settings().name
+
+    @property
+    def auto_stack(self) -> Any:
+        """The underlying ``pulumi.automation.Stack`` (tests and the benchmark use it)."""
+        return self._stack
+
+    def set_rollout_value(self, path: str, value: str) -> None:
+        """Set ``claude-enhancer:rollout.<path>`` (structured config path)."""
+        self._stack.set_config(f"{ROLLOUT_KEY}.{path}", self._auto.ConfigValue(value=value), path=True)
+
+    def remove_rollout_value(self, path: str) -> None:
+        self._stack.remove_config(f"{ROLLOUT_KEY}.{path}", path=True)
+
+    def rollout_config(self) -> dict[str, Any]:
+        cfg = self._stack.get_all_config()
+        raw = cfg.get(ROLLOUT_KEY)
+        if raw is None:
+            return {}
+        try:
+            value = json.loads(raw.value)
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def set_phase(self, phase: int) -> None:
+        self._stack.set_config(f"{ROLLOUT_KEY}.phase", self._auto.ConfigValue(value=str(phase)), path=True)
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self._stack.outputs().items()}
+
+    def up(self, on_output: OnOutput, targets: list[str] | None = None) -> UpOutcome:
+        kwargs: dict[str, Any] = {"on_output": on_output, "color": "never", "suppress_outputs": True}
+        if targets:
+            kwargs["target"] = targets
+        res = self._stack.up(**kwargs)
+        outputs = {k: v.value for k, v in res.outputs.items()}
+        changes = {str(getattr(k, 'value', k)): v for k, v in (res.summary.resource_changes or {}).items()}
+        return UpOutcome(outputs=outputs, result=str(res.summary.result), summary=changes)
+
+    def resources(self) -> list[Resource]:
+        dep = self._stack.export_stack()
+        return [Resource.from_state(r) for r in (dep.deployment or {}).get("resources", []) or []]
+
+    def preview(self, on_output: OnOutput, policy_packs: list[str] | None = None) -> dict[str, Any]:
+        """Used by the benchmark only."""
+        kwargs: dict[str, Any] = {"on_output": on_output, "color": "never"}
+        if policy_packs:
+            kwargs["policy_packs"] = policy_packs
+        res = self._stack.preview(**kwargs)
+        return {str(getattr(k, 'value', k)): v for k, v in (res.change_summary or {}).items()}
+
+
+def rollback_targets(resources: list[Resource]) -> list[str]:
+    """URNs a targeted rollback updates: the root stack (outputs), every Istio
+    VirtualService (the traffic weights) and the canary-track Deployments (their
+    replica count is the only other phase-dependent field, see components/app.py).
+
+    Pure; unit-tested. Empty when no VirtualService is found (the caller then
+    falls back to a full ``up``).
+    """
+    targets: list[str] = []
+    has_vs = False
+    for r in resources:
+        name = r.urn.rsplit("::", 1)[-1].lower()
+        if r.type == "pulumi:pulumi:Stack":
+            targets.append(r.urn)
+        elif r.type.endswith(":VirtualService") or r.kind == "VirtualService":
+            targets.append(r.urn)
+            has_vs = True
+        elif r.type.endswith(":Deployment") and (r.labels.get("track") == "canary" or "canary" in name):
+            targets.append(r.urn)
+    return targets if has_vs else []

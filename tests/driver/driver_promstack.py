@@ -1,0 +1,145 @@
+"""Start the synthetic exporter(s) and a real Prometheus (Debian package) on loopback.
+
+Prometheus runs as a plain child process with a temporary config and data
+directory (never the system service). A missing binary is a test FAILURE.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPORTER = ROOT / "monitoring" / "exporter" / "exporter.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prometheus_binary() -> str:
+    hint = ("install it with `apt-get update && apt-get install -y prometheus` (Debian package) "
+            "or point CE_PROMETHEUS_BIN at one; the gate integration tests need a real Prometheus")
+    env = os.environ.get("CE_PROMETHEUS_BIN")
+    if env:
+        if not os.access(env, os.X_OK):
+            pytest.fail(f"CE_PROMETHEUS_BIN={env} is not an executable prometheus binary: {hint}",
+                        pytrace=False)
+        return env
+    path = shutil.which("prometheus")
+    if not path:
+        pytest.fail(f"prometheus binary not found on PATH: {hint}", pytrace=False)
+    return path
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            pytest.fail(f"{what} exited with {proc.returncode}:\n{out[-3000:]}", pytrace=False)
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"{what} not ready at {url} after {timeout} s", pytrace=False)
+
+
+@dataclass
+class Exporter:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def control(self, **kw: object) -> str:
+        q = "&".join(f"{k}={v}" for k, v in kw.items())
+        with urllib.request.urlopen(f"{self.url}/control?{q}", timeout=5) as r:
+            return r.read().decode()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def exporters(specs: dict[str, list[str]]) -> Iterator[dict[str, Exporter]]:
+    """Start one exporter per name with the given CLI flags."""
+    started: dict[str, Exporter] = {}
+    try:
+        for name, flags in specs.items():
+            port = free_port()
+            proc = subprocess.Popen([sys.executable, str(EXPORTER), str(port), "--seed", "7", *flags],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            started[name] = Exporter(name, port, proc)
+            _wait_http(f"http://127.0.0.1:{port}/healthz", proc, 20, f"exporter {name}")
+        yield started
+    finally:
+        for e in started.values():
+            _stop(e.proc)
+
+
+@contextmanager
+def prometheus(targets: dict[str, int], workdir: Path) -> Iterator[str]:
+    """Prometheus scraping each ``job -> port`` every second; yields its base URL."""
+    binary = prometheus_binary()
+    port = free_port()
+    jobs = "".join(
+        f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{p}']\n"
+        for job, p in targets.items()
+    )
+    cfg = workdir / "prometheus.yml"
+    cfg.write_text(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}")
+    data = workdir / "data"
+    data.mkdir(exist_ok=True)
+    log = (workdir / "prometheus.log").open("wb")
+    proc = subprocess.Popen(
+        [binary, f"--config.file={cfg}", f"--storage.tsdb.path={data}",
+         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h",
+         "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"prometheus exited with {proc.returncode}:\n"
+                            f"{(workdir / 'prometheus.log').read_text()[-3000:]}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("prometheus not ready after 60 s", pytrace=False)
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
