@@ -1,0 +1,1 @@
+"""Shared helpers for the policy rules (no pulumi runtime needed)."""

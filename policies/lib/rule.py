@@ -1,0 +1,159 @@
+"""Rule metadata shared by every module under ``policies/rules``.
+
+A rule module exposes:
+
+* ``RULE``: a :class:`Rule` (name, description, severity, frameworks, remediation,
+  config schema with defaults, scope ``"resource"`` or ``"stack"``).
+* ``check``: for resource rules ``check(resource_type, props, config) -> list[str]``;
+  for stack rules ``check(resources, config) -> list[str]`` where ``resources``
+  is a list of :class:`StackResource`.
+
+Messages are exact and deterministic (sorted where several objects are involved).
+``props`` are plain values (see :func:`policies.lib.props.plain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+Severity = Literal["low", "medium", "high", "critical"]
+Scope = Literal["resource", "stack"]
+
+#: Kubernetes workload kinds (Pulumi type tokens) that carry a pod template.
+WORKLOAD_TYPES: dict[str, str] = {
+    "kubernetes:apps/v1:Deployment": "Deployment",
+    "kubernetes:apps/v1:StatefulSet": "StatefulSet",
+    "kubernetes:apps/v1:DaemonSet": "DaemonSet",
+    "kubernetes:apps/v1:ReplicaSet": "ReplicaSet",
+    "kubernetes:batch/v1:Job": "Job",
+    "kubernetes:batch/v1:CronJob": "CronJob",
+    "kubernetes:core/v1:Pod": "Pod",
+}
+
+
+class StackResource(NamedTuple):
+    """One resource as a stack rule sees it."""
+
+    type: str
+    name: str
+    props: Any
+    urn: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    severity: Severity
+    frameworks: Mapping[str, list[str]]
+    remediation: str
+    scope: Scope = "resource"
+    #: Pulumi type tokens this rule looks at (documentation + report); the check
+    #: itself also ignores other types.
+    resource_types: tuple[str, ...] = ()
+    #: JSON-schema properties of the rule's config; each should carry a "default".
+    config_schema: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}
+
+    def resolve_config(self, config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Defaults overlaid with the given config (unknown keys are kept)."""
+        merged = self.defaults()
+        for key, value in (config or {}).items():
+            if key == "enforcementLevel":
+                continue
+            merged[key] = value
+        return merged
+
+    def controls(self) -> list[str]:
+        """Flat, sorted "FRAMEWORK:control" list."""
+        return sorted(f"{fw}:{c}" for fw, cs in self.frameworks.items() for c in cs)
+
+
+ResourceCheck = Callable[[str, Any, Mapping[str, Any]], list[str]]
+StackCheck = Callable[[list[StackResource], Mapping[str, Any]], list[str]]
+
+
+def workload_pod_spec(resource_type: str, props: Any) -> Any:
+    """The pod spec of a workload (CronJob nests one level deeper); None if absent."""
+    from .props import dig
+
+    kind = WORKLOAD_TYPES.get(resource_type)
+    if kind is None:
+        return None
+    if kind == "Pod":
+        return dig(props, "spec")
+    if kind == "CronJob":
+        return dig(props, "spec", "jobTemplate", "spec", "template", "spec")
+    return dig(props, "spec", "template", "spec")
+
+
+def workload_pod_metadata(resource_type: str, props: Any) -> Any:
+    from .props import dig
+
+    kind = WORKLOAD_TYPES.get(resource_type)
+    if kind == "Pod":
+        return dig(props, "metadata")
+    if kind == "CronJob":
+        return dig(props, "spec", "jobTemplate", "spec", "template", "metadata")
+    if kind is not None:
+        return dig(props, "spec", "template", "metadata")
+    return None
+
+
+def containers_of(pod_spec: Any) -> list[tuple[str, str, Any]]:
+    """(field, name, container) for containers, initContainers, ephemeralContainers."""
+    from .props import as_dict, as_list, dig
+
+    out: list[tuple[str, str, Any]] = []
+    for fieldname in ("initContainers", "containers", "ephemeralContainers"):
+        for i, c in enumerate(as_list(dig(pod_spec, fieldname))):
+            c = as_dict(c)
+            name = dig(c, "name")
+            out.append((fieldname, name if isinstance(name, str) else f"#{i}", c))
+    return out
+
+
+def unique(messages: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for m in messages:
+        seen.setdefault(m, None)
+    return list(seen)
+
+
+def crd_kind(resource_type: str, group: str, kinds: Iterable[str]) -> str | None:
+    """Kind for ``kubernetes:<group>/<any version>:<Kind>`` when Kind is in ``kinds``."""
+    prefix = f"kubernetes:{group}/"
+    if not resource_type.startswith(prefix):
+        return None
+    _, _, kind = resource_type.partition(":")[2].partition(":")
+    return kind if kind in set(kinds) else None
+
+
+#: Custom resources whose operators run pods in the resource's namespace.
+POD_OWNING_CRDS: tuple[tuple[str, str], ...] = (
+    ("postgresql.cnpg.io", "Cluster"),
+    ("redis.redis.opstreelabs.in", "RedisCluster"),
+    ("redis.redis.opstreelabs.in", "Redis"),
+)
+
+
+def workload_namespaces(resources: Iterable[StackResource], exempt: Iterable[str]) -> tuple[set[str], bool]:
+    """Namespaces that run pods, minus ``exempt``; second item: some namespace was unknown."""
+    from .props import meta_namespace
+
+    skip = set(exempt)
+    found: set[str] = set()
+    unknown = False
+    for r in resources:
+        if r.type in WORKLOAD_TYPES or any(crd_kind(r.type, g, [k]) for g, k in POD_OWNING_CRDS):
+            ns = meta_namespace(r.props)
+            if ns == "<unknown>":
+                unknown = True
+            elif ns not in skip:
+                found.add(ns)
+    return found, unknown

@@ -1,0 +1,155 @@
+"""Wrap the plain rules as pulumi-policy policies.
+
+Kept apart from ``__main__.py`` (which starts the gRPC server and never returns)
+so that tests can build the policies and drive them in-process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyComplianceFramework,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Secret,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy import policy as _policy_module
+from pulumi_policy.deserialize import _deserialize_property, deserialize_properties
+
+from policies.lib.props import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY, plain
+from policies.lib.rule import StackResource
+from policies.rules import ALL
+
+PACK_NAME = "claude-enhancer-policies"
+
+_SEVERITY = {
+    "low": Severity.LOW,
+    "medium": Severity.MEDIUM,
+    "high": Severity.HIGH,
+    "critical": Severity.CRITICAL,
+}
+
+_LEVELS = {
+    "advisory": EnforcementLevel.ADVISORY,
+    "mandatory": EnforcementLevel.MANDATORY,
+    "disabled": EnforcementLevel.DISABLED,
+}
+
+
+def default_enforcement_level() -> EnforcementLevel:
+    """MANDATORY unless CE_POLICY_ENFORCEMENT=advisory|disabled (per-policy overrides use pack config)."""
+    value = os.environ.get("CE_POLICY_ENFORCEMENT", "mandatory").strip().lower()
+    if value not in _LEVELS:
+        raise ValueError(f"CE_POLICY_ENFORCEMENT must be one of {sorted(_LEVELS)}, got {value!r}")
+    return _LEVELS[value]
+
+
+# --- secrets ---------------------------------------------------------------
+
+
+def _keep_secret(prop: Any) -> Any:
+    if isinstance(prop, list):
+        return [_keep_secret(e) for e in prop]
+    if isinstance(prop, dict):
+        if prop.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG:
+            return Secret(_keep_secret(prop.get("value")))
+        if SPECIAL_SIG_KEY in prop:
+            return _deserialize_property(prop)  # assets/archives: upstream behaviour
+        return {k: _keep_secret(v) for k, v in prop.items()}
+    return prop
+
+
+def deserialize_keep_secrets(props: dict[str, Any], proxy_secrets: bool = False) -> dict[str, Any]:
+    """Like pulumi_policy's deserialize_properties, but secrets become ``Secret`` leaves.
+
+    Upstream unwraps secrets for validation, making them indistinguishable from
+    plaintext; remediation (``proxy_secrets=True``) keeps upstream behaviour.
+    """
+    if proxy_secrets:
+        return deserialize_properties(props, True)
+    return {k: _keep_secret(v) for k, v in props.items()}
+
+
+def install_secret_preserving_deserializer() -> None:
+    """Make Analyze/AnalyzeStack hand secrets to the rules as ``Secret`` values."""
+    _policy_module.deserialize_properties = deserialize_keep_secrets  # type: ignore[attr-defined]
+
+
+# --- wrappers ---------------------------------------------------------------
+
+
+def _schema(module: ModuleType) -> PolicyConfigSchema | None:
+    schema = dict(module.RULE.config_schema)
+    return PolicyConfigSchema(properties=schema) if schema else None
+
+
+def _framework(module: ModuleType) -> PolicyComplianceFramework:
+    spec = "; ".join(f"{fw} {', '.join(cs)}" for fw, cs in sorted(module.RULE.frameworks.items()))
+    return PolicyComplianceFramework(name="claude-enhancer-controls", version="1", specification=spec)
+
+
+def _config(args: ResourceValidationArgs | StackValidationArgs) -> Mapping[str, Any]:
+    cfg = args.get_config()
+    return plain(cfg) if cfg else {}
+
+
+def _resource_policy(module: ModuleType, level: EnforcementLevel) -> ResourceValidationPolicy:
+    rule = module.RULE
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in module.check(args.resource_type, plain(args.props), _config(args)):
+            report_violation(message, None)
+
+    return ResourceValidationPolicy(
+        name=rule.name,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=level,
+        config_schema=_schema(module),
+        severity=_SEVERITY[rule.severity],
+        framework=_framework(module),
+        tags=[*rule.tags, *sorted(rule.frameworks)],
+        remediation_steps=rule.remediation,
+    )
+
+
+def _stack_policy(module: ModuleType, level: EnforcementLevel) -> StackValidationPolicy:
+    rule = module.RULE
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        resources = [StackResource(r.resource_type, r.name, plain(r.props), r.urn) for r in args.resources]
+        for message in module.check(resources, _config(args)):
+            report_violation(message, None)
+
+    return StackValidationPolicy(
+        name=rule.name,
+        description=rule.description,
+        validate=validate,
+        enforcement_level=level,
+        config_schema=_schema(module),
+        severity=_SEVERITY[rule.severity],
+        framework=_framework(module),
+        tags=[*rule.tags, *sorted(rule.frameworks)],
+        remediation_steps=rule.remediation,
+    )
+
+
+def build_policies(level: EnforcementLevel | None = None) -> list[ResourceValidationPolicy | StackValidationPolicy]:
+    level = level or default_enforcement_level()
+    out: list[ResourceValidationPolicy | StackValidationPolicy] = []
+    for module in ALL:
+        if module.RULE.scope == "stack":
+            out.append(_stack_policy(module, level))
+        else:
+            out.append(_resource_policy(module, level))
+    return out

@@ -1,0 +1,75 @@
+"""ServiceAccount tokens are not auto-mounted unless a workload is marked as needing the API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from policies.lib.props import UNKNOWN, as_bool, as_dict, as_list, dig
+from policies.lib.rule import WORKLOAD_TYPES, Rule, workload_pod_metadata, workload_pod_spec
+
+SA_TYPE = "kubernetes:core/v1:ServiceAccount"
+ANNOTATION = "claude-enhancer.io/needs-api-token"
+
+RULE = Rule(
+    name="automount-serviceaccount-token",
+    description="ServiceAccounts and pod specs must set automountServiceAccountToken: false unless annotated "
+    f'{ANNOTATION}: "true" or listed in allowedServiceAccounts.',
+    severity="medium",
+    frameworks={
+        "SOC2": ["CC6.1"],
+        "ISO27001": ["A.8.2", "A.5.15"],
+        "CIS": ["K8s 5.1.6"],
+        "OWASP": ["K8s Top 10 K03"],
+    },
+    remediation=f"Set automountServiceAccountToken: false on the ServiceAccount and pod spec; workloads that "
+    f'call the Kubernetes API annotate the ServiceAccount/pod template with {ANNOTATION}: "true".',
+    resource_types=(SA_TYPE, *WORKLOAD_TYPES),
+    config_schema={
+        "allowedServiceAccounts": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "namespace/name of ServiceAccounts allowed to mount tokens.",
+        },
+        "exemptAnnotation": {
+            "type": "string",
+            "default": ANNOTATION,
+            "description": 'Annotation (value "true") marking a real need for the API token.',
+        },
+    },
+    tags=("kubernetes", "rbac"),
+)
+
+
+def _annotated(metadata: Any, key: str) -> bool:
+    return as_bool(dig(as_dict(metadata), "annotations", key)) is True
+
+
+def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
+    cfg = RULE.resolve_config(config)
+    key = str(cfg.get("exemptAnnotation") or ANNOTATION)
+    allowed = {str(a) for a in as_list(cfg.get("allowedServiceAccounts"))}
+    ns = dig(props, "metadata", "namespace") or "default"
+    if resource_type == SA_TYPE:
+        name = dig(props, "metadata", "name")
+        if _annotated(dig(props, "metadata"), key) or f"{ns}/{name}" in allowed:
+            return []
+        value = dig(props, "automountServiceAccountToken")
+        if value is not UNKNOWN and as_bool(value) is not False:
+            return ["automountServiceAccountToken must be false"]
+        return []
+    if resource_type not in WORKLOAD_TYPES:
+        return []
+    spec = workload_pod_spec(resource_type, props)
+    if not isinstance(spec, dict):
+        return []
+    if _annotated(workload_pod_metadata(resource_type, props), key) or _annotated(dig(props, "metadata"), key):
+        return []
+    sa = dig(spec, "serviceAccountName") or "default"
+    if f"{ns}/{sa}" in allowed:
+        return []
+    value = dig(spec, "automountServiceAccountToken")
+    if value is not UNKNOWN and as_bool(value) is not False:
+        return ["pod spec.automountServiceAccountToken must be false"]
+    return []

@@ -1,0 +1,53 @@
+"""Redis (OT operator) clusters run 3+ masters with at least one replica each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from policies.lib.props import UNKNOWN, as_int, dig
+from policies.lib.rule import Rule, crd_kind
+
+RULE = Rule(
+    name="ha-redis-cluster",
+    description="RedisCluster must have clusterSize >= 3 leaders and at least one follower per leader "
+    "(3 masters + 3 replicas).",
+    severity="high",
+    frameworks={
+        "SOC2": ["A1.2"],
+        "ISO27001": ["A.8.14"],
+    },
+    remediation="Set spec.clusterSize: 3 and leave redisLeader/redisFollower.replicas unset or >= clusterSize.",
+    resource_types=("kubernetes:redis.redis.opstreelabs.in/v1beta2:RedisCluster",),
+    config_schema={
+        "minLeaders": {"type": "integer", "default": 3, "description": "Minimum Redis masters."},
+        "minFollowersPerLeader": {"type": "integer", "default": 1, "description": "Replicas per master."},
+    },
+    tags=("ha", "redis"),
+)
+
+
+def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
+    if crd_kind(resource_type, "redis.redis.opstreelabs.in", ["RedisCluster"]) is None:
+        return []
+    cfg = RULE.resolve_config(config)
+    min_leaders = as_int(cfg.get("minLeaders")) or 3
+    per_leader = as_int(cfg.get("minFollowersPerLeader"))
+    per_leader = 1 if per_leader is None else per_leader
+    raw_size = dig(props, "spec", "clusterSize")
+    raw_leaders = dig(props, "spec", "redisLeader", "replicas")
+    raw_followers = dig(props, "spec", "redisFollower", "replicas")
+    if UNKNOWN in (raw_size, raw_leaders, raw_followers):
+        return []
+    size = as_int(raw_size)
+    if size is None:
+        return [f"spec.clusterSize is {raw_size if raw_size is not None else 'unset'}; must be at least {min_leaders}"]
+    leaders = as_int(raw_leaders) if raw_leaders is not None else size
+    followers = as_int(raw_followers) if raw_followers is not None else size
+    out: list[str] = []
+    if leaders is None or leaders < min_leaders:
+        field = "spec.redisLeader.replicas" if raw_leaders is not None else "spec.clusterSize"
+        out.append(f"{field} is {leaders}; must be at least {min_leaders} leaders")
+    if leaders is not None and (followers is None or followers < leaders * per_leader):
+        out.append(f"{followers} followers for {leaders} leaders; need at least {per_leader} per leader")
+    return out

@@ -1,0 +1,171 @@
+"""No plaintext secrets in ConfigMaps, container env values or non-secret Secret data.
+
+How secretness is seen: the engine sends Pulumi secrets to the analyzer wrapped
+with the secret signature; pulumi-policy 1.21's ``Analyze`` unwraps them, so the
+pack's entry point installs a deserializer that keeps them as
+``pulumi_policy.Secret`` leaves (see ``policies/lib/props.py``). Note that the
+Kubernetes provider's Check already marks *every* ``Secret.data``/``stringData``
+as secret before analysis, so for ``kubernetes:core/v1:Secret`` this rule only
+fires when values reach the analyzer unmarked (e.g. other providers, tests); the
+ConfigMap and env checks are what catch plaintext in practice.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from policies.lib.props import as_list, dig, is_secret, is_unknown
+from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, workload_pod_spec
+
+CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+SECRET = "kubernetes:core/v1:Secret"
+
+RULE = Rule(
+    name="no-plaintext-secrets",
+    description="Secrets must not appear in plaintext: no secret-like keys or high-entropy values in ConfigMaps, "
+    "no literal env values for secret-like names, and Secret data must be Pulumi secrets.",
+    severity="critical",
+    frameworks={
+        "SOC2": ["CC6.1", "CC6.7"],
+        "ISO27001": ["A.5.17", "A.8.24", "A.8.12"],
+        "CIS": ["K8s 5.4.1"],
+        "OWASP": ["A02:2021", "A07:2021", "K8s Top 10 K08"],
+        "GDPR": ["Art.32"],
+    },
+    remediation="Keep credentials in Vault (or a Kubernetes Secret whose values are Pulumi secrets: "
+    "pulumi.Output.secret / `pulumi config set --secret` / random.RandomPassword.result) and reference them "
+    "with env valueFrom.secretKeyRef or Vault agent injection; never in a ConfigMap or env value.",
+    resource_types=(CONFIGMAP, SECRET, *WORKLOAD_TYPES),
+    config_schema={
+        "secretKeyPattern": {
+            "type": "string",
+            "default": r"(?i)(pass(word|wd)?|pwd|secret|token|credential|api[_.-]?key|private[_.-]?key|"
+            r"access[_.-]?key|signing[_.-]?key|(^|[_.-])key$|dsn$)",
+            "description": "Regex for key / env names that hold secrets.",
+        },
+        "entropyThreshold": {
+            "type": "number",
+            "default": 4.0,
+            "description": "Shannon bits/char above which a token-like value is a secret.",
+        },
+        "minEntropyLength": {
+            "type": "integer",
+            "default": 20,
+            "description": "Only values at least this long are entropy-checked.",
+        },
+        "allowedKeys": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "ConfigMap keys / env names exempt from the name check.",
+        },
+    },
+    tags=("secrets",),
+)
+
+_TOKENISH = re.compile(r"^[A-Za-z0-9+/=_\-.~]+$")
+_KNOWN = (
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
+    re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),  # credentials in a URL
+    re.compile(r"\b(hvs|hvb|s)\.[A-Za-z0-9]{20,}\b"),  # Vault tokens
+    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+)
+
+
+def shannon_entropy(text: str) -> float:
+    if not text:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in text:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def looks_like_secret_value(value: str, threshold: float, min_len: int) -> bool:
+    if any(p.search(value) for p in _KNOWN):
+        return True
+    v = value.strip()
+    if len(v) < min_len or not _TOKENISH.match(v):
+        return False
+    has_digit = any(c.isdigit() for c in v)
+    has_alpha = any(c.isalpha() for c in v)
+    return has_digit and has_alpha and shannon_entropy(v) >= threshold
+
+
+def _is_reference(value: str) -> bool:
+    """Values that point at a secret rather than contain one."""
+    v = value.strip()
+    return (
+        not v
+        or v.startswith(("/", "vault:", "${", "$(", "secretRef:", "file:"))
+        or v.lower() in ("true", "false", "none", "null")
+        or re.fullmatch(r"\d+(\.\d+)?(ms|s|m|h|d)?", v) is not None  # numbers / durations (e.g. *_TOKEN_TTL)
+    )
+
+
+def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
+    cfg = RULE.resolve_config(config)
+    key_re = re.compile(str(cfg["secretKeyPattern"]))
+    threshold = float(cfg["entropyThreshold"])
+    min_len = int(cfg["minEntropyLength"])
+    allowed = {str(k) for k in as_list(cfg.get("allowedKeys"))}
+    out: list[str] = []
+
+    if resource_type == CONFIGMAP:
+        data = dig(props, "data", keep_secret=True)
+        if is_unknown(data) or (not isinstance(data, dict) and not is_secret(data)):
+            return []
+        if is_secret(data):
+            return ["ConfigMap data is a Pulumi secret; secrets belong in a Secret or Vault, not a ConfigMap"]
+        for key in sorted(data):
+            raw = data[key]
+            if is_unknown(raw):
+                continue
+            value = dig(data, key)
+            text = value if isinstance(value, str) else ""
+            if key not in allowed and key_re.search(key) and not _is_reference(text):
+                out.append(f'ConfigMap data key "{key}" looks like a secret; store it in a Secret or Vault')
+            elif is_secret(raw):
+                out.append(f'ConfigMap data key "{key}" holds a Pulumi secret in plaintext; use a Secret or Vault')
+            elif text and looks_like_secret_value(text, threshold, min_len):
+                out.append(f'ConfigMap data key "{key}" has a high-entropy value that looks like a secret')
+        return out
+
+    if resource_type == SECRET:
+        for field in ("stringData", "data"):
+            block = dig(props, field, keep_secret=True)
+            if block is None or is_unknown(block) or is_secret(block) or not isinstance(block, dict):
+                continue
+            for key in sorted(block):
+                raw = block[key]
+                if raw is None or is_unknown(raw) or is_secret(raw):
+                    continue
+                out.append(f'Secret {field} "{key}" is not a Pulumi secret (wrap it with pulumi.Output.secret)')
+        return out
+
+    if resource_type in WORKLOAD_TYPES:
+        spec = workload_pod_spec(resource_type, props)
+        if not isinstance(spec, dict):
+            return []
+        for fieldname, cname, c in containers_of(spec):
+            where = f'{fieldname[:-1]} "{cname}"'
+            for env in as_list(dig(c, "env")):
+                name = dig(env, "name")
+                raw = dig(env, "value", keep_secret=True)
+                if not isinstance(name, str) or raw is None or is_unknown(raw):
+                    continue
+                value = dig(env, "value")
+                text = value if isinstance(value, str) else str(value)
+                if is_secret(raw):
+                    out.append(f'{where}: env "{name}" carries a secret as a literal value; use valueFrom.secretKeyRef')
+                elif name not in allowed and key_re.search(name) and not _is_reference(text):
+                    out.append(f'{where}: env "{name}" has a literal value; use valueFrom.secretKeyRef')
+                elif looks_like_secret_value(text, threshold, min_len):
+                    out.append(f'{where}: env "{name}" has a high-entropy literal value that looks like a secret')
+    return out

@@ -1,0 +1,55 @@
+"""No ServiceAccount is bound to cluster-admin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from policies.lib.props import as_list, dig, meta_namespace
+from policies.lib.rule import Rule
+
+RULE = Rule(
+    name="rbac-no-cluster-admin-serviceaccount",
+    description="RoleBindings and ClusterRoleBindings must not grant cluster-admin to ServiceAccounts.",
+    severity="critical",
+    frameworks={
+        "SOC2": ["CC6.1", "CC6.3"],
+        "ISO27001": ["A.8.2", "A.5.15"],
+        "CIS": ["K8s 5.1.1", "K8s 5.1.5"],
+        "OWASP": ["K8s Top 10 K03", "A01:2021"],
+    },
+    remediation="Bind the ServiceAccount to a namespaced Role with the verbs it needs instead of cluster-admin.",
+    resource_types=(
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+    ),
+    config_schema={
+        "forbiddenRoles": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["cluster-admin"],
+            "description": "ClusterRoles that must never be bound to ServiceAccounts.",
+        },
+    },
+    tags=("kubernetes", "rbac"),
+)
+
+
+def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
+    if resource_type not in RULE.resource_types:
+        return []
+    forbidden = {str(r) for r in as_list(RULE.resolve_config(config).get("forbiddenRoles"))}
+    role = dig(props, "roleRef", "name")
+    if dig(props, "roleRef", "kind") != "ClusterRole" or role not in forbidden:
+        return []
+    out: list[str] = []
+    for s in as_list(dig(props, "subjects")):
+        kind, name = dig(s, "kind"), dig(s, "name")
+        if kind == "ServiceAccount":
+            ns = dig(s, "namespace") or meta_namespace(props)
+            out.append(f"binds {role} to ServiceAccount {ns}/{name}")
+        elif kind == "Group" and isinstance(name, str) and name.startswith("system:serviceaccounts"):
+            out.append(f"binds {role} to Group {name}")
+        elif kind == "User" and isinstance(name, str) and name.startswith("system:serviceaccount:"):
+            out.append(f"binds {role} to User {name}")
+    return out

@@ -1,0 +1,83 @@
+"""The rollout phase (canary weight of the VirtualService) advances at most one step at a time.
+
+The engine has no memory of the previous deployment, so the previous phase is
+passed in as pack config ``previousPhase`` (the rollout driver / CI writes it
+into the policy-pack config file from the stack's ``rolloutPhase`` output).
+Without ``previousPhase`` the rule cannot judge and passes. ``allowSkip: true``
+is the documented override (same meaning as the stack's rollout.allowSkip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from components.rollout import PHASE_WEIGHTS, RolloutError, check_transition
+from policies.lib.istio import canary_weight
+from policies.lib.props import UNKNOWN, as_bool, as_int, as_list
+from policies.lib.rule import Rule, crd_kind
+
+RULE = Rule(
+    name="rollout-phase-step",
+    description="A rollout may advance only one phase (5% -> 20% -> 50% -> 100%) per deployment unless "
+    "allowSkip is set; rollbacks are always allowed.",
+    severity="high",
+    frameworks={
+        "SOC2": ["CC8.1", "CC7.4"],
+        "ISO27001": ["A.8.32", "A.5.37"],
+        "OWASP": ["A04:2021"],
+    },
+    remediation="Deploy the next phase only (rollout.phase = previous + 1) after its gate is approved; to "
+    "skip deliberately set the pack config allowSkip: true (and rollout.allowSkip in the stack).",
+    resource_types=tuple(f"kubernetes:networking.istio.io/{v}:VirtualService" for v in ("v1", "v1beta1", "v1alpha3")),
+    config_schema={
+        "previousPhase": {
+            "type": ["integer", "null"],
+            "default": None,
+            "description": "Phase deployed before this run (set by CI / the rollout driver).",
+        },
+        "allowSkip": {
+            "type": "boolean",
+            "default": False,
+            "description": "Allow advancing more than one phase at once.",
+        },
+        "phaseWeights": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "default": list(PHASE_WEIGHTS),
+            "description": "Canary weight per phase (index = phase).",
+        },
+        "canarySubset": {
+            "type": "string",
+            "default": "canary",
+            "description": "DestinationRule subset name of the new version.",
+        },
+    },
+    tags=("istio", "rollout"),
+)
+
+
+def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
+    if crd_kind(resource_type, "networking.istio.io", ["VirtualService"]) is None:
+        return []
+    cfg = RULE.resolve_config(config)
+    previous = as_int(cfg.get("previousPhase"))
+    if previous is None or previous < 0:
+        return []
+    weights = [as_int(w) for w in as_list(cfg.get("phaseWeights"))]
+    cw = canary_weight(props, str(cfg.get("canarySubset")))
+    if cw is None or cw is UNKNOWN or cw not in weights:
+        return []  # no canary route, or a weight the weights rule already rejects
+    new = weights.index(cw)
+    allow_skip = as_bool(cfg.get("allowSkip")) is True
+    try:
+        check_transition(previous, new, allow_skip=allow_skip)
+    except RolloutError:
+        prev_w = weights[previous] if 0 <= previous < len(weights) else "?"
+        if not 0 <= previous < len(weights):
+            return [f"previousPhase {previous} is not a rollout phase (0..{len(weights) - 1})"]
+        return [
+            f"rollout phase jumps from {previous} ({prev_w}%) to {new} ({cw}%); phases advance one step at a "
+            f"time (next allowed is {previous + 1}); set allowSkip to override"
+        ]
+    return []

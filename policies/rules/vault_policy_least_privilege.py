@@ -1,0 +1,130 @@
+"""Vault ACL policies grant neither sudo nor wildcard-rooted paths."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from policies.lib.props import UNKNOWN, as_list, dig
+from policies.lib.rule import Rule
+
+RULE = Rule(
+    name="vault-policy-least-privilege",
+    description="Vault policies must not grant the sudo capability or paths rooted in a wildcard ('*', '+').",
+    severity="high",
+    frameworks={
+        "SOC2": ["CC6.1", "CC6.3"],
+        "ISO27001": ["A.5.15", "A.8.2", "A.5.18"],
+        "OWASP": ["A01:2021"],
+        "GDPR": ["Art.25"],
+    },
+    remediation="Scope each path block to the component's own secret path (e.g. "
+    '"secret/data/claude-enhancer/<component>/*") with read/list only; keep sudo for break-glass operators '
+    "outside this stack.",
+    resource_types=("vault:index/policy:Policy",),
+    config_schema={
+        "forbiddenCapabilities": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": ["sudo"],
+            "description": "Capabilities no policy may grant.",
+        },
+        "forbiddenPathPatterns": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [r"^[*+]", r"^sys/\*$", r"^sys/?$"],
+            "description": "Regexes of paths no policy may grant.",
+        },
+    },
+    tags=("vault", "least-privilege"),
+)
+
+_COMMENT = re.compile(r"(#|//)[^\n]*")
+_BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_PATH = re.compile(r'path\s+"([^"]*)"\s*\{', re.S)
+_CAPS = re.compile(r"capabilities\s*=\s*\[([^\]]*)\]", re.S)
+
+
+def _strip_comments(text: str) -> str:
+    text = _BLOCK_COMMENT.sub("", text)
+    out_lines = []
+    for line in text.splitlines():
+        # drop comments that are not inside a quoted string
+        in_str = False
+        cut = len(line)
+        for i, ch in enumerate(line):
+            if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+                in_str = not in_str
+            elif not in_str and (ch == "#" or line.startswith("//", i)):
+                cut = i
+                break
+        out_lines.append(line[:cut])
+    return "\n".join(out_lines)
+
+
+def _block_body(text: str, start: int) -> tuple[str, int]:
+    """Body of the brace block opening at text[start-1] == '{' (handles nesting and strings)."""
+    depth, i, in_str = 1, start, False
+    while i < len(text) and depth:
+        ch = text[i]
+        if ch == '"' and text[i - 1] != "\\":
+            in_str = not in_str
+        elif not in_str:
+            depth += ch == "{"
+            depth -= ch == "}"
+        i += 1
+    return text[start : i - 1], i
+
+
+def parse_policy(text: str) -> list[tuple[str, list[str]]]:
+    """(path, capabilities) pairs from HCL or JSON Vault policy text."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            doc = json.loads(stripped)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            paths = doc.get("path", {})
+            out = []
+            if isinstance(paths, dict):
+                for p, body in paths.items():
+                    caps = body.get("capabilities", []) if isinstance(body, dict) else []
+                    out.append((str(p), [str(c) for c in caps] if isinstance(caps, list) else []))
+            return out
+    clean = _strip_comments(text)
+    out = []
+    pos = 0
+    while True:
+        m = _PATH.search(clean, pos)
+        if not m:
+            break
+        body, pos = _block_body(clean, m.end())
+        caps_m = _CAPS.search(body)
+        caps = re.findall(r'"([^"]*)"', caps_m.group(1)) if caps_m else []
+        out.append((m.group(1), caps))
+    return out
+
+
+def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
+    if resource_type != "vault:index/policy:Policy":
+        return []
+    cfg = RULE.resolve_config(config)
+    text = dig(props, "policy")
+    if text is UNKNOWN or not isinstance(text, str):
+        return []
+    caps_forbidden = {str(c) for c in as_list(cfg.get("forbiddenCapabilities"))}
+    patterns = [re.compile(str(p)) for p in as_list(cfg.get("forbiddenPathPatterns"))]
+    out: list[str] = []
+    for path, caps in parse_policy(text):
+        granted = [c for c in caps if c != "deny"]
+        if "deny" in caps:
+            continue
+        bad = sorted(set(granted) & caps_forbidden)
+        if bad:
+            out.append(f'path "{path}" grants {", ".join(bad)}')
+        if granted and any(p.search(path) for p in patterns):
+            out.append(f'path "{path}" is too broad (wildcard or sys root)')
+    return out

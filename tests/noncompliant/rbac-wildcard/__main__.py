@@ -1,0 +1,13 @@
+"""Violates exactly one rule: rbac-no-wildcards."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi_kubernetes as k8s  # noqa: E402
+import _common as c  # noqa: E402
+
+c.baseline()
+k8s.rbac.v1.Role('wild', metadata=c.meta('wild'),
+                 rules=[{'apiGroups': [''], 'resources': ['*'], 'verbs': ['get']}], opts=c.opts())

@@ -1,0 +1,52 @@
+"""actionlint over .github/workflows (built with `go install` if not present yet)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIONLINT_VERSION = "1.7.12"
+CE_HOME = Path(os.environ.get("CE_HOME", Path.home() / ".cache" / "ce"))
+BIN_DIR = CE_HOME / "tools" / f"actionlint-{ACTIONLINT_VERSION}" / "bin"
+
+
+def actionlint() -> str:
+    explicit = os.environ.get("ACTIONLINT")
+    if explicit:
+        return explicit
+    candidate = BIN_DIR / "actionlint"
+    if candidate.is_file():
+        return str(candidate)
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail(f"actionlint {ACTIONLINT_VERSION} is not built at {candidate} and `go` is not on PATH to build it")
+    BIN_DIR.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(
+        [go, "install", f"github.com/rhysd/actionlint/cmd/actionlint@v{ACTIONLINT_VERSION}"],
+        env={**os.environ, "GOBIN": str(BIN_DIR)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if r.returncode != 0 or not candidate.is_file():
+        pytest.fail(f"building actionlint v{ACTIONLINT_VERSION} failed:\n{r.stderr[-3000:]}")
+    return str(candidate)
+
+
+def test_workflows_pass_actionlint() -> None:
+    workflows = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+    assert any(w.name == "preview.yml" for w in workflows)
+    r = subprocess.run([actionlint(), "-no-color", *map(str, workflows)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_preview_workflow_runs_the_pack_on_pull_requests() -> None:
+    text = (ROOT / ".github" / "workflows" / "preview.yml").read_text()
+    assert "pull_request:" in text
+    assert "--policy-pack policies" in text
+    assert "python -m policies.report" in text
