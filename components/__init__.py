@@ -1,0 +1,1 @@
+"""Claude Enhancer 5.1 Pulumi components."""

@@ -1,0 +1,356 @@
+"""Application tracks: blue (stable) and green (canary) Deployments for the
+three services, plus Services, ServiceAccounts, HPA, PDBs and the agent
+registry ConfigMap.
+
+Only the green Deployments' ``spec.replicas`` depends on the rollout phase;
+nothing else in here may (see tests/unit/test_phase_isolation.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import rollout
+from components.common import TRACKS, ZONE_LABEL, child, labels, meta, pool_affinity
+from components.settings import SERVICES, AppSettings
+
+REGISTRY_CONFIGMAP = "agent-registry"
+PORT = 8080
+RUN_AS = 10001
+
+
+def selector(service: str, track: str) -> dict[str, str]:
+    """Pod selector of one service track."""
+    return {"app.kubernetes.io/name": service, "track": track}
+
+
+def image(app: AppSettings, service: str, track: str) -> str:
+    """Tag-pinned image of a service track."""
+    version = app.stable_version if track == "stable" else app.canary_version
+    return f"{app.registry}/{service}:{version}"
+
+
+def registry_document(app: AppSettings) -> str:
+    """Pure: the agent registry as JSON (independent of the rollout phase)."""
+    return json.dumps(
+        {
+            "agents": [{"name": a.name, "kind": a.kind} for a in app.agents],
+            "counts": {
+                "total": len(app.agents),
+                "standard": sum(1 for a in app.agents if a.kind == "standard"),
+                "system": sum(1 for a in app.agents if a.kind == "system"),
+            },
+            "tolerateFailures": 3,
+        },
+        indent=2,
+        sort_keys=True,
+    )
+
+
+def container_security_context() -> dict[str, Any]:
+    """Restricted-PSS container security context."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_spec(
+    app: AppSettings,
+    service: str,
+    track: str,
+    namespace: str,
+    vault_address: str,
+    data_namespace: str,
+) -> dict[str, Any]:
+    """Pure: the pod template spec of one service track."""
+    r = app.resources
+    sel = selector(service, track)
+    env = [
+        {"name": "CE_SERVICE", "value": service},
+        {"name": "CE_TRACK", "value": track},
+        {"name": "VAULT_ADDR", "value": vault_address},
+        {"name": "VAULT_AUTH_PATH", "value": "kubernetes"},
+        {"name": "VAULT_ROLE", "value": f"claude-enhancer-{service}"},
+        {"name": "VAULT_TOKEN_PATH", "value": "/var/run/secrets/vault/token"},
+        {"name": "AGENT_REGISTRY_PATH", "value": "/etc/claude-enhancer/agents/agents.json"},
+        {
+            "name": "WORKFLOW_ENGINE_URL",
+            "value": f"http://workflow-engine-{track}.{namespace}:{PORT}",
+        },
+        {"name": "AGENT_RUNTIME_URL", "value": f"http://agent-runtime-{track}.{namespace}:{PORT}"},
+        {"name": "DATABASE_HOST", "value": f"claude-enhancer-pg-rw.{data_namespace}"},
+        {"name": "REDIS_HOST", "value": f"claude-enhancer-redis-leader.{data_namespace}"},
+    ]
+    return {
+        "serviceAccountName": service,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "priorityClassName": "ce-app-high",
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "affinity": pool_affinity("app"),
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": ZONE_LABEL,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": sel},
+            },
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": sel},
+            },
+        ],
+        "containers": [
+            {
+                "name": service,
+                "image": image(app, service, track),
+                "imagePullPolicy": "IfNotPresent",
+                "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+                "env": env,
+                "resources": {
+                    "requests": {
+                        "cpu": f"{r.request_cpu_m}m",
+                        "memory": f"{r.request_memory_mi}Mi",
+                    },
+                    "limits": {"cpu": f"{r.limit_cpu_m}m", "memory": f"{r.limit_memory_mi}Mi"},
+                },
+                "securityContext": container_security_context(),
+                "startupProbe": {
+                    "httpGet": {"path": "/healthz", "port": "http"},
+                    "periodSeconds": app.startup_period_seconds,
+                    "failureThreshold": app.startup_failure_threshold,
+                    "timeoutSeconds": 1,
+                },
+                "readinessProbe": {
+                    "httpGet": {"path": "/readyz", "port": "http"},
+                    "periodSeconds": 5,
+                    "failureThreshold": 2,
+                    "timeoutSeconds": 2,
+                },
+                "livenessProbe": {
+                    "httpGet": {"path": "/healthz", "port": "http"},
+                    "periodSeconds": 10,
+                    "failureThreshold": 3,
+                    "timeoutSeconds": 2,
+                },
+                "volumeMounts": [
+                    {"name": "tmp", "mountPath": "/tmp"},
+                    {
+                        "name": "agent-registry",
+                        "mountPath": "/etc/claude-enhancer/agents",
+                        "readOnly": True,
+                    },
+                    {
+                        "name": "vault-token",
+                        "mountPath": "/var/run/secrets/vault",
+                        "readOnly": True,
+                    },
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+            {"name": "agent-registry", "configMap": {"name": REGISTRY_CONFIGMAP}},
+            {
+                "name": "vault-token",
+                "projected": {
+                    "sources": [
+                        {
+                            "serviceAccountToken": {
+                                "audience": "vault",
+                                "expirationSeconds": 900,
+                                "path": "token",
+                            }
+                        }
+                    ]
+                },
+            },
+        ],
+    }
+
+
+@dataclass
+class AppArgs:
+    """Inputs of the App component."""
+
+    app: AppSettings
+    """Versions, replicas, resources and the agent registry."""
+    phase: int
+    """Rollout phase: decides ONLY the green Deployments' replicas."""
+    namespace: str
+    """App namespace."""
+    data_namespace: str
+    """Where PostgreSQL/Redis live (DNS names in env)."""
+    vault_address: str
+    """Vault address handed to the pods."""
+    depends_on: list[pulumi.Resource] | None = None
+    """Namespace, quotas etc."""
+
+
+class App(pulumi.ComponentResource):
+    """Blue/green Deployments with HPA (blue), PDBs, Services and the registry."""
+
+    deployments: dict[str, k8s.apps.v1.Deployment]
+
+    def __init__(
+        self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("claude-enhancer:index:App", name, None, opts)
+        rollout.validate_phase(args.phase)
+        app, ns = args.app, args.namespace
+        deps = list(args.depends_on or [])
+        self.registry = k8s.core.v1.ConfigMap(
+            "agent-registry",
+            metadata=meta(REGISTRY_CONFIGMAP, ns, labels=labels("agent-registry", "config")),
+            data={"agents.json": registry_document(app)},
+            opts=child(self, deps),
+        )
+        deps = [*deps, self.registry]
+        self.service_accounts = {}
+        self.services = []
+        self.deployments = {}
+        self.hpas = []
+        self.pdbs = []
+        for svc in SERVICES:
+            s = app.service(svc)
+            self.service_accounts[svc] = k8s.core.v1.ServiceAccount(
+                f"sa-{svc}",
+                metadata=meta(svc, ns, labels=labels(svc, "identity")),
+                automount_service_account_token=False,
+                opts=child(self, deps),
+            )
+            svc_deps = [*deps, self.service_accounts[svc]]
+            if svc == "api":
+                self.services.append(
+                    self._service("svc-api", "api", ns, {"app.kubernetes.io/name": "api"}, deps)
+                )
+            else:
+                for track in TRACKS:
+                    self.services.append(
+                        self._service(
+                            f"svc-{svc}-{track}", f"{svc}-{track}", ns, selector(svc, track), deps
+                        )
+                    )
+            for track, color in TRACKS.items():
+                version = app.stable_version if track == "stable" else app.canary_version
+                sel = selector(svc, track)
+                pod_labels = {
+                    **labels(svc, "workload", track=track, color=color),
+                    "app": svc,
+                    "version": version,
+                }
+                spec: dict[str, Any] = {
+                    "selector": {"matchLabels": sel},
+                    "revisionHistoryLimit": 5,
+                    "strategy": {
+                        "type": "RollingUpdate",
+                        "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+                    },
+                    "template": {
+                        "metadata": {"labels": pod_labels},
+                        "spec": pod_spec(
+                            app, svc, track, ns, args.vault_address, args.data_namespace
+                        ),
+                    },
+                }
+                if track == "canary":
+                    # the ONLY phase-dependent field of this component
+                    spec["replicas"] = rollout.canary_replicas(args.phase, s.replicas)
+                # blue: replicas are owned by its HPA (minReplicas = full size)
+                dep_name = f"{svc}-{color}"
+                self.deployments[dep_name] = k8s.apps.v1.Deployment(
+                    dep_name,
+                    metadata=meta(
+                        dep_name, ns, labels=labels(svc, "workload", track=track, color=color)
+                    ),
+                    spec=spec,
+                    opts=child(self, svc_deps),
+                )
+                self.pdbs.append(
+                    k8s.policy.v1.PodDisruptionBudget(
+                        f"pdb-{dep_name}",
+                        metadata=meta(dep_name, ns, labels=labels(svc, "availability")),
+                        spec={"maxUnavailable": 1, "selector": {"matchLabels": sel}},
+                        opts=child(self, deps),
+                    )
+                )
+            self.hpas.append(
+                k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                    f"hpa-{svc}-blue",
+                    metadata=meta(f"{svc}-blue", ns, labels=labels(svc, "autoscaling")),
+                    spec={
+                        "scaleTargetRef": {
+                            "apiVersion": "apps/v1",
+                            "kind": "Deployment",
+                            "name": f"{svc}-blue",
+                        },
+                        "minReplicas": s.replicas,
+                        "maxReplicas": s.max_replicas,
+                        "metrics": [
+                            {
+                                "type": "Resource",
+                                "resource": {
+                                    "name": "cpu",
+                                    "target": {"type": "Utilization", "averageUtilization": 70},
+                                },
+                            },
+                            {
+                                "type": "Resource",
+                                "resource": {
+                                    "name": "memory",
+                                    "target": {"type": "Utilization", "averageUtilization": 80},
+                                },
+                            },
+                        ],
+                        "behavior": {
+                            "scaleDown": {"stabilizationWindowSeconds": 300},
+                            "scaleUp": {"stabilizationWindowSeconds": 0},
+                        },
+                    },
+                    opts=child(self, [self.deployments[f"{svc}-blue"]]),
+                )
+            )
+        self.register_outputs({"deployments": list(self.deployments)})
+
+    def _service(
+        self, res: str, name: str, ns: str, sel: dict[str, str], deps: list[pulumi.Resource]
+    ) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
+            res,
+            metadata=meta(name, ns, labels=labels(name, "service")),
+            spec={
+                "type": "ClusterIP",
+                "selector": sel,
+                "ports": [
+                    {
+                        "name": "http",
+                        "port": PORT,
+                        "targetPort": "http",
+                        "protocol": "TCP",
+                        "appProtocol": "http",
+                    }
+                ],
+            },
+            opts=child(self, deps),
+        )

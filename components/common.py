@@ -1,0 +1,58 @@
+"""Small shared helpers for the components (labels, selectors, opts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+PART_OF = "claude-enhancer"
+POOL_LABEL = "node.claude-enhancer.io/pool"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+TRACKS: dict[str, str] = {"stable": "blue", "canary": "green"}
+
+
+def labels(name: str, component: str, **extra: str) -> dict[str, str]:
+    """Standard recommended labels."""
+    out = {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+    out.update(extra)
+    return out
+
+
+def meta(name: str, namespace: str | None = None, **kw: Any) -> dict[str, Any]:
+    """ObjectMeta dict with an explicit (non auto-named) name."""
+    m: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        m["namespace"] = namespace
+    m.update({k: v for k, v in kw.items() if v is not None})
+    return m
+
+
+def child(
+    parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None
+) -> pulumi.ResourceOptions:
+    """Options for a child resource."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=depends_on or [])
+
+
+def pool_affinity(pool: str) -> dict[str, Any]:
+    """Required node affinity to a node pool."""
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": [pool]}]}
+                ]
+            }
+        }
+    }
+
+
+def pool_toleration(pool: str) -> dict[str, Any]:
+    """Toleration for the ``dedicated=<pool>:NoSchedule`` taint."""
+    return {"key": "dedicated", "operator": "Equal", "value": pool, "effect": "NoSchedule"}

@@ -1,0 +1,295 @@
+"""Istio mesh: mTLS STRICT, AuthorizationPolicies, edge Gateway and the
+weighted VirtualService (the ONLY resource whose spec follows the traffic split).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import rollout
+from components.common import child, labels, meta
+from components.settings import SERVICES, MeshSettings, Namespaces
+
+SEC_API = "security.istio.io/v1beta1"
+NET_API = "networking.istio.io/v1beta1"
+VIRTUAL_SERVICE_NAME = "claude-enhancer"
+PG_NAME = "claude-enhancer-pg"
+
+
+def svc_host(name: str, namespace: str) -> str:
+    """Cluster-local FQDN of a Service."""
+    return f"{name}.{namespace}.svc.cluster.local"
+
+
+def sa_principal(namespace: str, sa: str) -> str:
+    """SPIFFE-style Istio principal of a service account."""
+    return f"cluster.local/ns/{namespace}/sa/{sa}"
+
+
+def _cookie(mesh: MeshSettings, track: str) -> str:
+    return f"{mesh.session_cookie}={track}; Path=/; Max-Age={mesh.cookie_ttl_seconds}; Secure; HttpOnly; SameSite=Lax"
+
+
+def virtual_service_spec(
+    weights: rollout.Weights, mesh: MeshSettings, namespace: str, gateway: str
+) -> dict[str, Any]:
+    """Pure: VS spec for the given weights.
+
+    * users carrying the track cookie stay on their version (only while that
+      version still receives traffic, so a rollback to phase 0 sends
+      everybody to stable at once);
+    * everybody else is split by weight and gets the cookie of the subset
+      they landed on;
+    * HSTS is added on every response.
+    """
+    host = svc_host("api", namespace)
+    hsts = {"Strict-Transport-Security": f"max-age={mesh.hsts_max_age}; includeSubDomains; preload"}
+    headers = {"response": {"set": hsts}}
+    http: list[dict[str, Any]] = []
+    for subset, weight in (("canary", weights.canary), ("stable", weights.stable)):
+        if weight > 0:
+            http.append(
+                {
+                    "name": f"sticky-{subset}",
+                    "match": [
+                        {
+                            "headers": {
+                                "cookie": {
+                                    "regex": f"^(.*?;\\s*)?{mesh.session_cookie}={subset}(;.*)?$"
+                                }
+                            }
+                        }
+                    ],
+                    "route": [
+                        {"destination": {"host": host, "subset": subset, "port": {"number": 8080}}}
+                    ],
+                    "headers": headers,
+                    "timeout": "15s",
+                }
+            )
+    http.append(
+        {
+            "name": "weighted",
+            "route": [
+                {
+                    "destination": {"host": host, "subset": "stable", "port": {"number": 8080}},
+                    "weight": weights.stable,
+                    "headers": {"response": {"add": {"Set-Cookie": _cookie(mesh, "stable")}}},
+                },
+                {
+                    "destination": {"host": host, "subset": "canary", "port": {"number": 8080}},
+                    "weight": weights.canary,
+                    "headers": {"response": {"add": {"Set-Cookie": _cookie(mesh, "canary")}}},
+                },
+            ],
+            "headers": headers,
+            "timeout": "15s",
+            "retries": {
+                "attempts": 2,
+                "perTryTimeout": "5s",
+                "retryOn": "gateway-error,connect-failure,reset",
+            },
+        }
+    )
+    return {"hosts": [mesh.host, host], "gateways": [gateway, "mesh"], "http": http}
+
+
+def destination_rule_spec(host: str, mesh: MeshSettings, subsets: bool) -> dict[str, Any]:
+    """Pure: ISTIO_MUTUAL, outlier detection, cookie consistent hash, track subsets."""
+    spec: dict[str, Any] = {
+        "host": host,
+        "trafficPolicy": {
+            "tls": {"mode": "ISTIO_MUTUAL"},
+            "connectionPool": {
+                "tcp": {"maxConnections": 2000, "connectTimeout": "3s"},
+                "http": {"http1MaxPendingRequests": 1000, "maxRequestsPerConnection": 100},
+            },
+            "outlierDetection": {
+                "consecutive5xxErrors": 5,
+                "interval": "10s",
+                "baseEjectionTime": "30s",
+                "maxEjectionPercent": 50,
+            },
+            "loadBalancer": {
+                "consistentHash": {
+                    "httpCookie": {
+                        "name": f"{mesh.session_cookie}-pod",
+                        "ttl": f"{mesh.cookie_ttl_seconds}s",
+                    }
+                }
+            },
+        },
+    }
+    if subsets:
+        spec["subsets"] = [
+            {"name": "stable", "labels": {"track": "stable"}},
+            {"name": "canary", "labels": {"track": "canary"}},
+        ]
+    return spec
+
+
+def gateway_spec(mesh: MeshSettings) -> dict[str, Any]:
+    """Pure: HTTPS with TLS 1.3 minimum; plain HTTP only redirects."""
+    return {
+        "selector": {"istio": "ingressgateway"},
+        "servers": [
+            {
+                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                "hosts": [mesh.host],
+                "tls": {
+                    "mode": "SIMPLE",
+                    "credentialName": mesh.tls_credential_name,
+                    "minProtocolVersion": "TLSV1_3",
+                },
+            },
+            {
+                "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                "hosts": [mesh.host],
+                "tls": {"httpsRedirect": True},
+            },
+        ],
+    }
+
+
+def authorization_policies(
+    ns: Namespaces, mesh: MeshSettings
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Pure: (namespace, name, spec): a deny-all per namespace + explicit ALLOWs."""
+    gw = sa_principal(mesh.root_namespace, mesh.ingress_service_account)
+    api = sa_principal(ns.app, "api")
+    wf = sa_principal(ns.app, "workflow-engine")
+    agent = sa_principal(ns.app, "agent-runtime")
+    prom = f"cluster.local/ns/{ns.monitoring}/sa/prometheus"
+    out: list[tuple[str, str, dict[str, Any]]] = [(n, "deny-all", {}) for n in ns.all()]
+
+    def allow(
+        namespace: str,
+        name: str,
+        app: str | dict[str, str] | None,
+        principals: list[str],
+        ports: list[str],
+        paths: list[str] | None = None,
+    ) -> None:
+        to: dict[str, Any] = {"operation": {"ports": ports}}
+        if paths:
+            to["operation"]["paths"] = paths
+            to["operation"]["methods"] = ["GET"]
+        spec: dict[str, Any] = {
+            "action": "ALLOW",
+            "rules": [{"from": [{"source": {"principals": principals}}], "to": [to]}],
+        }
+        if isinstance(app, str):
+            spec["selector"] = {"matchLabels": {"app.kubernetes.io/name": app}}
+        elif app:
+            spec["selector"] = {"matchLabels": app}
+        out.append((namespace, name, spec))
+
+    allow(ns.app, "allow-gateway-to-api", "api", [gw], ["8080"])
+    allow(ns.app, "allow-api-to-workflow-engine", "workflow-engine", [api], ["8080"])
+    allow(ns.app, "allow-to-agent-runtime", "agent-runtime", [api, wf], ["8080"])
+    allow(ns.app, "allow-prometheus-metrics", None, [prom], ["8080"], ["/metrics"])
+    allow(
+        ns.data, "allow-app-to-postgres", {"cnpg.io/cluster": PG_NAME}, [api, wf, agent], ["5432"]
+    )
+    allow(
+        ns.data, "allow-app-to-redis", {"redis_setup_type": "cluster"}, [api, wf, agent], ["6379"]
+    )
+    allow(ns.data, "allow-prometheus-exporters", None, [prom], ["9187", "9121"])
+    return out
+
+
+@dataclass
+class MeshArgs:
+    """Inputs of the Mesh component."""
+
+    mesh: MeshSettings
+    """Edge host, TLS secret, cookie and HSTS settings."""
+    namespaces: Namespaces
+    """App/data/monitoring namespaces."""
+    weights: rollout.Weights
+    """Current stable/canary traffic split (from the rollout phase)."""
+    depends_on: list[pulumi.Resource] | None = None
+    """Namespaces that must exist first."""
+
+
+class Mesh(pulumi.ComponentResource):
+    """PeerAuthentication, AuthorizationPolicies, Gateway, DestinationRules, VirtualService."""
+
+    virtual_service: k8s.apiextensions.CustomResource
+
+    def __init__(
+        self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("claude-enhancer:index:Mesh", name, None, opts)
+        ns, mesh = args.namespaces, args.mesh
+        deps = list(args.depends_on or [])
+        if mesh.manage_root_namespace:
+            deps.append(
+                k8s.core.v1.Namespace(
+                    mesh.root_namespace,
+                    metadata=meta(
+                        mesh.root_namespace, labels={"app.kubernetes.io/part-of": "claude-enhancer"}
+                    ),
+                    opts=child(self),
+                )
+            )
+
+        def cr(
+            res_name: str, api: str, kind: str, md: dict[str, Any], spec: dict[str, Any]
+        ) -> k8s.apiextensions.CustomResource:
+            return k8s.apiextensions.CustomResource(
+                res_name, api_version=api, kind=kind, metadata=md, spec=spec, opts=child(self, deps)
+            )
+
+        self.peer_authentication = cr(
+            "mesh-mtls-strict",
+            SEC_API,
+            "PeerAuthentication",
+            meta("default", mesh.root_namespace),
+            {"mtls": {"mode": "STRICT"}},
+        )
+        self.authorization_policies = [
+            cr(f"{n}-{p}", SEC_API, "AuthorizationPolicy", meta(p, n), spec)
+            for n, p, spec in authorization_policies(ns, mesh)
+        ]
+        self.gateway = cr(
+            "gateway",
+            NET_API,
+            "Gateway",
+            meta("claude-enhancer-gateway", ns.app, labels=labels("gateway", "edge")),
+            gateway_spec(mesh),
+        )
+        self.destination_rules = [
+            cr(
+                "dr-api",
+                NET_API,
+                "DestinationRule",
+                meta("api", ns.app, labels=labels("api", "mesh")),
+                destination_rule_spec(svc_host("api", ns.app), mesh, subsets=True),
+            )
+        ]
+        for svc in SERVICES[1:]:
+            for track in ("stable", "canary"):
+                self.destination_rules.append(
+                    cr(
+                        f"dr-{svc}-{track}",
+                        NET_API,
+                        "DestinationRule",
+                        meta(f"{svc}-{track}", ns.app, labels=labels(svc, "mesh")),
+                        destination_rule_spec(
+                            svc_host(f"{svc}-{track}", ns.app), mesh, subsets=False
+                        ),
+                    )
+                )
+        self.virtual_service = cr(
+            "virtual-service",
+            NET_API,
+            "VirtualService",
+            meta(VIRTUAL_SERVICE_NAME, ns.app, labels=labels("api", "mesh")),
+            virtual_service_spec(args.weights, mesh, ns.app, "claude-enhancer-gateway"),
+        )
+        self.register_outputs({"virtualServiceName": VIRTUAL_SERVICE_NAME})

@@ -1,0 +1,83 @@
+"""The whole stack, wired from validated Settings (called by __main__.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.app import App, AppArgs
+from components.cluster import Cluster, ClusterArgs
+from components.data import Data, DataArgs
+from components.mesh import VIRTUAL_SERVICE_NAME, Mesh, MeshArgs
+from components.monitoring import Monitoring, MonitoringArgs
+from components.settings import Settings
+from components.vault import Vault, VaultArgs
+
+
+@dataclass
+class Stack:
+    """Handles to the top-level components (for tests)."""
+
+    cluster: Cluster
+    vault: Vault
+    data: Data
+    mesh: Mesh
+    app: App
+    monitoring: Monitoring
+
+
+def run(s: Settings) -> Stack:
+    """Register every component and export the contract outputs."""
+    ns = s.namespaces
+    weights = s.rollout.weights
+    cluster = Cluster(
+        "cluster",
+        ClusterArgs(
+            cluster=s.cluster, namespaces=ns, app=s.app, mesh_root_namespace=s.mesh.root_namespace
+        ),
+    )
+    namespaces = list(cluster.namespaces.values())
+    vault = Vault("vault", VaultArgs(vault=s.vault, app_namespace=ns.app))
+    data = Data(
+        "data",
+        DataArgs(
+            data=s.data,
+            namespace=ns.data,
+            redis_password=vault.passwords["redis-password"],
+            database=s.vault.db_name,
+            owner=s.vault.db_static_user,
+            depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes],
+        ),
+    )
+    mesh = Mesh(
+        "mesh", MeshArgs(mesh=s.mesh, namespaces=ns, weights=weights, depends_on=namespaces)
+    )
+    app = App(
+        "app",
+        AppArgs(
+            app=s.app,
+            phase=s.rollout.phase,
+            namespace=ns.app,
+            data_namespace=ns.data,
+            vault_address=s.vault.address,
+            depends_on=[cluster.namespaces[ns.app], *cluster.quotas, *cluster.priority_classes],
+        ),
+    )
+    monitoring = Monitoring(
+        "monitoring",
+        MonitoringArgs(
+            monitoring=s.monitoring,
+            app_namespace=ns.app,
+            namespace=ns.monitoring,
+            depends_on=namespaces,
+        ),
+    )
+    pulumi.export("rolloutPhase", s.rollout.phase)
+    pulumi.export("canaryWeight", weights.canary)
+    pulumi.export("stableWeight", weights.stable)
+    pulumi.export("namespace", ns.app)
+    pulumi.export("virtualServiceName", VIRTUAL_SERVICE_NAME)
+    pulumi.export("rolloutTransition", s.rollout.transition)
+    pulumi.export("bakeMinutes", {str(k): v for k, v in s.rollout.bake_minutes.items()})
+    return Stack(cluster, vault, data, mesh, app, monitoring)

@@ -1,0 +1,797 @@
+"""Typed stack settings: read and validate ALL config before any resource exists.
+
+``load_settings`` is pure: it takes the raw config (full key -> raw string, as
+the Pulumi engine hands it to the program), the environment and the previous
+rollout phase, and returns frozen dataclasses or raises ``SettingsError``
+whose message starts with the offending config key, e.g.
+``claude-enhancer:rollout.phase: ...``. ``from_pulumi`` wires it to the
+running program.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from components import capacity, rollout
+
+PROJECT = "claude-enhancer"
+SERVICES: tuple[str, ...] = ("api", "workflow-engine", "agent-runtime")
+POOLS: tuple[str, ...] = ("system", "app", "data")
+STANDARD_AGENTS = 56
+SYSTEM_AGENTS = 5
+VAULT_TOKEN_KEY = "vault:token"
+VAULT_TOKEN_ENV = "VAULT_TOKEN"
+PG_PASSWORD_KEY = f"{PROJECT}:postgresAdminPassword"
+PG_PASSWORD_ENV = "CE_POSTGRES_ADMIN_PASSWORD"
+
+#: top-level project keys this program understands.
+KNOWN_KEYS: tuple[str, ...] = (
+    "rollout",
+    "cluster",
+    "app",
+    "agents",
+    "data",
+    "vault",
+    "mesh",
+    "monitoring",
+    "namespaces",
+    "postgresAdminPassword",
+)
+
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DURATION_RE = re.compile(r"^[0-9]+(ms|s|m|h)$")
+
+
+class SettingsError(ValueError):
+    """Invalid or missing stack configuration; the message names the key."""
+
+
+class Secret:
+    """A secret string that never shows up in repr/str."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The plaintext (wrap it in pulumi.Output.secret before use)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(****)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    """``claude-enhancer:rollout`` plus the derived transition."""
+
+    phase: int
+    """Current phase 0..4 (0 = stable only / rollback target)."""
+    phase_weights: tuple[int, ...]
+    """Canary weight per phase, strictly increasing from 0 to 100."""
+    allow_skip: bool
+    """Permit advancing more than one phase per update."""
+    bake_minutes: Mapping[int, int]
+    """Minimum bake time per phase 1..4 (read by the driver)."""
+    previous_phase: int | None
+    """The stack's last exported ``rolloutPhase`` (None for a new stack)."""
+    transition: str
+    """initial | noop | advance | rollback."""
+
+    @property
+    def weights(self) -> rollout.Weights:
+        """Stable/canary weights for the current phase."""
+        return rollout.weights_for(self.phase, self.phase_weights)
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """One node pool."""
+
+    name: str
+    """system | app | data."""
+    nodes: int
+    """Node count (spread round-robin over the zones)."""
+    tainted: bool
+    """Whether nodes carry the ``dedicated=<pool>:NoSchedule`` taint."""
+    existing_nodes: tuple[str, ...] = ()
+    """Node names to label/taint in ``existing`` mode."""
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """``claude-enhancer:cluster``."""
+
+    mode: str
+    """kwok (declare fake Node objects) or existing (label/taint real nodes)."""
+    zones: tuple[str, ...]
+    """Availability zones (topology.kubernetes.io/zone values)."""
+    node_cpu: int
+    """Cores per node (SPEC: 16)."""
+    node_memory_gi: int
+    """GiB per node (SPEC: 64)."""
+    pools: tuple[PoolSettings, ...]
+    """system, app, data."""
+
+    def pool(self, name: str) -> PoolSettings:
+        """The pool called ``name``."""
+        for p in self.pools:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def total_nodes(self) -> int:
+        """Nodes over all pools."""
+        return sum(p.nodes for p in self.pools)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """One application service (both tracks share the figures)."""
+
+    name: str
+    """api | workflow-engine | agent-runtime."""
+    replicas: int
+    """Full size of one track (stable always, canary from phase 3)."""
+    max_replicas: int
+    """HPA ceiling for the stable track."""
+    port: int = 8080
+    """Container/Service port."""
+
+
+@dataclass(frozen=True)
+class ResourceSettings:
+    """Per-container requests and limits (SPEC: < 2 CPU, < 4 GiB)."""
+
+    request_cpu_m: int
+    request_memory_mi: int
+    limit_cpu_m: int
+    limit_memory_mi: int
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One entry of the 61-agent registry."""
+
+    name: str
+    kind: str
+    """standard | system."""
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """``claude-enhancer:app`` and ``claude-enhancer:agents``."""
+
+    registry: str
+    """Image registry prefix, e.g. registry.local/claude-enhancer."""
+    stable_version: str
+    """Image tag of the blue (stable) track."""
+    canary_version: str
+    """Image tag of the green (canary) track."""
+    services: tuple[ServiceSettings, ...]
+    resources: ResourceSettings
+    startup_period_seconds: int
+    startup_failure_threshold: int
+    agents: tuple[Agent, ...]
+
+    def service(self, name: str) -> ServiceSettings:
+        """The service called ``name``."""
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """CloudNativePG cluster."""
+
+    instances: int
+    image: str
+    storage_gi: int
+    min_sync_replicas: int
+    max_sync_replicas: int
+    backup_schedule: str
+    backup_destination: str
+    backup_retention: str
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """OT-CONTAINER-KIT RedisCluster."""
+
+    masters: int
+    replicas: int
+    """Followers in total (SPEC: 3, one per master)."""
+    image: str
+    storage_gi: int
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """``claude-enhancer:data``."""
+
+    postgres: PostgresSettings
+    redis: RedisSettings
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    """``claude-enhancer:vault`` plus the token."""
+
+    address: str
+    token: Secret
+    kv_path: str
+    kubernetes_host: str
+    audit_path: str
+    token_ttl: int
+    token_max_ttl: int
+    db_host: str
+    db_port: int
+    db_name: str
+    db_admin_user: str
+    db_admin_password: Secret
+    db_sslmode: str
+    db_static_user: str
+    rotation_period: int
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """``claude-enhancer:mesh``."""
+
+    host: str
+    tls_credential_name: str
+    hsts_max_age: int
+    root_namespace: str
+    manage_root_namespace: bool
+    session_cookie: str
+    cookie_ttl_seconds: int
+    ingress_service_account: str
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """``claude-enhancer:monitoring``."""
+
+    scrape_interval: str
+    chat_url: str
+    paging_url: str
+    email_to: str
+    email_from: str
+    smarthost: str
+
+
+@dataclass(frozen=True)
+class Namespaces:
+    """Namespace names."""
+
+    app: str = "claude-enhancer"
+    data: str = "claude-enhancer-data"
+    monitoring: str = "claude-enhancer-monitoring"
+
+    def all(self) -> tuple[str, ...]:
+        """All namespaces managed by the program."""
+        return (self.app, self.data, self.monitoring)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs, validated."""
+
+    stack: str
+    rollout: RolloutSettings
+    cluster: ClusterSettings
+    app: AppSettings
+    data: DataSettings
+    vault: VaultSettings
+    mesh: MeshSettings
+    monitoring: MonitoringSettings
+    namespaces: Namespaces = field(default_factory=Namespaces)
+    capacity: capacity.CapacityReport | None = None
+
+
+# --------------------------------------------------------------------------- readers
+
+
+_MISSING = object()
+
+
+class _Obj:
+    """A JSON object read from config with key-path aware accessors."""
+
+    def __init__(self, key: str, data: Mapping[str, Any]) -> None:
+        self.key = key
+        self.data = data
+        self.used: set[str] = set()
+
+    def _k(self, name: str) -> str:
+        return f"{self.key}.{name}"
+
+    def _get(self, name: str, default: Any) -> Any:
+        self.used.add(name)
+        if name in self.data:
+            return self.data[name]
+        if default is _MISSING:
+            raise SettingsError(f"{self._k(name)}: required value is missing")
+        return default
+
+    def get_int(
+        self, name: str, default: Any = _MISSING, lo: int | None = None, hi: int | None = None
+    ) -> int:
+        v = self._get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, str) and re.fullmatch(r"-?[0-9]+", v.strip()):
+                v = int(v)
+            else:
+                raise SettingsError(f"{self._k(name)}: must be an integer, got {v!r}")
+        if lo is not None and v < lo:
+            raise SettingsError(f"{self._k(name)}: must be >= {lo}, got {v}")
+        if hi is not None and v > hi:
+            raise SettingsError(f"{self._k(name)}: must be <= {hi}, got {v}")
+        return int(v)
+
+    def get_str(
+        self, name: str, default: Any = _MISSING, pattern: re.Pattern[str] | None = None
+    ) -> str:
+        v = self._get(name, default)
+        if not isinstance(v, str) or not v:
+            raise SettingsError(f"{self._k(name)}: must be a non-empty string, got {v!r}")
+        if pattern is not None and not pattern.fullmatch(v):
+            raise SettingsError(f"{self._k(name)}: malformed value {v!r}")
+        return v
+
+    def get_bool(self, name: str, default: Any = _MISSING) -> bool:
+        v = self._get(name, default)
+        if isinstance(v, str) and v.lower() in ("true", "false"):
+            return v.lower() == "true"
+        if not isinstance(v, bool):
+            raise SettingsError(f"{self._k(name)}: must be true or false, got {v!r}")
+        return v
+
+    def get_obj(self, name: str, default: Any = _MISSING) -> _Obj:
+        v = self._get(name, default)
+        if not isinstance(v, Mapping):
+            raise SettingsError(f"{self._k(name)}: must be an object, got {v!r}")
+        return _Obj(self._k(name), v)
+
+    def get_list(self, name: str, default: Any = _MISSING) -> list[Any]:
+        v = self._get(name, default)
+        if not isinstance(v, list):
+            raise SettingsError(f"{self._k(name)}: must be a list, got {v!r}")
+        return v
+
+    def done(self) -> None:
+        """Reject keys nobody read (typos)."""
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise SettingsError(
+                f"{self._k(unknown[0])}: unknown setting (known: {', '.join(sorted(self.used))})"
+            )
+
+
+def _parse_raw(key: str, raw: Any) -> Any:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _top(raw: Mapping[str, Any], name: str, required: bool = True) -> _Obj:
+    key = f"{PROJECT}:{name}"
+    if key not in raw or raw[key] is None:
+        if required:
+            raise SettingsError(f"{key}: required value is missing")
+        return _Obj(key, {})
+    value = _parse_raw(key, raw[key])
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"{key}: must be an object, got {value!r}")
+    return _Obj(key, value)
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _rollout(raw: Mapping[str, Any], previous: int | None) -> RolloutSettings:
+    o = _top(raw, "rollout")
+    v = o._get("phase", _MISSING)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise SettingsError(
+            f"{o._k('phase')}: must be an integer 0..{rollout.MAX_PHASE}, got {v!r}"
+        )
+    if not 0 <= v <= rollout.MAX_PHASE:
+        raise SettingsError(
+            f"{o._k('phase')}: unknown phase {v} (phases are 0..{rollout.MAX_PHASE})"
+        )
+    phase = v
+    pw_raw = o.get_list("phaseWeights", list(rollout.PHASE_WEIGHTS))
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in pw_raw):
+        raise SettingsError(f"{o._k('phaseWeights')}: must be a list of integers, got {pw_raw!r}")
+    try:
+        weights = rollout.validate_phase_weights(tuple(pw_raw))
+    except rollout.RolloutError as e:
+        raise SettingsError(f"{o._k('phaseWeights')}: {e}") from None
+    allow_skip = o.get_bool("allowSkip", False)
+    bake = o.get_obj("bakeMinutes", {str(k): v for k, v in rollout.PROD_BAKE_MINUTES.items()})
+    bake_minutes: dict[int, int] = {}
+    for p in range(1, rollout.MAX_PHASE + 1):
+        bake_minutes[p] = bake.get_int(str(p), rollout.PROD_BAKE_MINUTES[p], lo=0)
+    bake.done()
+    o.done()
+    if previous is not None and not 0 <= previous <= rollout.MAX_PHASE:
+        raise SettingsError(
+            f"{o._k('phase')}: the stack's previous rolloutPhase output {previous!r} is not a phase"
+        )
+    try:
+        transition = rollout.check_transition(previous, phase, allow_skip)
+    except rollout.RolloutError as e:
+        raise SettingsError(f"{o._k('phase')}: {e}") from None
+    return RolloutSettings(phase, weights, allow_skip, bake_minutes, previous, transition)
+
+
+_DEFAULT_POOLS = {"system": 3, "app": 9, "data": 3}
+
+
+def _cluster(raw: Mapping[str, Any]) -> ClusterSettings:
+    o = _top(raw, "cluster")
+    mode = o.get_str("mode")
+    if mode not in ("kwok", "existing"):
+        raise SettingsError(f"{o._k('mode')}: must be 'kwok' or 'existing', got {mode!r}")
+    zones_raw = o.get_list("zones", ["zone-a", "zone-b", "zone-c"])
+    if not zones_raw or not all(isinstance(z, str) and z for z in zones_raw):
+        raise SettingsError(f"{o._k('zones')}: must be a non-empty list of zone names")
+    if len(set(zones_raw)) != len(zones_raw):
+        raise SettingsError(f"{o._k('zones')}: zone names must be unique")
+    node_cpu = o.get_int("nodeCpu", 16, lo=1)
+    node_mem = o.get_int("nodeMemoryGi", 64, lo=1)
+    pools_o = o.get_obj("pools", dict(_DEFAULT_POOLS))
+    existing_o = o.get_obj("existingNodes", {})
+    pools: list[PoolSettings] = []
+    for name in POOLS:
+        n = pools_o.get_int(name, _DEFAULT_POOLS[name], lo=0)
+        names: tuple[str, ...] = ()
+        if mode == "existing":
+            lst = existing_o.get_list(name, [])
+            if not all(isinstance(x, str) and x for x in lst):
+                raise SettingsError(f"{existing_o._k(name)}: must be a list of node names")
+            names = tuple(lst)
+            if len(names) != n:
+                raise SettingsError(
+                    f"{existing_o._k(name)}: lists {len(names)} nodes but {pools_o._k(name)} is {n}"
+                )
+        elif name in existing_o.data:
+            existing_o.used.add(name)
+        pools.append(PoolSettings(name, n, tainted=(name == "data"), existing_nodes=names))
+    pools_o.done()
+    existing_o.done()
+    o.done()
+    if pools[1].nodes < 1:
+        raise SettingsError(f"{pools_o._k('app')}: the app pool needs at least one node")
+    return ClusterSettings(mode, tuple(zones_raw), node_cpu, node_mem, tuple(pools))
+
+
+_DEFAULT_SERVICES = {
+    "api": {"replicas": 3, "maxReplicas": 9},
+    "workflow-engine": {"replicas": 3, "maxReplicas": 6},
+    "agent-runtime": {"replicas": 3, "maxReplicas": 9},
+}
+
+
+def _agents(raw: Mapping[str, Any]) -> tuple[Agent, ...]:
+    key = f"{PROJECT}:agents"
+    if key not in raw or raw[key] is None:
+        raise SettingsError(f"{key}: required value is missing (the 61-agent registry)")
+    value = _parse_raw(key, raw[key])
+    if not isinstance(value, list):
+        raise SettingsError(f"{key}: must be a list of {{name, kind}} objects")
+    agents: list[Agent] = []
+    for i, item in enumerate(value):
+        o = _Obj(f"{key}[{i}]", item) if isinstance(item, Mapping) else None
+        if o is None:
+            raise SettingsError(f"{key}[{i}]: must be an object with name and kind, got {item!r}")
+        name = o.get_str("name", pattern=_NAME_RE)
+        kind = o.get_str("kind")
+        if kind not in ("standard", "system"):
+            raise SettingsError(f"{o._k('kind')}: must be 'standard' or 'system', got {kind!r}")
+        o.done()
+        agents.append(Agent(name, kind))
+    names = [a.name for a in agents]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SettingsError(f"{key}: duplicate agent names {dup}")
+    std = sum(1 for a in agents if a.kind == "standard")
+    sys_ = len(agents) - std
+    if std != STANDARD_AGENTS or sys_ != SYSTEM_AGENTS:
+        raise SettingsError(
+            f"{key}: must list {STANDARD_AGENTS} standard + {SYSTEM_AGENTS} system agents, got {std} + {sys_}"
+        )
+    return tuple(agents)
+
+
+def _app(raw: Mapping[str, Any]) -> AppSettings:
+    o = _top(raw, "app")
+    registry = o.get_str("registry", "registry.local/claude-enhancer")
+    stable = o.get_str("stableVersion", "5.0.3", pattern=_VERSION_RE)
+    canary = o.get_str("canaryVersion", pattern=_VERSION_RE)
+    svc_o = o.get_obj("services", {})
+    services: list[ServiceSettings] = []
+    for name in SERVICES:
+        s = svc_o.get_obj(name, _DEFAULT_SERVICES[name])
+        replicas = s.get_int("replicas", _DEFAULT_SERVICES[name]["replicas"], lo=1)
+        max_r = s.get_int(
+            "maxReplicas", max(replicas, _DEFAULT_SERVICES[name]["maxReplicas"]), lo=1
+        )
+        if max_r < max(replicas, 1):
+            raise SettingsError(
+                f"{s._k('maxReplicas')}: must be >= replicas ({replicas}), got {max_r}"
+            )
+        s.done()
+        services.append(ServiceSettings(name, replicas, max_r))
+    svc_o.done()
+    r = o.get_obj("resources", {})
+    res = ResourceSettings(
+        request_cpu_m=r.get_int("requestCpuMilli", 1000, lo=1),
+        request_memory_mi=r.get_int("requestMemoryMi", 2048, lo=1),
+        limit_cpu_m=r.get_int("limitCpuMilli", 1800, lo=1, hi=1999),
+        limit_memory_mi=r.get_int("limitMemoryMi", 2800, lo=1, hi=4095),
+    )
+    if res.request_cpu_m > res.limit_cpu_m:
+        raise SettingsError(f"{r._k('requestCpuMilli')}: must be <= limitCpuMilli")
+    if res.request_memory_mi > res.limit_memory_mi:
+        raise SettingsError(f"{r._k('requestMemoryMi')}: must be <= limitMemoryMi")
+    r.done()
+    period = o.get_int("startupPeriodSeconds", 2, lo=1)
+    threshold = o.get_int("startupFailureThreshold", 14, lo=1)
+    if period * threshold >= 30:
+        raise SettingsError(
+            f"{o._k('startupFailureThreshold')}: startup budget {period}s x {threshold} must stay below 30 s"
+        )
+    o.done()
+    return AppSettings(
+        registry, stable, canary, tuple(services), res, period, threshold, _agents(raw)
+    )
+
+
+def _data(raw: Mapping[str, Any]) -> DataSettings:
+    o = _top(raw, "data", required=False)
+    p = o.get_obj("postgres", {})
+    instances = p.get_int("instances", 3, lo=1)
+    min_sync = p.get_int("minSyncReplicas", 1, lo=0)
+    max_sync = p.get_int("maxSyncReplicas", 1, lo=0)
+    if max_sync < min_sync:
+        raise SettingsError(f"{p._k('maxSyncReplicas')}: must be >= minSyncReplicas")
+    if max_sync > instances - 1:
+        raise SettingsError(
+            f"{p._k('maxSyncReplicas')}: must be <= instances - 1 ({instances - 1}), got {max_sync}"
+        )
+    pg = PostgresSettings(
+        instances=instances,
+        image=p.get_str("image", "ghcr.io/cloudnative-pg/postgresql:15.8"),
+        storage_gi=p.get_int("storageGi", 100, lo=1),
+        min_sync_replicas=min_sync,
+        max_sync_replicas=max_sync,
+        backup_schedule=p.get_str("backupSchedule", "0 0 2 * * *"),
+        backup_destination=p.get_str("backupDestination", "s3://claude-enhancer-backups/pg"),
+        backup_retention=p.get_str("backupRetention", "30d"),
+    )
+    if not pg.image.split(":")[-1].startswith("15"):
+        raise SettingsError(f"{p._k('image')}: must be a PostgreSQL 15 image, got {pg.image!r}")
+    p.done()
+    r = o.get_obj("redis", {})
+    rd = RedisSettings(
+        masters=r.get_int("masters", 3, lo=3),
+        replicas=r.get_int("replicas", 3, lo=0),
+        image=r.get_str("image", "quay.io/opstree/redis:v7.0.15"),
+        storage_gi=r.get_int("storageGi", 10, lo=1),
+    )
+    r.done()
+    o.done()
+    return DataSettings(pg, rd)
+
+
+def _secret(
+    raw: Mapping[str, Any], env: Mapping[str, str], key: str, env_name: str, what: str
+) -> Secret:
+    v = raw.get(key)
+    if isinstance(v, str) and v:
+        return Secret(v)
+    e = env.get(env_name)
+    if e:
+        return Secret(e)
+    raise SettingsError(
+        f"{key}: missing {what}; set it with `pulumi config set --secret {key} ...` or export {env_name}"
+    )
+
+
+def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
+    o = _top(raw, "vault")
+    address = o.get_str("address")
+    if not re.match(r"^https?://", address):
+        raise SettingsError(f"{o._k('address')}: must be an http(s) URL, got {address!r}")
+    ttl = o.get_int("tokenTtlSeconds", 900, lo=60)
+    max_ttl = o.get_int("tokenMaxTtlSeconds", 3600, lo=60)
+    if max_ttl < ttl:
+        raise SettingsError(f"{o._k('tokenMaxTtlSeconds')}: must be >= tokenTtlSeconds")
+    db = o.get_obj("postgres")
+    vs = VaultSettings(
+        address=address,
+        token=Secret(""),
+        kv_path=o.get_str("kvPath", "claude-enhancer", pattern=_NAME_RE),
+        kubernetes_host=o.get_str("kubernetesHost", "https://kubernetes.default.svc"),
+        audit_path=o.get_str("auditPath", "stdout"),
+        token_ttl=ttl,
+        token_max_ttl=max_ttl,
+        db_host=db.get_str("host"),
+        db_port=db.get_int("port", 5432, lo=1, hi=65535),
+        db_name=db.get_str("database", "claude_enhancer"),
+        db_admin_user=db.get_str("adminUser", "postgres"),
+        db_admin_password=Secret(""),
+        db_sslmode=db.get_str("sslmode", "disable"),
+        db_static_user=db.get_str("staticUser", "ce_app"),
+        rotation_period=db.get_int("rotationPeriodSeconds", 86400, lo=300),
+    )
+    db.done()
+    o.done()
+    token = _secret(raw, env, VAULT_TOKEN_KEY, VAULT_TOKEN_ENV, "Vault token")
+    pw = _secret(raw, env, PG_PASSWORD_KEY, PG_PASSWORD_ENV, "PostgreSQL admin password")
+    return VaultSettings(**{**vs.__dict__, "token": token, "db_admin_password": pw})
+
+
+def _mesh(raw: Mapping[str, Any]) -> MeshSettings:
+    o = _top(raw, "mesh", required=False)
+    m = MeshSettings(
+        host=o.get_str("host", "claude-enhancer.local"),
+        tls_credential_name=o.get_str("tlsCredentialName", "claude-enhancer-tls"),
+        hsts_max_age=o.get_int("hstsMaxAgeSeconds", 31536000, lo=86400),
+        root_namespace=o.get_str("rootNamespace", "istio-system", pattern=_NAME_RE),
+        manage_root_namespace=o.get_bool("manageRootNamespace", False),
+        session_cookie=o.get_str("sessionCookie", "ce-track", pattern=_NAME_RE),
+        cookie_ttl_seconds=o.get_int("cookieTtlSeconds", 3600, lo=60),
+        ingress_service_account=o.get_str(
+            "ingressServiceAccount", "istio-ingressgateway-service-account", pattern=_NAME_RE
+        ),
+    )
+    o.done()
+    return m
+
+
+def _monitoring(raw: Mapping[str, Any]) -> MonitoringSettings:
+    o = _top(raw, "monitoring", required=False)
+    m = MonitoringSettings(
+        scrape_interval=o.get_str("scrapeInterval", "15s", pattern=_DURATION_RE),
+        chat_url=o.get_str(
+            "chatWebhookUrl", "http://chat-bridge.claude-enhancer-monitoring:8080/alerts"
+        ),
+        paging_url=o.get_str(
+            "pagingWebhookUrl", "http://pager-bridge.claude-enhancer-monitoring:8080/page"
+        ),
+        email_to=o.get_str("emailTo", "platform-team@claude-enhancer.local"),
+        email_from=o.get_str("emailFrom", "alertmanager@claude-enhancer.local"),
+        smarthost=o.get_str("smarthost", "smtp.claude-enhancer.local:587"),
+    )
+    o.done()
+    return m
+
+
+def _namespaces(raw: Mapping[str, Any]) -> Namespaces:
+    o = _top(raw, "namespaces", required=False)
+    d = Namespaces()
+    ns = Namespaces(
+        app=o.get_str("app", d.app, pattern=_NAME_RE),
+        data=o.get_str("data", d.data, pattern=_NAME_RE),
+        monitoring=o.get_str("monitoring", d.monitoring, pattern=_NAME_RE),
+    )
+    o.done()
+    if len(set(ns.all())) != 3:
+        raise SettingsError(f"{o.key}: app, data and monitoring namespaces must differ")
+    return ns
+
+
+def _check_capacity(cl: ClusterSettings, app: AppSettings) -> capacity.CapacityReport:
+    pool = capacity.PoolCapacity(cl.pool("app").nodes, cl.node_cpu, cl.node_memory_gi)
+    workloads = capacity.blue_green_workloads(
+        [(s.name, s.replicas) for s in app.services],
+        app.resources.request_cpu_m,
+        app.resources.request_memory_mi,
+    )
+    try:
+        return capacity.check_capacity(pool, workloads)
+    except capacity.CapacityError as e:
+        raise SettingsError(
+            f"{PROJECT}:app.services: blue+green at full size (phase 3) do not fit: {e}"
+        ) from None
+
+
+def load_settings(
+    raw: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    previous_phase: int | None = None,
+    stack: str = "dev",
+) -> Settings:
+    """Validate the raw config into ``Settings`` or raise ``SettingsError``."""
+    env = env or {}
+    for key in raw:
+        if key.startswith(f"{PROJECT}:") and key.split(":", 1)[1] not in KNOWN_KEYS:
+            raise SettingsError(f"{key}: unknown setting (known: {', '.join(KNOWN_KEYS)})")
+    ro = _rollout(raw, previous_phase)
+    cl = _cluster(raw)
+    app = _app(raw)
+    s = Settings(
+        stack=stack,
+        rollout=ro,
+        cluster=cl,
+        app=app,
+        data=_data(raw),
+        vault=_vault(raw, env),
+        mesh=_mesh(raw),
+        monitoring=_monitoring(raw),
+        namespaces=_namespaces(raw),
+    )
+    report = _check_capacity(cl, app)
+    return Settings(**{**s.__dict__, "capacity": report})
+
+
+def raw_from_pulumi(keys: tuple[str, ...] = KNOWN_KEYS) -> dict[str, Any]:
+    """Collect the raw config values the engine passed to this program."""
+    from pulumi.runtime.config import get_config
+
+    raw: dict[str, Any] = {}
+    for k in keys:
+        v = get_config(f"{PROJECT}:{k}")
+        if v is not None:
+            raw[f"{PROJECT}:{k}"] = v
+    tok = get_config(VAULT_TOKEN_KEY)
+    if tok is not None:
+        raw[VAULT_TOKEN_KEY] = tok
+    # unknown project keys are an error too: look at everything we were given
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    for k in {**get_config_env(), **CONFIG.get()}:
+        if k.startswith(f"{PROJECT}:") and k not in raw:
+            raw[k] = get_config(k)
+    return raw
+
+
+def from_pulumi(
+    env: Mapping[str, str] | None = None,
+    previous_phase_reader: Callable[[], int | None] | None = None,
+) -> Settings:
+    """Read the running stack's config and validate it."""
+    import os
+
+    import pulumi
+
+    from components import state
+
+    reader = previous_phase_reader or state.previous_phase
+    raw = raw_from_pulumi()
+    try:
+        previous = reader()
+    except state.StateError as e:
+        raise SettingsError(f"{PROJECT}:rollout.phase: {e}") from None
+    return load_settings(
+        raw,
+        dict(os.environ) if env is None else env,
+        previous,
+        stack=pulumi.get_stack(),
+    )

@@ -1,0 +1,163 @@
+"""Shared fixtures: raw stack config and a Pulumi-mocks runner."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from components import settings as settings_mod  # noqa: E402
+
+TOKEN = "hvs.test-token"
+PG_PW = "pg-admin-test-password"
+
+
+@dataclass
+class Registered:
+    """One resource as the engine would have seen it."""
+
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str | None = None
+
+
+@dataclass
+class Capture(pulumi.runtime.Mocks):
+    """Mocks that record every registered resource."""
+
+    resources: dict[str, Registered] = field(default_factory=dict)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        key = f"{args.typ}::{args.name}"
+        assert key not in self.resources, f"duplicate resource {key}"
+        self.resources[key] = Registered(
+            args.typ, args.name, copy.deepcopy(args.inputs), args.provider
+        )
+        outputs = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = "x" * int(args.inputs.get("length", 16))
+        return f"{args.name}-id", outputs
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources.values() if r.typ == typ]
+
+    def crs(self, kind: str) -> list[Registered]:
+        return [
+            r
+            for r in self.resources.values()
+            if r.typ.startswith("kubernetes:") and r.inputs.get("kind") == kind
+        ]
+
+    def get(self, typ: str, name: str) -> Registered:
+        return self.resources[f"{typ}::{name}"]
+
+
+def run_mocked(fn: Callable[[], Any]) -> Capture:
+    """Run ``fn`` under fresh Pulumi mocks and wait for all registrations."""
+    cap = Capture()
+    pulumi.runtime.set_mocks(cap, project="claude-enhancer", stack="test", preview=False)
+    pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
+    pulumi.runtime.settings.SETTINGS.outputs.clear()
+    _sync_await(run_pulumi_func(fn))
+    return cap
+
+
+def load_stack_raw(stack: str) -> dict[str, Any]:
+    """Raw config as the engine passes it: project defaults + stack file, JSON values."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    raw: dict[str, Any] = {}
+    for key, spec in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{project['name']}:{key}"
+        raw[full] = json.dumps(spec["value"])
+    stack_doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    for key, value in stack_doc["config"].items():
+        raw[key] = value if isinstance(value, str) else json.dumps(value)
+    return raw
+
+
+def with_secrets(raw: dict[str, Any]) -> dict[str, Any]:
+    out = dict(raw)
+    out[settings_mod.VAULT_TOKEN_KEY] = TOKEN
+    out[settings_mod.PG_PASSWORD_KEY] = PG_PW
+    return out
+
+
+def set_obj(raw: dict[str, Any], key: str, path: str, value: Any) -> dict[str, Any]:
+    """Copy of raw with ``claude-enhancer:<key>`` object's dotted ``path`` set."""
+    out = dict(raw)
+    full = f"claude-enhancer:{key}"
+    obj = json.loads(out[full])
+    cur = obj
+    parts = path.split(".")
+    for p in parts[:-1]:
+        cur = cur.setdefault(p, {})
+    cur[parts[-1]] = value
+    out[full] = json.dumps(obj)
+    return out
+
+
+@pytest.fixture
+def local_raw() -> dict[str, Any]:
+    return with_secrets(load_stack_raw("local"))
+
+
+@pytest.fixture
+def local_settings(local_raw: dict[str, Any]) -> settings_mod.Settings:
+    return settings_mod.load_settings(local_raw, {}, None, stack="local")
+
+
+def settings_for(
+    stack: str = "local", phase: int = 0, previous: int | None = None
+) -> settings_mod.Settings:
+    raw = with_secrets(load_stack_raw(stack))
+    raw = set_obj(raw, "rollout", "phase", phase)
+    return settings_mod.load_settings(raw, {}, previous, stack=stack)
+
+
+def run_program(s: settings_mod.Settings) -> Capture:
+    from components import program
+
+    return run_mocked(lambda: program.run(s))
+
+
+_PROGRAM_CACHE: dict[tuple[str, int], Capture] = {}
+
+
+def program_capture(stack: str = "local", phase: int = 0) -> Capture:
+    """Cached full-program run (inputs are deep-copied, so sharing is safe)."""
+    key = (stack, phase)
+    if key not in _PROGRAM_CACHE:
+        _PROGRAM_CACHE[key] = run_program(settings_for(stack, phase, None))
+    return _PROGRAM_CACHE[key]
+
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+
+
+def is_secret(value: Any) -> bool:
+    """True when a mock-registered input value was a Pulumi secret."""
+    return isinstance(value, dict) and value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270"
+
+
+def unsecret(value: Any) -> Any:
+    return value["value"] if is_secret(value) else value

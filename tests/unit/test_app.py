@@ -1,0 +1,165 @@
+"""App component: blue/green tracks, hardening, scaling, registry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components import rollout
+from tests.unit.conftest import Registered, program_capture, settings_for
+
+DEP = "kubernetes:apps/v1:Deployment"
+
+
+def deployments(stack: str = "local", phase: int = 0) -> dict[str, Registered]:
+    return {d.inputs["metadata"]["name"]: d for d in program_capture(stack, phase).of_type(DEP)}
+
+
+def _cpu_m(v: str) -> int:
+    return int(v[:-1]) if v.endswith("m") else int(float(v) * 1000)
+
+
+def _mem_mi(v: str) -> int:
+    assert v.endswith("Mi") or v.endswith("Gi")
+    return int(v[:-2]) * (1024 if v.endswith("Gi") else 1)
+
+
+def test_six_deployments_blue_green() -> None:
+    deps = deployments()
+    assert set(deps) == {
+        f"{s}-{c}" for s in ("api", "workflow-engine", "agent-runtime") for c in ("blue", "green")
+    }
+    for name, d in deps.items():
+        track = "stable" if name.endswith("blue") else "canary"
+        assert d.inputs["spec"]["selector"]["matchLabels"]["track"] == track
+        assert d.inputs["spec"]["template"]["metadata"]["labels"]["track"] == track
+
+
+def test_security_context_hardening() -> None:
+    for d in deployments("prod").values():
+        pod = d.inputs["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for c in pod["containers"]:
+            sc = c["securityContext"]
+            assert sc["runAsNonRoot"] is True
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"] == {"drop": ["ALL"]}
+            assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert sc["runAsUser"] > 0
+
+
+def test_resources_within_spec_budget() -> None:
+    for d in deployments("prod").values():
+        for c in d.inputs["spec"]["template"]["spec"]["containers"]:
+            lim, req = c["resources"]["limits"], c["resources"]["requests"]
+            assert _cpu_m(lim["cpu"]) < 2000 and _mem_mi(lim["memory"]) < 4096
+            assert _cpu_m(req["cpu"]) <= _cpu_m(lim["cpu"])
+            assert _mem_mi(req["memory"]) <= _mem_mi(lim["memory"])
+
+
+def test_startup_probe_under_30s() -> None:
+    for d in deployments().values():
+        for c in d.inputs["spec"]["template"]["spec"]["containers"]:
+            p = c["startupProbe"]
+            assert p["failureThreshold"] * p["periodSeconds"] < 30
+            assert c["readinessProbe"] and c["livenessProbe"]
+
+
+def test_images_pinned_by_tag() -> None:
+    s = settings_for()
+    for name, d in deployments().items():
+        (c,) = d.inputs["spec"]["template"]["spec"]["containers"]
+        repo, tag = c["image"].rsplit(":", 1)
+        assert tag not in ("", "latest")
+        assert repo == f"registry.local/claude-enhancer/{name.rsplit('-', 1)[0]}"
+        assert tag == (s.app.stable_version if name.endswith("blue") else s.app.canary_version)
+
+
+def test_topology_spread_and_pool_affinity() -> None:
+    for d in deployments().values():
+        pod = d.inputs["spec"]["template"]["spec"]
+        zones = [
+            t
+            for t in pod["topologySpreadConstraints"]
+            if t["topologyKey"] == "topology.kubernetes.io/zone"
+        ]
+        assert (
+            zones and zones[0]["whenUnsatisfiable"] == "DoNotSchedule" and zones[0]["maxSkew"] == 1
+        )
+        term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+            "nodeSelectorTerms"
+        ][0]
+        assert term["matchExpressions"][0]["values"] == ["app"]
+
+
+@pytest.mark.parametrize("phase", [0, 1, 2, 3, 4])
+def test_canary_replicas_follow_phase(phase: int) -> None:
+    s = settings_for("prod")
+    deps = deployments("prod", phase)
+    for svc in s.app.services:
+        green = deps[f"{svc.name}-green"].inputs["spec"]
+        assert green["replicas"] == rollout.canary_replicas(phase, svc.replicas)
+        assert "replicas" not in deps[f"{svc.name}-blue"].inputs["spec"]  # owned by the HPA
+
+
+def test_hpa_on_blue_with_full_size_minimum() -> None:
+    s = settings_for("prod")
+    hpas = program_capture("prod").of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    assert len(hpas) == 3
+    for h in hpas:
+        spec = h.inputs["spec"]
+        svc = s.app.service(spec["scaleTargetRef"]["name"].rsplit("-", 1)[0])
+        assert spec["scaleTargetRef"]["name"].endswith("-blue")
+        assert spec["minReplicas"] == svc.replicas >= 2
+        assert spec["maxReplicas"] == svc.max_replicas
+
+
+def test_pdb_per_track() -> None:
+    pdbs = [
+        p
+        for p in program_capture().of_type("kubernetes:policy/v1:PodDisruptionBudget")
+        if p.inputs["metadata"]["namespace"] == "claude-enhancer"
+    ]
+    assert len(pdbs) == 6
+    assert all(p.inputs["spec"]["maxUnavailable"] == 1 for p in pdbs)
+
+
+def test_agent_registry_configmap() -> None:
+    cms = [
+        c
+        for c in program_capture().of_type("kubernetes:core/v1:ConfigMap")
+        if c.inputs["metadata"]["name"] == "agent-registry"
+    ]
+    (cm,) = cms
+    doc = json.loads(cm.inputs["data"]["agents.json"])
+    assert doc["counts"] == {"total": 61, "standard": 56, "system": 5}
+    assert len({a["name"] for a in doc["agents"]}) == 61
+
+
+def test_service_accounts_no_automount() -> None:
+    sas = program_capture().of_type("kubernetes:core/v1:ServiceAccount")
+    assert {s.inputs["metadata"]["name"] for s in sas} == {
+        "api",
+        "workflow-engine",
+        "agent-runtime",
+    }
+    assert all(s.inputs["automountServiceAccountToken"] is False for s in sas)
+
+
+def test_track_downstream_services() -> None:
+    svcs = {
+        s.inputs["metadata"]["name"]: s.inputs["spec"]
+        for s in program_capture().of_type("kubernetes:core/v1:Service")
+    }
+    assert svcs["api"]["selector"] == {"app.kubernetes.io/name": "api"}
+    assert svcs["workflow-engine-canary"]["selector"] == {
+        "app.kubernetes.io/name": "workflow-engine",
+        "track": "canary",
+    }
+    green = deployments()["api-green"].inputs["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in green["env"]}
+    assert env["WORKFLOW_ENGINE_URL"].startswith("http://workflow-engine-canary.")

@@ -1,0 +1,61 @@
+"""Data tier: CNPG PostgreSQL 15 and Redis cluster."""
+
+from __future__ import annotations
+
+from tests.unit.conftest import is_secret, program_capture, unsecret
+
+
+def test_cnpg_cluster() -> None:
+    (pg,) = program_capture().crs("Cluster")
+    assert pg.inputs["apiVersion"] == "postgresql.cnpg.io/v1"
+    spec = pg.inputs["spec"]
+    assert spec["instances"] == 3
+    assert spec["imageName"].split(":")[1].startswith("15")
+    assert spec["minSyncReplicas"] >= 1 and spec["maxSyncReplicas"] >= spec["minSyncReplicas"]
+    aff = spec["affinity"]
+    assert aff["enablePodAntiAffinity"] is True
+    assert aff["podAntiAffinityType"] == "required"
+    assert aff["topologyKey"] == "topology.kubernetes.io/zone"
+    assert aff["nodeSelector"] == {"node.claude-enhancer.io/pool": "data"}
+    assert aff["tolerations"][0]["value"] == "data"
+    assert spec["enablePDB"] is True
+    assert pg.inputs["metadata"]["namespace"] == "claude-enhancer-data"
+
+
+def test_scheduled_backup_daily() -> None:
+    (b,) = program_capture().crs("ScheduledBackup")
+    assert b.inputs["spec"]["cluster"] == {"name": "claude-enhancer-pg"}
+    _sec, _minute, hour, dom, month, dow = b.inputs["spec"]["schedule"].split()
+    assert (dom, month, dow) == ("*", "*", "*") and hour.isdigit()
+
+
+def test_redis_cluster_3_plus_3_on_data_pool() -> None:
+    (r,) = program_capture().crs("RedisCluster")
+    assert r.inputs["apiVersion"] == "redis.redis.opstreelabs.in/v1beta2"
+    spec = r.inputs["spec"]
+    assert spec["clusterSize"] == 3
+    assert spec["redisLeader"]["replicas"] == 3
+    assert spec["redisFollower"]["replicas"] == 3
+    assert spec["nodeSelector"] == {"node.claude-enhancer.io/pool": "data"}
+    assert spec["kubernetesConfig"]["redisSecret"] == {
+        "name": "claude-enhancer-redis-auth",
+        "key": "password",
+    }
+    assert spec["podSecurityContext"]["runAsNonRoot"] is True
+
+
+def test_redis_pdbs_and_secret() -> None:
+    cap = program_capture()
+    pdbs = [
+        p
+        for p in cap.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+        if p.inputs["metadata"]["namespace"] == "claude-enhancer-data"
+    ]
+    assert {p.inputs["spec"]["selector"]["matchLabels"]["role"] for p in pdbs} == {
+        "leader",
+        "follower",
+    }
+    assert all(p.inputs["spec"]["maxUnavailable"] == 1 for p in pdbs)
+    (secret,) = cap.of_type("kubernetes:core/v1:Secret")
+    assert is_secret(secret.inputs["stringData"])
+    assert len(unsecret(secret.inputs["stringData"])["password"]) == 32

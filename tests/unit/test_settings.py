@@ -1,0 +1,336 @@
+"""Settings: every stack loads; every kind of bad input names its key."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from components import settings as S
+from tests.unit.conftest import PG_PW, TOKEN, load_stack_raw, set_obj, with_secrets
+
+
+def load(
+    raw: dict[str, Any], env: dict[str, str] | None = None, previous: int | None = None
+) -> S.Settings:
+    return S.load_settings(raw, env or {}, previous, stack="t")
+
+
+def err(raw: dict[str, Any], env: dict[str, str] | None = None, previous: int | None = None) -> str:
+    with pytest.raises(S.SettingsError) as e:
+        load(raw, env, previous)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_every_stack_loads(stack: str) -> None:
+    s = load(with_secrets(load_stack_raw(stack)))
+    assert s.rollout.phase == 0
+    assert len(s.app.agents) == 61
+    assert sum(a.kind == "system" for a in s.app.agents) == 5
+    assert s.cluster.total_nodes == 15
+    assert s.capacity is not None and s.capacity.fits
+    if stack == "prod":
+        assert all(svc.replicas >= 2 for svc in s.app.services)
+        assert s.rollout.bake_minutes == {1: 30, 2: 45, 3: 30, 4: 15}
+        assert s.cluster.mode == "existing"
+    if stack == "local":
+        assert s.cluster.mode == "kwok"
+        assert s.vault.address == "http://127.0.0.1:8200"
+        assert s.vault.db_host == "127.0.0.1" and s.vault.db_port == 55432
+        assert all(v <= 5 for v in s.rollout.bake_minutes.values())
+
+
+@pytest.mark.parametrize("stack", ["local", "staging", "prod"])
+def test_stack_files_hold_no_plaintext_secrets(stack: str) -> None:
+    raw = load_stack_raw(stack)
+    assert S.VAULT_TOKEN_KEY not in raw and S.PG_PASSWORD_KEY not in raw
+    text = json.dumps(raw).lower()
+    for word in ('password":', 'token":', "hvs.", 'secret":'):
+        assert word not in text
+
+
+def test_secrets_never_print(local_raw: dict[str, Any]) -> None:
+    s = load(local_raw)
+    assert TOKEN not in repr(s) and PG_PW not in repr(s)
+    assert s.vault.token.reveal() == TOKEN
+
+
+def test_secrets_from_environment(local_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in local_raw.items() if k not in (S.VAULT_TOKEN_KEY, S.PG_PASSWORD_KEY)}
+    s = load(raw, {"VAULT_TOKEN": "env-tok", "CE_POSTGRES_ADMIN_PASSWORD": "env-pw"})
+    assert s.vault.token.reveal() == "env-tok"
+    assert s.vault.db_admin_password.reveal() == "env-pw"
+
+
+# ---------------------------------------------------------------- rollout
+
+
+def test_phase_weights_must_end_at_100(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "rollout", "phaseWeights", [0, 5, 20, 50, 90]))
+    assert msg.startswith("claude-enhancer:rollout.phaseWeights:")
+    assert "end at 100" in msg
+
+
+def test_phase_weights_must_increase(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "rollout", "phaseWeights", [0, 20, 5, 50, 100]))
+    assert msg.startswith("claude-enhancer:rollout.phaseWeights:")
+    assert "strictly increase" in msg
+
+
+def test_phase_weights_wrong_length(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "rollout", "phaseWeights", [0, 50, 100]))
+    assert msg.startswith("claude-enhancer:rollout.phaseWeights:")
+
+
+def test_phase_weights_wrong_type(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "rollout", "phaseWeights", [0, "5", 20, 50, 100]))
+    assert msg.startswith("claude-enhancer:rollout.phaseWeights: must be a list of integers")
+
+
+@pytest.mark.parametrize("phase", [5, -1, 42])
+def test_unknown_phase(local_raw: dict[str, Any], phase: int) -> None:
+    msg = err(set_obj(local_raw, "rollout", "phase", phase))
+    assert msg == f"claude-enhancer:rollout.phase: unknown phase {phase} (phases are 0..4)"
+
+
+@pytest.mark.parametrize("phase", ["two", 1.5, True, None])
+def test_phase_wrong_type(local_raw: dict[str, Any], phase: Any) -> None:
+    msg = err(set_obj(local_raw, "rollout", "phase", phase))
+    assert msg.startswith("claude-enhancer:rollout.phase: must be an integer 0..4")
+
+
+def test_missing_phase(local_raw: dict[str, Any]) -> None:
+    raw = dict(local_raw)
+    raw["claude-enhancer:rollout"] = json.dumps({"allowSkip": False})
+    assert err(raw) == "claude-enhancer:rollout.phase: required value is missing"
+
+
+def test_skipped_phase(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "rollout", "phase", 3), previous=1)
+    assert msg.startswith("claude-enhancer:rollout.phase: rollout.phase jumps from 1 to 3")
+    assert "next allowed is 2" in msg
+
+
+def test_skip_allowed_when_overridden(local_raw: dict[str, Any]) -> None:
+    raw = set_obj(set_obj(local_raw, "rollout", "phase", 3), "rollout", "allowSkip", True)
+    assert load(raw, previous=1).rollout.transition == "advance"
+
+
+@pytest.mark.parametrize(
+    ("previous", "phase", "transition"),
+    [
+        (None, 0, "initial"),
+        (0, 1, "advance"),
+        (1, 2, "advance"),
+        (3, 4, "advance"),
+        (4, 0, "rollback"),
+        (2, 2, "noop"),
+        (2, 0, "rollback"),
+    ],
+)
+def test_transitions(
+    local_raw: dict[str, Any], previous: int | None, phase: int, transition: str
+) -> None:
+    s = load(set_obj(local_raw, "rollout", "phase", phase), previous=previous)
+    assert s.rollout.transition == transition
+    assert s.rollout.weights.canary + s.rollout.weights.stable == 100
+
+
+def test_bad_previous_phase_output(local_raw: dict[str, Any]) -> None:
+    msg = err(local_raw, previous=9)
+    assert msg.startswith(
+        "claude-enhancer:rollout.phase: the stack's previous rolloutPhase output 9"
+    )
+
+
+def test_bake_minutes_negative(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "rollout", "bakeMinutes.2", -5))
+    assert msg == "claude-enhancer:rollout.bakeMinutes.2: must be >= 0, got -5"
+
+
+def test_rollout_typo_is_rejected(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "rollout", "phse", 1))
+    assert msg.startswith("claude-enhancer:rollout.phse: unknown setting")
+
+
+def test_rollout_not_an_object(local_raw: dict[str, Any]) -> None:
+    raw = dict(local_raw)
+    raw["claude-enhancer:rollout"] = "phase=2"
+    assert err(raw) == "claude-enhancer:rollout: must be an object, got 'phase=2'"
+
+
+def test_unknown_top_level_key(local_raw: dict[str, Any]) -> None:
+    raw = dict(local_raw)
+    raw["claude-enhancer:rolout"] = "{}"
+    assert err(raw).startswith("claude-enhancer:rolout: unknown setting")
+
+
+# ---------------------------------------------------------------- replicas / capacity
+
+
+def test_negative_replicas(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "app", "services.api.replicas", -1))
+    assert msg == "claude-enhancer:app.services.api.replicas: must be >= 1, got -1"
+
+
+def test_replicas_wrong_type(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "app", "services.agent-runtime.replicas", "three"))
+    assert (
+        msg
+        == "claude-enhancer:app.services.agent-runtime.replicas: must be an integer, got 'three'"
+    )
+
+
+def test_max_replicas_below_replicas(local_raw: dict[str, Any]) -> None:
+    raw = set_obj(local_raw, "app", "services.api.replicas", 4)
+    msg = err(set_obj(raw, "app", "services.api.maxReplicas", 2))
+    assert msg.startswith("claude-enhancer:app.services.api.maxReplicas: must be >= replicas (4)")
+
+
+def test_capacity_exceeded(local_raw: dict[str, Any]) -> None:
+    raw = set_obj(local_raw, "app", "services.agent-runtime.replicas", 60)
+    raw = set_obj(raw, "app", "services.agent-runtime.maxReplicas", 60)
+    msg = err(raw)
+    assert msg.startswith(
+        "claude-enhancer:app.services: blue+green at full size (phase 3) do not fit"
+    )
+    assert "app pool" in msg
+
+
+def test_capacity_exceeded_by_small_pool(local_raw: dict[str, Any]) -> None:
+    raw = set_obj(local_raw, "cluster", "pools.app", 1)
+    raw = set_obj(raw, "app", "services.api.replicas", 8)
+    raw = set_obj(raw, "app", "services.api.maxReplicas", 8)
+    assert err(raw).startswith("claude-enhancer:app.services: blue+green at full size")
+
+
+def test_limits_over_spec_budget(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "app", "resources.limitCpuMilli", 2000))
+    assert msg == "claude-enhancer:app.resources.limitCpuMilli: must be <= 1999, got 2000"
+    msg = err(set_obj(local_raw, "app", "resources.limitMemoryMi", 4096))
+    assert msg == "claude-enhancer:app.resources.limitMemoryMi: must be <= 4095, got 4096"
+
+
+def test_startup_budget_over_30s(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "app", "startupFailureThreshold", 15))
+    assert msg.startswith("claude-enhancer:app.startupFailureThreshold: startup budget 2s x 15")
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_missing_vault_token(local_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in local_raw.items() if k != S.VAULT_TOKEN_KEY}
+    msg = err(raw)
+    assert msg.startswith("vault:token: missing Vault token")
+    assert "VAULT_TOKEN" in msg and "--secret vault:token" in msg
+
+
+def test_missing_postgres_password(local_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in local_raw.items() if k != S.PG_PASSWORD_KEY}
+    msg = err(raw)
+    assert msg.startswith(
+        "claude-enhancer:postgresAdminPassword: missing PostgreSQL admin password"
+    )
+    assert "CE_POSTGRES_ADMIN_PASSWORD" in msg
+
+
+# ---------------------------------------------------------------- malformed values
+
+
+def test_cluster_mode_unknown(local_raw: dict[str, Any]) -> None:
+    assert err(set_obj(local_raw, "cluster", "mode", "gke")) == (
+        "claude-enhancer:cluster.mode: must be 'kwok' or 'existing', got 'gke'"
+    )
+
+
+def test_existing_mode_needs_node_names(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "cluster", "mode", "existing"))
+    assert (
+        msg
+        == "claude-enhancer:cluster.existingNodes.system: lists 0 nodes but claude-enhancer:cluster.pools.system is 3"
+    )
+
+
+def test_version_must_be_string(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "app", "canaryVersion", 5.1))
+    assert msg == "claude-enhancer:app.canaryVersion: must be a non-empty string, got 5.1"
+
+
+def test_version_malformed(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "app", "canaryVersion", "5.1 latest"))
+    assert msg == "claude-enhancer:app.canaryVersion: malformed value '5.1 latest'"
+
+
+def test_vault_address_malformed(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "vault", "address", "127.0.0.1:8200"))
+    assert msg == "claude-enhancer:vault.address: must be an http(s) URL, got '127.0.0.1:8200'"
+
+
+def test_vault_port_out_of_range(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "vault", "postgres.port", 70000))
+    assert msg == "claude-enhancer:vault.postgres.port: must be <= 65535, got 70000"
+
+
+def test_vault_ttl_order(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "vault", "tokenMaxTtlSeconds", 600))
+    assert msg == "claude-enhancer:vault.tokenMaxTtlSeconds: must be >= tokenTtlSeconds"
+
+
+def test_postgres_must_be_15(local_raw: dict[str, Any]) -> None:
+    msg = err(
+        set_obj(local_raw, "data", "postgres.image", "ghcr.io/cloudnative-pg/postgresql:16.2")
+    )
+    assert msg.startswith("claude-enhancer:data.postgres.image: must be a PostgreSQL 15 image")
+
+
+def test_redis_needs_three_masters(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "data", "redis.masters", 1))
+    assert msg == "claude-enhancer:data.redis.masters: must be >= 3, got 1"
+
+
+def test_sync_replicas_bounded(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "data", "postgres.maxSyncReplicas", 3))
+    assert (
+        msg == "claude-enhancer:data.postgres.maxSyncReplicas: must be <= instances - 1 (2), got 3"
+    )
+
+
+def test_scrape_interval_malformed(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "monitoring", "scrapeInterval", "fifteen"))
+    assert msg == "claude-enhancer:monitoring.scrapeInterval: malformed value 'fifteen'"
+
+
+def test_bool_wrong_type(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "rollout", "allowSkip", "yes"))
+    assert msg == "claude-enhancer:rollout.allowSkip: must be true or false, got 'yes'"
+
+
+def test_agents_count(local_raw: dict[str, Any]) -> None:
+    raw = dict(local_raw)
+    agents = json.loads(raw["claude-enhancer:agents"])[:-1]
+    raw["claude-enhancer:agents"] = json.dumps(agents)
+    assert err(raw) == "claude-enhancer:agents: must list 56 standard + 5 system agents, got 56 + 4"
+
+
+def test_agents_duplicate(local_raw: dict[str, Any]) -> None:
+    raw = dict(local_raw)
+    agents = json.loads(raw["claude-enhancer:agents"])
+    agents[1]["name"] = agents[0]["name"]
+    raw["claude-enhancer:agents"] = json.dumps(agents)
+    assert err(raw).startswith("claude-enhancer:agents: duplicate agent names")
+
+
+def test_agent_kind_unknown(local_raw: dict[str, Any]) -> None:
+    raw = dict(local_raw)
+    agents = json.loads(raw["claude-enhancer:agents"])
+    agents[3]["kind"] = "robot"
+    raw["claude-enhancer:agents"] = json.dumps(agents)
+    assert err(raw) == "claude-enhancer:agents[3].kind: must be 'standard' or 'system', got 'robot'"
+
+
+def test_agents_missing(local_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in local_raw.items() if k != "claude-enhancer:agents"}
+    assert err(raw).startswith("claude-enhancer:agents: required value is missing")

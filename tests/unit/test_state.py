@@ -1,0 +1,132 @@
+"""Previous-phase lookup and 'validate before any resource' behaviour."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections.abc import Sequence
+from typing import Any
+
+import pulumi
+import pytest
+
+from components import settings as S
+from components import state
+from tests.unit.conftest import ROOT, Capture, load_stack_raw, run_mocked, set_obj, with_secrets
+
+
+def test_env_override_wins() -> None:
+    def boom(cmd: Sequence[str]) -> tuple[int, str, str]:
+        raise AssertionError("must not run")
+
+    assert state.previous_phase({"CE_PREVIOUS_PHASE": "2"}, runner=boom, stack="s") == 2
+    assert state.previous_phase({"CE_PREVIOUS_PHASE": "none"}, runner=boom, stack="s") is None
+    assert state.previous_phase({"CE_PREVIOUS_PHASE": ""}, runner=boom, stack="s") is None
+
+
+def test_env_override_malformed() -> None:
+    with pytest.raises(state.StateError, match="CE_PREVIOUS_PHASE"):
+        state.previous_phase({"CE_PREVIOUS_PHASE": "two"}, stack="s")
+
+
+def test_reads_stack_output() -> None:
+    seen: list[list[str]] = []
+
+    def runner(cmd: Sequence[str]) -> tuple[int, str, str]:
+        seen.append(list(cmd))
+        return 0, json.dumps({"rolloutPhase": 3, "canaryWeight": 50}), ""
+
+    assert state.previous_phase({}, runner=runner, stack="prod") == 3
+    assert seen == [["pulumi", "stack", "output", "--json", "--stack", "prod"]]
+
+
+def test_fresh_stack_has_no_previous_phase() -> None:
+    assert state.previous_phase({}, runner=lambda c: (0, "{}\n", ""), stack="s") is None
+    assert state.previous_phase({}, runner=lambda c: (0, "", ""), stack="s") is None
+
+
+def test_missing_stack_is_none_other_errors_raise() -> None:
+    assert (
+        state.previous_phase(
+            {}, runner=lambda c: (255, "", "error: no stack named 'x' found"), stack="x"
+        )
+        is None
+    )
+    with pytest.raises(state.StateError, match="exited 1"):
+        state.previous_phase(
+            {}, runner=lambda c: (1, "", "error: passphrase must be set"), stack="x"
+        )
+
+
+def test_missing_cli_is_a_clear_error() -> None:
+    def runner(cmd: Sequence[str]) -> tuple[int, str, str]:
+        raise FileNotFoundError(2, "No such file or directory", "pulumi")
+
+    with pytest.raises(state.StateError, match="set CE_PREVIOUS_PHASE to override"):
+        state.previous_phase({}, runner=runner, stack="x")
+
+
+def test_under_mocks_no_subprocess() -> None:
+    assert state.previous_phase({}, stack="s", under_mocks=lambda: True) is None
+
+
+def test_mock_detection() -> None:
+    pulumi.runtime.set_mocks(Capture(), preview=False)
+    assert state._under_mocks() is True
+
+
+def _run_main(raw: dict[str, Any], env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Capture:
+    for k in ("VAULT_TOKEN", "CE_POSTGRES_ADMIN_PASSWORD", "CE_PREVIOUS_PHASE", "PULUMI_CONFIG"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    pulumi.runtime.set_all_config(raw, [S.VAULT_TOKEN_KEY, S.PG_PASSWORD_KEY])
+    try:
+        return run_mocked(lambda: runpy.run_path(str(ROOT / "__main__.py")))
+    finally:
+        pulumi.runtime.set_all_config({})
+
+
+def test_main_runs_with_valid_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    cap = _run_main(with_secrets(load_stack_raw("local")), {}, monkeypatch)
+    assert any(
+        r.typ == "kubernetes:networking.istio.io/v1beta1:VirtualService"
+        for r in cap.resources.values()
+    )
+
+
+def test_main_bad_config_registers_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = set_obj(with_secrets(load_stack_raw("local")), "rollout", "phase", 7)
+    cap = Capture()
+    with pytest.raises(S.SettingsError, match=r"^claude-enhancer:rollout\.phase: unknown phase 7"):
+        cap = _run_main(raw, {}, monkeypatch)
+    assert cap.resources == {}
+
+
+def test_main_skipped_phase_uses_previous_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = set_obj(with_secrets(load_stack_raw("local")), "rollout", "phase", 2)
+    with pytest.raises(S.SettingsError, match="jumps from 0 to 2"):
+        _run_main(raw, {"CE_PREVIOUS_PHASE": "0"}, monkeypatch)
+
+
+def test_main_unknown_key_from_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = with_secrets(load_stack_raw("local"))
+    raw["claude-enhancer:rolloutt"] = "{}"
+    with pytest.raises(S.SettingsError, match=r"^claude-enhancer:rolloutt: unknown setting"):
+        _run_main(raw, {}, monkeypatch)
+
+
+def test_main_token_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = {k: v for k, v in with_secrets(load_stack_raw("local")).items() if k != S.VAULT_TOKEN_KEY}
+    with pytest.raises(S.SettingsError, match=r"^vault:token: missing"):
+        _run_main(raw, {}, monkeypatch)
+    cap = _run_main(raw, {"VAULT_TOKEN": "t"}, monkeypatch)
+    assert cap.resources
+
+
+def test_state_error_becomes_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = with_secrets(load_stack_raw("local"))
+    with pytest.raises(
+        S.SettingsError, match=r"^claude-enhancer:rollout\.phase: CE_PREVIOUS_PHASE"
+    ):
+        _run_main(raw, {"CE_PREVIOUS_PHASE": "two"}, monkeypatch)
