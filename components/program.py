@@ -11,6 +11,7 @@ from components.cluster import Cluster, ClusterArgs
 from components.data import Data, DataArgs
 from components.mesh import VIRTUAL_SERVICE_NAME, Mesh, MeshArgs
 from components.monitoring import Monitoring, MonitoringArgs
+from components.passwords import PASSWORDS, AppSecrets, AppSecretsArgs, Passwords, PasswordsArgs
 from components.settings import Settings
 from components.vault import Vault, VaultArgs
 
@@ -20,7 +21,11 @@ class Stack:
     """Handles to the top-level components (for tests)."""
 
     cluster: Cluster
-    vault: Vault
+    passwords: Passwords
+    vault: Vault | None
+    """None when ``claude-enhancer:vault.enabled`` is false."""
+    app_secrets: AppSecrets | None
+    """Kubernetes Secrets holding the app passwords when Vault is disabled."""
     data: Data
     mesh: Mesh
     app: App
@@ -38,13 +43,35 @@ def run(s: Settings) -> Stack:
         ),
     )
     namespaces = list(cluster.namespaces.values())
-    vault = Vault("vault", VaultArgs(vault=s.vault, app_namespace=ns.app))
+    passwords = Passwords(
+        "passwords",
+        PasswordsArgs(
+            generator=s.passwords.generator,
+            lengths={name: length for name, (_path, _key, length) in PASSWORDS.items()},
+        ),
+    )
+    vault: Vault | None = None
+    app_secrets: AppSecrets | None = None
+    if s.vault.enabled:
+        vault = Vault(
+            "vault",
+            VaultArgs(vault=s.vault, app_namespace=ns.app, passwords=passwords.passwords),
+        )
+    else:
+        app_secrets = AppSecrets(
+            "app-secrets",
+            AppSecretsArgs(
+                passwords=passwords.passwords,
+                namespace=ns.app,
+                depends_on=[cluster.namespaces[ns.app]],
+            ),
+        )
     data = Data(
         "data",
         DataArgs(
             data=s.data,
             namespace=ns.data,
-            redis_password=vault.passwords["redis-password"],
+            redis_password=passwords.passwords["redis-password"],
             database=s.vault.db_name,
             owner=s.vault.db_static_user,
             depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes],
@@ -80,4 +107,6 @@ def run(s: Settings) -> Stack:
     pulumi.export("virtualServiceName", VIRTUAL_SERVICE_NAME)
     pulumi.export("rolloutTransition", s.rollout.transition)
     pulumi.export("bakeMinutes", {str(k): v for k, v in s.rollout.bake_minutes.items()})
-    return Stack(cluster, vault, data, mesh, app, monitoring)
+    pulumi.export("vaultEnabled", s.vault.enabled)
+    pulumi.export("passwordGenerator", s.passwords.generator)
+    return Stack(cluster, passwords, vault, app_secrets, data, mesh, app, monitoring)

@@ -39,8 +39,14 @@ KNOWN_KEYS: tuple[str, ...] = (
     "mesh",
     "monitoring",
     "namespaces",
+    "passwords",
     "postgresAdminPassword",
 )
+
+#: password generators (``claude-enhancer:passwords.generator``).
+GENERATORS: tuple[str, ...] = ("random", "builtin")
+#: Pulumi resource plugin name -> Python SDK package that pins its version.
+PLUGIN_SDKS: dict[str, str] = {"vault": "pulumi_vault", "random": "pulumi_random"}
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -237,8 +243,11 @@ class DataSettings:
 class VaultSettings:
     """``claude-enhancer:vault`` plus the token."""
 
+    enabled: bool
+    """Register the Vault component (needs the pulumi-vault resource plugin)."""
     address: str
-    token: Secret
+    token: Secret | None
+    """None when Vault is disabled (not required then)."""
     kv_path: str
     kubernetes_host: str
     audit_path: str
@@ -248,10 +257,19 @@ class VaultSettings:
     db_port: int
     db_name: str
     db_admin_user: str
-    db_admin_password: Secret
+    db_admin_password: Secret | None
+    """None when Vault is disabled (not required then)."""
     db_sslmode: str
     db_static_user: str
     rotation_period: int
+
+
+@dataclass(frozen=True)
+class PasswordSettings:
+    """``claude-enhancer:passwords``."""
+
+    generator: str = "random"
+    """random (pulumi_random.RandomPassword) or builtin (our pulumi.dynamic provider)."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +323,7 @@ class Settings:
     vault: VaultSettings
     mesh: MeshSettings
     monitoring: MonitoringSettings
+    passwords: PasswordSettings = field(default_factory=PasswordSettings)
     namespaces: Namespaces = field(default_factory=Namespaces)
     capacity: capacity.CapacityReport | None = None
 
@@ -633,9 +652,11 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
     if max_ttl < ttl:
         raise SettingsError(f"{o._k('tokenMaxTtlSeconds')}: must be >= tokenTtlSeconds")
     db = o.get_obj("postgres")
+    enabled = o.get_bool("enabled", True)
     vs = VaultSettings(
+        enabled=enabled,
         address=address,
-        token=Secret(""),
+        token=None,
         kv_path=o.get_str("kvPath", "claude-enhancer", pattern=_NAME_RE),
         kubernetes_host=o.get_str("kubernetesHost", "https://kubernetes.default.svc"),
         audit_path=o.get_str("auditPath", "stdout"),
@@ -645,16 +666,29 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
         db_port=db.get_int("port", 5432, lo=1, hi=65535),
         db_name=db.get_str("database", "claude_enhancer"),
         db_admin_user=db.get_str("adminUser", "postgres"),
-        db_admin_password=Secret(""),
+        db_admin_password=None,
         db_sslmode=db.get_str("sslmode", "disable"),
         db_static_user=db.get_str("staticUser", "ce_app"),
         rotation_period=db.get_int("rotationPeriodSeconds", 86400, lo=300),
     )
     db.done()
     o.done()
+    if not enabled:
+        return vs
     token = _secret(raw, env, VAULT_TOKEN_KEY, VAULT_TOKEN_ENV, "Vault token")
     pw = _secret(raw, env, PG_PASSWORD_KEY, PG_PASSWORD_ENV, "PostgreSQL admin password")
     return VaultSettings(**{**vs.__dict__, "token": token, "db_admin_password": pw})
+
+
+def _passwords(raw: Mapping[str, Any]) -> PasswordSettings:
+    o = _top(raw, "passwords", required=False)
+    generator = o.get_str("generator", "random")
+    if generator not in GENERATORS:
+        raise SettingsError(
+            f"{o._k('generator')}: must be 'random' or 'builtin', got {generator!r}"
+        )
+    o.done()
+    return PasswordSettings(generator)
 
 
 def _mesh(raw: Mapping[str, Any]) -> MeshSettings:
@@ -745,10 +779,82 @@ def load_settings(
         vault=_vault(raw, env),
         mesh=_mesh(raw),
         monitoring=_monitoring(raw),
+        passwords=_passwords(raw),
         namespaces=_namespaces(raw),
     )
     report = _check_capacity(cl, app)
     return Settings(**{**s.__dict__, "capacity": report})
+
+
+# --------------------------------------------------------------------------- plugin preflight
+
+
+@dataclass(frozen=True)
+class PluginNeed:
+    """A resource plugin the stack's settings require (outside the toolchain)."""
+
+    setting: str
+    """The setting that requires it, e.g. ``claude-enhancer:vault.enabled=true``."""
+    plugin: str
+    """Plugin name (vault | random)."""
+    fix: str
+    """The setting that avoids it."""
+
+
+def required_plugins(s: Settings) -> list[PluginNeed]:
+    """Pure: resource plugins these settings need besides kubernetes / pulumi-python."""
+    needs: list[PluginNeed] = []
+    if s.vault.enabled:
+        needs.append(
+            PluginNeed(f"{PROJECT}:vault.enabled=true", "vault", f"{PROJECT}:vault.enabled=false")
+        )
+    if s.passwords.generator == "random":
+        needs.append(
+            PluginNeed(
+                f"{PROJECT}:passwords.generator=random",
+                "random",
+                f"{PROJECT}:passwords.generator=builtin",
+            )
+        )
+    return needs
+
+
+def sdk_plugin_version(plugin: str) -> str:
+    """The plugin version the installed Python SDK pins (its ``pulumi-plugin.json``)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(PLUGIN_SDKS[plugin])  # does not import the (huge) SDK
+    if spec is None or not spec.submodule_search_locations:
+        raise SettingsError(f"{PROJECT}: the Python SDK {PLUGIN_SDKS[plugin]} is not installed")
+    meta = Path(next(iter(spec.submodule_search_locations))) / "pulumi-plugin.json"
+    return str(json.loads(meta.read_text())["version"])
+
+
+def check_plugins(
+    s: Settings, pulumi_home: str | None, versions: Mapping[str, str] | None = None
+) -> None:
+    """Raise ``SettingsError`` when a needed resource plugin is not in ``$PULUMI_HOME/plugins``.
+
+    Nothing is checked without ``pulumi_home`` (the engine's own lookup applies then).
+    ``versions`` maps plugin name -> version (default: read from the installed SDKs).
+    """
+    if not pulumi_home:
+        return
+    from pathlib import Path
+
+    problems: list[str] = []
+    for need in required_plugins(s):
+        version = versions[need.plugin] if versions is not None else sdk_plugin_version(need.plugin)
+        d = Path(pulumi_home) / "plugins" / f"resource-{need.plugin}-v{version}"
+        if not d.is_dir() or d.with_name(d.name + ".partial").exists():
+            problems.append(
+                f"{need.setting} needs the Pulumi resource plugin {need.plugin} v{version}, "
+                f"which is not installed (no {d}; see docs/toolchain-notes.md: not buildable here); "
+                f"set {need.fix} for this stack"
+            )
+    if problems:
+        raise SettingsError("\n".join(problems))
 
 
 def raw_from_pulumi(keys: tuple[str, ...] = KNOWN_KEYS) -> dict[str, Any]:
@@ -789,9 +895,8 @@ def from_pulumi(
         previous = reader()
     except state.StateError as e:
         raise SettingsError(f"{PROJECT}:rollout.phase: {e}") from None
-    return load_settings(
-        raw,
-        dict(os.environ) if env is None else env,
-        previous,
-        stack=pulumi.get_stack(),
-    )
+    env = dict(os.environ) if env is None else env
+    s = load_settings(raw, env, previous, stack=pulumi.get_stack())
+    if not state._under_mocks():
+        check_plugins(s, env.get("PULUMI_HOME"))
+    return s

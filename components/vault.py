@@ -9,24 +9,16 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
-import pulumi_random as random
 import pulumi_vault as vault
 
-from components.settings import SERVICES, VaultSettings
+from components.passwords import PASSWORDS, group_by_path
+from components.settings import SERVICES, Secret, VaultSettings
 
 DB_MOUNT = "claude-enhancer-db"
 DB_CONNECTION = "claude-enhancer-pg"
 STATIC_ROLE = "ce-app"
 K8S_AUTH_PATH = "kubernetes"
-
-#: generated secrets: name -> (kv secret path, key, length)
-PASSWORDS: dict[str, tuple[str, str, int]] = {
-    "redis-password": ("shared/redis", "password", 32),
-    "api-session-secret": ("api/config", "session_secret", 48),
-    "api-jwt-signing-key": ("api/config", "jwt_signing_key", 64),
-    "workflow-state-key": ("workflow-engine/config", "state_encryption_key", 48),
-    "agent-api-key": ("agent-runtime/config", "agent_api_key", 48),
-}
+__all__ = ["PASSWORDS", "Vault", "VaultArgs", "connection_url", "policy_document"]
 
 
 def policy_document(kv_path: str, service: str) -> str:
@@ -52,6 +44,14 @@ class VaultArgs:
     """Address, token, TTLs and database connection."""
     app_namespace: str
     """Namespace of the service accounts allowed to log in."""
+    passwords: dict[str, pulumi.Output[str]]
+    """Generated passwords (components.passwords.Passwords), stored in KV v2."""
+
+
+def _reveal(s: Secret | None, what: str) -> str:
+    if s is None:
+        raise ValueError(f"Vault is enabled but the {what} is missing")
+    return s.reveal()
 
 
 class Vault(pulumi.ComponentResource):
@@ -67,7 +67,7 @@ class Vault(pulumi.ComponentResource):
         self.provider = vault.Provider(
             "vault",
             address=v.address,
-            token=pulumi.Output.secret(v.token.reveal()),
+            token=pulumi.Output.secret(_reveal(v.token, "Vault token")),
             skip_child_token=False,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["token"]),
         )
@@ -145,7 +145,9 @@ class Vault(pulumi.ComponentResource):
                     "name": DB_CONNECTION,
                     "connection_url": connection_url(v),
                     "username": v.db_admin_user,
-                    "password": pulumi.Output.secret(v.db_admin_password.reveal()),
+                    "password": pulumi.Output.secret(
+                        _reveal(v.db_admin_password, "PostgreSQL admin password")
+                    ),
                     "allowed_roles": [STATIC_ROLE],
                     "verify_connection": True,
                     "max_open_connections": 10,
@@ -166,19 +168,8 @@ class Vault(pulumi.ComponentResource):
             opts=o(self.database),
         )
 
-        self.passwords = {}
-        grouped: dict[str, dict[str, pulumi.Output[str]]] = {}
-        for pname, (kv_name, key, length) in PASSWORDS.items():
-            pw = random.RandomPassword(
-                pname,
-                length=length,
-                special=False,
-                opts=pulumi.ResourceOptions(
-                    parent=self, additional_secret_outputs=["result", "bcryptHash"]
-                ),
-            )
-            self.passwords[pname] = pulumi.Output.secret(pw.result)
-            grouped.setdefault(kv_name, {})[key] = self.passwords[pname]
+        self.passwords = dict(args.passwords)
+        grouped = group_by_path(self.passwords)
         self.kv_secrets = [
             vault.kv.SecretV2(
                 f"kv-{kv_name.replace('/', '-')}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import sys
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dill
 import pulumi
 import pytest
 import yaml
@@ -22,6 +24,7 @@ if str(ROOT) not in sys.path:
 
 from components import settings as settings_mod  # noqa: E402
 
+GENERATED_PASSWORD = "pulumi-python:dynamic/passwords:GeneratedPassword"
 TOKEN = "hvs.test-token"
 PG_PW = "pg-admin-test-password"
 
@@ -51,6 +54,14 @@ class Capture(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = "x" * int(args.inputs.get("length", 16))
+        if args.typ == GENERATED_PASSWORD:
+            # the serialized provider must round-trip and accept the inputs; the value
+            # itself is deterministic here so that runs compare equal
+            provider = dill.loads(base64.b64decode(unsecret(args.inputs["__provider"])))
+            props = {k: v for k, v in args.inputs.items() if k != "__provider"}
+            assert provider.check({}, props).failures == []
+            outputs.pop("__provider")
+            outputs["result"] = "y" * int(args.inputs["length"])
         return f"{args.name}-id", outputs
 
     def call(
@@ -122,15 +133,30 @@ def local_raw() -> dict[str, Any]:
 
 
 @pytest.fixture
+def vault_raw(local_raw: dict[str, Any]) -> dict[str, Any]:
+    """The local stack with ``vault.enabled: true`` (as staging/prod)."""
+    return set_obj(local_raw, "vault", "enabled", True)
+
+
+@pytest.fixture
 def local_settings(local_raw: dict[str, Any]) -> settings_mod.Settings:
     return settings_mod.load_settings(local_raw, {}, None, stack="local")
 
 
 def settings_for(
-    stack: str = "local", phase: int = 0, previous: int | None = None
+    stack: str = "local",
+    phase: int = 0,
+    previous: int | None = None,
+    vault: bool | None = None,
+    generator: str | None = None,
 ) -> settings_mod.Settings:
+    """Settings of a stack file at ``phase``; ``vault``/``generator`` override those keys."""
     raw = with_secrets(load_stack_raw(stack))
     raw = set_obj(raw, "rollout", "phase", phase)
+    if vault is not None:
+        raw = set_obj(raw, "vault", "enabled", vault)
+    if generator is not None:
+        raw["claude-enhancer:passwords"] = json.dumps({"generator": generator})
     return settings_mod.load_settings(raw, {}, previous, stack=stack)
 
 
@@ -140,14 +166,16 @@ def run_program(s: settings_mod.Settings) -> Capture:
     return run_mocked(lambda: program.run(s))
 
 
-_PROGRAM_CACHE: dict[tuple[str, int], Capture] = {}
+_PROGRAM_CACHE: dict[tuple[str, int, bool | None, str | None], Capture] = {}
 
 
-def program_capture(stack: str = "local", phase: int = 0) -> Capture:
+def program_capture(
+    stack: str = "local", phase: int = 0, vault: bool | None = None, generator: str | None = None
+) -> Capture:
     """Cached full-program run (inputs are deep-copied, so sharing is safe)."""
-    key = (stack, phase)
+    key = (stack, phase, vault, generator)
     if key not in _PROGRAM_CACHE:
-        _PROGRAM_CACHE[key] = run_program(settings_for(stack, phase, None))
+        _PROGRAM_CACHE[key] = run_program(settings_for(stack, phase, None, vault, generator))
     return _PROGRAM_CACHE[key]
 
 

@@ -56,6 +56,11 @@ def test_redis_pdbs_and_secret() -> None:
         "follower",
     }
     assert all(p.inputs["spec"]["maxUnavailable"] == 1 for p in pdbs)
-    (secret,) = cap.of_type("kubernetes:core/v1:Secret")
+    (secret,) = [
+        s
+        for s in cap.of_type("kubernetes:core/v1:Secret")
+        if s.inputs["metadata"]["name"] == "claude-enhancer-redis-auth"
+    ]
+    assert secret.inputs["metadata"]["namespace"] == "claude-enhancer-data"
     assert is_secret(secret.inputs["stringData"])
     assert len(unsecret(secret.inputs["stringData"])["password"]) == 32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,16 +52,17 @@ def test_stack_files_hold_no_plaintext_secrets(stack: str) -> None:
         assert word not in text
 
 
-def test_secrets_never_print(local_raw: dict[str, Any]) -> None:
-    s = load(local_raw)
+def test_secrets_never_print(vault_raw: dict[str, Any]) -> None:
+    s = load(vault_raw)
     assert TOKEN not in repr(s) and PG_PW not in repr(s)
-    assert s.vault.token.reveal() == TOKEN
+    assert s.vault.token is not None and s.vault.token.reveal() == TOKEN
 
 
-def test_secrets_from_environment(local_raw: dict[str, Any]) -> None:
-    raw = {k: v for k, v in local_raw.items() if k not in (S.VAULT_TOKEN_KEY, S.PG_PASSWORD_KEY)}
+def test_secrets_from_environment(vault_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in vault_raw.items() if k not in (S.VAULT_TOKEN_KEY, S.PG_PASSWORD_KEY)}
     s = load(raw, {"VAULT_TOKEN": "env-tok", "CE_POSTGRES_ADMIN_PASSWORD": "env-pw"})
-    assert s.vault.token.reveal() == "env-tok"
+    assert s.vault.token is not None and s.vault.token.reveal() == "env-tok"
+    assert s.vault.db_admin_password is not None
     assert s.vault.db_admin_password.reveal() == "env-pw"
 
 
@@ -221,15 +223,15 @@ def test_startup_budget_over_30s(local_raw: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- secrets
 
 
-def test_missing_vault_token(local_raw: dict[str, Any]) -> None:
-    raw = {k: v for k, v in local_raw.items() if k != S.VAULT_TOKEN_KEY}
+def test_missing_vault_token(vault_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in vault_raw.items() if k != S.VAULT_TOKEN_KEY}
     msg = err(raw)
     assert msg.startswith("vault:token: missing Vault token")
     assert "VAULT_TOKEN" in msg and "--secret vault:token" in msg
 
 
-def test_missing_postgres_password(local_raw: dict[str, Any]) -> None:
-    raw = {k: v for k, v in local_raw.items() if k != S.PG_PASSWORD_KEY}
+def test_missing_postgres_password(vault_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in vault_raw.items() if k != S.PG_PASSWORD_KEY}
     msg = err(raw)
     assert msg.startswith(
         "claude-enhancer:postgresAdminPassword: missing PostgreSQL admin password"
@@ -334,3 +336,167 @@ def test_agent_kind_unknown(local_raw: dict[str, Any]) -> None:
 def test_agents_missing(local_raw: dict[str, Any]) -> None:
     raw = {k: v for k, v in local_raw.items() if k != "claude-enhancer:agents"}
     assert err(raw).startswith("claude-enhancer:agents: required value is missing")
+
+
+# ---------------------------------------------------------------- vault.enabled / passwords
+
+
+def test_stack_switches() -> None:
+    local = load(load_stack_raw("local"))  # no secrets needed with vault disabled
+    assert local.vault.enabled is False and local.passwords.generator == "builtin"
+    assert local.vault.token is None and local.vault.db_admin_password is None
+    for stack in ("staging", "prod"):
+        s = load(with_secrets(load_stack_raw(stack)))
+        assert s.vault.enabled is True and s.passwords.generator == "random"
+
+
+def test_defaults_are_vault_and_random(vault_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in vault_raw.items() if k != "claude-enhancer:passwords"}
+    vault = json.loads(raw["claude-enhancer:vault"])
+    del vault["enabled"]
+    raw["claude-enhancer:vault"] = json.dumps(vault)
+    s = load(raw)
+    assert s.vault.enabled is True and s.passwords.generator == "random"
+
+
+def test_vault_disabled_ignores_env_secrets_and_needs_none(local_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in local_raw.items() if k not in (S.VAULT_TOKEN_KEY, S.PG_PASSWORD_KEY)}
+    assert load(raw).vault.token is None
+    assert load(raw, {"VAULT_TOKEN": "t"}).vault.token is None
+
+
+def test_vault_enabled_wrong_type(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "vault", "enabled", "sometimes"))
+    assert msg == "claude-enhancer:vault.enabled: must be true or false, got 'sometimes'"
+
+
+def test_vault_enabled_number(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "vault", "enabled", 1))
+    assert msg == "claude-enhancer:vault.enabled: must be true or false, got 1"
+
+
+def test_vault_enabled_string_true_requires_token(local_raw: dict[str, Any]) -> None:
+    raw = set_obj(local_raw, "vault", "enabled", "true")
+    raw = {k: v for k, v in raw.items() if k != S.VAULT_TOKEN_KEY}
+    assert err(raw).startswith("vault:token: missing Vault token")
+
+
+def test_generator_unknown(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "passwords", "generator", "dice"))
+    assert msg == "claude-enhancer:passwords.generator: must be 'random' or 'builtin', got 'dice'"
+
+
+def test_generator_wrong_type(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "passwords", "generator", 7))
+    assert msg == "claude-enhancer:passwords.generator: must be a non-empty string, got 7"
+
+
+def test_passwords_typo(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "passwords", "generatr", "random"))
+    assert msg == "claude-enhancer:passwords.generatr: unknown setting (known: generator)"
+
+
+def test_passwords_not_an_object(local_raw: dict[str, Any]) -> None:
+    raw = dict(local_raw)
+    raw["claude-enhancer:passwords"] = "builtin"
+    assert err(raw) == "claude-enhancer:passwords: must be an object, got 'builtin'"
+
+
+# ---------------------------------------------------------------- plugin preflight
+
+VERSIONS = {"vault": "7.14.0", "random": "4.21.4"}
+VAULT_MSG = (
+    "claude-enhancer:vault.enabled=true needs the Pulumi resource plugin vault v7.14.0, "
+    "which is not installed (no {home}/plugins/resource-vault-v7.14.0; "
+    "see docs/toolchain-notes.md: not buildable here); "
+    "set claude-enhancer:vault.enabled=false for this stack"
+)
+RANDOM_MSG = (
+    "claude-enhancer:passwords.generator=random needs the Pulumi resource plugin random v4.21.4, "
+    "which is not installed (no {home}/plugins/resource-random-v4.21.4; "
+    "see docs/toolchain-notes.md: not buildable here); "
+    "set claude-enhancer:passwords.generator=builtin for this stack"
+)
+
+
+def _with(vault_raw: dict[str, Any], generator: str) -> S.Settings:
+    return load(set_obj(vault_raw, "passwords", "generator", generator))
+
+
+def test_sdk_plugin_versions() -> None:
+    assert S.sdk_plugin_version("vault") == "7.14.0"
+    assert S.sdk_plugin_version("random") == "4.21.4"
+
+
+def test_required_plugins(vault_raw: dict[str, Any], local_raw: dict[str, Any]) -> None:
+    assert [n.plugin for n in S.required_plugins(_with(vault_raw, "random"))] == [
+        "vault",
+        "random",
+    ]
+    assert [n.plugin for n in S.required_plugins(_with(vault_raw, "builtin"))] == ["vault"]
+    assert S.required_plugins(load(local_raw)) == []
+
+
+def test_preflight_without_pulumi_home_checks_nothing(vault_raw: dict[str, Any]) -> None:
+    S.check_plugins(_with(vault_raw, "random"), None, VERSIONS)
+    S.check_plugins(_with(vault_raw, "random"), "", VERSIONS)
+
+
+def test_preflight_vault_missing(vault_raw: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "plugins" / "resource-kubernetes-v4.25.0").mkdir(parents=True)
+    with pytest.raises(S.SettingsError) as e:
+        S.check_plugins(_with(vault_raw, "builtin"), str(tmp_path), VERSIONS)
+    assert str(e.value) == VAULT_MSG.format(home=tmp_path)
+
+
+def test_preflight_random_missing(vault_raw: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "plugins" / "resource-vault-v7.14.0").mkdir(parents=True)
+    with pytest.raises(S.SettingsError) as e:
+        S.check_plugins(_with(vault_raw, "random"), str(tmp_path), VERSIONS)
+    assert str(e.value) == RANDOM_MSG.format(home=tmp_path)
+
+
+def test_preflight_both_missing(vault_raw: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(S.SettingsError) as e:
+        S.check_plugins(_with(vault_raw, "random"), str(tmp_path), VERSIONS)
+    assert str(e.value) == VAULT_MSG.format(home=tmp_path) + "\n" + RANDOM_MSG.format(home=tmp_path)
+
+
+def test_preflight_wrong_version_or_partial_install(
+    vault_raw: dict[str, Any], tmp_path: Path
+) -> None:
+    plugins = tmp_path / "plugins"
+    (plugins / "resource-vault-v7.13.0").mkdir(parents=True)  # other version
+    (plugins / "resource-random-v4.21.4").mkdir()
+    (plugins / "resource-random-v4.21.4.partial").touch()  # interrupted install
+    with pytest.raises(S.SettingsError) as e:
+        S.check_plugins(_with(vault_raw, "random"), str(tmp_path), VERSIONS)
+    assert str(e.value).startswith("claude-enhancer:vault.enabled=true needs")
+    assert "resource-random-v4.21.4;" in str(e.value)
+
+
+def test_preflight_passes_when_installed(vault_raw: dict[str, Any], tmp_path: Path) -> None:
+    for d in ("resource-vault-v7.14.0", "resource-random-v4.21.4"):
+        (tmp_path / "plugins" / d).mkdir(parents=True)
+    S.check_plugins(_with(vault_raw, "random"), str(tmp_path), VERSIONS)
+    # versions default to the installed SDKs' pulumi-plugin.json
+    S.check_plugins(_with(vault_raw, "random"), str(tmp_path))
+
+
+def test_preflight_local_stack_needs_no_extra_plugin(
+    local_raw: dict[str, Any], tmp_path: Path
+) -> None:
+    S.check_plugins(load(local_raw), str(tmp_path), VERSIONS)  # empty PULUMI_HOME is fine
+
+
+def test_from_pulumi_runs_preflight(
+    monkeypatch: pytest.MonkeyPatch, vault_raw: dict[str, Any], tmp_path: Path
+) -> None:
+    from components import state
+
+    monkeypatch.setattr(S, "raw_from_pulumi", lambda: vault_raw)
+    monkeypatch.setattr(state, "_under_mocks", lambda: False)
+    with pytest.raises(S.SettingsError, match=r"^claude-enhancer:vault\.enabled=true needs"):
+        S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None)
+    monkeypatch.setattr(state, "_under_mocks", lambda: True)
+    assert S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None).vault.enabled

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import runpy
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -117,11 +118,30 @@ def test_main_unknown_key_from_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_main_token_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    raw = {k: v for k, v in with_secrets(load_stack_raw("local")).items() if k != S.VAULT_TOKEN_KEY}
+    raw = set_obj(with_secrets(load_stack_raw("local")), "vault", "enabled", True)
+    raw = {k: v for k, v in raw.items() if k != S.VAULT_TOKEN_KEY}
     with pytest.raises(S.SettingsError, match=r"^vault:token: missing"):
         _run_main(raw, {}, monkeypatch)
     cap = _run_main(raw, {"VAULT_TOKEN": "t"}, monkeypatch)
     assert cap.resources
+
+
+def test_main_without_vault_needs_no_vault_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = load_stack_raw("local")  # vault.enabled: false, no token / admin password anywhere
+    cap = _run_main(raw, {}, monkeypatch)
+    assert cap.resources
+    assert not [
+        r for r in cap.resources.values() if r.typ.startswith(("vault:", "pulumi:providers:vault"))
+    ]
+
+
+def test_main_preflight_skipped_under_mocks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # PULUMI_HOME without any plugin: the real engine would be refused, mocks need none
+    raw = set_obj(with_secrets(load_stack_raw("local")), "vault", "enabled", True)
+    cap = _run_main(raw, {"PULUMI_HOME": str(tmp_path)}, monkeypatch)
+    assert cap.of_type("pulumi:providers:vault")
 
 
 def test_state_error_becomes_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:

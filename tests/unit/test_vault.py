@@ -1,4 +1,4 @@
-"""Vault component."""
+"""Vault component (the local stack with vault.enabled=true, passwords.generator=random)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from tests.unit.conftest import (
     TOKEN,
     Capture,
     is_secret,
-    program_capture,
     run_mocked,
     settings_for,
     unsecret,
 )
+from tests.unit.conftest import program_capture as _program_capture
+
+
+def program_capture() -> Capture:
+    return _program_capture("local", 0, vault=True, generator="random")
 
 
 def test_kv_v2_mount_and_audit() -> None:
@@ -87,9 +91,11 @@ def test_passwords_are_secret_outputs() -> None:
     results: dict[str, bool] = {}
 
     def prog() -> object:
-        st = run(settings_for())
+        st = run(settings_for(vault=True, generator="random"))
+        assert st.vault is not None
 
         async def check() -> None:
+            assert st.vault is not None
             for name, out in st.vault.passwords.items():
                 results[name] = await out.is_secret()
             for i, kv in enumerate(st.vault.kv_secrets):
