@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from driver import core
-from driver.audit import AuditLog
-from driver.stack import AutomationStack, ToolchainMissing, rollback_targets
+from driver import core  # noqa: E402 (after the sys.path insert above)
+from driver.audit import AuditLog  # noqa: E402 (after the sys.path insert above)
+from driver.stack import AutomationStack, ToolchainMissing, rollback_targets  # noqa: E402 (after the sys.path insert above)
 
 BEGIN = "<!-- rollout-bench:begin -->"
 END = "<!-- rollout-bench:end -->"
@@ -78,9 +78,11 @@ def render_section(res: Results, when: datetime, host: str) -> str:
         BEGIN,
         "## Rollout driver (bench/rollout_bench.py)",
         "",
-        (f"Measured {when.strftime('%Y-%m-%d %H:%M UTC')} on {host}, stack `{res.stack}`, "
-        f"{res.runs} run(s) each; seconds, wall clock. SPEC goals: rollback <= 30 s "
-        "(traffic switch <= 10 s), local goal <= 10 s."),
+        (
+            f"Measured {when.strftime('%Y-%m-%d %H:%M UTC')} on {host}, stack `{res.stack}`, "
+            f"{res.runs} run(s) each; seconds, wall clock. SPEC goals: rollback <= 30 s "
+            "(traffic switch <= 10 s), local goal <= 10 s."
+        ),
         "",
         "| measurement | median s | min s | max s | n |",
         "|---|---:|---:|---:|---:|",
@@ -167,8 +169,11 @@ def run(args: argparse.Namespace) -> Results:
             res.notes.append(
                 f"targeted rollback mode: {last.get('mode')}; "
                 f"{len(rollback_targets(runner.resources()))} target URNs; "
-                + ("a full preview afterwards shows no pending changes (targeted rollback is complete)"
-                   if not changed else f"a full preview afterwards still shows {changed} (NOT complete)")
+                + (
+                    "a full preview afterwards shows no pending changes (targeted rollback is complete)"
+                    if not changed
+                    else f"a full preview afterwards still shows {changed} (NOT complete)"
+                )
             )
         # previews
         secs, _ = _timed(lambda: runner.preview(quiet))
@@ -177,7 +182,9 @@ def run(args: argparse.Namespace) -> Results:
             secs, _ = _timed(lambda: runner.preview(quiet, policy_packs=[str(policy)]))
             res.add("preview_policy", secs)
         elif i == 1:
-            res.notes.append(f"policy pack {policy} not found: preview with policy pack not measured")
+            res.notes.append(
+                f"policy pack {policy} not found: preview with policy pack not measured"
+            )
         # full deploy
         if not args.skip_full_deploy:
             stack = runner.auto_stack
@@ -189,13 +196,20 @@ def run(args: argparse.Namespace) -> Results:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=3, help="repetitions of every measurement (default 3)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--runs", type=int, default=3, help="repetitions of every measurement (default 3)"
+    )
     p.add_argument("--stack", default=os.environ.get("CE_STACK", "local"))
     p.add_argument("--policy-pack", default=str(ROOT / "policies"), help="policy pack directory")
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
-    p.add_argument("--skip-full-deploy", action="store_true",
-                   help="do not destroy + re-create the stack to time a full deploy")
+    p.add_argument(
+        "--skip-full-deploy",
+        action="store_true",
+        help="do not destroy + re-create the stack to time a full deploy",
+    )
     p.add_argument("--verbose", action="store_true", help="stream Pulumi output")
     return p
 

@@ -23,8 +23,10 @@ _SECRET_KEY = re.compile(
     r"(password|passphrase|passwd|secret|token|api[_-]?key|credential|^auth$|authorization|private[_-]?key)",
     re.IGNORECASE,
 )
-_SECRET_VAL = re.compile(r"(hvs\.[A-Za-z0-9_-]+|s\.[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|"
-                         r"-----BEGIN [A-Z ]*PRIVATE KEY-----|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))")
+_SECRET_VAL = re.compile(
+    r"(hvs\.[A-Za-z0-9_-]+|s\.[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
+)
 REDACTED = "[REDACTED]"
 
 

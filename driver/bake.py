@@ -79,17 +79,25 @@ class BakeStatus:
         if self.required_s <= 0:
             return f"phase {self.phase}: no bake time"
         if self.entered_at is None:
-            return (f"phase {self.phase}: bake {self.required_s / 60:g} min, entry time unknown "
-                    "(no applied audit entry for this phase)")
+            return (
+                f"phase {self.phase}: bake {self.required_s / 60:g} min, entry time unknown "
+                "(no applied audit entry for this phase)"
+            )
         assert self.remaining_s is not None and self.elapsed_s is not None
         if self.remaining_s <= 0:
-            return (f"phase {self.phase}: baked {self.elapsed_s:.0f} s "
-                    f">= {self.required_s:.0f} s (entered {format_ts(self.entered_at)})")
-        return (f"phase {self.phase}: {self.remaining_s:.0f} s of {self.required_s:.0f} s bake time "
-                f"remaining (entered {format_ts(self.entered_at)})")
+            return (
+                f"phase {self.phase}: baked {self.elapsed_s:.0f} s "
+                f">= {self.required_s:.0f} s (entered {format_ts(self.entered_at)})"
+            )
+        return (
+            f"phase {self.phase}: {self.remaining_s:.0f} s of {self.required_s:.0f} s bake time "
+            f"remaining (entered {format_ts(self.entered_at)})"
+        )
 
 
-def bake_status(phase: int, entered_at: datetime | None, bake_minutes: float, now: datetime) -> BakeStatus:
+def bake_status(
+    phase: int, entered_at: datetime | None, bake_minutes: float, now: datetime
+) -> BakeStatus:
     required = max(0.0, bake_minutes * 60.0)
     if entered_at is None:
         return BakeStatus(phase, required, None, None, None)

@@ -44,29 +44,55 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--stack", default=os.environ.get("CE_STACK", "local"),
-                   help="stack name (default: $CE_STACK or 'local')")
-    p.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR),
-                   help="Pulumi project directory (default: %(default)s)")
-    p.add_argument("--audit-log", default=None,
-                   help="audit log path (default: $CE_AUDIT_DIR or $CE_HOME/audit/<project>-<stack>.jsonl)")
+    p.add_argument(
+        "--stack",
+        default=os.environ.get("CE_STACK", "local"),
+        help="stack name (default: $CE_STACK or 'local')",
+    )
+    p.add_argument(
+        "--work-dir",
+        default=str(DEFAULT_WORK_DIR),
+        help="Pulumi project directory (default: %(default)s)",
+    )
+    p.add_argument(
+        "--audit-log",
+        default=None,
+        help="audit log path (default: $CE_AUDIT_DIR or $CE_HOME/audit/<project>-<stack>.jsonl)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="{status,advance,rollback}")
 
-    s = sub.add_parser("status", help="current phase, weights, bake time remaining, last audit entries")
+    s = sub.add_parser(
+        "status", help="current phase, weights, bake time remaining, last audit entries"
+    )
     s.add_argument("--json", action="store_true", help="machine-readable output")
 
     a = sub.add_parser("advance", help="gate + approval + bake check, then move to the next phase")
-    a.add_argument("--approved-by", required=True, metavar="ROLE",
-                   help="role approving: " + ", ".join(rollout.DECIDERS[k] for k in sorted(rollout.DECIDERS)))
-    a.add_argument("--prometheus", default=os.environ.get("CE_PROMETHEUS_URL", DEFAULT_PROMETHEUS),
-                   metavar="URL", help="Prometheus base URL (default: $CE_PROMETHEUS_URL or %(default)s)")
+    a.add_argument(
+        "--approved-by",
+        required=True,
+        metavar="ROLE",
+        help="role approving: " + ", ".join(rollout.DECIDERS[k] for k in sorted(rollout.DECIDERS)),
+    )
+    a.add_argument(
+        "--prometheus",
+        default=os.environ.get("CE_PROMETHEUS_URL", DEFAULT_PROMETHEUS),
+        metavar="URL",
+        help="Prometheus base URL (default: $CE_PROMETHEUS_URL or %(default)s)",
+    )
 
-    r = sub.add_parser("rollback", help="phase 0 (all traffic on stable) in one update; prints wall time")
-    r.add_argument("--by", default=os.environ.get("USER") or "operator", help="who rolls back (audit)")
+    r = sub.add_parser(
+        "rollback", help="phase 0 (all traffic on stable) in one update; prints wall time"
+    )
+    r.add_argument(
+        "--by", default=os.environ.get("USER") or "operator", help="who rolls back (audit)"
+    )
     r.add_argument("--reason", default="manual rollback", help="reason recorded in the audit log")
-    r.add_argument("--targeted", action="store_true",
-                   help="`up --target` only the VirtualService(s), canary resources and the stack "
-                        "outputs instead of a full update (falls back to full if none found)")
+    r.add_argument(
+        "--targeted",
+        action="store_true",
+        help="`up --target` only the VirtualService(s), canary resources and the stack "
+        "outputs instead of a full update (falls back to full if none found)",
+    )
     return p
 
 
@@ -88,7 +114,11 @@ def main(argv: Sequence[str] | None = None, runner_factory: RunnerFactory = _rea
     except ToolchainMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return core.ERROR
-    audit_path = Path(args.audit_log) if args.audit_log else default_audit_path(runner.project, runner.stack_name)
+    audit_path = (
+        Path(args.audit_log)
+        if args.audit_log
+        else default_audit_path(runner.project, runner.stack_name)
+    )
     driver = core.Driver(runner, AuditLog(audit_path), out=out)
     try:
         if args.command == "status":

@@ -138,8 +138,9 @@ class Driver:
         weights = rollout.weights_for(current, cfg.phase_weights)
         entries = self.audit.entries()
         entered = bake.phase_entered_at(entries, current)
-        bstat = bake.bake_status(current, entered, bake.bake_minutes_for(current, cfg.bake_minutes),
-                                 self.clock())
+        bstat = bake.bake_status(
+            current, entered, bake.bake_minutes_for(current, cfg.bake_minutes), self.clock()
+        )
         nxt = None if current >= rollout.MAX_PHASE else current + 1
         info: dict[str, Any] = {
             "project": self.runner.project,
@@ -147,11 +148,15 @@ class Driver:
             "configPhase": cfg.phase,
             "deployedPhase": deployed,
             "weights": {"stable": weights.stable, "canary": weights.canary},
-            "outputs": {k: outputs.get(k) for k in ("rolloutPhase", "canaryWeight", "stableWeight")},
+            "outputs": {
+                k: outputs.get(k) for k in ("rolloutPhase", "canaryWeight", "stableWeight")
+            },
             "bake": {
                 "requiredSeconds": bstat.required_s,
                 "enteredAt": bake.format_ts(bstat.entered_at) if bstat.entered_at else None,
-                "remainingSeconds": None if bstat.remaining_s is None else max(0.0, bstat.remaining_s),
+                "remainingSeconds": None
+                if bstat.remaining_s is None
+                else max(0.0, bstat.remaining_s),
                 "done": bstat.done,
                 "text": bstat.describe(),
             },
@@ -167,13 +172,17 @@ class Driver:
         o(f"stack            {info['project']}/{info['stack']}")
         dep = info["deployedPhase"]
         o(f"phase (config)   {info['configPhase']}")
-        o(f"phase (deployed) {'never deployed' if dep is None else dep}"
-          + ("" if info["inSync"] else "   <-- differs from config: run `up` or `rollback`"))
+        o(
+            f"phase (deployed) {'never deployed' if dep is None else dep}"
+            + ("" if info["inSync"] else "   <-- differs from config: run `up` or `rollback`")
+        )
         w = info["weights"]
         o(f"weights          stable {w['stable']}% / canary {w['canary']}%")
         outs = info["outputs"]
         if outs.get("canaryWeight") is not None:
-            o(f"outputs          canaryWeight={outs['canaryWeight']} stableWeight={outs['stableWeight']}")
+            o(
+                f"outputs          canaryWeight={outs['canaryWeight']} stableWeight={outs['stableWeight']}"
+            )
         o(f"bake             {info['bake']['text']}")
         if info["nextPhase"] is None:
             o("next             final phase reached (100% canary); nothing to advance")
@@ -198,8 +207,10 @@ class Driver:
             return AdvanceReport(REFUSED, current, to_phase, reason, entries=[e])
 
         if deployed is not None and deployed != cfg.phase:
-            return refuse(f"config phase {cfg.phase} differs from deployed phase {deployed}; "
-                          "finish that update (`pulumi up`) or run `rollback` first")
+            return refuse(
+                f"config phase {cfg.phase} differs from deployed phase {deployed}; "
+                "finish that update (`pulumi up`) or run `rollback` first"
+            )
         if current >= rollout.MAX_PHASE:
             return refuse(f"phase {current} is final (100% canary); nothing to advance")
         target = rollout.next_phase(current)
@@ -207,8 +218,9 @@ class Driver:
 
         # 1. bake time of the current phase
         entered = bake.phase_entered_at(self.audit.entries(), current)
-        bstat = bake.bake_status(current, entered, bake.bake_minutes_for(current, cfg.bake_minutes),
-                                 self.clock())
+        bstat = bake.bake_status(
+            current, entered, bake.bake_minutes_for(current, cfg.bake_minutes), self.clock()
+        )
         if not bstat.done:
             return refuse(f"bake time not over: {bstat.describe()}", target)
 
@@ -224,58 +236,100 @@ class Driver:
         result = evaluate_gate(inputs, cfg.gate)
         for c in result.checks:
             self.out(f"  [{'PASS' if c.passed else 'FAIL'}] {c.reason}")
-        gate_audit = {**result.as_audit(), "version": version, "window": cfg.gate.window,
-                      "prometheus": prometheus_url}
+        gate_audit = {
+            **result.as_audit(),
+            "version": version,
+            "window": cfg.gate.window,
+            "prometheus": prometheus_url,
+        }
         if not result.passed:
             reason = result.summary()
-            e1 = self._record(**base, to_phase=target, result="gate_failed", reason=reason,
-                              gate=gate_audit)
+            e1 = self._record(
+                **base, to_phase=target, result="gate_failed", reason=reason, gate=gate_audit
+            )
             self.out(f"{reason}\nautomatic rollback to phase 0 (all traffic on stable)")
-            rb_code, e2 = self._rollback(actor=f"auto:{approval.given}", trigger="gate_failed",
-                                         reason=reason, from_phase=current, targeted=False)
+            rb_code, e2 = self._rollback(
+                actor=f"auto:{approval.given}",
+                trigger="gate_failed",
+                reason=reason,
+                from_phase=current,
+                targeted=False,
+            )
             code = ROLLED_BACK if rb_code == OK else ERROR
             return AdvanceReport(code, current, 0, reason, result, entries=[e1, e2])
 
         # 4. apply
-        self.out(f"{approval.describe()}; phase {current} -> {target} "
-                 f"({rollout.weights_for(target, cfg.phase_weights).canary}% canary)")
+        self.out(
+            f"{approval.describe()}; phase {current} -> {target} "
+            f"({rollout.weights_for(target, cfg.phase_weights).canary}% canary)"
+        )
         t0 = self.monotonic()
         try:
             self.runner.set_phase(target)
             outcome = self.runner.up(self._stream)
-        except Exception as exc:  # noqa: BLE001 - recorded and reported
+        except Exception as exc:
             wall = self.monotonic() - t0
             reason = f"pulumi up failed: {_short(exc)}"
-            e = self._record(**base, to_phase=target, result="error", reason=reason, gate=gate_audit,
-                             wall_s=round(wall, 3))
-            self.out(f"ERROR: {reason}\nconfig is at phase {target}; re-run `pulumi up` or `rollback`")
+            e = self._record(
+                **base,
+                to_phase=target,
+                result="error",
+                reason=reason,
+                gate=gate_audit,
+                wall_s=round(wall, 3),
+            )
+            self.out(
+                f"ERROR: {reason}\nconfig is at phase {target}; re-run `pulumi up` or `rollback`"
+            )
             return AdvanceReport(ERROR, current, target, reason, result, entries=[e])
         wall = self.monotonic() - t0
         got = outcome.outputs.get("rolloutPhase")
         if got is None or _as_int(got, "output rolloutPhase") != target:
             reason = f"up finished but output rolloutPhase={got!r}, expected {target}"
-            e = self._record(**base, to_phase=target, result="error", reason=reason, gate=gate_audit,
-                             wall_s=round(wall, 3))
+            e = self._record(
+                **base,
+                to_phase=target,
+                result="error",
+                reason=reason,
+                gate=gate_audit,
+                wall_s=round(wall, 3),
+            )
             self.out(f"ERROR: {reason}")
             return AdvanceReport(ERROR, current, target, reason, result, entries=[e])
-        e = self._record(**base, to_phase=target, result=bake.APPLIED, reason=approval.describe(),
-                         gate=gate_audit, wall_s=round(wall, 3), changes=outcome.summary)
-        self.out(f"phase {target} applied in {wall:.1f} s; canaryWeight={outcome.outputs.get('canaryWeight')}"
-                 f" stableWeight={outcome.outputs.get('stableWeight')}")
+        e = self._record(
+            **base,
+            to_phase=target,
+            result=bake.APPLIED,
+            reason=approval.describe(),
+            gate=gate_audit,
+            wall_s=round(wall, 3),
+            changes=outcome.summary,
+        )
+        self.out(
+            f"phase {target} applied in {wall:.1f} s; canaryWeight={outcome.outputs.get('canaryWeight')}"
+            f" stableWeight={outcome.outputs.get('stableWeight')}"
+        )
         return AdvanceReport(OK, current, target, approval.describe(), result, entries=[e])
 
     # ------------------------------------------------------------------ rollback
     def rollback(self, actor: str, reason: str = "manual rollback", targeted: bool = False) -> int:
         deployed = self._deployed_phase()
         current = deployed if deployed is not None else self._config().phase
-        code, _ = self._rollback(actor=actor, trigger="manual", reason=reason, from_phase=current,
-                                 targeted=targeted)
+        code, _ = self._rollback(
+            actor=actor, trigger="manual", reason=reason, from_phase=current, targeted=targeted
+        )
         return code
 
-    def _rollback(self, *, actor: str, trigger: str, reason: str, from_phase: int,
-                  targeted: bool) -> tuple[int, dict[str, Any]]:
-        base = {"action": "rollback", "actor": actor, "from_phase": from_phase, "to_phase": 0,
-                "trigger": trigger}
+    def _rollback(
+        self, *, actor: str, trigger: str, reason: str, from_phase: int, targeted: bool
+    ) -> tuple[int, dict[str, Any]]:
+        base = {
+            "action": "rollback",
+            "actor": actor,
+            "from_phase": from_phase,
+            "to_phase": 0,
+            "trigger": trigger,
+        }
         targets: list[str] | None = None
         mode = "full"
         if targeted:
@@ -285,23 +339,31 @@ class Driver:
         try:
             self.runner.set_phase(0)
             outcome = self.runner.up(self._stream, targets=targets)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             wall = self.monotonic() - t0
             why = f"rollback up failed after {wall:.1f} s: {_short(exc)}"
-            e = self._record(**base, result="error", reason=f"{reason}; {why}", mode=mode,
-                             wall_s=round(wall, 3))
+            e = self._record(
+                **base, result="error", reason=f"{reason}; {why}", mode=mode, wall_s=round(wall, 3)
+            )
             self.out(f"ERROR: {why}")
             return ERROR, e
         wall = self.monotonic() - t0
         got = outcome.outputs.get("rolloutPhase")
         ok = got is not None and _as_int(got, "output rolloutPhase") == 0
-        e = self._record(**base, result=bake.APPLIED if ok else "error",
-                         reason=reason if ok else f"{reason}; output rolloutPhase={got!r} after rollback",
-                         mode=mode, wall_s=round(wall, 3), changes=outcome.summary)
+        e = self._record(
+            **base,
+            result=bake.APPLIED if ok else "error",
+            reason=reason if ok else f"{reason}; output rolloutPhase={got!r} after rollback",
+            mode=mode,
+            wall_s=round(wall, 3),
+            changes=outcome.summary,
+        )
         verdict = "within" if wall <= 30 else "OVER"
-        self.out(f"rollback to phase 0 ({mode}) took {wall:.2f} s wall time "
-                 f"({verdict} the SPEC's 30 s); canaryWeight={outcome.outputs.get('canaryWeight')} "
-                 f"stableWeight={outcome.outputs.get('stableWeight')}")
+        self.out(
+            f"rollback to phase 0 ({mode}) took {wall:.2f} s wall time "
+            f"({verdict} the SPEC's 30 s); canaryWeight={outcome.outputs.get('canaryWeight')} "
+            f"stableWeight={outcome.outputs.get('stableWeight')}"
+        )
         return (OK if ok else ERROR), e
 
 
@@ -311,5 +373,7 @@ def _short(exc: BaseException, limit: int = 600) -> str:
 
 
 def _audit_line(e: Mapping[str, Any]) -> str:
-    return (f"{e.get('ts')} {e.get('actor')} {e.get('action')} "
-            f"{e.get('from_phase')}->{e.get('to_phase')} {e.get('result')}: {e.get('reason', '')}")
+    return (
+        f"{e.get('ts')} {e.get('actor')} {e.get('action')} "
+        f"{e.get('from_phase')}->{e.get('to_phase')} {e.get('result')}: {e.get('reason', '')}"
+    )

@@ -48,7 +48,9 @@ class GateThresholds:
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_error_ratio <= 1:
-            raise GateConfigError(f"gate.maxErrorRatio must be within 0..1, got {self.max_error_ratio}")
+            raise GateConfigError(
+                f"gate.maxErrorRatio must be within 0..1, got {self.max_error_ratio}"
+            )
         if self.max_p95_ms <= 0:
             raise GateConfigError(f"gate.maxP95Ms must be > 0, got {self.max_p95_ms}")
         if self.min_requests < 1:
@@ -56,11 +58,16 @@ class GateThresholds:
                 f"gate.minRequests must be >= 1 (no data must never pass), got {self.min_requests}"
             )
         if not _WINDOW_RE.match(self.window):
-            raise GateConfigError(f"gate.window must be a PromQL duration like 30s or 5m, got {self.window!r}")
+            raise GateConfigError(
+                f"gate.window must be a PromQL duration like 30s or 5m, got {self.window!r}"
+            )
         for part in _split_matchers(self.selector):
             if not _MATCHER_RE.match(part):
                 raise GateConfigError(f"gate.selector has an invalid label matcher: {part!r}")
-        for name, value in (("canaryVersion", self.canary_version), ("stableVersion", self.stable_version)):
+        for name, value in (
+            ("canaryVersion", self.canary_version),
+            ("stableVersion", self.stable_version),
+        ):
             if not re.match(r"^[A-Za-z0-9_.-]+$", value):
                 raise GateConfigError(f"gate.{name} must be a plain label value, got {value!r}")
 
@@ -199,8 +206,13 @@ def evaluate_gate(inputs: GateInputs, thresholds: GateThresholds) -> GateResult:
     if inputs.metric_names is None:
         detail = f" ({'; '.join(inputs.errors)})" if inputs.errors else ""
         checks.append(
-            Check("metrics_present", False, None, ", ".join(REQUIRED_METRICS),
-                  f"metrics_present: could not list metric names from Prometheus{detail}")
+            Check(
+                "metrics_present",
+                False,
+                None,
+                ", ".join(REQUIRED_METRICS),
+                f"metrics_present: could not list metric names from Prometheus{detail}",
+            )
         )
     else:
         missing = [m for m in REQUIRED_METRICS if m not in inputs.metric_names]
@@ -210,7 +222,8 @@ def evaluate_gate(inputs: GateInputs, thresholds: GateThresholds) -> GateResult:
                 not missing,
                 ",".join(missing) if missing else "all",
                 ", ".join(REQUIRED_METRICS),
-                f"metrics_present: missing {missing} in Prometheus" if missing
+                f"metrics_present: missing {missing} in Prometheus"
+                if missing
                 else "metrics_present: ok",
             )
         )
@@ -218,39 +231,81 @@ def evaluate_gate(inputs: GateInputs, thresholds: GateThresholds) -> GateResult:
     # 2. enough traffic to judge
     rc = inputs.request_count
     if not _usable(rc):
-        checks.append(Check("request_count", False, rc, f">= {thresholds.min_requests:g}",
-                            f"request_count: no data for {v} over {thresholds.window} "
-                            f"(need >= {thresholds.min_requests:g} requests)"))
+        checks.append(
+            Check(
+                "request_count",
+                False,
+                rc,
+                f">= {thresholds.min_requests:g}",
+                f"request_count: no data for {v} over {thresholds.window} "
+                f"(need >= {thresholds.min_requests:g} requests)",
+            )
+        )
     else:
         assert rc is not None
         ok = rc >= thresholds.min_requests
-        checks.append(Check("request_count", ok, rc, f">= {thresholds.min_requests:g}",
-                            f"request_count: {rc:.0f} {'>=' if ok else '<'} {thresholds.min_requests:g} "
-                            f"({v}, {thresholds.window})"))
+        checks.append(
+            Check(
+                "request_count",
+                ok,
+                rc,
+                f">= {thresholds.min_requests:g}",
+                f"request_count: {rc:.0f} {'>=' if ok else '<'} {thresholds.min_requests:g} "
+                f"({v}, {thresholds.window})",
+            )
+        )
 
     # 3. error ratio
     er = inputs.error_ratio
     if not _usable(er):
-        checks.append(Check("error_ratio", False, er, f"< {_fmt_pct(thresholds.max_error_ratio)}",
-                            f"error_ratio: no data for {v} over {thresholds.window}"))
+        checks.append(
+            Check(
+                "error_ratio",
+                False,
+                er,
+                f"< {_fmt_pct(thresholds.max_error_ratio)}",
+                f"error_ratio: no data for {v} over {thresholds.window}",
+            )
+        )
     else:
         assert er is not None
         ok = er < thresholds.max_error_ratio
-        checks.append(Check("error_ratio", ok, er, f"< {_fmt_pct(thresholds.max_error_ratio)}",
-                            f"error_ratio: {_fmt_pct(er)} {'<' if ok else '>='} "
-                            f"{_fmt_pct(thresholds.max_error_ratio)} ({v})"))
+        checks.append(
+            Check(
+                "error_ratio",
+                ok,
+                er,
+                f"< {_fmt_pct(thresholds.max_error_ratio)}",
+                f"error_ratio: {_fmt_pct(er)} {'<' if ok else '>='} "
+                f"{_fmt_pct(thresholds.max_error_ratio)} ({v})",
+            )
+        )
 
     # 4. latency
     p95 = inputs.p95_ms
     if not _usable(p95):
-        checks.append(Check("p95_latency", False, p95, f"< {thresholds.max_p95_ms:g} ms",
-                            f"p95_latency: no data for {v} over {thresholds.window}"))
+        checks.append(
+            Check(
+                "p95_latency",
+                False,
+                p95,
+                f"< {thresholds.max_p95_ms:g} ms",
+                f"p95_latency: no data for {v} over {thresholds.window}",
+            )
+        )
     else:
         assert p95 is not None
         ok = p95 < thresholds.max_p95_ms
-        checks.append(Check("p95_latency", ok, p95, f"< {thresholds.max_p95_ms:g} ms",
-                            f"p95_latency: {p95:.1f} ms {'<' if ok else '>='} "
-                            f"{thresholds.max_p95_ms:g} ms ({v})"))
+        checks.append(
+            Check(
+                "p95_latency",
+                ok,
+                p95,
+                f"< {thresholds.max_p95_ms:g} ms",
+                f"p95_latency: {p95:.1f} ms {'<' if ok else '>='} "
+                f"{thresholds.max_p95_ms:g} ms ({v})",
+            )
+        )
 
     for err in inputs.errors:
         checks.append(Check("prometheus_api", False, err, "no errors", f"prometheus_api: {err}"))

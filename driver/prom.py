@@ -90,8 +90,11 @@ def collect_gate_inputs(api: PromAPI, thresholds: GateThresholds, version: str) 
     q = build_queries(thresholds, version)
     values: dict[str, float | None] = {}
     if names is not None and all(m in names for m in REQUIRED_METRICS):
-        for key, promql in (("error_ratio", q.error_ratio), ("p95_ms", q.p95_ms),
-                            ("request_count", q.request_count)):
+        for key, promql in (
+            ("error_ratio", q.error_ratio),
+            ("p95_ms", q.p95_ms),
+            ("request_count", q.request_count),
+        ):
             try:
                 v = api.query_scalar(promql)
                 values[key] = v if v is None or math.isfinite(v) else None

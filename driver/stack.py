@@ -107,7 +107,9 @@ class AutomationStack:
 
     def set_rollout_value(self, path: str, value: str) -> None:
         """Set ``claude-enhancer:rollout.<path>`` (structured config path)."""
-        self._stack.set_config(f"{ROLLOUT_KEY}.{path}", self._auto.ConfigValue(value=value), path=True)
+        self._stack.set_config(
+            f"{ROLLOUT_KEY}.{path}", self._auto.ConfigValue(value=value), path=True
+        )
 
     def remove_rollout_value(self, path: str) -> None:
         self._stack.remove_config(f"{ROLLOUT_KEY}.{path}", path=True)
@@ -124,18 +126,26 @@ class AutomationStack:
         return value if isinstance(value, dict) else {}
 
     def set_phase(self, phase: int) -> None:
-        self._stack.set_config(f"{ROLLOUT_KEY}.phase", self._auto.ConfigValue(value=str(phase)), path=True)
+        self._stack.set_config(
+            f"{ROLLOUT_KEY}.phase", self._auto.ConfigValue(value=str(phase)), path=True
+        )
 
     def outputs(self) -> dict[str, Any]:
         return {k: v.value for k, v in self._stack.outputs().items()}
 
     def up(self, on_output: OnOutput, targets: list[str] | None = None) -> UpOutcome:
-        kwargs: dict[str, Any] = {"on_output": on_output, "color": "never", "suppress_outputs": True}
+        kwargs: dict[str, Any] = {
+            "on_output": on_output,
+            "color": "never",
+            "suppress_outputs": True,
+        }
         if targets:
             kwargs["target"] = targets
         res = self._stack.up(**kwargs)
         outputs = {k: v.value for k, v in res.outputs.items()}
-        changes = {str(getattr(k, 'value', k)): v for k, v in (res.summary.resource_changes or {}).items()}
+        changes = {
+            str(getattr(k, "value", k)): v for k, v in (res.summary.resource_changes or {}).items()
+        }
         return UpOutcome(outputs=outputs, result=str(res.summary.result), summary=changes)
 
     def resources(self) -> list[Resource]:
@@ -148,7 +158,7 @@ class AutomationStack:
         if policy_packs:
             kwargs["policy_packs"] = policy_packs
         res = self._stack.preview(**kwargs)
-        return {str(getattr(k, 'value', k)): v for k, v in (res.change_summary or {}).items()}
+        return {str(getattr(k, "value", k)): v for k, v in (res.change_summary or {}).items()}
 
 
 def rollback_targets(resources: list[Resource]) -> list[str]:
@@ -168,6 +178,8 @@ def rollback_targets(resources: list[Resource]) -> list[str]:
         elif r.type.endswith(":VirtualService") or r.kind == "VirtualService":
             targets.append(r.urn)
             has_vs = True
-        elif r.type.endswith(":Deployment") and (r.labels.get("track") == "canary" or "canary" in name):
+        elif r.type.endswith(":Deployment") and (
+            r.labels.get("track") == "canary" or "canary" in name
+        ):
             targets.append(r.urn)
     return targets if has_vs else []

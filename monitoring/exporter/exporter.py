@@ -37,10 +37,36 @@ from prometheus_client import (
 )
 
 #: Istio's default buckets for istio_request_duration_milliseconds
-ISTIO_BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
-                 300000, 600000, 1800000, 3600000)
-LABELS = ("reporter", "source_workload", "destination_workload", "destination_service_name",
-          "destination_version", "request_protocol", "response_code")
+ISTIO_BUCKETS = (
+    0.5,
+    1,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    30000,
+    60000,
+    300000,
+    600000,
+    1800000,
+    3600000,
+)
+LABELS = (
+    "reporter",
+    "source_workload",
+    "destination_workload",
+    "destination_service_name",
+    "destination_version",
+    "request_protocol",
+    "response_code",
+)
 
 
 @dataclass
@@ -60,11 +86,19 @@ class SyntheticIstio:
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.registry = CollectorRegistry()
-        self.requests = Counter("istio_requests_total", "Total requests (synthetic, Istio labels)",
-                                LABELS, registry=self.registry)
-        self.duration = Histogram("istio_request_duration_milliseconds",
-                                  "Request duration in ms (synthetic, Istio labels)", LABELS,
-                                  buckets=ISTIO_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "istio_requests_total",
+            "Total requests (synthetic, Istio labels)",
+            LABELS,
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "istio_request_duration_milliseconds",
+            "Request duration in ms (synthetic, Istio labels)",
+            LABELS,
+            buckets=ISTIO_BUCKETS,
+            registry=self.registry,
+        )
         self._stop = threading.Event()
         self._carry: dict[str, float] = {"stable": 0.0, "canary": 0.0}
         self.thread = threading.Thread(target=self._run, name="synthetic-traffic", daemon=True)
@@ -97,8 +131,15 @@ class SyntheticIstio:
                 self._carry[version] -= n
                 for _ in range(n):
                     code = "503" if self.rng.random() < err_rate else "200"
-                    labels = ("destination", "istio-ingressgateway", f"claude-enhancer-{version}",
-                              "claude-enhancer", version, "http", code)
+                    labels = (
+                        "destination",
+                        "istio-ingressgateway",
+                        f"claude-enhancer-{version}",
+                        "claude-enhancer",
+                        version,
+                        "http",
+                        code,
+                    )
                     self.requests.labels(*labels).inc()
                     self.duration.labels(*labels).observe(self._latency(lat))
 
@@ -108,8 +149,13 @@ class SyntheticIstio:
             b = self.behaviour
             for key, values in params.items():
                 value = values[-1]
-                if key in ("canary_error_rate", "canary_latency_ms", "stable_error_rate",
-                           "stable_latency_ms", "rps"):
+                if key in (
+                    "canary_error_rate",
+                    "canary_latency_ms",
+                    "stable_error_rate",
+                    "stable_latency_ms",
+                    "rps",
+                ):
                     setattr(b, key, float(value))
                 elif key == "canary_traffic":
                     b.canary_traffic = value.lower() in ("1", "true", "yes")
@@ -149,11 +195,17 @@ def make_handler(app: SyntheticIstio) -> type[BaseHTTPRequestHandler]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("port", type=int, help="TCP port on 127.0.0.1 (0 = any free port, printed)")
     p.add_argument("--rps", type=float, default=50.0, help="simulated requests/s per version")
-    p.add_argument("--canary-error-rate", type=float, default=0.0, help="fraction of canary 5xx (0.02 = 2%%)")
-    p.add_argument("--canary-latency-ms", type=float, default=80.0, help="canary latency scale (ms)")
+    p.add_argument(
+        "--canary-error-rate", type=float, default=0.0, help="fraction of canary 5xx (0.02 = 2%%)"
+    )
+    p.add_argument(
+        "--canary-latency-ms", type=float, default=80.0, help="canary latency scale (ms)"
+    )
     p.add_argument("--stable-error-rate", type=float, default=0.0)
     p.add_argument("--stable-latency-ms", type=float, default=80.0)
     p.add_argument("--no-traffic", action="store_true", help="the canary receives no requests")
@@ -165,10 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     app = SyntheticIstio(
-        Behaviour(rps=args.rps, stable_error_rate=args.stable_error_rate,
-                  stable_latency_ms=args.stable_latency_ms, canary_error_rate=args.canary_error_rate,
-                  canary_latency_ms=args.canary_latency_ms, canary_traffic=not args.no_traffic),
-        tick_s=args.tick, seed=args.seed,
+        Behaviour(
+            rps=args.rps,
+            stable_error_rate=args.stable_error_rate,
+            stable_latency_ms=args.stable_latency_ms,
+            canary_error_rate=args.canary_error_rate,
+            canary_latency_ms=args.canary_latency_ms,
+            canary_traffic=not args.no_traffic,
+        ),
+        tick_s=args.tick,
+        seed=args.seed,
     )
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(app))
     app.start()

@@ -16,8 +16,13 @@ class FakeStack:
 
     project = "claude-enhancer"
 
-    def __init__(self, stack_name: str = "test", config: dict[str, Any] | None = None,
-                 deployed: int | None = None, fail_up: bool = False) -> None:
+    def __init__(
+        self,
+        stack_name: str = "test",
+        config: dict[str, Any] | None = None,
+        deployed: int | None = None,
+        fail_up: bool = False,
+    ) -> None:
         self.stack_name = stack_name
         self.config: dict[str, Any] = dict(config or {"phase": 0})
         self._outputs: dict[str, Any] = {}
@@ -29,8 +34,13 @@ class FakeStack:
     @staticmethod
     def _outputs_for(phase: int) -> dict[str, Any]:
         w = rollout.weights_for(phase)
-        return {"rolloutPhase": phase, "canaryWeight": w.canary, "stableWeight": w.stable,
-                "namespace": "claude-enhancer", "virtualServiceName": "claude-enhancer"}
+        return {
+            "rolloutPhase": phase,
+            "canaryWeight": w.canary,
+            "stableWeight": w.stable,
+            "namespace": "claude-enhancer",
+            "virtualServiceName": "claude-enhancer",
+        }
 
     def rollout_config(self) -> dict[str, Any]:
         return dict(self.config)
@@ -58,20 +68,37 @@ class FakeStack:
         return [
             Resource(f"{base}pulumi:pulumi:Stack::claude-enhancer-test", "pulumi:pulumi:Stack"),
             Resource(f"{base}pulumi:providers:kubernetes::k8s", "pulumi:providers:kubernetes"),
-            Resource(f"{base}ce:app:Tracks${dep}::api-green", dep, "Deployment", {"track": "canary"}),
-            Resource(f"{base}ce:app:Tracks${dep}::api-blue", dep, "Deployment", {"track": "stable"}),
-            Resource(f"{base}ce:mesh:Mesh$kubernetes:networking.istio.io/v1:VirtualService::virtual-service",
-                     "kubernetes:networking.istio.io/v1:VirtualService", "VirtualService"),
-            Resource(f"{base}ce:mesh:Mesh$kubernetes:networking.istio.io/v1:DestinationRule::dr-api",
-                     "kubernetes:networking.istio.io/v1:DestinationRule", "DestinationRule"),
+            Resource(
+                f"{base}ce:app:Tracks${dep}::api-green", dep, "Deployment", {"track": "canary"}
+            ),
+            Resource(
+                f"{base}ce:app:Tracks${dep}::api-blue", dep, "Deployment", {"track": "stable"}
+            ),
+            Resource(
+                f"{base}ce:mesh:Mesh$kubernetes:networking.istio.io/v1:VirtualService::virtual-service",
+                "kubernetes:networking.istio.io/v1:VirtualService",
+                "VirtualService",
+            ),
+            Resource(
+                f"{base}ce:mesh:Mesh$kubernetes:networking.istio.io/v1:DestinationRule::dr-api",
+                "kubernetes:networking.istio.io/v1:DestinationRule",
+                "DestinationRule",
+            ),
         ]
 
 
 class FakeProm:
-    def __init__(self, names: set[str] | None = None, values: Mapping[str, float | None] | None = None,
-                 fail: bool = False) -> None:
-        self.names = names if names is not None else {"istio_requests_total",
-                                                      "istio_request_duration_milliseconds_bucket"}
+    def __init__(
+        self,
+        names: set[str] | None = None,
+        values: Mapping[str, float | None] | None = None,
+        fail: bool = False,
+    ) -> None:
+        self.names = (
+            names
+            if names is not None
+            else {"istio_requests_total", "istio_request_duration_milliseconds_bucket"}
+        )
         self.values: dict[str, float | None] = dict(values or {})
         self.fail = fail
         self.queries: list[str] = []

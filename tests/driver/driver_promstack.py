@@ -31,13 +31,17 @@ def free_port() -> int:
 
 
 def prometheus_binary() -> str:
-    hint = ("install it with `apt-get update && apt-get install -y prometheus` (Debian package) "
-            "or point CE_PROMETHEUS_BIN at one; the gate integration tests need a real Prometheus")
+    hint = (
+        "install it with `apt-get update && apt-get install -y prometheus` (Debian package) "
+        "or point CE_PROMETHEUS_BIN at one; the gate integration tests need a real Prometheus"
+    )
     env = os.environ.get("CE_PROMETHEUS_BIN")
     if env:
         if not os.access(env, os.X_OK):
-            pytest.fail(f"CE_PROMETHEUS_BIN={env} is not an executable prometheus binary: {hint}",
-                        pytrace=False)
+            pytest.fail(
+                f"CE_PROMETHEUS_BIN={env} is not an executable prometheus binary: {hint}",
+                pytrace=False,
+            )
         return env
     path = shutil.which("prometheus")
     if not path:
@@ -94,8 +98,11 @@ def exporters(specs: dict[str, list[str]]) -> Iterator[dict[str, Exporter]]:
     try:
         for name, flags in specs.items():
             port = free_port()
-            proc = subprocess.Popen([sys.executable, str(EXPORTER), str(port), "--seed", "7", *flags],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, str(EXPORTER), str(port), "--seed", "7", *flags],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             started[name] = Exporter(name, port, proc)
             _wait_http(f"http://127.0.0.1:{port}/healthz", proc, 20, f"exporter {name}")
         yield started
@@ -114,23 +121,35 @@ def prometheus(targets: dict[str, int], workdir: Path) -> Iterator[str]:
         for job, p in targets.items()
     )
     cfg = workdir / "prometheus.yml"
-    cfg.write_text(f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}")
+    cfg.write_text(
+        f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
+    )
     data = workdir / "data"
     data.mkdir(exist_ok=True)
     log = (workdir / "prometheus.log").open("wb")
     proc = subprocess.Popen(
-        [binary, f"--config.file={cfg}", f"--storage.tsdb.path={data}",
-         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h",
-         "--log.level=warn"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+        [
+            binary,
+            f"--config.file={cfg}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--storage.tsdb.retention.time=1h",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
     )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                pytest.fail(f"prometheus exited with {proc.returncode}:\n"
-                            f"{(workdir / 'prometheus.log').read_text()[-3000:]}", pytrace=False)
+                pytest.fail(
+                    f"prometheus exited with {proc.returncode}:\n"
+                    f"{(workdir / 'prometheus.log').read_text()[-3000:]}",
+                    pytrace=False,
+                )
             try:
                 with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
                     if r.status == 200:

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rollout_bench", ROOT / "bench" / "rollout_bench.py")
+    spec = importlib.util.spec_from_file_location(
+        "rollout_bench", ROOT / "bench" / "rollout_bench.py"
+    )
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -36,11 +38,17 @@ def test_render_and_merge() -> None:
     doc = b.merge_section("# Benchmarks\n\n## Other\nkeep me\n", section)
     assert "keep me" in doc and doc.count(b.BEGIN) == 1
     res.samples["full_deploy"] = [20.0]
-    doc2 = b.merge_section(doc + "\n## Tail\nkeep too\n", b.render_section(res, datetime(2025, 1, 2, tzinfo=UTC), "h"))
+    doc2 = b.merge_section(
+        doc + "\n## Tail\nkeep too\n", b.render_section(res, datetime(2025, 1, 2, tzinfo=UTC), "h")
+    )
     assert doc2.count(b.BEGIN) == 1 and "20.00" in doc2 and "keep me" in doc2 and "keep too" in doc2
 
 
 def test_help() -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "rollout_bench.py"), "--help"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "rollout_bench.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "--runs" in out and "BENCHMARKS.md" in out

@@ -51,16 +51,20 @@ def _load_toolchain_env() -> None:
     env_sh = ROOT / "toolchain" / "env.sh"
     if not env_sh.exists():
         pytest.fail(f"{env_sh} missing: the toolchain is not set up", pytrace=False)
-    out = subprocess.run(["bash", "-c", f'source "{env_sh}" >/dev/null && env -0'],
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["bash", "-c", f'source "{env_sh}" >/dev/null && env -0'], capture_output=True, check=True
+    ).stdout
     for item in out.split(b"\0"):
         if b"=" in item:
             k, v = item.decode().split("=", 1)
             os.environ[k] = v
     if not shutil.which("pulumi"):
-        pytest.fail("pulumi CLI not found after sourcing toolchain/env.sh (PATH has "
-                    f"{os.environ.get('CE_TOOLS', '$CE_HOME/tools')}/pulumi-v*/bin): run "
-                    "toolchain/bootstrap.sh (or ./ce bootstrap) first", pytrace=False)
+        pytest.fail(
+            "pulumi CLI not found after sourcing toolchain/env.sh (PATH has "
+            f"{os.environ.get('CE_TOOLS', '$CE_HOME/tools')}/pulumi-v*/bin): run "
+            "toolchain/bootstrap.sh (or ./ce bootstrap) first",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +78,19 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            counts = [client.query_scalar(
-                f'sum(increase(istio_requests_total{{job="{j}",destination_version="stable"}}[{WINDOW}]))')
-                for j in SPECS]
+            counts = [
+                client.query_scalar(
+                    f'sum(increase(istio_requests_total{{job="{j}",destination_version="stable"}}[{WINDOW}]))'
+                )
+                for j in SPECS
+            ]
             if all(c is not None and c >= 600 for c in counts):
                 break
             time.sleep(1)
         else:
-            pytest.fail("Prometheus never collected a full window from the exporters", pytrace=False)
+            pytest.fail(
+                "Prometheus never collected a full window from the exporters", pytrace=False
+            )
         yield url
 
 
@@ -90,9 +99,12 @@ def real_stack() -> Iterator[AutomationStack]:
     _load_toolchain_env()
     try:
         runner = AutomationStack(STACK, ROOT)
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"cannot select stack {STACK!r} in {ROOT}: {exc} "
-                    "(create it with `./ce up` or `pulumi stack init local`)", pytrace=False)
+    except Exception as exc:
+        pytest.fail(
+            f"cannot select stack {STACK!r} in {ROOT}: {exc} "
+            "(create it with `./ce up` or `pulumi stack init local`)",
+            pytrace=False,
+        )
     saved_gate = runner.rollout_config().get("gate")
     runner.set_rollout_value("gate.window", WINDOW)
     runner.set_rollout_value("gate.minRequests", "100")
@@ -101,9 +113,12 @@ def real_stack() -> Iterator[AutomationStack]:
     lines: list[str] = []
     try:
         outcome = runner.up(lines.append)
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(f"baseline `pulumi up` of stack {STACK} failed (is the local platform up? "
-                    f"`platform/local.sh up`): {exc}\n" + "\n".join(lines[-40:]), pytrace=False)
+    except Exception as exc:
+        pytest.fail(
+            f"baseline `pulumi up` of stack {STACK} failed (is the local platform up? "
+            f"`platform/local.sh up`): {exc}\n" + "\n".join(lines[-40:]),
+            pytrace=False,
+        )
     assert outcome.outputs.get("rolloutPhase") == 0, outcome.outputs
     try:
         yield runner
@@ -116,7 +131,9 @@ def real_stack() -> Iterator[AutomationStack]:
         runner.up(lambda _line: None)
 
 
-def make_driver(runner: AutomationStack, tmp_path: Path, job: str) -> tuple[core.Driver, list[str], Clock]:
+def make_driver(
+    runner: AutomationStack, tmp_path: Path, job: str
+) -> tuple[core.Driver, list[str], Clock]:
     runner.set_rollout_value("gate.selector", f'reporter="destination",job="{job}"')
     lines: list[str] = []
     clock = Clock()
@@ -142,30 +159,67 @@ def test_healthy_canary_goes_0_to_4(real_stack: AutomationStack, prom: str, tmp_
         assert (outs.get("canaryWeight"), outs.get("stableWeight")) == (w.canary, w.stable)
     entries = d.audit.entries()
     assert [(e["actor"], e["from_phase"], e["to_phase"], e["result"]) for e in entries] == [
-        (r, i, i + 1, "applied") for i, r in enumerate(ROLES)]
+        (r, i, i + 1, "applied") for i, r in enumerate(ROLES)
+    ]
     assert all(e["gate"]["passed"] for e in entries)
     # the CLI against the same real stack
     env = {**os.environ, "CE_AUDIT_DIR": str(tmp_path)}
-    st = subprocess.run([sys.executable, "-m", "driver", "--stack", STACK,
-                         "--audit-log", str(tmp_path / "audit.jsonl"), "status", "--json"],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    st = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "driver",
+            "--stack",
+            STACK,
+            "--audit-log",
+            str(tmp_path / "audit.jsonl"),
+            "status",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert st.returncode == 0, st.stderr
     info: dict[str, Any] = json.loads(st.stdout)
     assert info["deployedPhase"] == 4 and info["weights"] == {"stable": 0, "canary": 100}
     # rollback through the CLI: all traffic on stable in one update, wall time printed
-    rb = subprocess.run([sys.executable, "-m", "driver", "--stack", STACK,
-                         "--audit-log", str(tmp_path / "audit.jsonl"), "rollback", "--by", "sre"],
-                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    rb = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "driver",
+            "--stack",
+            STACK,
+            "--audit-log",
+            str(tmp_path / "audit.jsonl"),
+            "rollback",
+            "--by",
+            "sre",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert rb.returncode == 0, rb.stdout[-3000:] + rb.stderr[-3000:]
     assert "wall time" in rb.stdout
     assert real_stack.outputs()["rolloutPhase"] == 0
     assert real_stack.outputs().get("canaryWeight") == 0
 
 
-@pytest.mark.parametrize(("job", "check"), [("errors", "error_ratio"), ("slow", "p95_latency"),
-                                            ("notraffic", "request_count")])
-def test_bad_canary_rolls_back(real_stack: AutomationStack, prom: str, tmp_path: Path,
-                               job: str, check: str) -> None:
+@pytest.mark.parametrize(
+    ("job", "check"),
+    [("errors", "error_ratio"), ("slow", "p95_latency"), ("notraffic", "request_count")],
+)
+def test_bad_canary_rolls_back(
+    real_stack: AutomationStack, prom: str, tmp_path: Path, job: str, check: str
+) -> None:
     d, lines, clock = make_driver(real_stack, tmp_path, job)
     # GO/NO-GO judges the (healthy) stable version -> phase 1
     assert d.advance("deployment-commander", prom).code == core.OK, "\n".join(lines[-60:])
@@ -174,7 +228,11 @@ def test_bad_canary_rolls_back(real_stack: AutomationStack, prom: str, tmp_path:
     rep = d.advance("tech-lead", prom)
     assert rep.code == core.ROLLED_BACK, "\n".join(lines[-60:])
     outs = real_stack.outputs()
-    assert outs["rolloutPhase"] == 0 and outs.get("canaryWeight") == 0 and outs.get("stableWeight") == 100
+    assert (
+        outs["rolloutPhase"] == 0
+        and outs.get("canaryWeight") == 0
+        and outs.get("stableWeight") == 100
+    )
     gate_e, rb_e = d.audit.entries()[-2:]
     assert (gate_e["result"], gate_e["from_phase"], gate_e["to_phase"]) == ("gate_failed", 1, 2)
     assert any(c["name"] == check and not c["passed"] for c in gate_e["gate"]["checks"])

@@ -30,8 +30,9 @@ MIN_REQUESTS = 100  # 50 rps per version -> ~750 canary requests per window
 
 
 def thresholds(job: str) -> GateThresholds:
-    return GateThresholds(window=WINDOW, min_requests=MIN_REQUESTS,
-                          selector=f'reporter="destination",job="{job}"')
+    return GateThresholds(
+        window=WINDOW, min_requests=MIN_REQUESTS, selector=f'reporter="destination",job="{job}"'
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +43,20 @@ def prom_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # wait until every job has a full window of samples: stable traffic counted everywhere
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            counts = [client.query_scalar(
-                f'sum(increase(istio_requests_total{{job="{j}",destination_version="stable"}}[{WINDOW}]))')
-                for j in SPECS]
+            counts = [
+                client.query_scalar(
+                    f'sum(increase(istio_requests_total{{job="{j}",destination_version="stable"}}[{WINDOW}]))'
+                )
+                for j in SPECS
+            ]
             if all(c is not None and c >= 600 for c in counts):
                 break
             time.sleep(1)
         else:
-            pytest.fail(f"Prometheus never collected a full {WINDOW} window from the exporters", pytrace=False)
+            pytest.fail(
+                f"Prometheus never collected a full {WINDOW} window from the exporters",
+                pytrace=False,
+            )
         yield url
 
 
@@ -112,13 +119,19 @@ def test_missing_metrics_fail(prom_url: str) -> None:
 
 def test_unreachable_prometheus_fails() -> None:
     t = thresholds("healthy")
-    r = evaluate_gate(collect_gate_inputs(PrometheusClient("http://127.0.0.1:9", timeout=2), t, "canary"), t)
+    r = evaluate_gate(
+        collect_gate_inputs(PrometheusClient("http://127.0.0.1:9", timeout=2), t, "canary"), t
+    )
     assert not r.passed and "could not list metric names" in failures(r)["metrics_present"]
 
 
-@pytest.mark.parametrize(("job", "check"), [("errors", "error_ratio"), ("slow", "p95_latency"),
-                                            ("notraffic", "request_count")])
-def test_driver_rolls_back_on_real_gate(prom_url: str, tmp_path: Path, job: str, check: str) -> None:
+@pytest.mark.parametrize(
+    ("job", "check"),
+    [("errors", "error_ratio"), ("slow", "p95_latency"), ("notraffic", "request_count")],
+)
+def test_driver_rolls_back_on_real_gate(
+    prom_url: str, tmp_path: Path, job: str, check: str
+) -> None:
     """Driver + real Prometheus + fake Pulumi: a bad canary at phase 1 is rolled back."""
     gate_cfg = {"window": WINDOW, "minRequests": MIN_REQUESTS, "selector": f'job="{job}"'}
     stack = FakeStack(config={"phase": 1, "bakeMinutes": {"1": 0}, "gate": gate_cfg}, deployed=1)

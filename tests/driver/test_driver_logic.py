@@ -28,8 +28,12 @@ T = GateThresholds(min_requests=100)
 
 
 def inputs(**kw: object) -> GateInputs:
-    base: dict[str, object] = {"metric_names": NAMES, "error_ratio": 0.0, "p95_ms": 120.0,
-                               "request_count": 5000.0}
+    base: dict[str, object] = {
+        "metric_names": NAMES,
+        "error_ratio": 0.0,
+        "p95_ms": 120.0,
+        "request_count": 5000.0,
+    }
     base.update(kw)
     return GateInputs(**base)  # type: ignore[arg-type]
 
@@ -43,7 +47,12 @@ class TestGate:
     def test_healthy_passes(self) -> None:
         r = evaluate_gate(inputs(), T)
         assert r.passed, r.summary()
-        assert {c.name for c in r.checks} == {"metrics_present", "request_count", "error_ratio", "p95_latency"}
+        assert {c.name for c in r.checks} == {
+            "metrics_present",
+            "request_count",
+            "error_ratio",
+            "p95_latency",
+        }
 
     def test_two_percent_errors_fail_with_value_and_threshold(self) -> None:
         r = evaluate_gate(inputs(error_ratio=0.02), T)
@@ -76,11 +85,21 @@ class TestGate:
 
     def test_missing_metric_names_fail(self) -> None:
         r = evaluate_gate(inputs(metric_names=frozenset({"istio_requests_total"})), T)
-        assert "missing ['istio_request_duration_milliseconds_bucket']" in failed(r)["metrics_present"]
+        assert (
+            "missing ['istio_request_duration_milliseconds_bucket']" in failed(r)["metrics_present"]
+        )
 
     def test_prometheus_unreachable_fails(self) -> None:
-        r = evaluate_gate(inputs(metric_names=None, error_ratio=None, p95_ms=None, request_count=None,
-                                 errors=("connection refused",)), T)
+        r = evaluate_gate(
+            inputs(
+                metric_names=None,
+                error_ratio=None,
+                p95_ms=None,
+                request_count=None,
+                errors=("connection refused",),
+            ),
+            T,
+        )
         assert not r.passed
         assert "could not list metric names" in failed(r)["metrics_present"]
         assert "connection refused" in failed(r)["prometheus_api"]
@@ -90,11 +109,23 @@ class TestGate:
             GateThresholds(min_requests=0)
 
     def test_from_config(self) -> None:
-        t = GateThresholds.from_config({"maxErrorRatio": "0.005", "maxP95Ms": 300, "minRequests": 10,
-                                        "window": "30s", "selector": 'job="x"'})
-        assert (t.max_error_ratio, t.max_p95_ms, t.min_requests, t.window) == (0.005, 300, 10, "30s")
+        t = GateThresholds.from_config(
+            {
+                "maxErrorRatio": "0.005",
+                "maxP95Ms": 300,
+                "minRequests": 10,
+                "window": "30s",
+                "selector": 'job="x"',
+            }
+        )
+        assert (t.max_error_ratio, t.max_p95_ms, t.min_requests, t.window) == (
+            0.005,
+            300,
+            10,
+            "30s",
+        )
         assert GateThresholds.from_config(None) == GateThresholds()
-        with pytest.raises(GateConfigError, match="unknown rollout.gate keys"):
+        with pytest.raises(GateConfigError, match=r"unknown rollout\.gate keys"):
             GateThresholds.from_config({"maxErrors": 1})
         with pytest.raises(GateConfigError, match="window"):
             GateThresholds.from_config({"window": "5 minutes"})
@@ -107,7 +138,9 @@ class TestGate:
         assert q.request_count == f"sum(increase(istio_requests_total{sel}}}[30s]))"
         assert f'istio_requests_total{sel},response_code=~"5.."}}[30s]' in q.error_ratio
         assert "or vector(0)" in q.error_ratio
-        assert q.p95_ms.startswith("histogram_quantile(0.95, sum by (le) (rate(istio_request_duration_milliseconds_bucket")
+        assert q.p95_ms.startswith(
+            "histogram_quantile(0.95, sum by (le) (rate(istio_request_duration_milliseconds_bucket"
+        )
         assert 'destination_version="stable"' in build_queries(GateThresholds(), "stable").p95_ms
 
     def test_go_no_go_judges_stable(self) -> None:
@@ -175,8 +208,10 @@ class TestBake:
         with pytest.raises(rollout.RolloutError):
             bake.bake_minutes_for(1, {"1": -1})
 
-    @pytest.mark.parametrize(("phase", "role"), [(0, "deployment-commander"), (1, "tech-lead"),
-                                                 (2, "sre"), (3, "product-owner")])
+    @pytest.mark.parametrize(
+        ("phase", "role"),
+        [(0, "deployment-commander"), (1, "tech-lead"), (2, "sre"), (3, "product-owner")],
+    )
     def test_deciders(self, phase: int, role: str) -> None:
         assert bake.check_approval(phase, role).ok
         assert bake.check_approval(phase, role.upper()).ok
@@ -193,29 +228,46 @@ class TestAudit:
     def test_default_path(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv("CE_AUDIT_DIR", raising=False)
         monkeypatch.setenv("CE_HOME", str(tmp_path))
-        assert default_audit_path("claude-enhancer", "local") == tmp_path / "audit" / "claude-enhancer-local.jsonl"
+        assert (
+            default_audit_path("claude-enhancer", "local")
+            == tmp_path / "audit" / "claude-enhancer-local.jsonl"
+        )
         monkeypatch.setenv("CE_AUDIT_DIR", str(tmp_path / "x"))
         assert default_audit_path("p", "org/s") == tmp_path / "x" / "p-org_s.jsonl"
 
     def test_append_and_redact(self, tmp_path: Path) -> None:
         log = AuditLog(tmp_path / "a" / "log.jsonl")
-        log.append({"actor": "sre", "token": "abc", "prometheus": "http://u:pw@127.0.0.1:9090",
-                    "reason": "vault hvs.CAESIabc123 leaked"})
+        log.append(
+            {
+                "actor": "sre",
+                "token": "abc",
+                "prometheus": "http://u:pw@127.0.0.1:9090",
+                "reason": "vault hvs.CAESIabc123 leaked",
+            }
+        )
         log.append({"actor": "sre", "n": 2})
         (e1, e2) = log.entries()
-        assert e1["token"] == REDACTED and "pw" not in e1["prometheus"] and "hvs." not in e1["reason"]
+        assert (
+            e1["token"] == REDACTED and "pw" not in e1["prometheus"] and "hvs." not in e1["reason"]
+        )
         assert e2["n"] == 2 and log.tail(1) == [e2]
         assert redact({"nested": {"password": "x"}}) == {"nested": {"password": REDACTED}}
 
 
 # ---------------------------------------------------------------- driver with fakes
-def make_driver(tmp_path: Path, stack: FakeStack, prom: FakeProm | None = None,
-                clock: Clock | None = None) -> tuple[core.Driver, list[str], Clock]:
+def make_driver(
+    tmp_path: Path, stack: FakeStack, prom: FakeProm | None = None, clock: Clock | None = None
+) -> tuple[core.Driver, list[str], Clock]:
     lines: list[str] = []
     clk = clock or Clock()
     p = prom or FakeProm(values=HEALTHY)
-    d = core.Driver(stack, AuditLog(tmp_path / "audit.jsonl"), clock=clk, prom_factory=lambda url: p,
-                    out=lines.append)
+    d = core.Driver(
+        stack,
+        AuditLog(tmp_path / "audit.jsonl"),
+        clock=clk,
+        prom_factory=lambda url: p,
+        out=lines.append,
+    )
     return d, lines, clk
 
 
@@ -236,8 +288,11 @@ class TestDriver:
         assert stack.outputs()["canaryWeight"] == 100
         log = d.audit.entries()
         assert [(e["from_phase"], e["to_phase"], e["result"], e["actor"]) for e in log] == [
-            (0, 1, "applied", "deployment-commander"), (1, 2, "applied", "tech-lead"),
-            (2, 3, "applied", "sre"), (3, 4, "applied", "product-owner")]
+            (0, 1, "applied", "deployment-commander"),
+            (1, 2, "applied", "tech-lead"),
+            (2, 3, "applied", "sre"),
+            (3, 4, "applied", "product-owner"),
+        ]
         assert log[0]["gate"]["version"] == "stable" and log[1]["gate"]["version"] == "canary"
         assert all(e["gate"]["passed"] and e["ts"].endswith("Z") for e in log)
         assert d.advance("product-owner", "http://prom").code == core.REFUSED  # final
@@ -250,7 +305,11 @@ class TestDriver:
         assert d.advance("deployment-commander", "u").code == core.OK
         clk.advance(29)
         rep = d.advance("tech-lead", "u")
-        assert rep.code == core.REFUSED and "bake time not over" in rep.reason and "60 s of 1800 s" in rep.reason
+        assert (
+            rep.code == core.REFUSED
+            and "bake time not over" in rep.reason
+            and "60 s of 1800 s" in rep.reason
+        )
         assert stack.outputs()["rolloutPhase"] == 1 and len(stack.up_calls) == 1
         clk.advance(1)
         assert d.advance("tech-lead", "u").code == core.OK
@@ -270,20 +329,30 @@ class TestDriver:
         assert stack.up_calls == [] and prom.queries == []
         assert d.audit.entries()[-1]["result"] == "refused"
 
-    @pytest.mark.parametrize(("values", "check"), [
-        ({**HEALTHY, "error_ratio": 0.02}, "error_ratio"),
-        ({**HEALTHY, "p95_ms": 800.0}, "p95_latency"),
-        ({}, "request_count"),
-    ])
-    def test_gate_failure_rolls_back(self, tmp_path: Path, values: dict[str, float], check: str) -> None:
+    @pytest.mark.parametrize(
+        ("values", "check"),
+        [
+            ({**HEALTHY, "error_ratio": 0.02}, "error_ratio"),
+            ({**HEALTHY, "p95_ms": 800.0}, "p95_latency"),
+            ({}, "request_count"),
+        ],
+    )
+    def test_gate_failure_rolls_back(
+        self, tmp_path: Path, values: dict[str, float], check: str
+    ) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
         good = FakeProm(values=HEALTHY)
         bad = FakeProm(values=values)
         current = {"p": good}
         lines: list[str] = []
         clk = Clock()
-        d = core.Driver(stack, AuditLog(tmp_path / "a.jsonl"), clock=clk,
-                        prom_factory=lambda url: current["p"], out=lines.append)
+        d = core.Driver(
+            stack,
+            AuditLog(tmp_path / "a.jsonl"),
+            clock=clk,
+            prom_factory=lambda url: current["p"],
+            out=lines.append,
+        )
         assert d.advance("deployment-commander", "u").code == core.OK
         clk.advance(30)
         current["p"] = bad
@@ -295,7 +364,11 @@ class TestDriver:
         assert (gate_e["result"], gate_e["from_phase"], gate_e["to_phase"]) == ("gate_failed", 1, 2)
         assert any(c["name"] == check and not c["passed"] for c in gate_e["gate"]["checks"])
         assert (rb_e["action"], rb_e["result"], rb_e["to_phase"], rb_e["trigger"]) == (
-            "rollback", "applied", 0, "gate_failed")
+            "rollback",
+            "applied",
+            0,
+            "gate_failed",
+        )
         assert rb_e["actor"] == "auto:tech-lead" and "wall_s" in rb_e
         assert any(f"[FAIL] {check}" in line for line in lines)
         assert any("rollback to phase 0" in line and "wall time" in line for line in lines)
@@ -324,13 +397,23 @@ class TestDriver:
         assert any(t.endswith("::claude-enhancer-test") for t in targets)
         assert not any(t.endswith(("::api-blue", "::dr-api")) or "providers" in t for t in targets)
         e = d.audit.entries()[-1]
-        assert (e["action"], e["from_phase"], e["to_phase"], e["mode"]) == ("rollback", 3, 0, "targeted")
+        assert (e["action"], e["from_phase"], e["to_phase"], e["mode"]) == (
+            "rollback",
+            3,
+            0,
+            "targeted",
+        )
         assert d.rollback("sre") == core.OK and stack.up_calls[-1]["targets"] is None
 
     def test_rollback_targets_need_a_virtualservice(self) -> None:
-        assert rollback_targets([Resource("urn:a::x-canary", "kubernetes:apps/v1:Deployment")]) == []
-        state = {"urn": "urn:a::vs", "type": "kubernetes:networking.istio.io/v1:VirtualService",
-                 "inputs": {"kind": "VirtualService", "metadata": {"labels": {"a": "b"}}}}
+        assert (
+            rollback_targets([Resource("urn:a::x-canary", "kubernetes:apps/v1:Deployment")]) == []
+        )
+        state = {
+            "urn": "urn:a::vs",
+            "type": "kubernetes:networking.istio.io/v1:VirtualService",
+            "inputs": {"kind": "VirtualService", "metadata": {"labels": {"a": "b"}}},
+        }
         assert Resource.from_state(state).kind == "VirtualService"
         assert rollback_targets([Resource.from_state(state)]) == ["urn:a::vs"]
 
@@ -355,23 +438,40 @@ class TestCli:
         out = capsys.readouterr().out
         assert "advance" in out and "rollback" in out and "deployment-commander" in out
 
-    def test_status_json_and_advance_with_fake_runner(self, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    def test_status_json_and_advance_with_fake_runner(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         stack = FakeStack(config={**CFG, "gate": {"minRequests": 1}}, deployed=0)
         log = tmp_path / "audit.jsonl"
-        code = cli.main(["--stack", "test", "--audit-log", str(log), "status", "--json"],
-                        runner_factory=lambda s, w: stack)
+        code = cli.main(
+            ["--stack", "test", "--audit-log", str(log), "status", "--json"],
+            runner_factory=lambda s, w: stack,
+        )
         assert code == 0
         info = json.loads(capsys.readouterr().out)
         assert info["deployedPhase"] == 0 and info["auditLog"] == str(log)
         # no Prometheus listening there: the gate fails closed and rolls back (already at 0)
-        code = cli.main(["--audit-log", str(log), "advance", "--approved-by", "deployment-commander",
-                         "--prometheus", "http://127.0.0.1:9"], runner_factory=lambda s, w: stack)
+        code = cli.main(
+            [
+                "--audit-log",
+                str(log),
+                "advance",
+                "--approved-by",
+                "deployment-commander",
+                "--prometheus",
+                "http://127.0.0.1:9",
+            ],
+            runner_factory=lambda s, w: stack,
+        )
         assert code == core.ROLLED_BACK
         out = capsys.readouterr().out
         assert "[FAIL] metrics_present" in out and stack.outputs()["rolloutPhase"] == 0
 
-    def test_bad_gate_config_is_an_error(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def test_bad_gate_config_is_an_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         stack = FakeStack(config={**CFG, "gate": {"window": "forever"}}, deployed=0)
-        code = cli.main(["--audit-log", str(tmp_path / "a"), "status"], runner_factory=lambda s, w: stack)
+        code = cli.main(
+            ["--audit-log", str(tmp_path / "a"), "status"], runner_factory=lambda s, w: stack
+        )
         assert code == core.REFUSED and "window" in capsys.readouterr().err

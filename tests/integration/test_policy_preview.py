@@ -33,7 +33,9 @@ def toolchain_env() -> dict[str, str]:
     env_sh = ROOT / "toolchain" / "env.sh"
     if not env_sh.is_file():
         pytest.fail(f"{env_sh} is missing: cannot locate the Pulumi toolchain")
-    out = subprocess.run(["bash", "-c", f'. "{env_sh}" >/dev/null && env -0'], capture_output=True, check=True)
+    out = subprocess.run(
+        ["bash", "-c", f'. "{env_sh}" >/dev/null && env -0'], capture_output=True, check=True
+    )
     env = dict(line.split("=", 1) for line in out.stdout.decode().split("\0") if "=" in line)
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     env.setdefault("PULUMI_CONFIG_PASSPHRASE", "ce-local-passphrase")
@@ -54,11 +56,15 @@ def pulumi_bin() -> str:
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([pulumi_bin(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    return subprocess.run(
+        [pulumi_bin(), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
 
 
 def test_pulumi_cli_available() -> None:
-    out = subprocess.run([pulumi_bin(), "version"], capture_output=True, text=True, env=toolchain_env(), check=True)
+    out = subprocess.run(
+        [pulumi_bin(), "version"], capture_output=True, text=True, env=toolchain_env(), check=True
+    )
     assert out.stdout.strip().startswith("v3.")
 
 
@@ -69,7 +75,11 @@ def test_noncompliant_program_is_blocked(case: str, tmp_path: Path) -> None:
     shutil.copy(CASES_DIR / "_common.py", tmp_path / "_common.py")
     backend = tmp_path / "state"
     backend.mkdir()
-    env = {**toolchain_env(), "PULUMI_BACKEND_URL": f"file://{backend}", "PULUMI_CONFIG_PASSPHRASE": "nc"}
+    env = {
+        **toolchain_env(),
+        "PULUMI_BACKEND_URL": f"file://{backend}",
+        "PULUMI_CONFIG_PASSPHRASE": "nc",
+    }
     init = run(["stack", "init", "nc", "--non-interactive"], work, env)
     assert init.returncode == 0, init.stdout + init.stderr
     args = ["preview", "--non-interactive", "--stack", "nc", "--policy-pack", str(POLICY_PACK)]
@@ -94,7 +104,11 @@ def test_main_program_local_stack_passes() -> None:
     if sel.returncode != 0:
         sel = run(["stack", "init", "local", "--non-interactive"], ROOT, env)
         assert sel.returncode == 0, sel.stdout + sel.stderr
-    res = run(["preview", "--non-interactive", "--stack", "local", "--policy-pack", str(POLICY_PACK)], ROOT, env)
+    res = run(
+        ["preview", "--non-interactive", "--stack", "local", "--policy-pack", str(POLICY_PACK)],
+        ROOT,
+        env,
+    )
     output = res.stdout + res.stderr
     assert res.returncode == 0, f"main program's local stack failed the pack:\n{output[-8000:]}"
     assert "mandatory" not in output.lower(), output[-8000:]

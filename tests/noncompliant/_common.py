@@ -29,7 +29,9 @@ _provider: k8s.Provider | None = None
 def provider() -> k8s.Provider:
     global _provider
     if _provider is None:
-        _provider = k8s.Provider("offline", render_yaml_to_directory=tempfile.mkdtemp(prefix="nc-render-"))
+        _provider = k8s.Provider(
+            "offline", render_yaml_to_directory=tempfile.mkdtemp(prefix="nc-render-")
+        )
     return _provider
 
 
@@ -48,7 +50,10 @@ def container(**overrides: Any) -> dict[str, Any]:
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1800m", "memory": "2800Mi"}},
+        "resources": {
+            "requests": {"cpu": "500m", "memory": "1Gi"},
+            "limits": {"cpu": "1800m", "memory": "2800Mi"},
+        },
         "ports": [{"containerPort": 8080, "name": "http"}],
     }
     c.update(overrides)
@@ -59,7 +64,11 @@ def deployment_spec(replicas: int = 2, **pod_overrides: Any) -> dict[str, Any]:
     pod: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "serviceAccountName": "nc",
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [container()],
     }
     pod.update(pod_overrides)
@@ -74,7 +83,9 @@ def meta(name: str, ns: str = NS) -> dict[str, Any]:
     return {"name": name, "namespace": ns}
 
 
-def cr(name: str, api_version: str, kind: str, spec: Any, ns: str = NS) -> k8s.apiextensions.CustomResource:
+def cr(
+    name: str, api_version: str, kind: str, spec: Any, ns: str = NS
+) -> k8s.apiextensions.CustomResource:
     return k8s.apiextensions.CustomResource(
         name, api_version=api_version, kind=kind, metadata=meta(name, ns), spec=spec, opts=opts()
     )
@@ -88,7 +99,9 @@ def baseline(
     deployment: dict[str, Any] | None = None,
     mutate: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
-    k8s.core.v1.Namespace("ns", metadata={"name": NS, "labels": {"istio-injection": "enabled"}}, opts=opts())
+    k8s.core.v1.Namespace(
+        "ns", metadata={"name": NS, "labels": {"istio-injection": "enabled"}}, opts=opts()
+    )
     if network_policy:
         k8s.networking.v1.NetworkPolicy(
             "default-deny",
@@ -98,13 +111,19 @@ def baseline(
         )
     if authorization_policy:
         cr("deny-all", "security.istio.io/v1", "AuthorizationPolicy", {})
-    k8s.core.v1.ServiceAccount("sa", metadata=meta("nc"), automount_service_account_token=False, opts=opts())
+    k8s.core.v1.ServiceAccount(
+        "sa", metadata=meta("nc"), automount_service_account_token=False, opts=opts()
+    )
     spec = copy.deepcopy(deployment or deployment_spec())
     if mutate:
         mutate(spec)
-    k8s.apps.v1.Deployment("api", metadata={**meta("api"), "labels": dict(LABELS)}, spec=spec, opts=opts())
+    k8s.apps.v1.Deployment(
+        "api", metadata={**meta("api"), "labels": dict(LABELS)}, spec=spec, opts=opts()
+    )
     if pdb:
         k8s.policy.v1.PodDisruptionBudget(
-            "api", metadata=meta("api"), spec={"minAvailable": 1, "selector": {"matchLabels": {"app": "nc"}}},
+            "api",
+            metadata=meta("api"),
+            spec={"minAvailable": 1, "selector": {"matchLabels": {"app": "nc"}}},
             opts=opts(),
         )

@@ -28,7 +28,9 @@ captured: list[dict[str, Any]] = []
 
 
 class Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
         if not args.typ.startswith("pulumi:providers:"):
             captured.append(
                 {
@@ -40,7 +42,9 @@ class Mocks(pulumi.runtime.Mocks):
             )
         return f"{args.name}-id", dict(args.inputs)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
 
 
@@ -50,6 +54,9 @@ def stack_config(program: Path, stack: str) -> dict[str, str]:
     project = yaml.safe_load((program / "Pulumi.yaml").read_text())
     cfg: dict[str, Any] = {}
     for key, value in (project.get("config") or {}).items():
+        # project-level keys without a namespace belong to the project (`agents` ->
+        # `claude-enhancer:agents`), as the Pulumi CLI resolves them
+        key = key if ":" in key else f"{project['name']}:{key}"
         cfg[key] = value["value"] if isinstance(value, dict) and "value" in value else value
     stack_file = program / project.get("stackConfigDir", ".") / f"Pulumi.{stack}.yaml"
     cfg.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})

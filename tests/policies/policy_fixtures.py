@@ -34,7 +34,10 @@ def container(name: str = "app", **overrides: Any) -> dict[str, Any]:
         "ports": [{"containerPort": 8080, "name": "http"}],
         "env": [
             {"name": "LOG_LEVEL", "value": "info"},
-            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+            {
+                "name": "DB_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}},
+            },
         ],
     }
     c.update(overrides)
@@ -45,7 +48,11 @@ def pod_spec(**overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
         "serviceAccountName": "claude-enhancer",
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
         "containers": [container()],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
@@ -54,7 +61,10 @@ def pod_spec(**overrides: Any) -> dict[str, Any]:
 
 
 def deployment(
-    name: str = "app", namespace: str = "claude-enhancer", replicas: int = 3, labels: dict[str, str] | None = None
+    name: str = "app",
+    namespace: str = "claude-enhancer",
+    replicas: int = 3,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     labels = labels or {"app": "claude-enhancer", "track": "stable"}
     return {

@@ -31,10 +31,19 @@ def test_workload() -> None:
     d = deployment()
     assert rule.check(DEPLOYMENT, plain(d), {}) == []
     d["spec"]["template"]["spec"]["automountServiceAccountToken"] = True
-    assert rule.check(DEPLOYMENT, plain(d), {}) == ["pod spec.automountServiceAccountToken must be false"]
+    assert rule.check(DEPLOYMENT, plain(d), {}) == [
+        "pod spec.automountServiceAccountToken must be false"
+    ]
     del d["spec"]["template"]["spec"]["automountServiceAccountToken"]
-    assert rule.check(DEPLOYMENT, plain(d), {}) == ["pod spec.automountServiceAccountToken must be false"]
-    assert rule.check(DEPLOYMENT, plain(d), {"allowedServiceAccounts": ["claude-enhancer/claude-enhancer"]}) == []
+    assert rule.check(DEPLOYMENT, plain(d), {}) == [
+        "pod spec.automountServiceAccountToken must be false"
+    ]
+    assert (
+        rule.check(
+            DEPLOYMENT, plain(d), {"allowedServiceAccounts": ["claude-enhancer/claude-enhancer"]}
+        )
+        == []
+    )
     d["spec"]["template"]["metadata"]["annotations"] = {rule.ANNOTATION: "true"}
     assert rule.check(DEPLOYMENT, plain(d), {}) == []
 

@@ -24,7 +24,9 @@ def actionlint() -> str:
         return str(candidate)
     go = shutil.which("go")
     if go is None:
-        pytest.fail(f"actionlint {ACTIONLINT_VERSION} is not built at {candidate} and `go` is not on PATH to build it")
+        pytest.fail(
+            f"actionlint {ACTIONLINT_VERSION} is not built at {candidate} and `go` is not on PATH to build it"
+        )
     BIN_DIR.mkdir(parents=True, exist_ok=True)
     r = subprocess.run(
         [go, "install", f"github.com/rhysd/actionlint/cmd/actionlint@v{ACTIONLINT_VERSION}"],
@@ -41,7 +43,9 @@ def actionlint() -> str:
 def test_workflows_pass_actionlint() -> None:
     workflows = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
     assert any(w.name == "preview.yml" for w in workflows)
-    r = subprocess.run([actionlint(), "-no-color", *map(str, workflows)], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [actionlint(), "-no-color", *map(str, workflows)], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 

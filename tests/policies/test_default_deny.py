@@ -17,7 +17,9 @@ CNPG = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 
 def res(t: str, props: dict) -> StackResource:
     return StackResource(
-        t, props.get("metadata", {}).get("name", "x") if isinstance(props, dict) else "x", plain(props)
+        t,
+        props.get("metadata", {}).get("name", "x") if isinstance(props, dict) else "x",
+        plain(props),
     )
 
 
@@ -27,7 +29,10 @@ def np(ns: str, spec: object = None) -> StackResource:
 
 
 def ap(ns: str, spec: object = None) -> StackResource:
-    return res(AP, {"metadata": {"name": "deny-all", "namespace": ns}, "spec": {} if spec is None else spec})
+    return res(
+        AP,
+        {"metadata": {"name": "deny-all", "namespace": ns}, "spec": {} if spec is None else spec},
+    )
 
 
 WORKLOADS = [
@@ -58,13 +63,19 @@ def test_missing_everywhere() -> None:
     [
         {"podSelector": {"matchLabels": {"app": "x"}}, "policyTypes": ["Ingress", "Egress"]},
         {"podSelector": {}, "policyTypes": ["Ingress"]},
-        {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": [{"podSelector": {}}]}]},
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": {}}]}],
+        },
         {"policyTypes": ["Ingress", "Egress"]},
     ],
 )
 def test_not_default_deny_networkpolicy(spec: dict) -> None:
     stack = [WORKLOADS[0], np("claude-enhancer", spec)]
-    assert netpol.check(stack, {}) == ['namespace "claude-enhancer" has workloads but no default-deny NetworkPolicy']
+    assert netpol.check(stack, {}) == [
+        'namespace "claude-enhancer" has workloads but no default-deny NetworkPolicy'
+    ]
 
 
 @pytest.mark.parametrize(
@@ -98,7 +109,9 @@ def test_unknown_is_safe() -> None:
     assert netpol.check([WORKLOADS[0], np(UNKNOWN_STRING)], {}) == []
     assert authz.check([WORKLOADS[0], ap("claude-enhancer", UNKNOWN_OBJECT)], {}) == []
     assert authz.check([WORKLOADS[0], ap("claude-enhancer", {"rules": UNKNOWN_OBJECT})], {}) == []
-    unknown_ns = res(DEPLOYMENT, {**deployment(), "metadata": {"name": "a", "namespace": UNKNOWN_STRING}})
+    unknown_ns = res(
+        DEPLOYMENT, {**deployment(), "metadata": {"name": "a", "namespace": UNKNOWN_STRING}}
+    )
     assert netpol.check([unknown_ns], {}) == []
     assert netpol.check([StackResource(DEPLOYMENT, "d", {})], {}) == [
         'namespace "default" has workloads but no default-deny NetworkPolicy'

@@ -34,7 +34,9 @@ def test_postgres_config_and_missing() -> None:
     assert ha_postgres.check(PG, plain({"spec": {"instances": 3}}), {"minInstances": 5}) == [
         "spec.instances is 3; must be at least 5"
     ]
-    assert ha_postgres.check(PG, {}, {}) == ["spec.instances is unset (defaults to 1); must be at least 3"]
+    assert ha_postgres.check(PG, {}, {}) == [
+        "spec.instances is unset (defaults to 1); must be at least 3"
+    ]
     assert ha_postgres.check("kubernetes:apps/v1:Deployment", {}, {}) == []
 
 
@@ -62,9 +64,9 @@ def test_redis(spec: dict, expected: list[str]) -> None:
 
 
 def test_redis_config() -> None:
-    assert ha_redis.check(RC, plain({"spec": {"clusterSize": 3}}), {"minFollowersPerLeader": 2}) == [
-        "3 followers for 3 leaders; need at least 2 per leader"
-    ]
+    assert ha_redis.check(
+        RC, plain({"spec": {"clusterSize": 3}}), {"minFollowersPerLeader": 2}
+    ) == ["3 followers for 3 leaders; need at least 2 per leader"]
 
 
 PROD = {"environment": "prod"}
@@ -81,10 +83,15 @@ def dep(replicas: object = 3, **kw: object) -> StackResource:
 
 
 def hpa(min_replicas: object, target: str = "app", ns: str = "claude-enhancer") -> StackResource:
-    spec: dict = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}, "maxReplicas": 6}
+    spec: dict = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "maxReplicas": 6,
+    }
     if min_replicas is not None:
         spec["minReplicas"] = min_replicas
-    return StackResource(HPA, "h", plain({"metadata": {"name": "h", "namespace": ns}, "spec": spec}))
+    return StackResource(
+        HPA, "h", plain({"metadata": {"name": "h", "namespace": ns}, "spec": spec})
+    )
 
 
 def test_prod_replicas() -> None:
@@ -98,7 +105,9 @@ def test_prod_replicas() -> None:
         "Deployment claude-enhancer/app runs 1 replica(s) per spec.replicas (unset, defaults to 1); "
         "production needs at least 2"
     ]
-    ss = StackResource("kubernetes:apps/v1:StatefulSet", "s", plain(deployment(name="db", replicas=1)))
+    ss = StackResource(
+        "kubernetes:apps/v1:StatefulSet", "s", plain(deployment(name="db", replicas=1))
+    )
     assert prod_replicas.check([ss], {"environment": "production"}) == [
         "StatefulSet claude-enhancer/db runs 1 replica(s) per spec.replicas; production needs at least 2"
     ]

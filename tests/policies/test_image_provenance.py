@@ -34,7 +34,9 @@ def test_compliant(image: str) -> None:
     [
         (
             "registry.claude-enhancer.internal/app",
-            ['container "app": image "registry.claude-enhancer.internal/app" must be pinned by tag or digest'],
+            [
+                'container "app": image "registry.claude-enhancer.internal/app" must be pinned by tag or digest'
+            ],
         ),
         ("nginx", ['container "app": image "nginx" must be pinned by tag or digest']),
         ("nginx:latest", ['container "app": image "nginx:latest" must not use the latest tag']),
@@ -47,11 +49,15 @@ def test_compliant(image: str) -> None:
         ),
         (
             "someuser/app:1.0",
-            ['container "app": image "someuser/app:1.0" is not from an allowed registry (docker.io/someuser/app)'],
+            [
+                'container "app": image "someuser/app:1.0" is not from an allowed registry (docker.io/someuser/app)'
+            ],
         ),
         (
             "quay.io/app@sha256:abc",
-            ['container "app": image "quay.io/app@sha256:abc" has a malformed digest (want @sha256:<64 hex>)'],
+            [
+                'container "app": image "quay.io/app@sha256:abc" has a malformed digest (want @sha256:<64 hex>)'
+            ],
         ),
         ("", ['container "app": image must be set']),
         (None, ['container "app": image must be set']),
@@ -81,4 +87,9 @@ def test_allowed_registries_config() -> None:
 def test_unknown_and_missing() -> None:
     assert run(UNKNOWN_STRING) == []
     assert rule.check(DEPLOYMENT, {}, {}) == []
-    assert rule.check(DEPLOYMENT, plain({"spec": {"template": {"spec": {"containers": UNKNOWN_STRING}}}}), {}) == []
+    assert (
+        rule.check(
+            DEPLOYMENT, plain({"spec": {"template": {"spec": {"containers": UNKNOWN_STRING}}}}), {}
+        )
+        == []
+    )

@@ -16,7 +16,10 @@ def dr(spec: object) -> dict:
 GOOD = {
     "host": "app",
     "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-    "subsets": [{"name": "stable", "labels": {"track": "stable"}}, {"name": "canary", "labels": {"track": "canary"}}],
+    "subsets": [
+        {"name": "stable", "labels": {"track": "stable"}},
+        {"name": "canary", "labels": {"track": "canary"}},
+    ],
 }
 
 
@@ -75,6 +78,9 @@ def test_config_allowed_modes() -> None:
 
 def test_unknown_and_missing() -> None:
     assert rule.check(T, dr(UNKNOWN_OBJECT), {}) == []
-    assert rule.check(T, dr({"host": "a", "trafficPolicy": {"tls": {"mode": UNKNOWN_STRING}}}), {}) == []
+    assert (
+        rule.check(T, dr({"host": "a", "trafficPolicy": {"tls": {"mode": UNKNOWN_STRING}}}), {})
+        == []
+    )
     assert rule.check(T, dr({"host": "a", "trafficPolicy": UNKNOWN_OBJECT}), {}) == []
     assert rule.check(T, {}, {}) == ["spec.trafficPolicy.tls.mode is unset; must be ISTIO_MUTUAL"]

@@ -13,12 +13,19 @@ HTTPS = {
     "hosts": ["*"],
     "tls": {"mode": "SIMPLE", "credentialName": "edge-cert", "minProtocolVersion": "TLSV1_3"},
 }
-HTTP = {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"], "tls": {"httpsRedirect": True}}
+HTTP = {
+    "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+    "hosts": ["*"],
+    "tls": {"httpsRedirect": True},
+}
 
 
 def gw(*servers: object) -> dict:
     return plain(
-        {"metadata": {"name": "edge"}, "spec": {"selector": {"istio": "ingressgateway"}, "servers": list(servers)}}
+        {
+            "metadata": {"name": "edge"},
+            "spec": {"selector": {"istio": "ingressgateway"}, "servers": list(servers)},
+        }
     )
 
 
@@ -31,7 +38,10 @@ def test_compliant() -> None:
     ("server", "expected"),
     [
         (
-            {**HTTPS, "tls": {"mode": "SIMPLE", "credentialName": "c", "minProtocolVersion": "TLSV1_2"}},
+            {
+                **HTTPS,
+                "tls": {"mode": "SIMPLE", "credentialName": "c", "minProtocolVersion": "TLSV1_2"},
+            },
             ['server[0] ("https"): tls.minProtocolVersion is TLSV1_2; must be TLSV1_3'],
         ),
         (
@@ -59,13 +69,21 @@ def test_passthrough_and_config() -> None:
         "tls": {"mode": "PASSTHROUGH"},
     }
     assert rule.check(T, gw(passthrough), {}) == []
-    tls12 = {**HTTPS, "tls": {"mode": "SIMPLE", "credentialName": "c", "minProtocolVersion": "TLSV1_2"}}
+    tls12 = {
+        **HTTPS,
+        "tls": {"mode": "SIMPLE", "credentialName": "c", "minProtocolVersion": "TLSV1_2"},
+    }
     assert rule.check(T, gw(tls12), {"minProtocolVersion": "TLSV1_2"}) == []
 
 
 def test_unknown_and_missing() -> None:
     assert rule.check(T, gw({"port": UNKNOWN_OBJECT}), {}) == []
     assert rule.check(T, gw({**HTTPS, "tls": UNKNOWN_OBJECT}), {}) == []
-    assert rule.check(T, gw({**HTTPS, "tls": {"mode": "SIMPLE", "minProtocolVersion": UNKNOWN_STRING}}), {}) == []
+    assert (
+        rule.check(
+            T, gw({**HTTPS, "tls": {"mode": "SIMPLE", "minProtocolVersion": UNKNOWN_STRING}}), {}
+        )
+        == []
+    )
     assert rule.check(T, plain({"spec": {"servers": UNKNOWN_STRING}}), {}) == []
     assert rule.check(T, {}, {}) == []

@@ -23,7 +23,12 @@ def pa(spec: object) -> dict:
 @pytest.mark.parametrize("t", [T, "kubernetes:security.istio.io/v1beta1:PeerAuthentication"])
 def test_compliant(t: str) -> None:
     assert rule.check(t, pa({"mtls": {"mode": "STRICT"}}), {}) == []
-    assert rule.check(t, pa({"mtls": {"mode": "STRICT"}, "portLevelMtls": {"8080": {"mode": "STRICT"}}}), {}) == []
+    assert (
+        rule.check(
+            t, pa({"mtls": {"mode": "STRICT"}, "portLevelMtls": {"8080": {"mode": "STRICT"}}}), {}
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -51,6 +56,8 @@ def test_violations(spec: dict, expected: list[str]) -> None:
 def test_unknown_and_missing() -> None:
     assert rule.check(T, pa({"mtls": {"mode": UNKNOWN_STRING}}), {}) == []
     assert rule.check(T, pa(UNKNOWN_OBJECT), {}) == []
-    assert rule.check(T, pa({"mtls": {"mode": "STRICT"}, "portLevelMtls": UNKNOWN_OBJECT}), {}) == []
+    assert (
+        rule.check(T, pa({"mtls": {"mode": "STRICT"}, "portLevelMtls": UNKNOWN_OBJECT}), {}) == []
+    )
     assert rule.check(T, {}, {}) == ["spec.mtls.mode is unset; must be STRICT"]
     assert rule.check("kubernetes:networking.istio.io/v1:DestinationRule", pa({}), {}) == []

@@ -45,7 +45,11 @@ def test_single_destination() -> None:
     ("stable", "canary", "expected"),
     [
         (90, 5, ['http[0] ("primary"): route weights sum to 95; must be 100']),
-        (90, 10, ['canary subset "canary" weight 10 is not a rollout phase weight (0, 5, 20, 50, 100)']),
+        (
+            90,
+            10,
+            ['canary subset "canary" weight 10 is not a rollout phase weight (0, 5, 20, 50, 100)'],
+        ),
         (None, 20, ['http[0] ("primary"): route weights sum to 20; must be 100']),
     ],
 )

@@ -13,18 +13,35 @@ DR = "kubernetes:networking.istio.io/v1:DestinationRule"
 def vs(
     host: str = "app", subsets: tuple[str, ...] = ("stable", "canary"), ns: str = "claude-enhancer"
 ) -> StackResource:
-    route = [{"destination": {"host": host, "subset": s}, "weight": 100 // len(subsets)} for s in subsets]
+    route = [
+        {"destination": {"host": host, "subset": s}, "weight": 100 // len(subsets)} for s in subsets
+    ]
     return StackResource(
         VS,
         "vs",
-        plain({"metadata": {"name": "app", "namespace": ns}, "spec": {"hosts": ["app"], "http": [{"route": route}]}}),
+        plain(
+            {
+                "metadata": {"name": "app", "namespace": ns},
+                "spec": {"hosts": ["app"], "http": [{"route": route}]},
+            }
+        ),
     )
 
 
-def dr(host: object = "app", subsets: object = ("stable", "canary"), ns: str = "claude-enhancer") -> StackResource:
-    subs = [{"name": s, "labels": {"track": s}} for s in subsets] if isinstance(subsets, tuple) else subsets
+def dr(
+    host: object = "app", subsets: object = ("stable", "canary"), ns: str = "claude-enhancer"
+) -> StackResource:
+    subs = (
+        [{"name": s, "labels": {"track": s}} for s in subsets]
+        if isinstance(subsets, tuple)
+        else subsets
+    )
     return StackResource(
-        DR, "dr", plain({"metadata": {"name": "app", "namespace": ns}, "spec": {"host": host, "subsets": subs}})
+        DR,
+        "dr",
+        plain(
+            {"metadata": {"name": "app", "namespace": ns}, "spec": {"host": host, "subsets": subs}}
+        ),
     )
 
 

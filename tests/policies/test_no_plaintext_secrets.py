@@ -1,7 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from policy_fixtures import DEPLOYMENT, UNKNOWN_OBJECT, UNKNOWN_STRING, container, pod_spec, wrap_workload
+from policy_fixtures import (
+    DEPLOYMENT,
+    UNKNOWN_OBJECT,
+    UNKNOWN_STRING,
+    container,
+    pod_spec,
+    wrap_workload,
+)
 from pulumi_policy import Secret
 
 from policies.lib.props import plain
@@ -36,9 +43,18 @@ def test_configmap_compliant() -> None:
             {"db_password": "hunter2"},
             ['ConfigMap data key "db_password" looks like a secret; store it in a Secret or Vault'],
         ),
-        ({"API_KEY": "abc"}, ['ConfigMap data key "API_KEY" looks like a secret; store it in a Secret or Vault']),
-        ({"jwt.secret": "x"}, ['ConfigMap data key "jwt.secret" looks like a secret; store it in a Secret or Vault']),
-        ({"cache": ENTROPIC}, ['ConfigMap data key "cache" has a high-entropy value that looks like a secret']),
+        (
+            {"API_KEY": "abc"},
+            ['ConfigMap data key "API_KEY" looks like a secret; store it in a Secret or Vault'],
+        ),
+        (
+            {"jwt.secret": "x"},
+            ['ConfigMap data key "jwt.secret" looks like a secret; store it in a Secret or Vault'],
+        ),
+        (
+            {"cache": ENTROPIC},
+            ['ConfigMap data key "cache" has a high-entropy value that looks like a secret'],
+        ),
         (
             {"dsn_url": "postgres://app:s3cr3t@pg:5432/db"},
             ['ConfigMap data key "dsn_url" has a high-entropy value that looks like a secret'],
@@ -47,7 +63,10 @@ def test_configmap_compliant() -> None:
             {"cert": "-----BEGIN RSA PRIVATE KEY-----\nMII..."},
             ['ConfigMap data key "cert" has a high-entropy value that looks like a secret'],
         ),
-        ({"x": Secret("hidden")}, ['ConfigMap data key "x" holds a Pulumi secret in plaintext; use a Secret or Vault']),
+        (
+            {"x": Secret("hidden")},
+            ['ConfigMap data key "x" holds a Pulumi secret in plaintext; use a Secret or Vault'],
+        ),
     ],
 )
 def test_configmap_violations(data: dict, expected: list[str]) -> None:
@@ -58,7 +77,10 @@ def test_configmap_whole_data_secret_and_allowed_keys() -> None:
     assert rule.check(CM, cm(Secret({"a": "b"})), {}) == [
         "ConfigMap data is a Pulumi secret; secrets belong in a Secret or Vault, not a ConfigMap"
     ]
-    assert rule.check(CM, cm({"public_key": "ssh-ed25519 AAAA"}), {"allowedKeys": ["public_key"]}) == []
+    assert (
+        rule.check(CM, cm({"public_key": "ssh-ed25519 AAAA"}), {"allowedKeys": ["public_key"]})
+        == []
+    )
 
 
 def test_secret_stringdata() -> None:
@@ -66,7 +88,9 @@ def test_secret_stringdata() -> None:
     assert rule.check(SECRET, ok, {}) == []
     ok_whole = plain({"metadata": {"name": "db"}, "stringData": Secret({"password": "pw"})})
     assert rule.check(SECRET, ok_whole, {}) == []
-    bad = plain({"metadata": {"name": "db"}, "stringData": {"password": "pw", "user": Secret("app")}})
+    bad = plain(
+        {"metadata": {"name": "db"}, "stringData": {"password": "pw", "user": Secret("app")}}
+    )
     assert rule.check(SECRET, bad, {}) == [
         'Secret stringData "password" is not a Pulumi secret (wrap it with pulumi.Output.secret)'
     ]

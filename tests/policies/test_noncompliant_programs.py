@@ -57,4 +57,6 @@ def test_case_breaks_exactly_its_rule(case: str) -> None:
     resources = _all_resources()[case]
     assert resources, case
     failing = sorted({v.rule for v in evaluate(resources, config)})
-    assert failing == ([expected] if expected else []), [(v.rule, v.message) for v in evaluate(resources, config)]
+    assert failing == ([expected] if expected else []), [
+        (v.rule, v.message) for v in evaluate(resources, config)
+    ]

@@ -34,7 +34,10 @@ def _secret_deserializer(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def servicer(config: dict | None = None) -> _PolicyAnalyzerServicer:
     s = _PolicyAnalyzerServicer(
-        pack.PACK_NAME, "0.1.0", pack.build_policies(EnforcementLevel.MANDATORY), EnforcementLevel.MANDATORY
+        pack.PACK_NAME,
+        "0.1.0",
+        pack.build_policies(EnforcementLevel.MANDATORY),
+        EnforcementLevel.MANDATORY,
     )
     if config:
         req = proto.ConfigureAnalyzerRequest()
@@ -53,7 +56,9 @@ def struct(d: dict) -> struct_pb2.Struct:
 
 
 def analyze(rtype: str, props: dict, config: dict | None = None) -> list[tuple[str, str]]:
-    req = proto.AnalyzeRequest(type=rtype, properties=struct(props), urn=f"urn:pulumi:s::p::{rtype}::x", name="x")
+    req = proto.AnalyzeRequest(
+        type=rtype, properties=struct(props), urn=f"urn:pulumi:s::p::{rtype}::x", name="x"
+    )
     resp = servicer(config).Analyze(req, None)
     return [(d.policyName, d.message) for d in resp.diagnostics]
 
@@ -63,7 +68,9 @@ def test_every_rule_is_wrapped_with_metadata() -> None:
     assert [p.name for p in policies] == [m.RULE.name for m in ALL]
     assert len({p.name for p in policies}) == len(policies)
     for p, m in zip(policies, ALL, strict=True):
-        assert isinstance(p, StackValidationPolicy if m.RULE.scope == "stack" else ResourceValidationPolicy)
+        assert isinstance(
+            p, StackValidationPolicy if m.RULE.scope == "stack" else ResourceValidationPolicy
+        )
         assert p.enforcement_level == EnforcementLevel.MANDATORY
         assert p.remediation_steps and p.severity is not None and p.framework is not None
         assert m.RULE.severity in ("low", "medium", "high", "critical")
@@ -89,7 +96,10 @@ def test_analyze_reports_rule_name_and_message() -> None:
     d["spec"]["template"]["spec"]["hostNetwork"] = True
     diags = analyze("kubernetes:apps/v1:Deployment", d)
     assert diags == [
-        ("pod-security-restricted", pack.build_policies()[0].description + "\npod spec.hostNetwork must not be true")
+        (
+            "pod-security-restricted",
+            pack.build_policies()[0].description + "\npod spec.hostNetwork must not be true",
+        )
     ]
 
 
@@ -156,7 +166,11 @@ def test_analyze_stack() -> None:
     )
     resp = servicer().AnalyzeStack(proto.AnalyzeStackRequest(resources=[res]), None)
     names = sorted(d.policyName for d in resp.diagnostics)
-    assert names == ["default-deny-authorizationpolicy", "default-deny-networkpolicy", "pdb-for-deployments"]
+    assert names == [
+        "default-deny-authorizationpolicy",
+        "default-deny-networkpolicy",
+        "pdb-for-deployments",
+    ]
     assert all(d.enforcementLevel == proto.MANDATORY for d in resp.diagnostics)
 
 
@@ -181,7 +195,9 @@ def test_entry_point_over_grpc() -> None:
         port = int(proc.stdout.readline().decode().strip())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = analyzer_pb2_grpc.AnalyzerStub(channel)
-            info = stub.GetAnalyzerInfo(__import__("google.protobuf.empty_pb2", fromlist=["Empty"]).Empty(), timeout=30)
+            info = stub.GetAnalyzerInfo(
+                __import__("google.protobuf.empty_pb2", fromlist=["Empty"]).Empty(), timeout=30
+            )
             assert info.name == pack.PACK_NAME
             assert sorted(p.name for p in info.policies) == sorted(m.RULE.name for m in ALL)
             assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}

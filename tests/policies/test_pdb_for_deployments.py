@@ -15,7 +15,14 @@ def dep(**kw: object) -> StackResource:
 
 def pdb(selector: object, ns: str = "claude-enhancer") -> StackResource:
     return StackResource(
-        PDB, "p", plain({"metadata": {"name": "p", "namespace": ns}, "spec": {"minAvailable": 1, "selector": selector}})
+        PDB,
+        "p",
+        plain(
+            {
+                "metadata": {"name": "p", "namespace": ns},
+                "spec": {"minAvailable": 1, "selector": selector},
+            }
+        ),
     )
 
 
@@ -44,14 +51,29 @@ def test_missing_or_not_matching() -> None:
     msg = ["Deployment claude-enhancer/app has no PodDisruptionBudget"]
     assert rule.check([dep()], {}) == msg
     assert rule.check([dep(), pdb({"matchLabels": {"app": "other"}})], {}) == msg
-    assert rule.check([dep(), pdb({"matchLabels": {"app": "claude-enhancer"}}, ns="other")], {}) == msg
+    assert (
+        rule.check([dep(), pdb({"matchLabels": {"app": "claude-enhancer"}}, ns="other")], {}) == msg
+    )
     assert (
         rule.check(
-            [dep(), pdb({"matchExpressions": [{"key": "track", "operator": "NotIn", "values": ["stable"]}]})], {}
+            [
+                dep(),
+                pdb(
+                    {
+                        "matchExpressions": [
+                            {"key": "track", "operator": "NotIn", "values": ["stable"]}
+                        ]
+                    }
+                ),
+            ],
+            {},
         )
         == msg
     )
-    assert rule.check([dep(), pdb({"matchExpressions": [{"key": "zone", "operator": "Exists"}]})], {}) == msg
+    assert (
+        rule.check([dep(), pdb({"matchExpressions": [{"key": "zone", "operator": "Exists"}]})], {})
+        == msg
+    )
 
 
 def test_statefulset_via_config() -> None:

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from policy_fixtures import UNKNOWN_BOOL, UNKNOWN_OBJECT, WORKLOAD_KINDS, container, pod_spec, wrap_workload
+from policy_fixtures import (
+    UNKNOWN_BOOL,
+    UNKNOWN_OBJECT,
+    WORKLOAD_KINDS,
+    container,
+    pod_spec,
+    wrap_workload,
+)
 
 from policies.lib.props import plain
 from policies.rules import pod_security as rule
@@ -20,7 +27,9 @@ def test_compliant_every_kind(kind: str) -> None:
 def test_privileged_every_kind(kind: str) -> None:
     c = container()
     c["securityContext"]["privileged"] = True
-    assert run(kind, pod_spec(containers=[c])) == ['container "app": securityContext.privileged must not be true']
+    assert run(kind, pod_spec(containers=[c])) == [
+        'container "app": securityContext.privileged must not be true'
+    ]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +59,9 @@ def test_privileged_every_kind(kind: str) -> None:
             ['container "app": securityContext.readOnlyRootFilesystem must be true'],
         ),
         (
-            lambda s: s["containers"][0]["securityContext"].update(capabilities={"drop": ["NET_RAW"]}),
+            lambda s: s["containers"][0]["securityContext"].update(
+                capabilities={"drop": ["NET_RAW"]}
+            ),
             ['container "app": securityContext.capabilities.drop must include ALL'],
         ),
         (
@@ -67,9 +78,14 @@ def test_privileged_every_kind(kind: str) -> None:
             lambda s: s["containers"][0]["securityContext"].update(runAsUser=0),
             ['container "app": securityContext.runAsUser must not be 0'],
         ),
-        (lambda s: s["securityContext"].update(runAsUser=0), ["pod securityContext.runAsUser must not be 0"]),
         (
-            lambda s: s["containers"][0]["securityContext"].update(seccompProfile={"type": "Unconfined"}),
+            lambda s: s["securityContext"].update(runAsUser=0),
+            ["pod securityContext.runAsUser must not be 0"],
+        ),
+        (
+            lambda s: s["containers"][0]["securityContext"].update(
+                seccompProfile={"type": "Unconfined"}
+            ),
             ['container "app": seccompProfile.type must be RuntimeDefault or Localhost'],
         ),
         (
@@ -113,14 +129,19 @@ def test_localhost_seccomp_allowed() -> None:
 def test_unknown_and_missing_are_safe() -> None:
     assert rule.check(WORKLOAD_KINDS["Deployment"], {}, {}) == []
     assert rule.check(WORKLOAD_KINDS["Deployment"], plain({"spec": UNKNOWN_OBJECT}), {}) == []
-    assert rule.check(WORKLOAD_KINDS["Deployment"], plain({"spec": {"template": UNKNOWN_OBJECT}}), {}) == []
+    assert (
+        rule.check(WORKLOAD_KINDS["Deployment"], plain({"spec": {"template": UNKNOWN_OBJECT}}), {})
+        == []
+    )
     c = container()
     c["securityContext"] = UNKNOWN_OBJECT
     assert run("Deployment", pod_spec(containers=[c])) == []
     c = container()
     c["securityContext"]["allowPrivilegeEscalation"] = UNKNOWN_BOOL
     assert run("Deployment", pod_spec(containers=[c])) == []
-    assert run("Deployment", pod_spec(containers=[{"name": "bare"}], securityContext=None))  # flags, no crash
+    assert run(
+        "Deployment", pod_spec(containers=[{"name": "bare"}], securityContext=None)
+    )  # flags, no crash
 
 
 def test_other_types_ignored() -> None:
@@ -132,5 +153,7 @@ def test_allowed_capability_config() -> None:
     c["securityContext"]["capabilities"] = {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
     assert run("Deployment", pod_spec(containers=[c])) == []
     assert rule.check(
-        WORKLOAD_KINDS["Pod"], plain(wrap_workload("Pod", pod_spec(containers=[c]))), {"allowedCapabilities": []}
+        WORKLOAD_KINDS["Pod"],
+        plain(wrap_workload("Pod", pod_spec(containers=[c]))),
+        {"allowedCapabilities": []},
     ) == ['container "app": securityContext.capabilities.add must not include NET_BIND_SERVICE']

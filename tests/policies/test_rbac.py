@@ -28,11 +28,26 @@ def test_roles_compliant() -> None:
 @pytest.mark.parametrize(
     ("rule", "expected"),
     [
-        ({"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]}, ['rules[0].apiGroups must not contain "*"']),
-        ({"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}, ['rules[0].resources must not contain "*"']),
-        ({"apiGroups": [""], "resources": ["pods/*"], "verbs": ["get"]}, ['rules[0].resources must not contain "*"']),
-        ({"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}, ['rules[0].verbs must not contain "*"']),
-        ({"nonResourceURLs": ["*"], "verbs": ["get"]}, ['rules[0].nonResourceURLs must not contain "*"']),
+        (
+            {"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]},
+            ['rules[0].apiGroups must not contain "*"'],
+        ),
+        (
+            {"apiGroups": [""], "resources": ["*"], "verbs": ["get"]},
+            ['rules[0].resources must not contain "*"'],
+        ),
+        (
+            {"apiGroups": [""], "resources": ["pods/*"], "verbs": ["get"]},
+            ['rules[0].resources must not contain "*"'],
+        ),
+        (
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]},
+            ['rules[0].verbs must not contain "*"'],
+        ),
+        (
+            {"nonResourceURLs": ["*"], "verbs": ["get"]},
+            ['rules[0].nonResourceURLs must not contain "*"'],
+        ),
         (
             {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
             [
@@ -49,7 +64,12 @@ def test_wildcards(rule: dict, expected: list[str]) -> None:
 
 def test_wildcards_unknown_safe() -> None:
     assert wildcards.check(ROLE, plain({"rules": UNKNOWN_ARRAY}), {}) == []
-    assert wildcards.check(ROLE, plain({"rules": [{"verbs": UNKNOWN_ARRAY, "resources": [UNKNOWN_STRING]}]}), {}) == []
+    assert (
+        wildcards.check(
+            ROLE, plain({"rules": [{"verbs": UNKNOWN_ARRAY, "resources": [UNKNOWN_STRING]}]}), {}
+        )
+        == []
+    )
     assert wildcards.check(ROLE, {}, {}) == []
 
 
@@ -68,8 +88,13 @@ SA = {"kind": "ServiceAccount", "name": "app", "namespace": "claude-enhancer"}
 
 def test_bindings_compliant() -> None:
     assert binding.check(CRB, rb("view", SA), {}) == []
-    assert binding.check(RB, rb("cluster-admin", SA, kind="Role"), {}) == []  # a Role that happens to share the name
-    assert binding.check(CRB, rb("cluster-admin", {"kind": "Group", "name": "platform-admins"}), {}) == []
+    assert (
+        binding.check(RB, rb("cluster-admin", SA, kind="Role"), {}) == []
+    )  # a Role that happens to share the name
+    assert (
+        binding.check(CRB, rb("cluster-admin", {"kind": "Group", "name": "platform-admins"}), {})
+        == []
+    )
 
 
 @pytest.mark.parametrize("t", [RB, CRB])
@@ -83,12 +108,12 @@ def test_sa_without_namespace_and_groups() -> None:
     assert binding.check(RB, rb("cluster-admin", {"kind": "ServiceAccount", "name": "x"}), {}) == [
         "binds cluster-admin to ServiceAccount claude-enhancer/x"
     ]
-    assert binding.check(CRB, rb("cluster-admin", {"kind": "Group", "name": "system:serviceaccounts"}), {}) == [
-        "binds cluster-admin to Group system:serviceaccounts"
-    ]
-    assert binding.check(CRB, rb("cluster-admin", {"kind": "User", "name": "system:serviceaccount:a:b"}), {}) == [
-        "binds cluster-admin to User system:serviceaccount:a:b"
-    ]
+    assert binding.check(
+        CRB, rb("cluster-admin", {"kind": "Group", "name": "system:serviceaccounts"}), {}
+    ) == ["binds cluster-admin to Group system:serviceaccounts"]
+    assert binding.check(
+        CRB, rb("cluster-admin", {"kind": "User", "name": "system:serviceaccount:a:b"}), {}
+    ) == ["binds cluster-admin to User system:serviceaccount:a:b"]
     assert binding.check(CRB, rb("admin", SA), {"forbiddenRoles": ["admin"]}) == [
         "binds admin to ServiceAccount claude-enhancer/app"
     ]
@@ -96,12 +121,23 @@ def test_sa_without_namespace_and_groups() -> None:
 
 def test_bindings_unknown_safe() -> None:
     assert (
-        binding.check(CRB, plain({"roleRef": {"kind": "ClusterRole", "name": UNKNOWN_STRING}, "subjects": [SA]}), {})
+        binding.check(
+            CRB,
+            plain({"roleRef": {"kind": "ClusterRole", "name": UNKNOWN_STRING}, "subjects": [SA]}),
+            {},
+        )
         == []
     )
     assert (
         binding.check(
-            CRB, plain({"roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}, "subjects": UNKNOWN_ARRAY}), {}
+            CRB,
+            plain(
+                {
+                    "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+                    "subjects": UNKNOWN_ARRAY,
+                }
+            ),
+            {},
         )
         == []
     )

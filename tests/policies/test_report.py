@@ -20,12 +20,17 @@ def preview_doc(*resources: tuple[str, str, dict]) -> dict:
         {
             "op": "same",
             "urn": "urn:pulumi:local::claude-enhancer::pulumi:pulumi:Stack::ce-local",
-            "newState": {"type": "pulumi:pulumi:Stack", "urn": "urn:pulumi:local::p::pulumi:pulumi:Stack::s"},
+            "newState": {
+                "type": "pulumi:pulumi:Stack",
+                "urn": "urn:pulumi:local::p::pulumi:pulumi:Stack::s",
+            },
         }
     ]
     for rtype, name, props in resources:
         urn = f"urn:pulumi:local::claude-enhancer::{rtype}::{name}"
-        steps.append({"op": "create", "urn": urn, "newState": {"type": rtype, "urn": urn, "inputs": props}})
+        steps.append(
+            {"op": "create", "urn": urn, "newState": {"type": rtype, "urn": urn, "inputs": props}}
+        )
     steps.append({"op": "delete", "urn": "urn:x::gone", "newState": None})
     return {"steps": steps, "diagnostics": [], "changeSummary": {"create": len(resources)}}
 
@@ -35,9 +40,17 @@ BAD["spec"]["template"]["spec"]["hostNetwork"] = True
 
 
 def test_help() -> None:
-    out = subprocess.run([PY, "-m", "policies.report", "--help"], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [PY, "-m", "policies.report", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "--preview-json" in out.stdout and "compliance report" in out.stdout.lower()
-    out = subprocess.run([PY, "policies/report.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [PY, "policies/report.py", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert "--event-log" in out.stdout
 
 
@@ -79,7 +92,10 @@ def test_not_evaluated_without_input_and_disabled() -> None:
     assert {r["status"] for r in rep["rules"]} == {"not-evaluated"}
     rep = report.build_report([], config={"vault-audit-device": {"enforcementLevel": "disabled"}})
     statuses = {r["name"]: r["status"] for r in rep["rules"]}
-    assert statuses["vault-audit-device"] == "disabled" and statuses["pod-security-restricted"] == "pass"
+    assert (
+        statuses["vault-audit-device"] == "disabled"
+        and statuses["pod-security-restricted"] == "pass"
+    )
 
 
 def test_event_log() -> None:
@@ -130,7 +146,17 @@ def test_cli_writes_files_and_exit_codes(tmp_path: Path) -> None:
     pj.write_text(json.dumps(preview_doc(("kubernetes:apps/v1:Deployment", "bad", BAD))))
     out = tmp_path / "out"
     r = subprocess.run(
-        [PY, "-m", "policies.report", "--preview-json", str(pj), "--out-dir", str(out), "--run-id", "t"],
+        [
+            PY,
+            "-m",
+            "policies.report",
+            "--preview-json",
+            str(pj),
+            "--out-dir",
+            str(out),
+            "--run-id",
+            "t",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -140,16 +166,38 @@ def test_cli_writes_files_and_exit_codes(tmp_path: Path) -> None:
     assert data["summary"]["result"] == "fail" and data["runId"] == "t"
     assert (out / "compliance-report.md").read_text().startswith("# Compliance report")
     r = subprocess.run(
-        [PY, "-m", "policies.report", "--preview-json", str(pj), "--stdout", "json", "--fail-on-violation"],
+        [
+            PY,
+            "-m",
+            "policies.report",
+            "--preview-json",
+            str(pj),
+            "--stdout",
+            "json",
+            "--fail-on-violation",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
     assert r.returncode == 1 and json.loads(r.stdout)["summary"]["failed"] >= 1
     res = tmp_path / "res.json"
-    res.write_text(json.dumps([{"type": "kubernetes:core/v1:ConfigMap", "name": "c", "props": {"data": {"a": "b"}}}]))
+    res.write_text(
+        json.dumps(
+            [{"type": "kubernetes:core/v1:ConfigMap", "name": "c", "props": {"data": {"a": "b"}}}]
+        )
+    )
     r = subprocess.run(
-        [PY, "-m", "policies.report", "--resources", str(res), "--stdout", "md", "--fail-on-violation"],
+        [
+            PY,
+            "-m",
+            "policies.report",
+            "--resources",
+            str(res),
+            "--stdout",
+            "md",
+            "--fail-on-violation",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

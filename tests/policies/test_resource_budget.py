@@ -1,19 +1,36 @@
 from __future__ import annotations
 
 import pytest
-from policy_fixtures import DEPLOYMENT, UNKNOWN_OBJECT, UNKNOWN_STRING, container, pod_spec, wrap_workload
+from policy_fixtures import (
+    DEPLOYMENT,
+    UNKNOWN_OBJECT,
+    UNKNOWN_STRING,
+    container,
+    pod_spec,
+    wrap_workload,
+)
 
 from policies.lib.props import parse_quantity, plain
 from policies.rules import resource_budget as rule
 
 
 def run(resources: object, config: dict | None = None) -> list[str]:
-    props = plain(wrap_workload("Deployment", pod_spec(containers=[container(resources=resources)])))
+    props = plain(
+        wrap_workload("Deployment", pod_spec(containers=[container(resources=resources)]))
+    )
     return rule.check(DEPLOYMENT, props, config or {})
 
 
 def test_compliant() -> None:
-    assert run({"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": 1.8, "memory": "2.8Gi"}}) == []
+    assert (
+        run(
+            {
+                "requests": {"cpu": "500m", "memory": "1Gi"},
+                "limits": {"cpu": 1.8, "memory": "2.8Gi"},
+            }
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -85,5 +102,7 @@ def test_quantities() -> None:
 
 def test_unknown_and_missing() -> None:
     assert run(UNKNOWN_OBJECT) == []
-    assert run({"requests": UNKNOWN_OBJECT, "limits": {"cpu": UNKNOWN_STRING, "memory": "1Gi"}}) == []
+    assert (
+        run({"requests": UNKNOWN_OBJECT, "limits": {"cpu": UNKNOWN_STRING, "memory": "1Gi"}}) == []
+    )
     assert rule.check(DEPLOYMENT, {}, {}) == []

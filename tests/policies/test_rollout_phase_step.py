@@ -32,7 +32,9 @@ def test_shares_phase_model() -> None:
     assert rule.RULE.config_schema["phaseWeights"]["default"] == list(PHASE_WEIGHTS)
 
 
-@pytest.mark.parametrize(("prev", "new"), [(0, 0), (0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (3, 0), (2, 1), (4, 4)])
+@pytest.mark.parametrize(
+    ("prev", "new"), [(0, 0), (0, 1), (1, 2), (2, 3), (3, 4), (4, 0), (3, 0), (2, 1), (4, 4)]
+)
 def test_allowed_transitions(prev: int, new: int) -> None:
     assert rule.check(T, vs(PHASE_WEIGHTS[new]), {"previousPhase": prev}) == []
 
@@ -71,7 +73,9 @@ def test_previous_phase_float_from_config_json() -> None:
 
 
 def test_bad_previous_phase() -> None:
-    assert rule.check(T, vs(50), {"previousPhase": 9}) == ["previousPhase 9 is not a rollout phase (0..4)"]
+    assert rule.check(T, vs(50), {"previousPhase": 9}) == [
+        "previousPhase 9 is not a rollout phase (0..4)"
+    ]
 
 
 def test_without_previous_phase_or_unknown() -> None:
@@ -79,5 +83,7 @@ def test_without_previous_phase_or_unknown() -> None:
     assert rule.check(T, vs(100), {"previousPhase": None}) == []
     assert rule.check(T, vs(100), {"previousPhase": -1}) == []
     assert rule.check(T, vs(UNKNOWN_NUMBER), {"previousPhase": 0}) == []
-    assert rule.check(T, vs(10), {"previousPhase": 0}) == []  # not a phase weight: the weights rule reports it
+    assert (
+        rule.check(T, vs(10), {"previousPhase": 0}) == []
+    )  # not a phase weight: the weights rule reports it
     assert rule.check(T, {}, {"previousPhase": 0}) == []

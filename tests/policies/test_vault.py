@@ -21,12 +21,18 @@ def test_audit_device() -> None:
     mount = StackResource(MOUNT, "kv", plain({"path": "secret", "type": "kv-v2"}))
     dev = StackResource(AUDIT, "audit", plain({"type": "file", "options": {"file_path": "stdout"}}))
     assert audit.check([mount, dev], {}) == []
-    assert audit.check([mount], {}) == ["no Vault audit device (vault:index/audit:Audit) is defined"]
+    assert audit.check([mount], {}) == [
+        "no Vault audit device (vault:index/audit:Audit) is defined"
+    ]
     assert audit.check([], {}) == []
-    assert audit.check([], {"alwaysRequire": True}) == ["no Vault audit device (vault:index/audit:Audit) is defined"]
+    assert audit.check([], {"alwaysRequire": True}) == [
+        "no Vault audit device (vault:index/audit:Audit) is defined"
+    ]
     provider_only = StackResource("pulumi:providers:vault", "p", {})
     assert audit.check([provider_only], {}) == []
-    assert audit.check([mount, StackResource(AUDIT, "a", plain({"type": UNKNOWN_STRING}))], {}) == []
+    assert (
+        audit.check([mount, StackResource(AUDIT, "a", plain({"type": UNKNOWN_STRING}))], {}) == []
+    )
 
 
 GOOD_HCL = """
@@ -50,10 +56,22 @@ def test_policy_compliant() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ('path "sys/mounts" {\n  capabilities = ["read", "sudo"]\n}', ['path "sys/mounts" grants sudo']),
-        ('path "*" {\n  capabilities = ["read"]\n}', ['path "*" is too broad (wildcard or sys root)']),
-        ('path "+/data/x" { capabilities = ["read"] }', ['path "+/data/x" is too broad (wildcard or sys root)']),
-        ('path "sys/*" { capabilities = ["read"] }', ['path "sys/*" is too broad (wildcard or sys root)']),
+        (
+            'path "sys/mounts" {\n  capabilities = ["read", "sudo"]\n}',
+            ['path "sys/mounts" grants sudo'],
+        ),
+        (
+            'path "*" {\n  capabilities = ["read"]\n}',
+            ['path "*" is too broad (wildcard or sys root)'],
+        ),
+        (
+            'path "+/data/x" { capabilities = ["read"] }',
+            ['path "+/data/x" is too broad (wildcard or sys root)'],
+        ),
+        (
+            'path "sys/*" { capabilities = ["read"] }',
+            ['path "sys/*" is too broad (wildcard or sys root)'],
+        ),
         (
             'path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }',
             ['path "*" grants sudo', 'path "*" is too broad (wildcard or sys root)'],
@@ -62,7 +80,10 @@ def test_policy_compliant() -> None:
             GOOD_HCL + '\n/* block\n comment */ path "auth/*" {\n capabilities = ["sudo"]\n}',
             ['path "auth/*" grants sudo'],
         ),
-        ('{"path": {"*": {"capabilities": ["read"]}}}', ['path "*" is too broad (wildcard or sys root)']),
+        (
+            '{"path": {"*": {"capabilities": ["read"]}}}',
+            ['path "*" is too broad (wildcard or sys root)'],
+        ),
     ],
 )
 def test_policy_violations(text: str, expected: list[str]) -> None:
@@ -70,7 +91,9 @@ def test_policy_violations(text: str, expected: list[str]) -> None:
 
 
 def test_policy_parser_ignores_commented_blocks() -> None:
-    text = '# path "*" { capabilities = ["sudo"] }\npath "secret/data/a" { capabilities = ["read"] }'
+    text = (
+        '# path "*" { capabilities = ["sudo"] }\npath "secret/data/a" { capabilities = ["read"] }'
+    )
     assert vpol.parse_policy(text) == [("secret/data/a", ["read"])]
 
 
@@ -101,8 +124,14 @@ def test_ttl_compliant_camel_and_snake() -> None:
             ],
         ),
         ({"tokenTtl": 7200, "tokenMaxTtl": 14400}, ["token_ttl is 7200s; must be at most 3600s"]),
-        ({"tokenTtl": 600, "tokenMaxTtl": 172800}, ["token_max_ttl is 172800s; must be at most 86400s"]),
-        ({"tokenTtl": 3600, "tokenMaxTtl": 1800}, ["token_ttl (3600s) must not exceed token_max_ttl (1800s)"]),
+        (
+            {"tokenTtl": 600, "tokenMaxTtl": 172800},
+            ["token_max_ttl is 172800s; must be at most 86400s"],
+        ),
+        (
+            {"tokenTtl": 3600, "tokenMaxTtl": 1800},
+            ["token_ttl (3600s) must not exceed token_max_ttl (1800s)"],
+        ),
         (
             {"tokenTtl": 0, "tokenMaxTtl": 1800},
             ["token_ttl must be set to a positive number of seconds (at most 3600)"],

@@ -12,7 +12,9 @@ PROMTOOL = shutil.which("promtool")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    assert PROMTOOL, "promtool not found on PATH: install Debian's prometheus package (toolchain/bootstrap.sh does)"
+    assert PROMTOOL, (
+        "promtool not found on PATH: install Debian's prometheus package (toolchain/bootstrap.sh does)"
+    )
     return subprocess.run(
         [PROMTOOL, *args], cwd=MON, capture_output=True, text=True, timeout=120, check=False
     )

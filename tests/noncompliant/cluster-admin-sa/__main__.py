@@ -5,14 +5,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pulumi_kubernetes as k8s  # noqa: E402
-import _common as c  # noqa: E402
+import _common as c
+import pulumi_kubernetes as k8s
 
 c.baseline()
 k8s.rbac.v1.ClusterRoleBinding(
-    'sa-admin',
-    metadata={'name': 'nc-sa-admin'},
-    role_ref={'apiGroup': 'rbac.authorization.k8s.io', 'kind': 'ClusterRole', 'name': 'cluster-admin'},
-    subjects=[{'kind': 'ServiceAccount', 'name': 'nc', 'namespace': c.NS}],
+    "sa-admin",
+    metadata={"name": "nc-sa-admin"},
+    role_ref={
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "cluster-admin",
+    },
+    subjects=[{"kind": "ServiceAccount", "name": "nc", "namespace": c.NS}],
     opts=c.opts(),
 )

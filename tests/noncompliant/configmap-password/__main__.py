@@ -5,8 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pulumi_kubernetes as k8s  # noqa: E402
-import _common as c  # noqa: E402
+import _common as c
+import pulumi_kubernetes as k8s
 
 c.baseline()
-k8s.core.v1.ConfigMap('cfg', metadata=c.meta('cfg'), data={'DB_PASSWORD': 'hunter2-plaintext'}, opts=c.opts())
+k8s.core.v1.ConfigMap(
+    "cfg", metadata=c.meta("cfg"), data={"DB_PASSWORD": "hunter2-plaintext"}, opts=c.opts()
+)

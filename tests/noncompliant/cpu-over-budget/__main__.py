@@ -5,6 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
-c.baseline(mutate=lambda s: s['template']['spec']['containers'][0]['resources']['limits'].update(cpu='4'))
+c.baseline(
+    mutate=lambda s: s["template"]["spec"]["containers"][0]["resources"]["limits"].update(cpu="4")
+)

@@ -5,7 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 c.baseline()
-c.cr('api', 'networking.istio.io/v1', 'DestinationRule', {'host': 'api', 'trafficPolicy': {'tls': {'mode': 'DISABLE'}}})
+c.cr(
+    "api",
+    "networking.istio.io/v1",
+    "DestinationRule",
+    {"host": "api", "trafficPolicy": {"tls": {"mode": "DISABLE"}}},
+)

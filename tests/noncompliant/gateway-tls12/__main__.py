@@ -5,14 +5,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 c.baseline()
-c.cr('edge', 'networking.istio.io/v1', 'Gateway', {
-    'selector': {'istio': 'ingressgateway'},
-    'servers': [
-        {'port': {'number': 443, 'name': 'https', 'protocol': 'HTTPS'}, 'hosts': ['*'],
-         'tls': {'mode': 'SIMPLE', 'credentialName': 'edge', 'minProtocolVersion': 'TLSV1_2'}},
-        {'port': {'number': 80, 'name': 'http', 'protocol': 'HTTP'}, 'hosts': ['*'], 'tls': {'httpsRedirect': True}},
-    ],
-})
+c.cr(
+    "edge",
+    "networking.istio.io/v1",
+    "Gateway",
+    {
+        "selector": {"istio": "ingressgateway"},
+        "servers": [
+            {
+                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                "hosts": ["*"],
+                "tls": {
+                    "mode": "SIMPLE",
+                    "credentialName": "edge",
+                    "minProtocolVersion": "TLSV1_2",
+                },
+            },
+            {
+                "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                "hosts": ["*"],
+                "tls": {"httpsRedirect": True},
+            },
+        ],
+    },
+)

@@ -5,8 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 c.baseline()
-c.cr('default', 'security.istio.io/v1beta1', 'PeerAuthentication',
-     {'mtls': {'mode': 'STRICT'}, 'portLevelMtls': {'9090': {'mode': 'DISABLE'}}})
+c.cr(
+    "default",
+    "security.istio.io/v1beta1",
+    "PeerAuthentication",
+    {"mtls": {"mode": "STRICT"}, "portLevelMtls": {"9090": {"mode": "DISABLE"}}},
+)

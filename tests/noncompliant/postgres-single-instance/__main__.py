@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import _common as c  # noqa: E402
+import _common as c
 
 c.baseline()
-c.cr('pg', 'postgresql.cnpg.io/v1', 'Cluster', {'instances': 1, 'storage': {'size': '1Gi'}})
+c.cr("pg", "postgresql.cnpg.io/v1", "Cluster", {"instances": 1, "storage": {"size": "1Gi"}})

@@ -5,9 +5,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pulumi_kubernetes as k8s  # noqa: E402
-import _common as c  # noqa: E402
+import _common as c
+import pulumi_kubernetes as k8s
 
 c.baseline()
-k8s.rbac.v1.Role('wild', metadata=c.meta('wild'),
-                 rules=[{'apiGroups': [''], 'resources': ['*'], 'verbs': ['get']}], opts=c.opts())
+k8s.rbac.v1.Role(
+    "wild",
+    metadata=c.meta("wild"),
+    rules=[{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}],
+    opts=c.opts(),
+)
