@@ -1,0 +1,135 @@
+"""Shared fixtures for tests that run the REAL Pulumi CLI on the local platform.
+
+A missing tool or a platform that is down is a test FAILURE with a message that
+says what to run; nothing here is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks", "requirements.txt")
+
+
+def toolchain_env() -> dict[str, str]:
+    """The environment of toolchain/env.sh, or a failure naming what to run."""
+    env_sh = ROOT / "toolchain" / "env.sh"
+    if not env_sh.exists():
+        pytest.fail(f"{env_sh} is missing: the toolchain is not set up", pytrace=False)
+    out = subprocess.run(
+        ["bash", "-c", f'source "{env_sh}" >/dev/null && env -0'],
+        capture_output=True,
+        check=True,
+    ).stdout
+    env = dict(item.decode().split("=", 1) for item in out.split(b"\0") if b"=" in item)
+    if not shutil.which("pulumi", path=env.get("PATH")):
+        pytest.fail(
+            "pulumi CLI not found on the toolchain PATH: run ./ce bootstrap (toolchain/bootstrap.sh)",
+            pytrace=False,
+        )
+    return env
+
+
+def kubectl(env: dict[str, str], *args: str) -> str:
+    exe = shutil.which("kubectl", path=env.get("PATH")) or str(
+        Path(env["CE_TOOLS"]) / f"kubernetes-{env['K8S_VERSION']}" / "bin" / "kubectl"
+    )
+    r = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"kubectl {' '.join(args)} failed: {r.stderr}"
+    return r.stdout
+
+
+@dataclass
+class LocalProject:
+    """A copy of the program with its own file backend, driven through the CLI."""
+
+    workdir: Path
+    env: dict[str, str]
+    stack: str = "local"
+    log: list[str] = field(default_factory=list)
+
+    def pulumi(
+        self, *args: str, check: bool = True, timeout: int = 1200
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
+        t0 = time.monotonic()
+        r = subprocess.run(
+            cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        self.log.append(f"{' '.join(cmd)} -> {r.returncode} in {time.monotonic() - t0:.1f}s")
+        if check:
+            assert r.returncode == 0, (
+                f"{' '.join(cmd)} failed:\n{r.stdout[-6000:]}\n{r.stderr[-4000:]}"
+            )
+        return r
+
+    def set_phase(self, phase: int) -> None:
+        self.pulumi("config", "set", "--path", "claude-enhancer:rollout.phase", str(phase))
+
+    def up(self) -> dict[str, int]:
+        """`pulumi up`; returns the change summary (op -> count)."""
+        r = self.pulumi("up", "--yes", "--skip-preview", "--json")
+        return summary_of(r.stdout)
+
+    def export_state(self) -> str:
+        return self.pulumi("stack", "export", "--show-secrets=false").stdout
+
+
+def summary_of(up_json: str) -> dict[str, int]:
+    """Change counts from `pulumi up --json` output."""
+    data = json.loads(up_json)
+    if isinstance(data, dict) and "summary" in data:
+        return {k: int(v) for k, v in data["summary"].get("resourceChanges", {}).items()}
+    raise AssertionError(f"unexpected `pulumi up --json` output: {up_json[:2000]}")
+
+
+@pytest.fixture(scope="session")
+def tool_env() -> dict[str, str]:
+    env = toolchain_env()
+    status = subprocess.run(
+        ["bash", str(ROOT / "platform" / "local.sh"), "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if status.returncode != 0:
+        pytest.fail(
+            f"the local platform is not up (platform/local.sh status):\n{status.stdout}{status.stderr}\n"
+            "run ./ce platform up",
+            pytrace=False,
+        )
+    return env
+
+
+@pytest.fixture(scope="session")
+def local_project(
+    tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]
+) -> Iterator[LocalProject]:
+    """The program's `local` stack deployed once for the session, destroyed afterwards."""
+    base = tmp_path_factory.mktemp("local-stack")
+    work = base / "project"
+    work.mkdir()
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, work / name)
+    (base / "state").mkdir()
+    env = {k: v for k, v in tool_env.items() if k != "CE_PREVIOUS_PHASE"}
+    env["PULUMI_BACKEND_URL"] = f"file://{base / 'state'}"
+    project = LocalProject(work, env)
+    project.pulumi("stack", "init", "local")
+    project.up()
+    yield project
+    project.pulumi("destroy", "--yes", "--skip-preview", check=False, timeout=1800)
+    project.pulumi("stack", "rm", "--yes", check=False)
