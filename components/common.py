@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pulumi
@@ -56,3 +57,17 @@ def pool_affinity(pool: str) -> dict[str, Any]:
 def pool_toleration(pool: str) -> dict[str, Any]:
     """Toleration for the ``dedicated=<pool>:NoSchedule`` taint."""
     return {"key": "dedicated", "operator": "Equal", "value": pool, "effect": "NoSchedule"}
+
+
+def secret_data(values: pulumi.Input[dict[str, str]]) -> pulumi.Output[dict[str, str]]:
+    """Base64 ``data`` for a Kubernetes Secret, kept secret in state.
+
+    ``data`` instead of ``stringData``: with server-side apply the provider's
+    stringData -> data conversion makes a fresh Secret conflict with itself
+    (".data.<key>" owned by two pulumi-kubernetes field managers).
+    """
+    return pulumi.Output.secret(
+        pulumi.Output.from_input(values).apply(
+            lambda d: {k: base64.b64encode(v.encode()).decode() for k, v in d.items()}
+        )
+    )

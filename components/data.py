@@ -8,7 +8,15 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.common import POOL_LABEL, ZONE_LABEL, child, labels, meta, pool_toleration
+from components.common import (
+    POOL_LABEL,
+    ZONE_LABEL,
+    child,
+    labels,
+    meta,
+    pool_toleration,
+    secret_data,
+)
 from components.settings import DataSettings
 
 PG_NAME = "claude-enhancer-pg"
@@ -83,8 +91,8 @@ def redis_spec(data: DataSettings) -> dict[str, Any]:
             },
             "redisSecret": {"name": REDIS_SECRET, "key": "password"},
         },
-        "redisLeader": {"replicas": r.masters},
-        "redisFollower": {"replicas": r.replicas},
+        "redisLeader": _redis_role(r.masters, "leader"),
+        "redisFollower": _redis_role(r.replicas, "follower"),
         "redisExporter": {"enabled": True, "image": "quay.io/opstree/redis-exporter:v1.44.0"},
         "storage": {
             "volumeClaimTemplate": {
@@ -94,9 +102,36 @@ def redis_spec(data: DataSettings) -> dict[str, Any]:
                 }
             }
         },
+        "priorityClassName": "ce-data-critical",
+    }
+
+
+def _redis_role(replicas: int, role: str) -> dict[str, Any]:
+    """Leader/follower placement: data pool only, one pod per node, spread over zones."""
+    app = f"{REDIS_NAME}-{role}"
+    return {
+        "replicas": replicas,
         "nodeSelector": {POOL_LABEL: "data"},
         "tolerations": [pool_toleration("data")],
-        "priorityClassName": "ce-data-critical",
+        "affinity": {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {"matchLabels": {"app": app}},
+                        "topologyKey": "kubernetes.io/hostname",
+                    }
+                ],
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": {"app": app}},
+                            "topologyKey": ZONE_LABEL,
+                        },
+                    }
+                ],
+            }
+        },
     }
 
 
@@ -152,7 +187,7 @@ class Data(pulumi.ComponentResource):
             "redis-auth",
             metadata=meta(REDIS_SECRET, ns, labels=labels(REDIS_NAME, "cache")),
             type="Opaque",
-            string_data={"password": pulumi.Output.secret(args.redis_password)},
+            data=secret_data({"password": args.redis_password}),
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=deps, additional_secret_outputs=["stringData", "data"]
             ),

@@ -30,7 +30,7 @@ from pulumi.dynamic import (
     ResourceProvider,
 )
 
-from components.common import labels, meta
+from components.common import labels, meta, secret_data
 
 #: generated secrets: name -> (Vault KV secret path, key, length)
 PASSWORDS: dict[str, tuple[str, str, int]] = {
@@ -230,7 +230,7 @@ class AppSecrets(pulumi.ComponentResource):
                     sname.removeprefix("claude-enhancer-"),
                     metadata=meta(sname, args.namespace, labels=labels(sname, "secrets")),
                     type="Opaque",
-                    string_data=pulumi.Output.secret(values),
+                    data=secret_data(values),
                     opts=pulumi.ResourceOptions(
                         parent=self,
                         depends_on=list(args.depends_on or []),

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks", "requirements.txt")
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks", "monitoring", "requirements.txt")
 
 
 def toolchain_env() -> dict[str, str]:
@@ -128,7 +128,7 @@ def local_project(
     env = {k: v for k, v in tool_env.items() if k != "CE_PREVIOUS_PHASE"}
     env["PULUMI_BACKEND_URL"] = f"file://{base / 'state'}"
     project = LocalProject(work, env)
-    project.pulumi("stack", "init", "local")
+    project.pulumi("stack", "init")
     project.up()
     yield project
     project.pulumi("destroy", "--yes", "--skip-preview", check=False, timeout=1800)

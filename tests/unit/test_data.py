@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 from tests.unit.conftest import is_secret, program_capture, unsecret
+
+
+def b64(data: dict[str, str]) -> dict[str, str]:
+    """Decode a Secret's base64 ``data``."""
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
 def test_cnpg_cluster() -> None:
@@ -36,7 +43,14 @@ def test_redis_cluster_3_plus_3_on_data_pool() -> None:
     assert spec["clusterSize"] == 3
     assert spec["redisLeader"]["replicas"] == 3
     assert spec["redisFollower"]["replicas"] == 3
-    assert spec["nodeSelector"] == {"node.claude-enhancer.io/pool": "data"}
+    for role in ("redisLeader", "redisFollower"):
+        assert "nodeSelector" not in spec  # not in the RedisCluster v1beta2 schema
+        assert spec[role]["nodeSelector"] == {"node.claude-enhancer.io/pool": "data"}
+        assert spec[role]["tolerations"][0]["value"] == "data"
+        anti = spec[role]["affinity"]["podAntiAffinity"]
+        assert anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] == (
+            "kubernetes.io/hostname"
+        )
     assert spec["kubernetesConfig"]["redisSecret"] == {
         "name": "claude-enhancer-redis-auth",
         "key": "password",
@@ -62,5 +76,5 @@ def test_redis_pdbs_and_secret() -> None:
         if s.inputs["metadata"]["name"] == "claude-enhancer-redis-auth"
     ]
     assert secret.inputs["metadata"]["namespace"] == "claude-enhancer-data"
-    assert is_secret(secret.inputs["stringData"])
-    assert len(unsecret(secret.inputs["stringData"])["password"]) == 32
+    assert is_secret(secret.inputs["data"])
+    assert len(b64(unsecret(secret.inputs["data"]))["password"]) == 32

@@ -27,6 +27,11 @@ SECRET = "kubernetes:core/v1:Secret"
 # ---------------------------------------------------------------- provider (pure)
 
 
+def b64(data: dict[str, str]) -> dict[str, str]:
+    """Decode a Secret's base64 ``data``."""
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
 def test_create_generates_from_alphabet() -> None:
     r = P.PasswordProvider().create({"length": 40, "alphabet": "ab"})
     assert r.outs is not None
@@ -147,8 +152,8 @@ def test_redis_secret_from_generated_password() -> None:
         if s.inputs["metadata"]["name"] == "claude-enhancer-redis-auth"
     ]
     assert redis.inputs["metadata"]["namespace"] == "claude-enhancer-data"
-    assert is_secret(redis.inputs["stringData"])
-    assert unsecret(redis.inputs["stringData"]) == {"password": "y" * 32}
+    assert is_secret(redis.inputs["data"])
+    assert b64(unsecret(redis.inputs["data"])) == {"password": "y" * 32}
 
 
 def test_app_secrets_hold_the_other_passwords() -> None:
@@ -164,8 +169,8 @@ def test_app_secrets_hold_the_other_passwords() -> None:
         "claude-enhancer-workflow-engine-config",
     ]
     for s in app.values():
-        assert is_secret(s.inputs["stringData"])
-    assert unsecret(app["claude-enhancer-api-config"].inputs["stringData"]) == {
+        assert is_secret(s.inputs["data"])
+    assert b64(unsecret(app["claude-enhancer-api-config"].inputs["data"])) == {
         "session_secret": "y" * 48,
         "jwt_signing_key": "y" * 64,
     }
@@ -193,8 +198,8 @@ def test_password_outputs_are_secret(generator: str) -> None:
             for name, out in st.passwords.passwords.items():
                 results[name] = await out.is_secret()
             for s in st.app_secrets.secrets:
-                results[f"k8s:{s._name}"] = await s.string_data.is_secret()
-            results["redis"] = await st.data.redis_secret.string_data.is_secret()
+                results[f"k8s:{s._name}"] = await s.data.is_secret()
+            results["redis"] = await st.data.redis_secret.data.is_secret()
 
         return check()
 
