@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
+#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres]...   (default: all)
+# Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
+# Outputs ($CE_HOME/tools):
+#   kubernetes-$K8S_VERSION/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
+#   etcd-$ETCD_VERSION/bin/{etcd,etcdctl}   (etcd's main package is go.etcd.io/etcd/server/v3)
+#   kwok-$KWOK_VERSION/bin/kwok   +  kwok-$KWOK_VERSION/stages.yaml (kwok's own fast node/pod stages)
+#   vault-$VAULT_VERSION/bin/vault
+#   platform-crds/<group>/*.yaml  (+ SOURCES: module@version of each file)
+# Warm runs only compare stamps (a few seconds). Exits non-zero naming the failing part.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+# shellcheck source=toolchain/versions.env
+. "$repo/toolchain/versions.env"
+# shellcheck source=toolchain/lib.sh
+. "$repo/toolchain/lib.sh"     # build_go_tool, ce_log
+CE_HOME="${CE_HOME:-$HOME/.cache/ce}"; CE_TOOLS="${CE_TOOLS:-$CE_HOME/tools}"
+export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
+
+# The wrapper go.mod must require the version pinned in versions.env.
+check_pin() { # DIR MODULE VERSION
+  grep -Eq "^[[:space:]]*(require[[:space:]]+)?$2 $3\b" "$here/gomod/$1/go.mod" \
+    || ce_die "platform/gomod/$1/go.mod does not require $2 $3 (toolchain/versions.env); update both"
+}
+
+go_mod_dir() { # MODULE@VERSION -> prints the extracted module dir (downloads once, checksum-verified)
+  local out
+  out=$(cd "$here/gomod/kubernetes" && GOFLAGS=-mod=mod go mod download -json "$1" 2>&1) || true
+  local dir; dir=$(printf '%s\n' "$out" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+    echo "ERROR: go mod download $1 failed: $(printf '%s\n' "$out" | sed -n 's/.*"Error": //p')" >&2
+    return 1
+  fi
+  echo "$dir"
+}
+
+b_kubernetes() {
+  check_pin kubernetes k8s.io/kubernetes "$K8S_VERSION"
+  local v=${K8S_VERSION#v} X="" p
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    X="$X -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=${v%%.*} -X $p.gitMinor=$(echo "$v" | cut -d. -f2) -X $p.gitTreeState=clean"
+  done
+  GO_TOOL_LDFLAGS="-s -w$X" build_go_tool kubernetes "$K8S_VERSION" "$here/gomod/kubernetes" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+}
+
+b_etcd() {
+  check_pin etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool etcd "$ETCD_VERSION" "$here/gomod/etcd" \
+    go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3
+  # the server main package builds as "server" (module path .../server/v3); give it its real name
+  local b="$CE_TOOLS/etcd-$ETCD_VERSION/bin"
+  local n; for n in server v3; do if [ -x "$b/$n" ] && [ ! -x "$b/etcd" ]; then mv "$b/$n" "$b/etcd"; fi; done
+  [ -x "$b/etcd" ] || ce_die "etcd binary missing in $b"
+}
+
+b_kwok() {
+  check_pin kwok sigs.k8s.io/kwok "$KWOK_VERSION"
+  GO_TOOL_LDFLAGS="-s -w" \
+    build_go_tool kwok "$KWOK_VERSION" "$here/gomod/kwok" sigs.k8s.io/kwok/cmd/kwok
+  # kwok's own default stages (fast node init + heartbeat with lease, fast pod ready/complete/delete)
+  local src out="$CE_TOOLS/kwok-$KWOK_VERSION/stages.yaml" f
+  src=$(cd "$here/gomod/kwok" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  {
+    echo "# Stages copied from sigs.k8s.io/kwok@$KWOK_VERSION kustomize/stage/ by platform/build.sh"
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+             pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      echo "---"; echo "# $f"; cat "$src/kustomize/stage/$f"
+    done
+  } >"$out.tmp" && mv "$out.tmp" "$out"
+}
+
+b_vault() {
+  check_pin vault github.com/hashicorp/vault "$VAULT_VERSION"
+  GO_TOOL_LDFLAGS="-s -w" \
+    build_go_tool vault "$VAULT_VERSION" "$here/gomod/vault" github.com/hashicorp/vault
+}
+
+b_crds() {
+  local out="$CE_TOOLS/platform-crds" key
+  key=$(printf '%s\n' "$CRD_ISTIO_MODULE" "$CRD_CNPG_MODULE" "$CRD_PROMOP_MODULE" "$CRD_REDISOP_MODULE" | sha256sum | cut -c1-16)
+  if [ "$(cat "$out/.stamp" 2>/dev/null)" = "$key" ]; then ce_log "crds: cached ($out)"; return 0; fi
+  local t0; t0=$(ce_now)
+  rm -rf "$out.new"; mkdir -p "$out.new"/{istio,cnpg,monitoring,redis}
+  local d
+  d=$(go_mod_dir "$CRD_ISTIO_MODULE")
+  cp "$d/kubernetes/customresourcedefinitions.gen.yaml" "$out.new/istio/"
+  echo "istio/customresourcedefinitions.gen.yaml  $CRD_ISTIO_MODULE kubernetes/customresourcedefinitions.gen.yaml" >>"$out.new/SOURCES"
+  d=$(go_mod_dir "$CRD_CNPG_MODULE")
+  cp "$d"/config/crd/bases/postgresql.cnpg.io_*.yaml "$out.new/cnpg/"
+  echo "cnpg/*.yaml  $CRD_CNPG_MODULE config/crd/bases/" >>"$out.new/SOURCES"
+  d=$(go_mod_dir "$CRD_PROMOP_MODULE")
+  cp "$d"/example/prometheus-operator-crd/monitoring.coreos.com_*.yaml "$out.new/monitoring/"
+  echo "monitoring/*.yaml  $CRD_PROMOP_MODULE example/prometheus-operator-crd/" >>"$out.new/SOURCES"
+  d=$(go_mod_dir "$CRD_REDISOP_MODULE")
+  cp "$d"/config/crd/bases/redis.redis.opstreelabs.in_*.yaml "$out.new/redis/"
+  echo "redis/*.yaml  $CRD_REDISOP_MODULE config/crd/bases/" >>"$out.new/SOURCES"
+  chmod -R u+w "$out.new"
+  echo "$key" >"$out.new/.stamp"
+  rm -rf "$out" && mv "$out.new" "$out"
+  ce_log "crds: collected $(find "$out" -name '*.yaml' | wc -l) files in $(( $(ce_now) - t0 ))s -> $out"
+}
+
+b_postgres() {
+  if [ ! -x "/usr/lib/postgresql/$PG_MAJOR/bin/pg_ctl" ]; then
+    ce_log "postgres: apt-get install postgresql-$PG_MAJOR"
+    (apt-get install -y -q "postgresql-$PG_MAJOR" || { apt-get update -q && apt-get install -y -q "postgresql-$PG_MAJOR"; }) \
+      >"$CE_LOGS/apt-postgresql.log" 2>&1 || { tail -n 20 "$CE_LOGS/apt-postgresql.log" >&2; ce_die "apt-get install postgresql-$PG_MAJOR failed"; }
+  fi
+  ce_log "postgres: $("/usr/lib/postgresql/$PG_MAJOR/bin/postgres" --version)"
+}
+
+parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
+[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault)
+t0=$(ce_now)
+for p in "${parts[@]}"; do
+  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres)"
+  "b_$p" || ce_die "platform build of '$p' failed (see above)"
+done
+ce_log "platform build done in $(( $(ce_now) - t0 ))s"
