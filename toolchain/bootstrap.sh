@@ -121,6 +121,38 @@ for p in random vault; do
            "see docs/toolchain-notes.md): programs that register $p resources fail with 'plugin not installed'."
   fi
 done
+# ---------------------------------------------------------------- 6. platform + test tools
+step "local platform binaries (platform/build.sh)"
+ts=$(ce_now)
+bash "$repo/platform/build.sh" all || ce_die "platform/build.sh failed (see $CE_LOGS)"
+ce_log "platform binaries ok ($(( $(ce_now) - ts ))s)"
+
+step "test tools"
+ts=$(ce_now)
+missing=()
+for pkg in $DEBIAN_TEST_PACKAGES; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  ce_log "apt-get install ${missing[*]}"
+  (apt-get install -y -q --no-install-recommends "${missing[@]}" \
+     || { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; }) \
+    >"$CE_LOGS/apt-test-tools.log" 2>&1 \
+    || { tail -n 20 "$CE_LOGS/apt-test-tools.log" >&2; ce_die "apt-get install ${missing[*]} failed"; }
+  # the package starts a system prometheus on :9090; tests run their own on loopback ports
+  systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+  pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
+fi
+command -v promtool >/dev/null || ce_die "promtool not on PATH after installing Debian's prometheus"
+al_dir="$CE_TOOLS/actionlint-$ACTIONLINT_VERSION/bin"
+if [ ! -x "$al_dir/actionlint" ]; then
+  ce_log "go install github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION"
+  mkdir -p "$al_dir"
+  GOBIN="$al_dir" go install "github.com/rhysd/actionlint/cmd/actionlint@v$ACTIONLINT_VERSION" \
+    >"$CE_LOGS/actionlint.log" 2>&1 || { tail -n 20 "$CE_LOGS/actionlint.log" >&2; ce_die "building actionlint v$ACTIONLINT_VERSION failed"; }
+fi
+ce_log "test tools ok ($(( $(ce_now) - ts ))s)"
+
 "$pulumi_bin" version >/dev/null || ce_die "pulumi version failed"
 ce_log "== toolchain ready in $(( $(ce_now) - t0 ))s: $("$pulumi_bin" version) (source toolchain/env.sh)"
 }

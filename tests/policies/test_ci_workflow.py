@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ACTIONLINT_VERSION = "1.7.12"
+ACTIONLINT_VERSION = next(
+    line.split("=", 1)[1].strip()
+    for line in (ROOT / "toolchain" / "versions.env").read_text().splitlines()
+    if line.startswith("ACTIONLINT_VERSION=")
+)
 CE_HOME = Path(os.environ.get("CE_HOME", Path.home() / ".cache" / "ce"))
 BIN_DIR = CE_HOME / "tools" / f"actionlint-{ACTIONLINT_VERSION}" / "bin"
 
