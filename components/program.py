@@ -74,7 +74,7 @@ def run(s: Settings) -> Stack:
             redis_password=passwords.passwords["redis-password"],
             database=s.vault.db_name,
             owner=s.vault.db_static_user,
-            depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes],
+            depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes, *cluster.nodes],
         ),
     )
     mesh = Mesh(
@@ -88,7 +88,12 @@ def run(s: Settings) -> Stack:
             namespace=ns.app,
             data_namespace=ns.data,
             vault_address=s.vault.address,
-            depends_on=[cluster.namespaces[ns.app], *cluster.quotas, *cluster.priority_classes],
+            depends_on=[
+                cluster.namespaces[ns.app],
+                *cluster.quotas,
+                *cluster.priority_classes,
+                *cluster.nodes,  # every zone registered before pods are spread over them
+            ],
         ),
     )
     monitoring = Monitoring(

@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "stacks", "monitoring", "requirements.txt")
+PROJECT_FILES = (
+    "Pulumi.yaml",
+    "__main__.py",
+    "components",
+    "stacks",
+    "monitoring",
+    "requirements.txt",
+)
 
 
 def toolchain_env() -> dict[str, str]:
@@ -85,11 +92,13 @@ class LocalProject:
 
 
 def summary_of(up_json: str) -> dict[str, int]:
-    """Change counts from `pulumi up --json` output."""
-    data = json.loads(up_json)
-    if isinstance(data, dict) and "summary" in data:
-        return {k: int(v) for k, v in data["summary"].get("resourceChanges", {}).items()}
-    raise AssertionError(f"unexpected `pulumi up --json` output: {up_json[:2000]}")
+    """Change counts from `pulumi up --json` (a stream of engine events, one per line)."""
+    for line in reversed(up_json.splitlines()):
+        line = line.strip()
+        if line.startswith("{") and '"summaryEvent"' in line:
+            changes = json.loads(line)["summaryEvent"].get("resourceChanges") or {}
+            return {k: int(v) for k, v in changes.items()}
+    raise AssertionError(f"no summaryEvent in `pulumi up --json` output: {up_json[-2000:]}")
 
 
 @pytest.fixture(scope="session")
@@ -111,25 +120,22 @@ def tool_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def local_project(
-    tmp_path_factory: pytest.TempPathFactory, tool_env: dict[str, str]
-) -> Iterator[LocalProject]:
-    """The program's `local` stack deployed once for the session, destroyed afterwards."""
-    base = tmp_path_factory.mktemp("local-stack")
-    work = base / "project"
-    work.mkdir()
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, work / name)
-    (base / "state").mkdir()
+def local_project(tool_env: dict[str, str]) -> Iterator[LocalProject]:
+    """The embedded `local` stack itself (backend $CE_HOME/state), as `./ce up` deploys it.
+
+    `up --refresh` first, so a platform that was purged under existing state converges again.
+    The stack file's bytes are restored afterwards and the stack is left at phase 0.
+    """
     env = {k: v for k, v in tool_env.items() if k != "CE_PREVIOUS_PHASE"}
-    env["PULUMI_BACKEND_URL"] = f"file://{base / 'state'}"
-    project = LocalProject(work, env)
-    project.pulumi("stack", "init")
-    project.up()
-    yield project
-    project.pulumi("destroy", "--yes", "--skip-preview", check=False, timeout=1800)
-    project.pulumi("stack", "rm", "--yes", check=False)
+    Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    project = LocalProject(ROOT, env)
+    stack_file = ROOT / "stacks" / "Pulumi.local.yaml"
+    original = stack_file.read_bytes()
+    if project.pulumi("stack", "select", check=False).returncode != 0:
+        project.pulumi("stack", "init")
+    try:
+        project.pulumi("up", "--yes", "--skip-preview", "--refresh")
+        yield project
+    finally:
+        stack_file.write_bytes(original)
+        project.pulumi("up", "--yes", "--skip-preview", check=False)

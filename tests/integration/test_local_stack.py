@@ -66,10 +66,14 @@ def test_up_converges_on_kwok_nodes_in_three_zones(local_project: LocalProject) 
     pods = json.loads(kubectl(local_project.env, "get", "pods", "-n", APP_NS, "-o", "json"))[
         "items"
     ]
-    running = [p for p in pods if p["status"].get("phase") == "Running"]
-    assert running, "no Running pods in the app namespace"
-    zones = {zone_of[p["spec"]["nodeName"]] for p in running}
-    assert len(zones) == 3, f"app pods only in zones {zones}"
+    zones_by_app: dict[str, set[str]] = {}
+    for p in pods:
+        assert p["status"].get("phase") == "Running", p["metadata"]["name"]
+        app = p["metadata"]["labels"]["app.kubernetes.io/name"]
+        zones_by_app.setdefault(app, set()).add(zone_of[p["spec"]["nodeName"]])
+    assert zones_by_app, "no pods in the app namespace"
+    for app, zones in zones_by_app.items():
+        assert len(zones) == 3, f"{app} pods only in zones {sorted(zones)}"
 
 
 def test_second_preview_has_no_changes(local_project: LocalProject) -> None:
@@ -106,7 +110,7 @@ def test_each_phase_step_touches_only_the_virtualservice_and_canary_scale(
             if s["op"] not in ("same", "read")
         ]
         names = {name for _, name in changed}
-        allowed = {"claude-enhancer"} | {f"{svc}-green" for svc in CANARY_SERVICES}
+        allowed = {"virtual-service"} | {f"{svc}-green" for svc in CANARY_SERVICES}
         assert names <= allowed | {"local"}, f"phase {phase} changes {changed}"
         assert all(op == "update" for op, _ in changed), changed
         t0 = time.monotonic()
