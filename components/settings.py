@@ -456,6 +456,7 @@ def _rollout(raw: Mapping[str, Any], previous: int | None) -> RolloutSettings:
     for p in range(1, rollout.MAX_PHASE + 1):
         bake_minutes[p] = bake.get_int(str(p), rollout.PROD_BAKE_MINUTES[p], lo=0)
     bake.done()
+    _gate(o.get_obj("gate", {}))
     o.done()
     if previous is not None and not 0 <= previous <= rollout.MAX_PHASE:
         raise SettingsError(
@@ -466,6 +467,18 @@ def _rollout(raw: Mapping[str, Any], previous: int | None) -> RolloutSettings:
     except rollout.RolloutError as e:
         raise SettingsError(f"{o._k('phase')}: {e}") from None
     return RolloutSettings(phase, weights, allow_skip, bake_minutes, previous, transition)
+
+
+def _gate(gate: _Obj) -> None:
+    """``rollout.gate``: thresholds the rollout driver reads (validated here, used there)."""
+    if not gate.data:
+        return
+    from driver.gate import GateConfigError, GateThresholds  # the driver owns the schema
+
+    try:
+        GateThresholds.from_config(dict(gate.data))
+    except GateConfigError as e:
+        raise SettingsError(f"{gate.key}: {e}") from None
 
 
 _DEFAULT_POOLS = {"system": 3, "app": 9, "data": 3}

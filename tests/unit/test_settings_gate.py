@@ -1,0 +1,29 @@
+"""rollout.gate is accepted and validated with the driver's schema."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import settings as S
+
+
+def _raw(gate: object) -> dict[str, object]:
+    return {"claude-enhancer:rollout": {"phase": 0, "gate": gate}}
+
+
+def test_gate_thresholds_accepted() -> None:
+    S._rollout(
+        _raw({"maxErrorRatio": 0.001, "maxP95Ms": 500, "minRequests": 10, "window": "30s"}), None
+    )
+
+
+def test_gate_unknown_key_names_the_key() -> None:
+    with pytest.raises(
+        S.SettingsError, match=r"claude-enhancer:rollout\.gate: unknown rollout\.gate keys"
+    ):
+        S._rollout(_raw({"maxErrors": 1}), None)
+
+
+def test_gate_must_be_an_object() -> None:
+    with pytest.raises(S.SettingsError, match=r"claude-enhancer:rollout\.gate: must be an object"):
+        S._rollout(_raw([1]), None)
