@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -59,15 +60,18 @@ def pool_toleration(pool: str) -> dict[str, Any]:
     return {"key": "dedicated", "operator": "Equal", "value": pool, "effect": "NoSchedule"}
 
 
-def secret_data(values: pulumi.Input[dict[str, str]]) -> pulumi.Output[dict[str, str]]:
+def secret_data(
+    values: pulumi.Input[Mapping[str, pulumi.Input[str]]],
+) -> pulumi.Output[dict[str, str]]:
     """Base64 ``data`` for a Kubernetes Secret, kept secret in state.
 
     ``data`` instead of ``stringData``: with server-side apply the provider's
     stringData -> data conversion makes a fresh Secret conflict with itself
     (".data.<key>" owned by two pulumi-kubernetes field managers).
     """
-    return pulumi.Output.secret(
-        pulumi.Output.from_input(values).apply(
-            lambda d: {k: base64.b64encode(v.encode()).decode() for k, v in d.items()}
-        )
-    )
+
+    def encode(d: Mapping[str, str]) -> dict[str, str]:
+        return {k: base64.b64encode(v.encode()).decode() for k, v in d.items()}
+
+    resolved: pulumi.Output[Mapping[str, str]] = pulumi.Output.from_input(values)  # type: ignore[arg-type]
+    return pulumi.Output.secret(resolved.apply(encode))
