@@ -68,7 +68,7 @@ ns = k8s.core.v1.Namespace("ns", metadata={{"name": "{NS}"}})
 cm = k8s.core.v1.ConfigMap("cm", metadata={{"name": "marker", "namespace": ns.metadata.name}}, data={{"a": "b"}})
 pw = GeneratedPassword("pw", length=32)
 pulumi.export("configmap", cm.metadata.name)
-pulumi.export("passwordLength", pw.result.apply(len))
+pulumi.export("passwordLength", pulumi.Output.unsecret(pw.result.apply(len)))
 """
 
 
