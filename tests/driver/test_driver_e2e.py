@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from driver.audit import AuditLog
 from driver.stack import AutomationStack
 from tests.driver.driver_fakes import Clock
 from tests.driver.driver_promstack import exporters, prometheus
+from tests.toolchain import toolchain_env
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = os.environ.get("CE_E2E_STACK", "local")
@@ -46,25 +46,8 @@ ROLES = ["deployment-commander", "tech-lead", "sre", "product-owner"]
 
 
 def _load_toolchain_env() -> None:
-    if os.environ.get("PULUMI_BACKEND_URL") and shutil.which("pulumi"):
-        return
-    env_sh = ROOT / "toolchain" / "env.sh"
-    if not env_sh.exists():
-        pytest.fail(f"{env_sh} missing: the toolchain is not set up", pytrace=False)
-    out = subprocess.run(
-        ["bash", "-c", f'source "{env_sh}" >/dev/null && env -0'], capture_output=True, check=True
-    ).stdout
-    for item in out.split(b"\0"):
-        if b"=" in item:
-            k, v = item.decode().split("=", 1)
-            os.environ[k] = v
-    if not shutil.which("pulumi"):
-        pytest.fail(
-            "pulumi CLI not found after sourcing toolchain/env.sh (PATH has "
-            f"{os.environ.get('CE_TOOLS', '$CE_HOME/tools')}/pulumi-v*/bin): run "
-            "toolchain/bootstrap.sh (or ./ce bootstrap) first",
-            pytrace=False,
-        )
+    """The driver uses the Automation API, which reads the process environment."""
+    os.environ.update(toolchain_env())
 
 
 @pytest.fixture(scope="module")

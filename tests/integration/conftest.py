@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.toolchain import toolchain_env
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = (
     "Pulumi.yaml",
@@ -25,25 +27,6 @@ PROJECT_FILES = (
     "monitoring",
     "requirements.txt",
 )
-
-
-def toolchain_env() -> dict[str, str]:
-    """The environment of toolchain/env.sh, or a failure naming what to run."""
-    env_sh = ROOT / "toolchain" / "env.sh"
-    if not env_sh.exists():
-        pytest.fail(f"{env_sh} is missing: the toolchain is not set up", pytrace=False)
-    out = subprocess.run(
-        ["bash", "-c", f'source "{env_sh}" >/dev/null && env -0'],
-        capture_output=True,
-        check=True,
-    ).stdout
-    env = dict(item.decode().split("=", 1) for item in out.split(b"\0") if b"=" in item)
-    if not shutil.which("pulumi", path=env.get("PATH")):
-        pytest.fail(
-            "pulumi CLI not found on the toolchain PATH: run ./ce bootstrap (toolchain/bootstrap.sh)",
-            pytrace=False,
-        )
-    return env
 
 
 def kubectl(env: dict[str, str], *args: str) -> str:

@@ -15,44 +15,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from functools import cache
 from pathlib import Path
 
 import pytest
+
+from tests.toolchain import pulumi_bin, toolchain_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES_DIR = ROOT / "tests" / "noncompliant"
 POLICY_PACK = ROOT / "policies"
 CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "Pulumi.yaml").is_file())
 TIMEOUT = int(os.environ.get("CE_PREVIEW_TIMEOUT", "600"))
-
-
-@cache
-def toolchain_env() -> dict[str, str]:
-    """The environment of `source toolchain/env.sh` (PATH with pulumi + venv, PULUMI_* settings)."""
-    env_sh = ROOT / "toolchain" / "env.sh"
-    if not env_sh.is_file():
-        pytest.fail(f"{env_sh} is missing: cannot locate the Pulumi toolchain")
-    out = subprocess.run(
-        ["bash", "-c", f'. "{env_sh}" >/dev/null && env -0'], capture_output=True, check=True
-    )
-    env = dict(line.split("=", 1) for line in out.stdout.decode().split("\0") if "=" in line)
-    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
-    env.setdefault("PULUMI_CONFIG_PASSPHRASE", "ce-local-passphrase")
-    return env
-
-
-@cache
-def pulumi_bin() -> str:
-    env = toolchain_env()
-    found = shutil.which("pulumi", path=env.get("PATH", ""))
-    if not found:
-        pytest.fail(
-            "pulumi CLI not found on the toolchain PATH (source toolchain/env.sh). Build it with "
-            "toolchain/bootstrap.sh; the policy-pack integration tests cannot run without it.",
-            pytrace=False,
-        )
-    return found
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

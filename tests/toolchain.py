@@ -1,0 +1,45 @@
+"""The project's toolchain environment for tests that run the real Pulumi CLI.
+
+One place for `source toolchain/env.sh`: a missing env.sh or pulumi binary is a test FAILURE
+that says what to run, never a skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def _sourced_env() -> tuple[tuple[str, str], ...]:
+    env_sh = ROOT / "toolchain" / "env.sh"
+    if not env_sh.is_file():
+        pytest.fail(f"{env_sh} is missing: the toolchain is not set up", pytrace=False)
+    out = subprocess.run(
+        ["bash", "-c", f'source "{env_sh}" >/dev/null && env -0'], capture_output=True, check=True
+    ).stdout
+    env = dict(item.decode().split("=", 1) for item in out.split(b"\0") if b"=" in item)
+    if not shutil.which("pulumi", path=env.get("PATH")):
+        pytest.fail(
+            "pulumi CLI not found on the toolchain PATH after sourcing toolchain/env.sh: "
+            "run ./ce bootstrap (toolchain/bootstrap.sh) first",
+            pytrace=False,
+        )
+    return tuple(env.items())
+
+
+def toolchain_env() -> dict[str, str]:
+    """A fresh copy of the environment of `source toolchain/env.sh`."""
+    return dict(_sourced_env())
+
+
+def pulumi_bin() -> str:
+    found = shutil.which("pulumi", path=toolchain_env().get("PATH"))
+    assert found, "pulumi vanished from the toolchain PATH"
+    return found
