@@ -2,8 +2,12 @@
 three services, plus Services, ServiceAccounts, HPA, PDBs and the agent
 registry ConfigMap.
 
-Only the green Deployments' ``spec.replicas`` depends on the rollout phase;
-nothing else in here may (see tests/unit/test_phase_isolation.py).
+Only the green api Deployment's ``spec.replicas`` depends on the rollout phase;
+nothing else in here may (see tests/unit/test_phase_isolation.py). The green
+workflow-engine and agent-runtime are internal: only green api pods call them,
+so they run at full size as the warm green environment (SPEC phase 3 "green
+environment fully ready") and a phase step touches at most the VirtualService
+and one Deployment.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ import pulumi_kubernetes as k8s
 from components import rollout
 from components.common import TRACKS, ZONE_LABEL, child, labels, meta, pool_affinity
 from components.settings import SERVICES, AppSettings
+
+#: The service the VirtualService splits; its green track scales with the phase.
+TRAFFIC_SPLIT_SERVICE = "api"
+
+
+def green_replicas(service: str, phase: int, full: int) -> int:
+    """Pure: replicas of ``service``'s green track at ``phase``."""
+    if service == TRAFFIC_SPLIT_SERVICE:
+        return rollout.canary_replicas(phase, full)
+    return full
+
 
 REGISTRY_CONFIGMAP = "agent-registry"
 PORT = 8080
@@ -275,8 +290,8 @@ class App(pulumi.ComponentResource):
                     },
                 }
                 if track == "canary":
-                    # the ONLY phase-dependent field of this component
-                    spec["replicas"] = rollout.canary_replicas(args.phase, s.replicas)
+                    # the ONLY phase-dependent field of this component (api only)
+                    spec["replicas"] = green_replicas(svc, args.phase, s.replicas)
                 # blue: replicas are owned by its HPA (minReplicas = full size)
                 dep_name = f"{svc}-{color}"
                 self.deployments[dep_name] = k8s.apps.v1.Deployment(
