@@ -103,45 +103,36 @@ def _config(args: ResourceValidationArgs | StackValidationArgs) -> Mapping[str, 
     return plain(cfg) if cfg else {}
 
 
-def _resource_policy(module: ModuleType, level: EnforcementLevel) -> ResourceValidationPolicy:
+def _metadata(module: ModuleType, level: EnforcementLevel) -> dict[str, Any]:
+    """The policy fields every rule shares (name, severity, framework, remediation...)."""
     rule = module.RULE
+    return {
+        "name": rule.name,
+        "description": rule.description,
+        "enforcement_level": level,
+        "config_schema": _schema(module),
+        "severity": _SEVERITY[rule.severity],
+        "framework": _framework(module),
+        "tags": [*rule.tags, *sorted(rule.frameworks)],
+        "remediation_steps": rule.remediation,
+    }
 
+
+def _resource_policy(module: ModuleType, level: EnforcementLevel) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         for message in module.check(args.resource_type, plain(args.props), _config(args)):
             report_violation(message, None)
 
-    return ResourceValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=_schema(module),
-        severity=_SEVERITY[rule.severity],
-        framework=_framework(module),
-        tags=[*rule.tags, *sorted(rule.frameworks)],
-        remediation_steps=rule.remediation,
-    )
+    return ResourceValidationPolicy(validate=validate, **_metadata(module, level))
 
 
 def _stack_policy(module: ModuleType, level: EnforcementLevel) -> StackValidationPolicy:
-    rule = module.RULE
-
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         resources = [StackResource(r.resource_type, r.name, plain(r.props), r.urn) for r in args.resources]
         for message in module.check(resources, _config(args)):
             report_violation(message, None)
 
-    return StackValidationPolicy(
-        name=rule.name,
-        description=rule.description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=_schema(module),
-        severity=_SEVERITY[rule.severity],
-        framework=_framework(module),
-        tags=[*rule.tags, *sorted(rule.frameworks)],
-        remediation_steps=rule.remediation,
-    )
+    return StackValidationPolicy(validate=validate, **_metadata(module, level))
 
 
 def build_policies(level: EnforcementLevel | None = None) -> list[ResourceValidationPolicy | StackValidationPolicy]:
