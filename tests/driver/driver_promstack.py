@@ -162,3 +162,24 @@ def prometheus(targets: dict[str, int], workdir: Path) -> Iterator[str]:
     finally:
         _stop(proc)
         log.close()
+
+
+def wait_for_full_window(url: str, jobs: list[str], window: str, timeout: float = 90) -> None:
+    """Block until every exporter job has a full ``window`` of stable traffic in Prometheus."""
+    from driver.prom import PrometheusClient
+
+    client = PrometheusClient(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = [
+            client.query_scalar(
+                f'sum(increase(istio_requests_total{{job="{j}",destination_version="stable"}}[{window}]))'
+            )
+            for j in jobs
+        ]
+        if all(c is not None and c >= 600 for c in counts):
+            return
+        time.sleep(1)
+    pytest.fail(
+        f"Prometheus never collected a full {window} window from the exporters", pytrace=False
+    )

@@ -30,7 +30,7 @@ from driver import core
 from driver.audit import AuditLog
 from driver.stack import AutomationStack
 from tests.driver.driver_fakes import Clock
-from tests.driver.driver_promstack import exporters, prometheus
+from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
 from tests.toolchain import toolchain_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,26 +54,7 @@ def _load_toolchain_env() -> None:
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("prom-e2e")
     with exporters(SPECS) as exps, prometheus({n: e.port for n, e in exps.items()}, work) as url:
-        from driver.prom import PrometheusClient
-
-        client = PrometheusClient(url)
-        import time
-
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            counts = [
-                client.query_scalar(
-                    f'sum(increase(istio_requests_total{{job="{j}",destination_version="stable"}}[{WINDOW}]))'
-                )
-                for j in SPECS
-            ]
-            if all(c is not None and c >= 600 for c in counts):
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(
-                "Prometheus never collected a full window from the exporters", pytrace=False
-            )
+        wait_for_full_window(url, list(SPECS), WINDOW)
         yield url
 
 

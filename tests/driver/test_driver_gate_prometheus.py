@@ -6,7 +6,6 @@ selector picks the job. Needs the Debian ``prometheus`` binary (missing = FAIL).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from driver.audit import AuditLog
 from driver.gate import GateResult, GateThresholds, evaluate_gate
 from driver.prom import PrometheusClient, collect_gate_inputs
 from tests.driver.driver_fakes import Clock, FakeStack
-from tests.driver.driver_promstack import exporters, prometheus
+from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
 
 SPECS = {
     "healthy": [],
@@ -39,24 +38,7 @@ def thresholds(job: str) -> GateThresholds:
 def prom_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("prom")
     with exporters(SPECS) as exps, prometheus({n: e.port for n, e in exps.items()}, work) as url:
-        client = PrometheusClient(url)
-        # wait until every job has a full window of samples: stable traffic counted everywhere
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            counts = [
-                client.query_scalar(
-                    f'sum(increase(istio_requests_total{{job="{j}",destination_version="stable"}}[{WINDOW}]))'
-                )
-                for j in SPECS
-            ]
-            if all(c is not None and c >= 600 for c in counts):
-                break
-            time.sleep(1)
-        else:
-            pytest.fail(
-                f"Prometheus never collected a full {WINDOW} window from the exporters",
-                pytrace=False,
-            )
+        wait_for_full_window(url, list(SPECS), WINDOW)
         yield url
 
 
