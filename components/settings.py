@@ -655,6 +655,15 @@ def _secret(
     )
 
 
+def _vault_enabled(o: _Obj) -> bool:
+    return o.get_bool("enabled", True)
+
+
+def vault_enabled(raw: Mapping[str, Any]) -> bool:
+    """Whether the stack registers the Vault component (read without needing its secrets)."""
+    return _vault_enabled(_top(raw, "vault"))
+
+
 def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
     o = _top(raw, "vault")
     address = o.get_str("address")
@@ -665,7 +674,7 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
     if max_ttl < ttl:
         raise SettingsError(f"{o._k('tokenMaxTtlSeconds')}: must be >= tokenTtlSeconds")
     db = o.get_obj("postgres")
-    enabled = o.get_bool("enabled", True)
+    enabled = _vault_enabled(o)
     vs = VaultSettings(
         enabled=enabled,
         address=address,
@@ -910,6 +919,7 @@ def from_pulumi(
         raise SettingsError(f"{PROJECT}:rollout.phase: {e}") from None
     env = dict(os.environ) if env is None else env
     s = load_settings(raw, env, previous, stack=pulumi.get_stack())
-    if not state._under_mocks():
+    # With automatic plugin acquisition on (a user-installed CLI), Pulumi fetches what is missing.
+    if not state._under_mocks() and env.get("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION") == "true":
         check_plugins(s, env.get("PULUMI_HOME"))
     return s

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
 #   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres]...   (default: all)
+# CE_PHASE=fetch downloads what the parts need and compiles nothing; the default build phase is
+# offline (toolchain/lib.sh). toolchain/bootstrap.sh runs both, for the parts the stack needs.
 # Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
 # Outputs ($CE_HOME/tools):
 #   kubernetes-$K8S_VERSION/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
@@ -25,9 +27,11 @@ check_pin() { # DIR MODULE VERSION
     || ce_die "platform/gomod/$1/go.mod does not require $2 $3 (toolchain/versions.env); update both"
 }
 
-go_mod_dir() { # MODULE@VERSION -> prints the extracted module dir (downloads once, checksum-verified)
-  local out
-  out=$(cd "$here/gomod/kubernetes" && GOFLAGS=-mod=mod go mod download -json "$1" 2>&1) || true
+go_mod_dir() { # MODULE@VERSION -> prints the extracted module dir (checksum-verified)
+  # fetch phase: downloads it; build phase: offline, from the fetched module cache only
+  local out proxy=${GOPROXY:-}
+  [ "${CE_PHASE:-build}" = fetch ] || proxy=off
+  out=$(cd "$here/gomod/kubernetes" && GOPROXY=${proxy:-$(go env GOPROXY)} GOFLAGS=-mod=mod go mod download -json "$1" 2>&1) || true
   local dir; dir=$(printf '%s\n' "$out" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
   if [ -z "$dir" ] || [ ! -d "$dir" ]; then
     echo "ERROR: go mod download $1 failed: $(printf '%s\n' "$out" | sed -n 's/.*"Error": //p')" >&2
@@ -35,6 +39,7 @@ go_mod_dir() { # MODULE@VERSION -> prints the extracted module dir (downloads on
   fi
   echo "$dir"
 }
+fetching() { [ "${CE_PHASE:-build}" = fetch ]; }
 
 b_kubernetes() {
   check_pin kubernetes k8s.io/kubernetes "$K8S_VERSION"
@@ -51,6 +56,7 @@ b_etcd() {
   check_pin etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
   GO_TOOL_LDFLAGS="-s -w" build_go_tool etcd "$ETCD_VERSION" "$here/gomod/etcd" \
     go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3
+  fetching && return 0
   # the server main package builds as "server" (module path .../server/v3); give it its real name
   local b="$CE_TOOLS/etcd-$ETCD_VERSION/bin"
   local n; for n in server v3; do if [ -x "$b/$n" ] && [ ! -x "$b/etcd" ]; then mv "$b/$n" "$b/etcd"; fi; done
@@ -61,9 +67,10 @@ b_kwok() {
   check_pin kwok sigs.k8s.io/kwok "$KWOK_VERSION"
   GO_TOOL_LDFLAGS="-s -w" \
     build_go_tool kwok "$KWOK_VERSION" "$here/gomod/kwok" sigs.k8s.io/kwok/cmd/kwok
+  fetching && return 0
   # kwok's own default stages (fast node init + heartbeat with lease, fast pod ready/complete/delete)
   local src out="$CE_TOOLS/kwok-$KWOK_VERSION/stages.yaml" f
-  src=$(cd "$here/gomod/kwok" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  src=$(go_src_dir "$here/gomod/kwok" sigs.k8s.io/kwok) || return 1
   {
     echo "# Stages copied from sigs.k8s.io/kwok@$KWOK_VERSION kustomize/stage/ by platform/build.sh"
     for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
@@ -83,19 +90,25 @@ b_crds() {
   local out="$CE_TOOLS/platform-crds" key
   key=$(printf '%s\n' "$CRD_ISTIO_MODULE" "$CRD_CNPG_MODULE" "$CRD_PROMOP_MODULE" "$CRD_REDISOP_MODULE" | sha256sum | cut -c1-16)
   if [ "$(cat "$out/.stamp" 2>/dev/null)" = "$key" ]; then ce_log "crds: cached ($out)"; return 0; fi
+  if fetching; then
+    local m; for m in "$CRD_ISTIO_MODULE" "$CRD_CNPG_MODULE" "$CRD_PROMOP_MODULE" "$CRD_REDISOP_MODULE"; do
+      go_mod_dir "$m" >/dev/null || return 1
+    done
+    ce_log "crds: module zips fetched"; return 0
+  fi
   local t0; t0=$(ce_now)
   rm -rf "$out.new"; mkdir -p "$out.new"/{istio,cnpg,monitoring,redis}
   local d
-  d=$(go_mod_dir "$CRD_ISTIO_MODULE")
+  d=$(go_mod_dir "$CRD_ISTIO_MODULE") || return 1
   cp "$d/kubernetes/customresourcedefinitions.gen.yaml" "$out.new/istio/"
   echo "istio/customresourcedefinitions.gen.yaml  $CRD_ISTIO_MODULE kubernetes/customresourcedefinitions.gen.yaml" >>"$out.new/SOURCES"
-  d=$(go_mod_dir "$CRD_CNPG_MODULE")
+  d=$(go_mod_dir "$CRD_CNPG_MODULE") || return 1
   cp "$d"/config/crd/bases/postgresql.cnpg.io_*.yaml "$out.new/cnpg/"
   echo "cnpg/*.yaml  $CRD_CNPG_MODULE config/crd/bases/" >>"$out.new/SOURCES"
-  d=$(go_mod_dir "$CRD_PROMOP_MODULE")
+  d=$(go_mod_dir "$CRD_PROMOP_MODULE") || return 1
   cp "$d"/example/prometheus-operator-crd/monitoring.coreos.com_*.yaml "$out.new/monitoring/"
   echo "monitoring/*.yaml  $CRD_PROMOP_MODULE example/prometheus-operator-crd/" >>"$out.new/SOURCES"
-  d=$(go_mod_dir "$CRD_REDISOP_MODULE")
+  d=$(go_mod_dir "$CRD_REDISOP_MODULE") || return 1
   cp "$d"/config/crd/bases/redis.redis.opstreelabs.in_*.yaml "$out.new/redis/"
   echo "redis/*.yaml  $CRD_REDISOP_MODULE config/crd/bases/" >>"$out.new/SOURCES"
   chmod -R u+w "$out.new"
@@ -105,12 +118,8 @@ b_crds() {
 }
 
 b_postgres() {
-  if [ ! -x "/usr/lib/postgresql/$PG_MAJOR/bin/pg_ctl" ]; then
-    ce_log "postgres: apt-get install postgresql-$PG_MAJOR"
-    (apt-get install -y -q "postgresql-$PG_MAJOR" || { apt-get update -q && apt-get install -y -q "postgresql-$PG_MAJOR"; }) \
-      >"$CE_LOGS/apt-postgresql.log" 2>&1 || { tail -n 20 "$CE_LOGS/apt-postgresql.log" >&2; ce_die "apt-get install postgresql-$PG_MAJOR failed"; }
-  fi
-  ce_log "postgres: $("/usr/lib/postgresql/$PG_MAJOR/bin/postgres" --version)"
+  apt_packages "postgresql-$PG_MAJOR" || return 1
+  fetching || ce_log "postgres: $("/usr/lib/postgresql/$PG_MAJOR/bin/postgres" --version)"
 }
 
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
@@ -120,4 +129,4 @@ for p in "${parts[@]}"; do
   declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres)"
   "b_$p" || ce_die "platform build of '$p' failed (see above)"
 done
-ce_log "platform build done in $(( $(ce_now) - t0 ))s"
+ce_log "platform ${CE_PHASE:-build} (${parts[*]}) done in $(( $(ce_now) - t0 ))s"

@@ -103,16 +103,28 @@ stop_pid() { # NAME... : SIGTERM all, wait up to 10s, then SIGKILL stragglers
 }
 
 # ------------------------------------------------------------------ binaries
+# The parts the selected stack needs (CE_STACK, default local): the Vault server only when the
+# stack enables Vault. Without the venv yet, everything.
+PARTS=(postgres crds kubernetes etcd kwok vault)
+if [ -x "${CE_PYTHON:-$CE_HOME/venv/bin/python}" ]; then
+  mapfile -t PARTS < <(cd "$repo" && "${CE_PYTHON:-$CE_HOME/venv/bin/python}" -m components.needs --stack "${CE_STACK:-local}")
+  [[ "${PARTS[0]:-ERROR}" != ERROR* ]] || die "stack ${CE_STACK:-local}: ${PARTS[*]}"
+fi
+needs() { local p; for p in "${PARTS[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
+
 ensure_binaries() {
   local missing=0 f
-  for f in "$K8S_BIN/kube-apiserver" "$K8S_BIN/kube-controller-manager" "$K8S_BIN/kube-scheduler" \
-           "$KUBECTL" "$ETCD_BIN/etcd" "$KWOK_DIR/bin/kwok" "$KWOK_DIR/stages.yaml" "$VAULT_BIN/vault" \
-           "$CRD_DIR/.stamp" "$PG_BIN/pg_ctl"; do
+  local -a files=("$K8S_BIN/kube-apiserver" "$K8S_BIN/kube-controller-manager" "$K8S_BIN/kube-scheduler"
+                  "$KUBECTL" "$ETCD_BIN/etcd" "$KWOK_DIR/bin/kwok" "$KWOK_DIR/stages.yaml"
+                  "$CRD_DIR/.stamp" "$PG_BIN/pg_ctl")
+  needs vault && files+=("$VAULT_BIN/vault")
+  for f in "${files[@]}"; do
     [ -e "$f" ] || { log "missing $f"; missing=1; }
   done
   if [ "$missing" = 1 ]; then
-    log "running platform/build.sh (builds are cached)"
-    "$here/build.sh" all || die "platform/build.sh failed"
+    log "running platform/build.sh ${PARTS[*]} (fetch, then build; builds are cached)"
+    CE_PHASE=fetch "$here/build.sh" "${PARTS[@]}" || die "platform fetch failed"
+    CE_PHASE=build "$here/build.sh" "${PARTS[@]}" || die "platform/build.sh failed"
   fi
 }
 
@@ -410,7 +422,8 @@ check_loopback() {
 }
 
 # ------------------------------------------------------------------ commands
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault postgres)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok postgres)
+needs vault && COMPONENTS+=(vault)
 declare -A PORT=([etcd]=$ETCD_PORT [kube-apiserver]=$APISERVER_PORT [kube-controller-manager]=$KCM_PORT
   [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT)
 declare -A PROBE=([etcd]=h_etcd [kube-apiserver]=h_apiserver [kube-controller-manager]=h_kcm
@@ -455,7 +468,7 @@ cmd_up() {
   gen_front_proxy_pki
   gen_kubeconfigs
   up_postgres
-  up_vault
+  if needs vault; then up_vault; else stop_pid vault; fi
   up_etcd
   up_apiserver
   up_kcm

@@ -16,7 +16,22 @@ export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$CE_HOME/state}"
 # Default passphrase of the local stack (override by exporting your own before sourcing).
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-ce-local-passphrase}"
 export PULUMI_SKIP_UPDATE_CHECK=true
-export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+# What toolchain/bootstrap.sh chose: which pulumi CLI (ours, or one the user has installed) and
+# whether Pulumi may download its own plugins (yes with a user-installed CLI, unless
+# CE_PLUGIN_DOWNLOAD=0). Without a bootstrap yet: our own build, no downloads.
+CE_PULUMI_BIN_DIR="$CE_TOOLS/pulumi-v$PULUMI_VERSION/bin"
+_ce_plugin_download=${CE_PLUGIN_DOWNLOAD:-}
+if [ -r "$CE_HOME/toolchain.env" ]; then
+  CE_PULUMI_BIN_DIR=$(sed -n 's/^CE_PULUMI_BIN_DIR=//p' "$CE_HOME/toolchain.env")
+  [ -n "$_ce_plugin_download" ] || _ce_plugin_download=$(sed -n 's/^CE_PLUGIN_DOWNLOAD=//p' "$CE_HOME/toolchain.env")
+fi
+export CE_PULUMI_BIN_DIR
+if [ "${_ce_plugin_download:-0}" = 1 ]; then
+  unset PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION
+else
+  export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+fi
+unset _ce_plugin_download
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
 export KUBECONFIG="${KUBECONFIG:-$CE_HOME/platform/kubeconfig}"
 # The local Vault dev server (platform/local.sh owns it; these are its defaults).
@@ -25,10 +40,10 @@ if [ -z "${VAULT_TOKEN:-}" ] && [ -r "$CE_HOME/platform/vault-token" ]; then
   VAULT_TOKEN=$(cat "$CE_HOME/platform/vault-token"); export VAULT_TOKEN
 fi
 
-# pulumi (+ our pulumi-language-python next to it), then the project venv.
+# pulumi (+ our pulumi-language-python next to it, or on PATH after a reused CLI), then the venv.
 case ":$PATH:" in
-  *":$CE_TOOLS/pulumi-v$PULUMI_VERSION/bin:"*) ;;
-  *) PATH="$CE_TOOLS/pulumi-v$PULUMI_VERSION/bin:$CE_HOME/venv/bin:$PATH" ;;
+  *":$CE_PULUMI_BIN_DIR:"*) ;;
+  *) PATH="$CE_PULUMI_BIN_DIR:$CE_TOOLS/ce-language-host/bin:$CE_HOME/venv/bin:$PATH" ;;
 esac
 export PATH
 unset _ce_toolchain_dir

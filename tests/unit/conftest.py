@@ -14,7 +14,6 @@ from typing import Any
 import dill
 import pulumi
 import pytest
-import yaml
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from components import needs  # noqa: E402
 from components import settings as settings_mod  # noqa: E402
 
 GENERATED_PASSWORD = "pulumi-python:dynamic/passwords:GeneratedPassword"
@@ -95,15 +95,7 @@ def run_mocked(fn: Callable[[], Any]) -> Capture:
 
 def load_stack_raw(stack: str) -> dict[str, Any]:
     """Raw config as the engine passes it: project defaults + stack file, JSON values."""
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
-    raw: dict[str, Any] = {}
-    for key, spec in (project.get("config") or {}).items():
-        full = key if ":" in key else f"{project['name']}:{key}"
-        raw[full] = json.dumps(spec["value"])
-    stack_doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
-    for key, value in stack_doc["config"].items():
-        raw[key] = value if isinstance(value, str) else json.dumps(value)
-    return raw
+    return needs.load_stack_raw(stack)
 
 
 def with_secrets(raw: dict[str, Any]) -> dict[str, Any]:
