@@ -1,0 +1,34 @@
+"""components.needs: what a stack needs from the local platform (issue 8: build only that)."""
+
+from __future__ import annotations
+
+import pytest
+
+from components import needs, settings
+from tests.unit.conftest import set_obj
+
+
+def test_local_stack_needs_no_vault_server_while_vault_is_disabled() -> None:
+    raw = needs.load_stack_raw("local")
+    assert settings.vault_enabled(raw) is False
+    assert needs.platform_parts(raw) == ["postgres", "crds", "kubernetes", "etcd", "kwok"]
+
+
+def test_enabling_vault_adds_the_vault_server() -> None:
+    raw = set_obj(needs.load_stack_raw("local"), "vault", "enabled", True)
+    assert needs.platform_parts(raw)[-1] == "vault"
+
+
+def test_vault_defaults_to_enabled_like_the_program() -> None:
+    raw = needs.load_stack_raw("prod")
+    assert "vault" in needs.platform_parts(raw)
+
+
+def test_unknown_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert needs.main(["--stack", "nope"]) == 1
+    assert "no stack file" in capsys.readouterr().out
+
+
+def test_cli_prints_one_part_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert needs.main(["--stack", "local"]) == 0
+    assert capsys.readouterr().out.split() == list(needs.BASE_PARTS)
