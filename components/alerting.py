@@ -309,6 +309,8 @@ class Receivers:
     smarthost: str
 
 
+DEFAULT_TIMING = Timing()
+
 #: receiver names (fixed: routes, inhibition and docs refer to them).
 CHAT, PAGING, EMAIL = "chat", "paging", "email"
 
@@ -341,7 +343,7 @@ def _route(
 def alertmanager_config(
     rc: Receivers,
     levels: Sequence[EscalationLevel] = ESCALATION,
-    timing: Timing = Timing(),
+    timing: Timing = DEFAULT_TIMING,
 ) -> dict[str, Any]:
     """Plain ``alertmanager.yml``.
 
@@ -446,7 +448,7 @@ def alertmanager_config_spec(
     keys: Mapping[str, str],
     rc: Receivers,
     levels: Sequence[EscalationLevel] = ESCALATION,
-    timing: Timing = Timing(),
+    timing: Timing = DEFAULT_TIMING,
 ) -> dict[str, Any]:
     """``AlertmanagerConfig`` spec with the same tree as ``alertmanager_config``.
 

@@ -81,9 +81,17 @@ def alertmanager_spec(m: MonitoringSettings) -> dict[str, Any]:
     )
 
 
-def plain_alertmanager_yaml(m: MonitoringSettings, urls: dict[str, str]) -> str:
-    """Pure: alertmanager.yml with the real URLs (only ever built inside a secret Output)."""
-    return str(yaml.safe_dump(alerting.alertmanager_config(receivers(m, urls)), sort_keys=False))
+def plain_alertmanager_yaml(
+    m: MonitoringSettings,
+    urls: dict[str, str],
+    levels: tuple[alerting.EscalationLevel, ...] = alerting.ESCALATION,
+    timing: alerting.Timing = alerting.DEFAULT_TIMING,
+) -> str:
+    """Pure: alertmanager.yml with the real URLs (only ever built inside a secret Output).
+
+    ``levels`` and ``timing`` are only compressed by the delivery tests."""
+    cfg = alerting.alertmanager_config(receivers(m, urls), levels, timing)
+    return str(yaml.safe_dump(cfg, sort_keys=False))
 
 
 @dataclass

@@ -65,7 +65,12 @@ ROUTES = [
 def test_routes(tmp_path: Path, labels: list[str], expected: str) -> None:
     cfg = _config(tmp_path, _with_receivers(**RECEIVERS).monitoring)
     r = _amtool(
-        "config", "routes", "test", f"--config.file={cfg}", f"--verify.receivers={expected}", *labels
+        "config",
+        "routes",
+        "test",
+        f"--config.file={cfg}",
+        f"--verify.receivers={expected}",
+        *labels,
     )
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip() == expected
