@@ -14,6 +14,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,7 +25,13 @@ import yaml
 
 from components import alerting, monitoring
 from components.settings import MonitoringSettings, Secret
-from tests.driver.driver_promstack import alertmanager, exporters, free_port, prometheus
+from tests.driver.driver_promstack import (
+    Exporter,
+    alertmanager,
+    exporters,
+    free_port,
+    prometheus,
+)
 
 SCALE = 30
 LEVELS = tuple(
@@ -134,9 +141,9 @@ def _am_alerts(am: str, alertname: str) -> list[dict[str, Any]]:
         return list(json.loads(r.read()))
 
 
-def test_agent_faults_are_delivered_grouped_inhibited_and_escalated(
-    tmp_path: Path, sink: Sink
-) -> None:
+@contextmanager
+def _stack(tmp_path: Path, sink: Sink) -> Iterator[tuple[Exporter, str]]:
+    """Exporter, Alertmanager with the program's routing, Prometheus with the rule files."""
     m = MonitoringSettings(
         scrape_interval="1s",
         chat_url=Secret(sink.url("chat")),
@@ -156,9 +163,25 @@ def test_agent_faults_are_delivered_grouped_inhibited_and_escalated(
         alertmanager(am_cfg, tmp_path) as am,
         prometheus({"claude-enhancer": exps["app"].port}, tmp_path, rule_files, am) as prom,
     ):
-        app = exps["app"]
         _wait_for_agents(prom)
+        yield exps["app"], am
 
+
+def _wait_suppressed(am: str, alertname: str, timeout: float = 15) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = _am_alerts(am, alertname)
+        if found and all(a["status"]["state"] == "suppressed" for a in found):
+            return found[0]
+        if time.monotonic() > deadline:
+            pytest.fail(f"{alertname} not inhibited: {[a['status'] for a in found]}", pytrace=False)
+        time.sleep(0.5)
+
+
+def test_agent_faults_are_delivered_grouped_inhibited_and_escalated(
+    tmp_path: Path, sink: Sink
+) -> None:
+    with _stack(tmp_path, sink) as (app, am):
         # 3 agents down: a warning, to chat only, after its 15 s `for`
         app.control(failed_agents=3)
         warned = sink.wait("CEAgentsDegraded in chat", _fired("CEAgentsDegraded", "chat"), 45)
@@ -179,15 +202,7 @@ def test_agent_faults_are_delivered_grouped_inhibited_and_escalated(
         sink.wait("CEAgentsFailed in chat", _fired("CEAgentsFailed", "chat"), 10)
 
         # the critical inhibits the warning of its family
-        deadline = time.monotonic() + 10
-        while True:
-            (deg,) = _am_alerts(am, "CEAgentsDegraded")
-            if deg["status"]["state"] == "suppressed":
-                break
-            if time.monotonic() > deadline:
-                pytest.fail(f"CEAgentsDegraded not inhibited: {deg['status']}", pytrace=False)
-            time.sleep(0.5)
-        assert deg["status"]["inhibitedBy"]
+        assert _wait_suppressed(am, "CEAgentsDegraded")["status"]["inhibitedBy"]
 
         # the ladder: each level once, in order, at its (compressed) start time
         arrivals = {}
@@ -223,6 +238,33 @@ def test_agent_faults_are_delivered_grouped_inhibited_and_escalated(
         # recovery: the page resolves
         app.control(failed_agents=0)
         sink.wait("CEAgentsFailed resolved", _fired("CEAgentsFailed", "paging", "resolved"), 30)
+
+
+def test_workflow_failures_page_the_slo_and_inhibit_its_ticket(tmp_path: Path, sink: Sink) -> None:
+    with _stack(tmp_path, sink) as (app, am):
+        # half the workflows fail: 25x the 2 % budget, above the 14.4x page threshold
+        app.control(workflow_failure_rate=0.5)
+        page = sink.wait("workflow SLO page", _fired("CESLOWorkflowBudgetBurnPage", "paging"), 30)
+        assert page.body["groupLabels"] == {
+            "alertname": "CESLOWorkflowBudgetBurnPage",
+            "family": "slo-workflow_failures",
+        }
+        (alert,) = page.body["alerts"]
+        assert alert["labels"]["slo"] == "workflow_failures"
+        # the ticket of the same SLO fires in Prometheus but is inhibited in Alertmanager
+        _wait_suppressed(am, "CESLOWorkflowBudgetBurnTicket")
+        assert not sink.matching(
+            lambda d: any(
+                a["labels"]["alertname"] == "CESLOWorkflowBudgetBurnTicket"
+                for a in d.body["alerts"]
+            )
+        )
+        # healthy agents: nothing else paged
+        assert {
+            a["labels"]["alertname"]
+            for d in sink.matching(lambda d: d.receiver == "paging")
+            for a in d.body["alerts"]
+        } == {"CESLOWorkflowBudgetBurnPage"}
 
 
 def _wait_for_agents(prom: str) -> None:
