@@ -438,7 +438,13 @@ def _crd_matcher(m: str) -> dict[str, str]:
     return {"name": mt.group(1), "matchType": mt.group(2), "value": mt.group(3)}
 
 
+#: Alertmanager keys whose CRD field is not plain camelCase.
+_CRD_KEYS = {"require_tls": "requireTLS"}
+
+
 def _camel(key: str) -> str:
+    if key in _CRD_KEYS:
+        return _CRD_KEYS[key]
     head, *rest = key.split("_")
     return head + "".join(p.title() for p in rest)
 

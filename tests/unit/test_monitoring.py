@@ -148,7 +148,17 @@ def test_local_stack_without_receivers_drops_pages_but_keeps_email() -> None:
     m = program_capture().crs("AlertmanagerConfig")[0].inputs["spec"]
     by_name = {r["name"]: r for r in m["receivers"]}
     assert set(by_name) == {"paging", "chat", "email", *(f"escalation-{n}" for n in (2, 3, 4, 5))}
-    assert "webhookConfigs" not in by_name["paging"] and "emailConfigs" in by_name["email"]
+    assert "webhookConfigs" not in by_name["paging"]
+    # field names as the prometheus-operator CRD spells them
+    assert by_name["email"]["emailConfigs"] == [
+        {
+            "to": "platform-team@claude-enhancer.local",
+            "from": "alertmanager@claude-enhancer.local",
+            "smarthost": "smtp.claude-enhancer.local:587",
+            "requireTLS": True,
+            "sendResolved": True,
+        }
+    ]
 
 
 @pytest.mark.parametrize(
