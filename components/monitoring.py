@@ -162,6 +162,9 @@ class Monitoring(pulumi.ComponentResource):
             data=secret_data(secret_urls),
             opts=child(self, deps),
         )
+        # The operator scopes an AlertmanagerConfig to alerts whose `namespace` label is the
+        # CR's namespace unless the Alertmanager sets alertmanagerConfigMatcherStrategy None;
+        # platform alerts (no or other namespaces) need that, or the plain config below.
         self.alertmanager = k8s.apiextensions.CustomResource(
             "alertmanager-config",
             api_version="monitoring.coreos.com/v1alpha1",
