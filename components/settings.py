@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import capacity, rollout
+from components import alerting, capacity, rollout
 
 PROJECT = "claude-enhancer"
 SERVICES: tuple[str, ...] = ("api", "workflow-engine", "agent-runtime")
@@ -731,7 +731,7 @@ def _mesh(raw: Mapping[str, Any]) -> MeshSettings:
 
 _WEBHOOK_RE = re.compile(r"^https?://[^\s]+$")
 #: escalation levels that have their own receiver (level 1 is the severity route).
-ESCALATION_LEVELS: tuple[int, ...] = (2, 3, 4, 5)
+ESCALATION_LEVELS: tuple[int, ...] = tuple(lv.level for lv in alerting.ESCALATION[1:])
 
 
 def _webhook(o: _Obj, name: str, value: Any) -> Secret:
