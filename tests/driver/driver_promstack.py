@@ -115,27 +115,31 @@ def exporters(specs: dict[str, list[str]]) -> Iterator[dict[str, Exporter]]:
 def prometheus(
     targets: dict[str, int],
     workdir: Path,
-    rule_files: list[Path] | None = None,
+    rule_files: tuple[Path, ...] = (),
     alertmanager: str | None = None,
 ) -> Iterator[str]:
     """Prometheus scraping each ``job -> port`` every second; yields its base URL.
 
-    ``rule_files`` are evaluated (each group at its own interval); alerts go to the
-    ``alertmanager`` host:port when given."""
+    ``rule_files`` are evaluated (each group at its own interval); firing alerts go to the
+    Alertmanager at ``alertmanager`` (host:port) when given."""
     binary = prometheus_binary()
     port = free_port()
     jobs = "".join(
         f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{p}']\n"
         for job, p in targets.items()
     )
-    extra = ""
-    if rule_files:
-        extra += "rule_files:\n" + "".join(f"  - {f}\n" for f in rule_files)
-    if alertmanager:
-        extra += f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n"
     cfg = workdir / "prometheus.yml"
+    rules = "".join(f"  - {f}\n" for f in rule_files)
+    alerting = (
+        f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n"
+        if alertmanager
+        else ""
+    )
     cfg.write_text(
-        f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}{extra}"
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        + (f"rule_files:\n{rules}" if rules else "")
+        + alerting
+        + f"scrape_configs:\n{jobs}"
     )
     data = workdir / "data"
     data.mkdir(exist_ok=True)

@@ -123,7 +123,7 @@ def _escalation(level: int) -> Callable[[Delivery], bool]:
     return lambda d: d.receiver == f"escalation-{level}" and d.body["status"] == "firing"
 
 
-def _compressed_rule_files(workdir: Path) -> list[Path]:
+def _compressed_rule_files(workdir: Path) -> tuple[Path, ...]:
     files = []
     for src in (alerting.RULES_FILE, alerting.SLO_RULES_FILE):
         groups = [{**g, "interval": "1s"} for g in alerting.load_groups(src)]
@@ -132,7 +132,7 @@ def _compressed_rule_files(workdir: Path) -> list[Path]:
     esc = alerting.escalation_rule_group(LEVELS, interval="1s")
     files.append(workdir / "escalation_rules.yaml")
     files[-1].write_text(yaml.safe_dump({"groups": [esc]}, sort_keys=False))
-    return files
+    return tuple(files)
 
 
 def _am_alerts(am: str, alertname: str) -> list[dict[str, Any]]:
