@@ -16,6 +16,11 @@ The behaviour can also be changed at run time: ``GET /control?canary_error_rate=
 (keys: canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms,
 canary_traffic=0|1, rps). ``GET /metrics`` is the scrape endpoint.
 
+It also exports the app's own series (``SyntheticApp``): ``ce_agent_up`` for each agent of
+the registry in Pulumi.yaml, and the workflow counters the alert rules read. Control keys:
+failed_agents=N (the first N agents report down), workflow_failure_rate,
+transition_failure_rate.
+
 Usage: python monitoring/exporter/exporter.py PORT [flags]
 """
 
@@ -27,14 +32,22 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import yaml
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
+
+#: the project file that holds the 61-agent registry (project config ``agents``)
+PROJECT_FILE = Path(__file__).resolve().parents[2] / "Pulumi.yaml"
+#: workflow phases 0-7 (phase 3 runs its tasks in parallel)
+PHASES = tuple(range(8))
 
 #: Istio's default buckets for istio_request_duration_milliseconds
 ISTIO_BUCKETS = (
@@ -79,8 +92,85 @@ class Behaviour:
     canary_traffic: bool = True
 
 
+def agent_registry(path: Path = PROJECT_FILE) -> list[tuple[str, str]]:
+    """(name, kind) of every agent in the project's default registry."""
+    doc = yaml.safe_load(path.read_text())
+    return [(a["name"], a["kind"]) for a in doc["config"]["agents"]["value"]]
+
+
+@dataclass
+class AppBehaviour:
+    failed_agents: int = 0
+    workflows_per_s: float = 4.0
+    workflow_failure_rate: float = 0.0
+    transition_failure_rate: float = 0.0
+
+
+class SyntheticApp:
+    """The app's own metrics: agent state and workflow/phase counters."""
+
+    def __init__(
+        self, registry: CollectorRegistry, behaviour: AppBehaviour, rng: random.Random
+    ) -> None:
+        self.behaviour = behaviour
+        self.rng = rng
+        self.agents = agent_registry()
+        self.agent_up = Gauge(
+            "ce_agent_up",
+            "1 if the agent is loaded and healthy",
+            ("agent", "kind"),
+            registry=registry,
+        )
+        self.runs = Counter(
+            "ce_workflow_runs_total", "Finished workflows by result", ("result",), registry=registry
+        )
+        self.phases = Counter(
+            "ce_workflow_phase_executions_total",
+            "Workflow phase executions by phase and result",
+            ("phase", "result"),
+            registry=registry,
+        )
+        self.transitions = Counter(
+            "ce_workflow_phase_transitions_total",
+            "Transitions between workflow phases by result",
+            ("from_phase", "to_phase", "result"),
+            registry=registry,
+        )
+        self._carry = 0.0
+
+    def tick(self, dt: float) -> None:
+        b = self.behaviour
+        for i, (name, kind) in enumerate(self.agents):
+            self.agent_up.labels(name, kind).set(0 if i < b.failed_agents else 1)
+        self._carry += b.workflows_per_s * dt
+        n = int(self._carry)
+        self._carry -= n
+        for _ in range(n):
+            ok = True
+            for phase in PHASES:
+                self.phases.labels(str(phase), "success").inc()
+                if phase == PHASES[-1]:
+                    break
+                moved = self.rng.random() >= b.transition_failure_rate
+                self.transitions.labels(
+                    str(phase), str(phase + 1), "success" if moved else "failure"
+                ).inc()
+                if not moved:
+                    ok = False
+                    break
+            if ok and self.rng.random() < b.workflow_failure_rate:
+                ok = False
+            self.runs.labels("success" if ok else "failure").inc()
+
+
 class SyntheticIstio:
-    def __init__(self, behaviour: Behaviour, tick_s: float = 0.25, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        behaviour: Behaviour,
+        tick_s: float = 0.25,
+        seed: int | None = None,
+        app: AppBehaviour | None = None,
+    ) -> None:
         self.behaviour = behaviour
         self.tick_s = tick_s
         self.lock = threading.Lock()
@@ -99,6 +189,7 @@ class SyntheticIstio:
             buckets=ISTIO_BUCKETS,
             registry=self.registry,
         )
+        self.app = SyntheticApp(self.registry, app or AppBehaviour(), self.rng)
         self._stop = threading.Event()
         self._carry: dict[str, float] = {"stable": 0.0, "canary": 0.0}
         self.thread = threading.Thread(target=self._run, name="synthetic-traffic", daemon=True)
@@ -121,6 +212,7 @@ class SyntheticIstio:
 
     def tick(self) -> None:
         with self.lock:
+            self.app.tick(self.tick_s)
             b = self.behaviour
             plan = [("stable", b.stable_error_rate, b.stable_latency_ms)]
             if b.canary_traffic:
@@ -159,9 +251,13 @@ class SyntheticIstio:
                     setattr(b, key, float(value))
                 elif key == "canary_traffic":
                     b.canary_traffic = value.lower() in ("1", "true", "yes")
+                elif key == "failed_agents":
+                    self.app.behaviour.failed_agents = int(value)
+                elif key in ("workflow_failure_rate", "transition_failure_rate"):
+                    setattr(self.app.behaviour, key, float(value))
                 else:
                     raise ValueError(f"unknown control key {key!r}")
-            return repr(b)
+            return f"{b!r} {self.app.behaviour!r}"
 
 
 def make_handler(app: SyntheticIstio) -> type[BaseHTTPRequestHandler]:
@@ -211,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-traffic", action="store_true", help="the canary receives no requests")
     p.add_argument("--tick", type=float, default=0.25, help="seconds between simulated batches")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--failed-agents", type=int, default=0, help="agents reporting down")
     return p
 
 
@@ -227,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         tick_s=args.tick,
         seed=args.seed,
+        app=AppBehaviour(failed_agents=args.failed_agents),
     )
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(app))
     app.start()
