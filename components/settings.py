@@ -954,6 +954,9 @@ def from_pulumi(
     env = dict(os.environ) if env is None else env
     s = load_settings(raw, env, previous, stack=pulumi.get_stack())
     # With automatic plugin acquisition on (a user-installed CLI), Pulumi fetches what is missing.
-    if not state._under_mocks() and env.get("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION") == "true":
+    if (
+        not state._under_mocks()
+        and env.get("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION") == "true"
+    ):
         check_plugins(s, env.get("PULUMI_HOME"))
     return s
