@@ -58,8 +58,8 @@ def test_the_exporter_replays_a_scenario_seeded():
     for metric in app.requests.collect():
         for s in metric.samples:
             if s.name.endswith("_total"):
-                key = (s.labels["destination_version"], s.labels["response_code"])
-                totals[key] = totals.get(key, 0) + s.value
+                track_code = (s.labels["destination_version"], s.labels["response_code"])
+                totals[track_code] = totals.get(track_code, 0) + s.value
     canary_errors = totals.get(("canary", "503"), 0)
     stable_errors = totals.get(("stable", "503"), 0)
     assert totals[("canary", "200")] + canary_errors == 20000
