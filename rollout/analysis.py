@@ -56,8 +56,10 @@ class AnalysisSettings:
 
     interval: str = "1m"
     """How often the controller asks for a judgement."""
-    window: str = "30m"
-    """Range of the counts judged (capped by the time since the phase began)."""
+    window: str = "1h"
+    """Range of the counts judged. The controller caps it at the time since the phase
+    began, so the default means "everything since the phase began" for the SPEC's
+    bakes (30-45 min plus the extension): the sample only grows while baking."""
     min_sample: int = 100
     """Floor on canary requests; the power analysis may ask for more, never fewer."""
     max_error_increase: float = 0.5

@@ -21,7 +21,7 @@ def test_absent_section_gives_the_defaults_for_every_phase():
         assert (s.confidence, s.max_latency_increase, s.window_s, s.interval_s) == (
             0.98,
             0.2,
-            1800,
+            3600,
             60,
         )
 
