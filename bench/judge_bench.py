@@ -243,6 +243,8 @@ class Results:
     bakes: dict[str, list[list[BakeRun]]] = field(default_factory=dict)
     cpu_judge: list[float] = field(default_factory=list)
     cpu_gate: list[float] = field(default_factory=list)
+    min_samples: dict[str, dict[str, float]] = field(default_factory=dict)
+    """phase -> check -> minimum canary sample on the equal scenario (last run)."""
 
 
 def _pct(xs: Sequence[float]) -> str:
@@ -315,6 +317,17 @@ def render_section(res: Results, when: datetime, host: str, cpu_s: float) -> str
             f"| {statistics.median(iv):.0f} / {max(iv)} "
             f"| {gate_fail / n:.0%} / {(n - gate_fail) / n:.0%} | {bake_min} |"
         )
+    lines += [
+        "",
+        "### Minimum canary sample (power analysis, equal scenario) and the time it takes",
+        "",
+        "| phase | check | canary requests | minutes of canary traffic at 1100 RPS |",
+        "|---|---|---:|---:|",
+    ]
+    for phase_name, weight in PHASES:
+        for check, need in res.min_samples[phase_name].items():
+            minutes = need / (1100.0 * weight / 100.0) / 60.0
+            lines.append(f"| {phase_name} | {check} | {need:.0f} | {minutes:.1f} |")
     cj, cg = res.cpu_judge, res.cpu_gate
     lines += [
         "",
@@ -355,6 +368,10 @@ def run(args: argparse.Namespace) -> Results:
             res.bakes.setdefault(f"{name} @ {phase_name}", []).append(
                 [bake(sc, weight, bake_min, s) for s in bake_seeds]
             )
+        for phase_name, weight in PHASES:
+            st, ca = generate(SCENARIOS["equal"].with_(canary_weight=weight), 20_000 + r)
+            j = judge(_inputs(st, ca, weight, "30m"), LIMITS, SETTINGS)
+            res.min_samples[phase_name] = {c.name: c.min_sample for c in j.checks}
         stable, canary = generate(SCENARIOS["equal"], 10_000 + r)
         inputs = _inputs(stable, canary, 20.0, "30m")
         res.cpu_judge.append(cpu_per_call(partial(judge, inputs, LIMITS, SETTINGS), 20))

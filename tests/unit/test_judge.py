@@ -205,6 +205,11 @@ def test_track_counts_from_prometheus_le_labels():
     assert t.buckets == ((50.0, 1.0), (100.0, 4.0), (math.inf, 10.0))
     with pytest.raises(ValueError):
         TrackCounts(10, 1, ((100.0, 4.0), (50.0, 10.0)))
+    with pytest.raises(ValueError):
+        TrackCounts(-1, 0)
+    # increase() extrapolates each series alone: a hair more errors than requests is clamped
+    t = TrackCounts(99.6, 100.4)
+    assert (t.n, t.k) == (100, 100)
 
 
 def test_every_decision_is_explained_in_json_and_metrics():
