@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -144,6 +144,39 @@ def judge_queries(matchers: str, window: str) -> JudgeQueries:
         requests=f"sum(increase({REQUESTS_METRIC}{{{m}}}[{window}]))",
         errors=f"sum(increase({REQUESTS_METRIC}{{{err}}}[{window}])) or vector(0)",
         buckets=f"sum by (le) (increase({DURATION_BUCKET_METRIC}{{{m}}}[{window}]))",
+    )
+
+
+#: ``query(promql)`` -> the ``result`` list of an instant vector query, as Prometheus'
+#: HTTP API returns it (``[{"metric": {...}, "value": [ts, "1.5"]}, ...]``).
+QueryFn = Callable[[str], Sequence[Mapping[str, Any]]]
+
+
+def _value(sample: Mapping[str, Any]) -> float:
+    v = float(sample["value"][1])
+    return v if math.isfinite(v) else 0.0  # increase() over no data answers NaN
+
+
+def collect_track(query: QueryFn, matchers: str, window: str) -> TrackCounts:
+    """One track's counts over ``window`` through the injected ``query`` (errors propagate)."""
+    q = judge_queries(matchers, window)
+    requests = sum(_value(r) for r in query(q.requests))
+    errors = sum(_value(r) for r in query(q.errors))
+    buckets = {
+        str(r["metric"]["le"]): _value(r) for r in query(q.buckets) if "le" in r.get("metric", {})
+    }
+    return TrackCounts.from_prometheus(requests, errors, buckets)
+
+
+def collect_inputs(
+    query: QueryFn, canary_matchers: str, stable_matchers: str, window: str, weight: float
+) -> JudgeInputs:
+    """Both tracks over the same ``window``: what :func:`judge` needs."""
+    return JudgeInputs(
+        canary=collect_track(query, canary_matchers, window),
+        stable=collect_track(query, stable_matchers, window),
+        weight=weight,
+        window=window,
     )
 
 

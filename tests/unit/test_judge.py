@@ -27,6 +27,7 @@ from rollout.judge import (
     Layer,
     Outcome,
     TrackCounts,
+    collect_inputs,
     decide,
     grouped_mannwhitney,
     histogram_quantile,
@@ -259,3 +260,35 @@ def test_decide_waits_extends_pauses_proceeds_and_rolls_back():
     assert "error_ratio_vs_stable" in soft.reason
     hard = decide([_j(Outcome.FAIL, "errors-over-slo")], 60, bake, cap)
     assert hard.action is Action.ROLLBACK and hard.hard
+
+
+def test_collect_inputs_reads_prometheus_answers():
+    stable, canary = generate(SCENARIOS["latency-1.3x"], 0)
+    tracks = {'destination_version="canary"': canary, 'destination_version="stable"': stable}
+    asked: list[str] = []
+
+    def query(promql: str) -> list[dict[str, object]]:
+        asked.append(promql)
+        (track,) = [t for m, t in tracks.items() if m in promql]
+        if promql.startswith("sum by (le)"):
+            return [
+                {"metric": {"le": "+Inf" if math.isinf(le) else f"{le:g}"}, "value": [0, str(c)]}
+                for le, c in track.buckets
+            ]
+        if "5.." in promql:
+            return [{"metric": {}, "value": [0, str(track.errors)]}]
+        return [{"metric": {}, "value": [0, str(track.requests)]}]
+
+    got = collect_inputs(
+        query,
+        'reporter="destination",destination_version="canary"',
+        'reporter="destination",destination_version="stable"',
+        "30m",
+        20.0,
+    )
+    assert got == inputs(SCENARIOS["latency-1.3x"], 0)
+    assert len(asked) == 6 and all("[30m]" in q for q in asked)
+    # a track without data (increase() answers NaN or nothing) is empty, not an error
+    empty = collect_inputs(lambda q: [{"metric": {}, "value": [0, "NaN"]}], "a", "b", "5m", 5)
+    assert (empty.canary.n, empty.canary.buckets) == (0, ())
+    assert judge(empty, LIMITS, DEFAULTS).outcome is Outcome.INCONCLUSIVE
