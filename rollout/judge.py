@@ -531,7 +531,11 @@ def _quantile_abs(
     n = c.n
     if n and c.buckets:
         les, cum = _grid(c.buckets)
-        slower = max(0, min(n, round(cum[-1] - float(_cum_at(les, cum, np.array([limit_ms]))[0]))))
+        # linear inside the bucket, as histogram_quantile: the count agrees with the quantile
+        lower_les = np.concatenate(([0.0], les[:-1]))
+        lower_cum = np.concatenate(([0.0], cum[:-1]))
+        at_limit = float(np.interp(limit_ms, lower_les, lower_cum))
+        slower = max(0, min(n, round(cum[-1] - at_limit)))
         value = histogram_quantile(q, c.buckets)
     else:
         slower, value = 0, math.nan

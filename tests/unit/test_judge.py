@@ -292,3 +292,21 @@ def test_collect_inputs_reads_prometheus_answers():
     empty = collect_inputs(lambda q: [{"metric": {}, "value": [0, "NaN"]}], "a", "b", "5m", 5)
     assert (empty.canary.n, empty.canary.buckets) == (0, ())
     assert judge(empty, LIMITS, DEFAULTS).outcome is Outcome.INCONCLUSIVE
+
+
+def test_the_p95_check_counts_slow_requests_as_histogram_quantile_interpolates():
+    # 2000 requests, 120 of them between 250 and 500 ms: P95 = 250 + 250 * 20/120 ~ 292 ms
+    b = ((250.0, 1880.0), (500.0, 2000.0), (math.inf, 2000.0))
+    canary = TrackCounts(2000, 0, b)
+
+    def p95(limit: float):
+        j = judge(JudgeInputs(canary, canary, 100.0, "5m"), SpecLimits(max_p95_ms=limit), DEFAULTS)
+        return check(j, "p95")
+
+    # 300 ms: 96 requests (4.8 %) slower, P95 under the limit: the two agree
+    assert p95(300).value == pytest.approx(250 + 250 * 20 / 120)
+    assert p95(300).outcome is Outcome.PASS
+    # 270 ms: 110 requests (5.5 %) slower, P95 over the limit: never a pass, but 110 of
+    # 2000 is no evidence against 5 % at 98 % yet
+    assert p95(270).outcome is Outcome.INCONCLUSIVE
+    assert p95(270).p_value > DEFAULTS.alpha
