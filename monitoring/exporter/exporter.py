@@ -11,6 +11,8 @@ over time and ``rate()`` works. Behaviour flags:
   --canary-error-rate 0.02     2 % of canary requests answer 503
   --canary-latency-ms 800      canary latencies spread around 800 ms
   --no-traffic                 the canary receives no requests (no series at all)
+  --scenario errors-2x         a seeded scenario of monitoring/exporter/scenarios.py: its
+                               error rates and log-normal latencies (flags above override)
 
 The behaviour can also be changed at run time: ``GET /control?canary_error_rate=0.02``
 (keys: canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms,
@@ -27,6 +29,7 @@ Usage: python monitoring/exporter/exporter.py PORT [flags]
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import threading
 import urllib.parse
@@ -48,6 +51,10 @@ from prometheus_client import (
 PROJECT_FILE = Path(__file__).resolve().parents[2] / "Pulumi.yaml"
 #: workflow phases 0-7 (phase 3 runs its tasks in parallel)
 PHASES = tuple(range(8))
+try:  # run as a script (the usual way): this directory is on sys.path
+    from scenarios import SCENARIOS, exporter_behaviour
+except ImportError:  # imported as a module (tests)
+    from monitoring.exporter.scenarios import SCENARIOS, exporter_behaviour
 
 #: Istio's default buckets for istio_request_duration_milliseconds
 ISTIO_BUCKETS = (
@@ -170,8 +177,10 @@ class SyntheticIstio:
         tick_s: float = 0.25,
         seed: int | None = None,
         app: AppBehaviour | None = None,
+        latency_sigma: float | None = None,
     ) -> None:
         self.behaviour = behaviour
+        self.latency_sigma = latency_sigma
         self.tick_s = tick_s
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
@@ -206,6 +215,8 @@ class SyntheticIstio:
             self.tick()
 
     def _latency(self, target_ms: float) -> float:
+        if self.latency_sigma:  # a scenario's log-normal latency, target = median
+            return self.rng.lognormvariate(math.log(target_ms), self.latency_sigma)
         # spread between 0.5x and 1.0x of the target: P95 of the histogram ends up
         # close to (and, for targets on bucket edges, at most one bucket above) the target
         return target_ms * self.rng.uniform(0.5, 1.0)
@@ -308,23 +319,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tick", type=float, default=0.25, help="seconds between simulated batches")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--failed-agents", type=int, default=0, help="agents reporting down")
+    p.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), default=None, help="seeded scenario to replay"
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    behaviour = Behaviour(
+        rps=args.rps,
+        stable_error_rate=args.stable_error_rate,
+        stable_latency_ms=args.stable_latency_ms,
+        canary_error_rate=args.canary_error_rate,
+        canary_latency_ms=args.canary_latency_ms,
+        canary_traffic=not args.no_traffic,
+    )
+    sigma = None
+    if args.scenario:
+        scenario = SCENARIOS[args.scenario]
+        sigma = scenario.latency_sigma
+        for key, value in exporter_behaviour(scenario).items():
+            if getattr(args, key) == parser.get_default(key):  # explicit flags win
+                setattr(behaviour, key, value)
     app = SyntheticIstio(
-        Behaviour(
-            rps=args.rps,
-            stable_error_rate=args.stable_error_rate,
-            stable_latency_ms=args.stable_latency_ms,
-            canary_error_rate=args.canary_error_rate,
-            canary_latency_ms=args.canary_latency_ms,
-            canary_traffic=not args.no_traffic,
-        ),
+        behaviour,
         tick_s=args.tick,
         seed=args.seed,
         app=AppBehaviour(failed_agents=args.failed_agents),
+        latency_sigma=sigma,
     )
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(app))
     app.start()
