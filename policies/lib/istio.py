@@ -116,12 +116,15 @@ def pinned_conflicts(props: Any, canary_subset: str) -> list[str]:
         host, subset, _ = r.destinations[0]
         if host not in hosts or not isinstance(subset, str):
             continue
-        for split in splits:
-            if host in split.hosts() and split.share(host, subset) == 0:
-                out.append(
-                    f'{r.label} pins matching requests to subset "{subset}", which {split.label} gives 0%; '
-                    "a pinned (sticky) route may only keep users on a subset that still takes traffic"
-                )
+        relevant = [split for split in splits if host in split.hosts()]
+        # Splits that disagree with each other are reported on their own; here the subset
+        # must be dead in every split for the pin to contradict the phase.
+        if relevant and all(split.share(host, subset) == 0 for split in relevant):
+            names = ", ".join(split.label for split in relevant)
+            out.append(
+                f'{r.label} pins matching requests to subset "{subset}", which {names} gives 0%; '
+                "a pinned (sticky) route may only keep users on a subset that still takes traffic"
+            )
     return out
 
 

@@ -42,7 +42,7 @@ RULE = Rule(
     config_schema={
         "secretKeyPattern": {
             "type": "string",
-            "default": r"(?i)((?<![a-z])pass(word|wd|phrase)?|password|passwd|passphrase|pwd|secret|token|"
+            "default": r"(?i)((?<![a-z])pass(word|wd|phrase)?(?![a-z])|password|passwd|passphrase|pwd|secret|token|"
             r"credential|api[_.-]?key|private[_.-]?key|"
             r"access[_.-]?key|signing[_.-]?key|(^|[_.-])key$|dsn$)",
             "description": "Regex for key / env names that hold secrets.",
@@ -86,7 +86,7 @@ _VAULT_PATH = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[A-Za-z0-9_.-]+)+(#[A-Za-z0-9_
 #: key = value / key: value pairs inside an embedded config file (YAML, properties, .env, JSON, TOML, DSN).
 _PAIR = re.compile(
     r"""(?P<key>["']?[A-Za-z_][\w.\-]*["']?)[ \t]*[:=][ \t]*"""
-    r"""(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s;,#&"'{}\[\]][^\s;,&"'{}\[\]]*)"""
+    r"""(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s;,#&"'{}\[\]][^\s;,&"'\[\]]*)"""
 )
 #: an embedded setting holds a credential when its key ends with one of these words.
 _CREDENTIAL_KEY_END = re.compile(
@@ -109,6 +109,8 @@ def looks_like_secret_value(value: str, threshold: float, min_len: int) -> bool:
     if any(p.search(value) for p in _KNOWN):
         return True
     v = value.strip()
+    if _URL.match(v) and _url_query_secret(v):
+        return True
     if _is_reference(v) or len(v) < min_len or not _TOKENISH.match(v):
         return False
     has_digit = any(c.isdigit() for c in v)
