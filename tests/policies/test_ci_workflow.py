@@ -58,3 +58,11 @@ def test_preview_workflow_runs_the_pack_on_pull_requests() -> None:
     assert "pull_request:" in text
     assert "--policy-pack policies" in text
     assert "python -m policies.report" in text
+
+
+def test_preview_workflow_report_is_bounded_by_the_state() -> None:
+    """The compliance report cannot PASS a run that judged fewer resources than the stack holds."""
+    text = (ROOT / ".github" / "workflows" / "preview.yml").read_text()
+    assert "pulumi stack export --stack local >" in text
+    report = text[text.index("python -m policies.report") :].split("\n\n", 1)[0]
+    assert "--state" in report and "--fail-on-violation" in report
