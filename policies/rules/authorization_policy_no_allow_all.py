@@ -42,13 +42,16 @@ def _broad_principal(p: str, root: str) -> str | None:
     if p == "*":
         return "any authenticated principal"
     # Istio matches one leading or trailing '*'; a trailing one that stops short of a service
-    # account name admits a whole namespace (or more).
-    if p.endswith("*") and not p[:-1].partition("/sa/")[2]:
-        if f"cluster.local/ns/{root}/sa/".startswith(p[:-1]) or f"/ns/{root}/" in p:
-            return f'every principal in the mesh root namespace "{root}"'
-        if "/ns/" not in p or p[:-1].endswith("/ns/"):
-            return f'every principal matching "{p}"'
-    return None
+    # account name admits a whole namespace, or more.
+    if not p.endswith("*") or p[:-1].partition("/sa/")[2]:
+        return None
+    fixed = p[:-1]
+    _, has_ns, after = fixed.partition("/ns/")
+    if not has_ns or "/" not in after:
+        return f'every principal matching "{p}"'  # the namespace itself is open
+    if after.split("/", 1)[0] == root:
+        return f'every principal in the mesh root namespace "{root}"'
+    return None  # one namespace's workloads: not judged here
 
 
 def _source_issues(where: str, source: Any, root: str) -> list[str]:
