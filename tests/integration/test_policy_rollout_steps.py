@@ -59,10 +59,12 @@ def preview_with_pack(
         POLICY_PACK,
     ]
     cmd += ["--policy-pack-config", str(config), *extra]
+    # --event-log is a debug command of the CLI, as in .github/workflows/preview.yml
+    run_env = {**(env or project.env), "PULUMI_DEBUG_COMMANDS": "true"}
     return subprocess.run(
         cmd,
         cwd=project.workdir,
-        env=env or project.env,
+        env=run_env,
         capture_output=True,
         text=True,
         timeout=1200,
