@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from components.rollout import MAX_PHASE
 from tests.integration.conftest import LocalProject
@@ -30,6 +33,11 @@ def pack_config_like_ci(project: LocalProject, path: Path) -> int:
     """CI: prev=$(pulumi stack output rolloutPhase || echo -1); python -m policies.pack_config ..."""
     out = project.pulumi("stack", "output", "rolloutPhase", check=False)
     prev = int(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else -1
+    write_pack_config(prev, path)
+    return prev
+
+
+def write_pack_config(prev: int, path: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -43,7 +51,6 @@ def pack_config_like_ci(project: LocalProject, path: Path) -> int:
         cwd=ROOT,
         check=True,
     )
-    return prev
 
 
 def preview_with_pack(
@@ -140,3 +147,52 @@ def test_every_phase_step_passes_the_pack_and_skips_are_blocked(
     assert (
         f"over {held - 1} resource(s)" in r.stdout
     )  # every resource but the Stack itself was judged
+
+
+@pytest.fixture
+def previewed_project(tool_env: dict[str, str]) -> Iterator[LocalProject]:
+    """The embedded `local` stack for previews only: nothing is deployed, the stack file is restored."""
+    env = {k: v for k, v in tool_env.items() if k != "CE_PREVIOUS_PHASE"}
+    project = LocalProject(ROOT, env)
+    stack_file = ROOT / "stacks" / "Pulumi.local.yaml"
+    original = stack_file.read_bytes()
+    project.pulumi("stack", "select")
+    try:
+        yield project
+    finally:
+        stack_file.write_bytes(original)
+
+
+@pytest.mark.parametrize(
+    ("prev", "phase"),
+    [(0, 0), (0, 1), (1, 1), (1, 2), (2, 2), (2, 3), (3, 3), (3, 4), (4, 4), (4, 0)],
+)
+def test_each_step_previews_clean_with_previous_phase_set(
+    previewed_project: LocalProject, tmp_path: Path, prev: int, phase: int
+) -> None:
+    """Each step as CI previews it right after `prev` was deployed: the program and the pack both
+    get previousPhase = prev (CE_PREVIOUS_PHASE is what the stack's rolloutPhase output gives the
+    program); nothing is deployed, so this runs whatever state the shared stack is in."""
+    config = tmp_path / "pack-config.json"
+    write_pack_config(prev, config)
+    env = {**previewed_project.env, "CE_PREVIOUS_PHASE": str(prev)}
+    previewed_project.set_phase(phase)
+    r = preview_with_pack(previewed_project, config, env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, f"step {prev}->{phase} blocked:\n{out[-8000:]}"
+    assert "mandatory" not in out.lower(), out[-8000:]
+
+
+@pytest.mark.parametrize(("prev", "phase"), [(0, 2), (1, 3), (2, 4), (0, 4)])
+def test_skipped_phase_preview_is_blocked_by_the_pack(
+    previewed_project: LocalProject, tmp_path: Path, prev: int, phase: int
+) -> None:
+    config = tmp_path / "pack-config.json"
+    write_pack_config(prev, config)
+    # the program's own skip check is out of the way (no previous phase): the pack alone blocks
+    env = {**previewed_project.env, "CE_PREVIOUS_PHASE": "none"}
+    previewed_project.set_phase(phase)
+    r = preview_with_pack(previewed_project, config, env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, f"skip {prev}->{phase} was not blocked:\n{out[-6000:]}"
+    assert "rollout-phase-step" in out and f"rollout phase jumps from {prev} " in out, out[-6000:]
