@@ -9,6 +9,11 @@
   `pulumi stack export` it passes, and a `pulumi preview --json` that leaves unchanged
   resources out is NOT EVALUATED (non-zero under --fail-on-violation), with `--show-sames` it passes.
 
+`test_each_step_previews_clean_with_previous_phase_set` / `test_skipped_phase_preview_is_blocked_by_the_pack`
+preview every step without deploying (previousPhase given to program and pack as CI would after
+deploying it); `test_every_phase_step_passes_the_pack_and_skips_are_blocked` deploys each step and
+reads previousPhase from the stack's output exactly as CI does.
+
 Runs on the shared local platform: wrap it in `flock /tmp/ce-platform.lock`.
 """
 
