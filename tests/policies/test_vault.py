@@ -74,11 +74,18 @@ def test_policy_compliant() -> None:
         ),
         (
             'path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }',
-            ['path "*" grants sudo', 'path "*" is too broad (wildcard or sys root)'],
+            [
+                'path "*" grants sudo',
+                'path "*" is too broad (wildcard or sys root)',
+                'path "*" grants create, delete, sudo, update on sys/policy: a token could rewrite policies, auth methods, audit devices or mounts',
+            ],
         ),
         (
             GOOD_HCL + '\n/* block\n comment */ path "auth/*" {\n capabilities = ["sudo"]\n}',
-            ['path "auth/*" grants sudo'],
+            [
+                'path "auth/*" grants sudo',
+                'path "auth/*" grants sudo on auth/token/create: a token could rewrite policies, auth methods, audit devices or mounts',
+            ],
         ),
         (
             '{"path": {"*": {"capabilities": ["read"]}}}',
