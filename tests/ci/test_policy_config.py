@@ -30,9 +30,7 @@ MESH = MeshSettings(
 )
 
 
-def fake_pulumi(
-    code: int, stdout: str = "", stderr: str = ""
-) -> tuple[list[list[str]], Runner]:
+def fake_pulumi(code: int, stdout: str = "", stderr: str = "") -> tuple[list[list[str]], Runner]:
     seen: list[list[str]] = []
 
     def runner(cmd: Sequence[str]) -> tuple[int, str, str]:
@@ -113,9 +111,7 @@ def test_a_stack_never_deployed_has_no_previous_phase(tmp_path: Path) -> None:
 
 def test_only_prod_is_a_production_environment() -> None:
     for stack, enforced in (("local", False), ("staging", False), ("prod", True)):
-        cfg = policy_config.policy_config_for_deployed_phase(
-            None, STACKS[stack].environment
-        )
+        cfg = policy_config.policy_config_for_deployed_phase(None, STACKS[stack].environment)
         env = cfg["prod-min-replicas"]["environment"]
         assert (
             env in prod_replicas.RULE.resolve_config(cfg["prod-min-replicas"])["prodEnvironments"]
