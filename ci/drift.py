@@ -21,7 +21,7 @@ from typing import Any
 
 from ci import gha
 from ci.github import GitHub, GitHubError
-from ci.pr_comment import render_diff
+from ci.pr_comment import NO_CHANGE_OPS, render_diff
 from ci.stacks import get
 
 LABEL = "drift"
@@ -59,7 +59,9 @@ def classify(code: int, stdout: str, stderr: str) -> DriftResult:
     changes: dict[str, int] = {}
     if isinstance(digest, dict) and isinstance(digest.get("changeSummary"), dict):
         changes = {
-            k: int(v) for k, v in digest["changeSummary"].items() if k != "same" and int(v) > 0
+            k: int(v)
+            for k, v in digest["changeSummary"].items()
+            if k not in NO_CHANGE_OPS and int(v) > 0
         }
     if code == 0:
         return DriftResult("clean", changes=changes)

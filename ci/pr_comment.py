@@ -31,6 +31,9 @@ BOT = "github-actions[bot]"
 MAX_BODY = 65_000  # GitHub rejects comment bodies over 65,536 characters
 SECTION_LIMITS = {"diff": 24_000, "policies": 12_000, "report": 24_000}
 
+# Ops that change nothing (as the engine's HasChanges counts them), plus the refresh reads.
+NO_CHANGE_OPS = frozenset({"", "same", "read", "read-discard", "read-replacement", "refresh"})
+
 _SYMBOL = {
     "create": "+",
     "delete": "-",
@@ -66,7 +69,7 @@ def render_diff(digest: Mapping[str, Any]) -> str:
     lines: list[str] = []
     for step in digest.get("steps") or []:
         op = str(step.get("op", ""))
-        if op in ("same", "", "refresh"):
+        if op in NO_CHANGE_OPS:
             continue
         rtype, name = _resource(str(step.get("urn", "")))
         detailed = step.get("detailedDiff")

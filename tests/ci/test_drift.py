@@ -126,3 +126,6 @@ def test_classify() -> None:
     assert drift.classify(255, "not json", "boom").status == "error"
     # --expect-no-changes failed but the digest shows no change: not drift, an error
     assert drift.classify(255, CLEAN, "").status == "error"
+    # reads are not changes (the engine's HasChanges does not count them either)
+    reads = json.dumps({"steps": [], "changeSummary": {"same": 3, "read": 2}})
+    assert drift.classify(255, reads, "").status == "error"
