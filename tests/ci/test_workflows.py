@@ -216,3 +216,24 @@ def test_checkout_never_keeps_the_token() -> None:
     for name, job_id, step in all_steps():
         if str(step.get("uses", "")).startswith("actions/checkout@"):
             assert step["with"]["persist-credentials"] is False, (name, job_id)
+
+
+def test_hosted_runners_never_compile_the_pulumi_toolchain() -> None:
+    for f in FILES:
+        for job_id, job in load(f.name)["jobs"].items():
+            runs = " ".join(s.get("run", "") for s in job.get("steps", []))
+            builds = "bootstrap" in runs or re.search(r"\./ce (test|up|bootstrap)\b", runs)
+            hosted = str(job.get("runs-on", "")).startswith("ubuntu")
+            assert not (hosted and builds), (
+                f"{f.name}:{job_id} builds the toolchain on a hosted runner"
+            )
+
+
+def test_offline_machines_keep_the_source_built_preview() -> None:
+    job = load("preview-offline.yml")["jobs"]["preview"]
+    assert "self-hosted" in job["runs-on"]
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert runs == [
+        "./ce test tests/integration/test_policy_preview.py -q",
+        "bash ci/offline_preview.sh local",
+    ]
