@@ -1,12 +1,13 @@
-"""The compliance report for one stack's preview (``python -m policies.report`` on its resources).
+"""The compliance report for one stack's preview (``python -m policies.report``).
 
     python -m ci.compliance --stack prod --config pack-config.json --out-dir reports/prod
 
-runs ``pulumi preview --json`` (the digest: every step with its new inputs), keeps it as
-``preview.json`` (the PR comment renders the diff from it), and writes
-``compliance-report.{json,md}`` with the same policy-pack config the enforcing preview used.
-``pulumi/actions`` runs that enforcing preview; its text output carries no resource inputs,
-hence this second, JSON preview.
+runs ``pulumi preview --json --event-log FILE`` with the policy pack and the same config
+as the enforcing preview of ``pulumi/actions`` (whose text output carries neither resource
+inputs nor policy events), keeps the digest as ``preview.json`` (the PR comment renders
+the diff from it) and writes ``compliance-report.{json,md}`` from the engine's policy
+events. Not from the digest: it lists only the resources that change, so stack-wide
+rules re-run on it would miss the unchanged ones (a NetworkPolicy already deployed).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ def run(cmd: Sequence[str]) -> tuple[int, str, str]:
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def preview_command(stack: str) -> list[str]:
-    return ["pulumi", "preview", "--json", "--non-interactive", "--stack", stack]
+def preview_command(stack: str, config: str, events: str) -> list[str]:
+    return [
+        "pulumi", "preview", "--json", "--non-interactive", "--stack", stack,
+        "--policy-pack", "policies", "--policy-pack-config", config, "--event-log", events,
+    ]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None, runner: Runner = run) -> int:
@@ -47,34 +51,29 @@ def main(argv: Sequence[str] | None = None, runner: Runner = run) -> int:
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    code, stdout, stderr = runner(preview_command(stack.name))
+    events = out / "events.jsonl"
+    events.unlink(missing_ok=True)
+    code, stdout, stderr = runner(preview_command(stack.name, a.config, str(events)))
     try:
         digest = json.loads(stdout)
     except json.JSONDecodeError:
         digest = None
-    if not isinstance(digest, dict) or "steps" not in digest:
-        # The program failed before it produced resources; say so where the report would be.
+    if isinstance(digest, dict) and "steps" in digest:
+        (out / "preview.json").write_text(json.dumps(digest, indent=1) + "\n", encoding="utf-8")
+    log = events.read_text(encoding="utf-8") if events.is_file() else ""
+    if not log.strip() or (code != 0 and '"policyEvent"' not in log):
+        # It failed for another reason than the pack (credentials, a program error): a report
+        # of "no violation" would be false, so say so where the report would be.
         tail = "\n".join(stderr.strip().splitlines()[-20:])
         (out / "compliance-report.md").write_text(
-            f"No compliance report: `pulumi preview --json --stack {stack.name}` exited {code} "
-            f"without a preview digest.\n\n```\n{tail}\n```\n",
+            f"No compliance report: `pulumi preview --stack {stack.name}` with the policy pack "
+            f"exited {code} before the pack judged it.\n\n```\n{tail}\n```\n",
             encoding="utf-8",
         )
-        print(f"compliance: pulumi preview --json exited {code} without a digest", file=sys.stderr)
+        print(f"compliance: pulumi preview exited {code}, no policy events", file=sys.stderr)
         return 1
-    (out / "preview.json").write_text(json.dumps(digest, indent=1) + "\n", encoding="utf-8")
-    return report.main(
-        [
-            "--preview-json",
-            str(out / "preview.json"),
-            "--config",
-            a.config,
-            "--out-dir",
-            str(out),
-            "--run-id",
-            a.run_id,
-        ]
-    )
+    args = ["--event-log", str(events), "--config", a.config, "--out-dir", str(out)]
+    return report.main([*args, "--run-id", a.run_id])
 
 
 if __name__ == "__main__":

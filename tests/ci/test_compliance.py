@@ -1,4 +1,4 @@
-"""ci.compliance: the JSON preview is kept for the comment and the report uses the enforcing config."""
+"""ci.compliance: the report comes from the engine's policy events, the digest is kept for the diff."""
 
 from __future__ import annotations
 
@@ -6,72 +6,106 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
-
 from ci import compliance, policy_config
 from tests.ci.test_policy_config import VS, weighted_vs
 
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+
 
 def digest_at(phase: int) -> str:
+    """A preview digest as the CLI writes it: only the resources that change are listed."""
     urn = f"urn:pulumi:staging::claude-enhancer::{VS}::api"
     inputs = {
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
-        "metadata": {"name": "api"},
+        "metadata": {"name": "api", "namespace": "claude-enhancer"},
     }
     inputs.update(weighted_vs(phase))
-    step = {"op": "update", "urn": urn, "newState": {"type": VS, "urn": urn, "inputs": inputs}}
-    return json.dumps({"steps": [step], "changeSummary": {"update": 1}})
+    dep_urn = f"urn:pulumi:staging::claude-enhancer::{DEPLOYMENT}::api-green"
+    dep = {
+        "metadata": {"name": "api-green", "namespace": "claude-enhancer"},
+        "spec": {"replicas": 2},
+    }
+    steps = [
+        {"op": "update", "urn": urn, "newState": {"type": VS, "urn": urn, "inputs": inputs}},
+        {
+            "op": "update",
+            "urn": dep_urn,
+            "newState": {"type": DEPLOYMENT, "urn": dep_urn, "inputs": dep},
+        },
+    ]
+    return json.dumps({"steps": steps, "changeSummary": {"update": 2, "same": 60}})
+
+
+def policy_event(rule: str, message: str) -> str:
+    urn = f"urn:pulumi:staging::claude-enhancer::{VS}::api"
+    event = {
+        "policyPackName": "claude-enhancer-policies",
+        "policyName": rule,
+        "resourceUrn": urn,
+        "message": message,
+        "enforcementLevel": "mandatory",
+    }
+    return json.dumps({"sequence": 7, "policyEvent": event})
 
 
 def run(
-    tmp_path: Path, deployed: int, code: int, stdout: str, stderr: str = ""
+    tmp_path: Path, code: int, events: list[str], stdout: str = "", stderr: str = ""
 ) -> tuple[int, Path, list[list[str]]]:
     config = tmp_path / "pack-config.json"
-    config.write_text(
-        json.dumps(policy_config.policy_config_for_deployed_phase(deployed, "staging"))
-    )
+    config.write_text(json.dumps(policy_config.policy_config_for_deployed_phase(1, "staging")))
     seen: list[list[str]] = []
 
-    def runner(cmd: Sequence[str]) -> tuple[int, str, str]:
+    def engine(cmd: Sequence[str]) -> tuple[int, str, str]:
         seen.append(list(cmd))
+        log = Path(cmd[cmd.index("--event-log") + 1])
+        log.write_text("".join(e + "\n" for e in ['{"sequence": 0, "preludeEvent": {}}', *events]))
         return code, stdout, stderr
 
     out = tmp_path / "reports"
-    argv = [
-        "--stack",
-        "staging",
-        "--config",
-        str(config),
-        "--out-dir",
-        str(out),
-        "--run-id",
-        "77-abc",
-    ]
-    return compliance.main(argv, runner=runner), out, seen
+    argv = ["--stack", "staging", "--config", str(config), "--out-dir", str(out), "--run-id", "77"]
+    return compliance.main(argv, runner=engine), out, seen
 
 
-def rule_status(out: Path, name: str) -> str:
+def status(out: Path, rule: str) -> str:
     report = json.loads((out / "compliance-report.json").read_text())
-    return str(next(r["status"] for r in report["rules"] if r["name"] == name))
+    return str(next(r["status"] for r in report["rules"] if r["name"] == rule))
 
 
-@pytest.mark.parametrize(("deployed", "status"), [(1, "fail"), (2, "pass")])
-def test_report_judges_with_the_deployed_phase(tmp_path: Path, deployed: int, status: str) -> None:
-    code, out, seen = run(tmp_path, deployed, 0, digest_at(3))
+def test_the_preview_runs_the_pack_with_the_enforcing_config(tmp_path: Path) -> None:
+    _, out, seen = run(tmp_path, 0, [], digest_at(2))
+    [cmd] = seen
+    assert cmd[:6] == ["pulumi", "preview", "--json", "--non-interactive", "--stack", "staging"]
+    assert cmd[cmd.index("--policy-pack") + 1] == "policies"
+    assert cmd[cmd.index("--policy-pack-config") + 1] == str(tmp_path / "pack-config.json")
+    assert json.loads((out / "preview.json").read_text())["changeSummary"]["update"] == 2
+
+
+def test_engine_violations_fail_their_rule(tmp_path: Path) -> None:
+    skip = policy_event("rollout-phase-step", "rollout phase jumps from 1 (5%) to 3 (50%)")
+    code, out, _ = run(tmp_path, 255, [skip], digest_at(3))
     assert code == 0
-    assert seen == [["pulumi", "preview", "--json", "--non-interactive", "--stack", "staging"]]
-    assert json.loads((out / "preview.json").read_text())["changeSummary"] == {"update": 1}
-    assert rule_status(out, "rollout-phase-step") == status
-    assert "77-abc" in (out / "compliance-report.json").read_text()
-    assert (out / "compliance-report.md").read_text().startswith("#")
+    assert status(out, "rollout-phase-step") == "fail"
+    assert (
+        "rollout phase jumps from 1 (5%) to 3 (50%)" in (out / "compliance-report.md").read_text()
+    )
 
 
-def test_a_preview_without_a_digest_is_said_where_the_report_would_be(tmp_path: Path) -> None:
+def test_unchanged_resources_are_not_reported_missing(tmp_path: Path) -> None:
+    # The digest lists a Deployment but not the (unchanged) default-deny NetworkPolicy; the
+    # engine saw the whole stack and reported nothing: the report must not invent a violation.
+    code, out, _ = run(tmp_path, 0, [], digest_at(2))
+    assert code == 0
+    assert status(out, "default-deny-networkpolicy") == "pass"
+    assert json.loads((out / "compliance-report.json").read_text())["summary"]["failed"] == 0
+
+
+def test_a_failure_the_pack_did_not_cause_gives_no_report(tmp_path: Path) -> None:
     code, out, _ = run(
-        tmp_path, 0, 255, "", "error: program failed: settings: claude-enhancer:app.replicas\n"
+        tmp_path, 255, [], "", "error: program failed: claude-enhancer:app.replicas\n"
     )
     assert code == 1
     md = (out / "compliance-report.md").read_text()
     assert "No compliance report" in md and "claude-enhancer:app.replicas" in md
+    assert not (out / "compliance-report.json").exists()
     assert not (out / "preview.json").exists()

@@ -18,7 +18,10 @@ echo "$*" >> "$FAKE_LOG"
 case "$*" in
   "stack select"*) exit 0 ;;
   "stack output --json --stack local") echo '{"rolloutPhase": 1}' ;;
-  "preview --json"*) cat "$FAKE_DIGEST" ;;
+  "preview --json"*)
+    args="$*"; log=${args##*--event-log }
+    printf '%s\n' '{"policyEvent": {"policyName": "rollout-phase-step", "resourceUrn": "urn:x", "message": "jump 1 -> 3"}}' > "$log"
+    cat "$FAKE_DIGEST"; exit 255 ;;
   "preview --non-interactive --diff"*) printf 'Policies:\\n    x claude-enhancer-guardrails\\n'; exit 255 ;;
   *) echo "fake pulumi: unexpected $*" >&2; exit 99 ;;
 esac

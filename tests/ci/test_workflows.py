@@ -199,6 +199,7 @@ def test_preview_goes_through_pulumi_actions_with_the_policy_pack() -> None:
     w = preview["with"]
     assert w["command"] == "preview" and w["policyPacks"] == "policies"
     assert w["policyPackConfigs"] == "${{ steps.pack-config.outputs.path }}"
+    assert w["diff"] is False  # its output goes through one env var (128 KiB at most)
     [config] = [s for s in steps if s.get("id") == "pack-config"]
     assert config["run"].startswith("python -m ci.policy_config ")
 
