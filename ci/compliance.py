@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,11 @@ from policies import report
 
 
 def run(cmd: Sequence[str]) -> tuple[int, str, str]:
-    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=3600, check=False)
+    # The CLI registers --event-log only with PULUMI_DEBUG_COMMANDS set (the Automation API sets it too).
+    env = {**os.environ, "PULUMI_DEBUG_COMMANDS": "true"}
+    proc = subprocess.run(
+        list(cmd), capture_output=True, text=True, timeout=3600, check=False, env=env
+    )
     return proc.returncode, proc.stdout, proc.stderr
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from ci import compliance, policy_config
 from tests.ci.test_policy_config import VS, weighted_vs
@@ -109,3 +112,23 @@ def test_a_failure_the_pack_did_not_cause_gives_no_report(tmp_path: Path) -> Non
     assert "No compliance report" in md and "claude-enhancer:app.replicas" in md
     assert not (out / "compliance-report.json").exists()
     assert not (out / "preview.json").exists()
+
+
+def test_the_real_runner_enables_the_event_log_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pulumi registers --event-log only when PULUMI_DEBUG_COMMANDS is set ("unknown flag" otherwise).
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/usr/bin/env bash\n[ "$PULUMI_DEBUG_COMMANDS" = true ] || { echo "error: unknown flag: --event-log" >&2; exit 1; }\n'
+        "echo ok\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.delenv("PULUMI_DEBUG_COMMANDS", raising=False)
+    assert compliance.run(compliance.preview_command("local", "c.json", "e.jsonl")) == (
+        0,
+        "ok\n",
+        "",
+    )
