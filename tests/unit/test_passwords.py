@@ -179,7 +179,7 @@ def test_app_secrets_hold_the_other_passwords() -> None:
 def test_vault_enabled_has_no_app_secrets() -> None:
     cap = program_capture(vault=True, generator="builtin")
     names = {s.inputs["metadata"]["name"] for s in cap.of_type(SECRET)}
-    assert names == {"claude-enhancer-redis-auth"}
+    assert names == {"claude-enhancer-redis-auth", "claude-enhancer-tls"}  # data tier, edge
     assert cap.of_type("pulumi:providers:vault")
     assert len(cap.of_type(GENERATED_PASSWORD)) == len(P.PASSWORDS)
     assert not cap.of_type("random:index/randomPassword:RandomPassword")
