@@ -149,6 +149,8 @@ class ClusterSettings:
     """GiB per node (SPEC: 64)."""
     pools: tuple[PoolSettings, ...]
     """system, app, data."""
+    preflight: bool = True
+    """Check the target cluster for CRDs and prerequisites before registering anything."""
 
     def pool(self, name: str) -> PoolSettings:
         """The pool called ``name``."""
@@ -570,10 +572,11 @@ def _cluster(raw: Mapping[str, Any]) -> ClusterSettings:
         pools.append(PoolSettings(name, n, tainted=(name == "data"), existing_nodes=names))
     pools_o.done()
     existing_o.done()
+    preflight = o.get_bool("preflight", True)
     o.done()
     if pools[1].nodes < 1:
         raise SettingsError(f"{pools_o._k('app')}: the app pool needs at least one node")
-    return ClusterSettings(mode, tuple(zones_raw), node_cpu, node_mem, tuple(pools))
+    return ClusterSettings(mode, tuple(zones_raw), node_cpu, node_mem, tuple(pools), preflight)
 
 
 #: SPEC per-instance budget: < 2 cores, < 4 GB (4e9 bytes = 3814 MiB).
@@ -1062,4 +1065,23 @@ def from_pulumi(
         and env.get("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION") == "true"
     ):
         check_plugins(s, env.get("PULUMI_HOME"))
+    if not state._under_mocks() and s.cluster.preflight:
+        cluster_preflight(s, env)
     return s
+
+
+def cluster_preflight(s: Settings, env: Mapping[str, str]) -> None:
+    """The target cluster has every CRD and prerequisite the stack needs (components.preflight)."""
+    from pulumi.runtime.config import get_config
+
+    from components import preflight
+
+    kubeconfig = preflight.load_kubeconfig(get_config("kubernetes:kubeconfig"), env)
+    api = preflight.KubeApi(kubeconfig, get_config("kubernetes:context"))
+    try:
+        preflight.check(s, api)
+    except OSError as e:  # requests' errors derive from OSError
+        raise SettingsError(
+            f"{PROJECT}:cluster: cannot read the target cluster at {api.server} for the "
+            f"preflight: {e}"
+        ) from None

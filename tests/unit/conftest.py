@@ -92,9 +92,10 @@ class Capture(pulumi.runtime.Mocks):
         return self.resources[f"{typ}::{name}"]
 
 
-def run_mocked(fn: Callable[[], Any]) -> Capture:
-    """Run ``fn`` under fresh Pulumi mocks and wait for all registrations."""
-    cap = Capture()
+def run_mocked(fn: Callable[[], Any], cap: Capture | None = None) -> Capture:
+    """Run ``fn`` under fresh Pulumi mocks (recording into ``cap``) and wait for all
+    registrations."""
+    cap = Capture() if cap is None else cap
     pulumi.runtime.set_mocks(cap, project="claude-enhancer", stack="test", preview=False)
     pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
     pulumi.runtime.settings.SETTINGS.outputs.clear()
