@@ -45,7 +45,17 @@ def platform_parts(raw: dict[str, Any]) -> list[str]:
     parts = list(BASE_PARTS)
     if settings.vault_enabled(raw):
         parts.append("vault")
+    if _cluster_mode(raw) == "kwok":
+        # the local platform runs the real operator that reconciles the program's CNPG Cluster
+        parts.append("cnpg")
     return parts
+
+
+def _cluster_mode(raw: dict[str, Any]) -> str | None:
+    value = raw.get(f"{settings.PROJECT}:cluster")
+    doc = json.loads(value) if isinstance(value, str) else value
+    mode = doc.get("mode") if isinstance(doc, dict) else None
+    return mode if isinstance(mode, str) else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,9 @@
 #   platform/local.sh check-loopback  fail if a platform process listens on a non-loopback address
 # Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes/pods),
 # CRDs (Istio, CloudNativePG, monitoring.coreos.com, redis-operator; from module zips, see
-# platform/build.sh), Vault dev server, PostgreSQL private cluster.
+# platform/build.sh), Vault dev server, PostgreSQL private cluster, and the operators the stack
+# needs (components/needs.py): the CloudNativePG operator (in its own network namespace, see
+# platform/netns-run.py) with static PersistentVolumes for its claims (kwok has no storage).
 # Files: kubeconfig (admin), vault-token (0600), postgres-vault-password (0600), logs/, run/ (pids).
 # Binaries come from platform/build.sh (run automatically when one is missing).
 set -euo pipefail
@@ -32,6 +34,8 @@ KWOK_DIR="$CE_TOOLS/kwok-$KWOK_VERSION"
 VAULT_BIN="$CE_TOOLS/vault-$VAULT_VERSION/bin"
 CRD_DIR="$CE_TOOLS/platform-crds"
 KUBECTL="$K8S_BIN/kubectl"
+CNPG_BIN="$CE_TOOLS/cnpg-${CNPG_VERSION:-}/bin"
+CNPG_NS=cnpg-system CNPG_SA=cnpg-manager
 
 T0=$(date +%s%N)
 log() { local ms=$(( ($(date +%s%N) - T0) / 1000000 )); printf '[local.sh +%d.%01ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*" >&2; }
@@ -118,6 +122,7 @@ ensure_binaries() {
                   "$KUBECTL" "$ETCD_BIN/etcd" "$KWOK_DIR/bin/kwok" "$KWOK_DIR/stages.yaml"
                   "$CRD_DIR/.stamp" "$PG_BIN/pg_ctl")
   needs vault && files+=("$VAULT_BIN/vault")
+  needs cnpg && files+=("$CNPG_BIN/cnpg-manager")
   for f in "${files[@]}"; do
     [ -e "$f" ] || { log "missing $f"; missing=1; }
   done
@@ -398,6 +403,50 @@ down_postgres() {
   rm -f "$RUN/postgres.pid"
 }
 
+# ------------------------------------------------------------------ operators
+# Static PersistentVolumes: kwok runs no storage provisioner, and the operators' pods wait for
+# their claims to bind. No storageClassName, so they bind class-less claims (the program sets
+# none); hostPath is never mounted (kwok starts no containers). Released ones are recycled.
+PV_COUNT=24
+up_storage() {
+  local i name have
+  have=$(kc get pv -l ce-platform/storage=static -o name 2>/dev/null | wc -l)
+  if [ "$have" -lt "$PV_COUNT" ]; then
+    for i in $(seq -w 1 "$PV_COUNT"); do
+      name="ce-static-pv-$i"
+      printf -- '---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: %s, labels: {ce-platform/storage: static}}\n' "$name"
+      printf 'spec: {capacity: {storage: 500Gi}, accessModes: [ReadWriteOnce], persistentVolumeReclaimPolicy: Retain, hostPath: {path: /var/lib/ce-kwok-pv/%s}}\n' "$name"
+    done | kc apply -f - >>"$LOGS/storage.log" 2>&1 || die "creating static PVs failed (log $LOGS/storage.log)"
+  fi
+  for name in $(kc get pv -l ce-platform/storage=static -o jsonpath='{range .items[?(@.status.phase=="Released")]}{.metadata.name}{" "}{end}'); do
+    kc patch pv "$name" --type json -p '[{"op":"remove","path":"/spec/claimRef"}]' >>"$LOGS/storage.log" 2>&1 || true
+  done
+}
+
+h_cnpg() { grep -q '"Starting workers".*"controller":"cluster"' "$LOGS/cnpg-manager.log" 2>/dev/null; }
+up_cnpg() {
+  alive cnpg-manager && h_cnpg && return 0
+  stop_pid cnpg-manager
+  # the identity the program's AuthorizationPolicies admit (claude-enhancer:data.clients.cnpgOperator)
+  kc create namespace "$CNPG_NS" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  kc -n "$CNPG_NS" create serviceaccount "$CNPG_SA" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  # the operator's working dir mirrors its image (operator/manager_<arch>: the instance binaries)
+  local wd="$P/cnpg"
+  mkdir -p "$wd/operator" "$RUN" "$LOGS"
+  ln -sf "$CNPG_BIN/cnpg-manager" "$wd/operator/manager_amd64"
+  : >"$LOGS/cnpg-manager.log"
+  # The webhook server binds every interface (":9443", not configurable): the operator runs in its
+  # own network namespace, where only the kube-apiserver port is forwarded in. No webhook
+  # configuration is registered, so the apiserver never calls it. WEBHOOK_CERT_DIR skips the
+  # operator's self-managed PKI (which patches webhook configurations that do not exist here).
+  (cd "$wd" && OPERATOR_NAMESPACE="$CNPG_NS" WEBHOOK_CERT_DIR="$PKI" KUBECONFIG="$KUBECONFIG_ADMIN" \
+    setsid python3 "$here/netns-run.py" --pidfile "$RUN/cnpg-manager.pid" --forward "$APISERVER_PORT" -- \
+      "$CNPG_BIN/cnpg-manager" controller --leader-elect=false --metrics-bind-address 127.0.0.1:8080 \
+      >>"$LOGS/cnpg-manager.log" 2>&1 </dev/null &)
+  wait_for cnpg-manager 90 h_cnpg
+  log "cloudnative-pg operator $CNPG_VERSION up (pid $(pid_of cnpg-manager), own network namespace, as $CNPG_NS/$CNPG_SA)"
+}
+
 # ------------------------------------------------------------------ loopback check
 # Every TCP/UDP listener owned by a platform process must be on 127.0.0.0/8 or ::1.
 check_loopback() {
@@ -424,10 +473,13 @@ check_loopback() {
 # ------------------------------------------------------------------ commands
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok postgres)
 needs vault && COMPONENTS+=(vault)
+needs cnpg && COMPONENTS+=(cnpg-manager)
 declare -A PORT=([etcd]=$ETCD_PORT [kube-apiserver]=$APISERVER_PORT [kube-controller-manager]=$KCM_PORT
-  [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT)
+  [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT
+  [cnpg-manager]="-(own netns)")
 declare -A PROBE=([etcd]=h_etcd [kube-apiserver]=h_apiserver [kube-controller-manager]=h_kcm
-  [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres)
+  [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres
+  [cnpg-manager]=h_cnpg)
 
 all_up() {
   local c
@@ -475,6 +527,7 @@ cmd_up() {
   up_scheduler
   up_kwok
   up_crds
+  if needs cnpg; then up_storage; up_cnpg; else stop_pid cnpg-manager; fi
   check_loopback || die "a platform process listens on a non-loopback address (see above)"
   log "platform up: KUBECONFIG=$KUBECONFIG_ADMIN VAULT_ADDR=http://127.0.0.1:$VAULT_PORT"
 }
@@ -483,6 +536,7 @@ cmd_down() {
   local purge=0
   [ "${1:-}" = --purge ] && purge=1
   local c
+  stop_pid cnpg-manager
   stop_pid kwok kube-scheduler kube-controller-manager vault
   stop_pid kube-apiserver
   stop_pid etcd
@@ -498,7 +552,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) shift; cmd_down "$@" ;;
   status) cmd_status ;;
-  _up) # debugging: start one component (postgres|vault|etcd|apiserver|kcm|scheduler|kwok|crds)
+  _up) # debugging: start one component (postgres|vault|etcd|apiserver|kcm|scheduler|kwok|crds|storage|cnpg)
     mkdir -p "$P" "$RUN" "$LOGS"; chmod 711 "$P"; gen_pki; gen_front_proxy_pki; gen_kubeconfigs; "up_$2" ;;
   check-loopback) check_loopback && echo "ok: all platform listeners are on loopback" ;;
   *) echo "usage: $0 up|down [--purge]|status|check-loopback" >&2; exit 2 ;;
