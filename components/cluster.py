@@ -16,6 +16,7 @@ from components.data import (
     HBONE_PORT,
     PG_PODS,
     PG_PORT,
+    REDIS_EXPORTER_ENABLED,
     REDIS_EXPORTER_PORT,
     REDIS_PODS,
     REDIS_PORT,
@@ -152,6 +153,7 @@ def network_policies(
 ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """Pure: per namespace, (name, spec) of the default deny + explicit allows."""
     cl = data.clients
+    exporter = [REDIS_EXPORTER_PORT] if REDIS_EXPORTER_ENABLED else []
     dns = {
         "podSelector": {},
         "policyTypes": ["Egress"],
@@ -252,7 +254,7 @@ def network_policies(
                     "ingress": [
                         {
                             "from": [_ns_sel(ns.monitoring)],
-                            "ports": _ports(CNPG_METRICS_PORT, REDIS_EXPORTER_PORT, 15020),
+                            "ports": _ports(CNPG_METRICS_PORT, *exporter, 15020),
                         }
                     ],
                 },
@@ -316,7 +318,10 @@ def network_policies(
                     "policyTypes": ["Egress"],
                     "egress": [
                         {"to": [_ns_sel(ns.app)], "ports": _ports(8080, 15020)},
-                        {"to": [_ns_sel(ns.data)], "ports": _ports(9187, 9121, 15020)},
+                        {
+                            "to": [_ns_sel(ns.data)],
+                            "ports": _ports(CNPG_METRICS_PORT, *exporter, 15020),
+                        },
                     ],
                 },
             ),

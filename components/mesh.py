@@ -19,6 +19,7 @@ from components.data import (
     PG_PORT,
     PG_SERVICE_ACCOUNT,
     REDIS_BUS_PORT,
+    REDIS_EXPORTER_ENABLED,
     REDIS_EXPORTER_PORT,
     REDIS_NAME,
     REDIS_PODS,
@@ -214,7 +215,8 @@ def authorization_policies(
     allow(ns.data, "allow-app-to-postgres", PG_PODS, [api, wf, agent], ports(PG_PORT))
     allow(ns.data, "allow-app-to-redis", REDIS_PODS, [api, wf, agent], ports(REDIS_PORT))
     allow(ns.data, "allow-prometheus-postgres", PG_PODS, [prom], ports(CNPG_METRICS_PORT))
-    allow(ns.data, "allow-prometheus-redis", REDIS_PODS, [prom], ports(REDIS_EXPORTER_PORT))
+    if REDIS_EXPORTER_ENABLED:
+        allow(ns.data, "allow-prometheus-redis", REDIS_PODS, [prom], ports(REDIS_EXPORTER_PORT))
     # streaming replication (replicas connect to the primary as streaming_replica) and the
     # instance managers talking to each other
     allow(ns.data, "allow-postgres-peers", PG_PODS, [pg_peers], ports(PG_PORT, CNPG_STATUS_PORT))

@@ -196,7 +196,7 @@ INTENDED: dict[tuple[str, str], set[str]] = {
     ("redis-operator", "redis"): {"{dst_ports:6379}"},
     ("vault", "postgres"): {"{dst_ports:5432}"},
     ("prometheus", "postgres"): {"{dst_ports:9187}"},
-    ("prometheus", "redis"): {"{dst_ports:9121}"},
+    **({("prometheus", "redis"): {"{dst_ports:9121}"}} if data_mod.REDIS_EXPORTER_ENABLED else {}),
 }
 PROGRAM_ROLES = {*APP, "postgres", "redis"}
 
