@@ -46,8 +46,9 @@ def platform_parts(raw: dict[str, Any]) -> list[str]:
     if settings.vault_enabled(raw):
         parts.append("vault")
     if _cluster_mode(raw) == "kwok":
-        # the local platform runs the real operator that reconciles the program's CNPG Cluster
-        parts.append("cnpg")
+        # the local platform runs the real operators that reconcile the program's CNPG Cluster
+        # and RedisCluster
+        parts += ["cnpg", "redisop"]
     return parts
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
-#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|cnpg|nca]...   (default: all)
+#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|cnpg|redisop|nca]...   (default: all)
 # CE_PHASE=fetch downloads what the parts need and compiles nothing; the default build phase is
 # offline (toolchain/lib.sh). toolchain/bootstrap.sh runs both, for the parts the stack needs.
 # Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
@@ -11,6 +11,7 @@
 #   vault-$VAULT_VERSION/bin/vault
 #   platform-crds/<group>/*.yaml  (+ SOURCES: module@version of each file)
 #   cnpg-$CNPG_VERSION/bin/cnpg-manager   (CloudNativePG operator + instance manager)
+#   redisop-$REDISOP_VERSION/bin/redis-operator
 #   nca-$NCA_VERSION/bin/nca   (test tool, not in "all": network-config-analyzer from PyPI)
 # Warm runs only compare stamps (a few seconds). Exits non-zero naming the failing part.
 set -euo pipefail
@@ -138,6 +139,14 @@ b_cnpg() {
   [ -x "$b/cnpg-manager" ] || ce_die "cnpg-manager binary missing in $b"
 }
 
+b_redisop() {
+  check_pin redisop github.com/OT-CONTAINER-KIT/redis-operator "$REDISOP_VERSION"
+  [ "github.com/OT-CONTAINER-KIT/redis-operator@$REDISOP_VERSION" = "$CRD_REDISOP_MODULE" ] \
+    || ce_die "REDISOP_VERSION ($REDISOP_VERSION) must match CRD_REDISOP_MODULE ($CRD_REDISOP_MODULE)"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool redisop "$REDISOP_VERSION" "$here/gomod/redisop" \
+    github.com/OT-CONTAINER-KIT/redis-operator
+}
+
 # Test tool: np-guard's network-config-analyzer (PyPI), the NetworkPolicy + Istio
 # AuthorizationPolicy semantics behind tests/integration/test_reachability.py. Its own venv: it
 # pins PyYAML 6.0.2, the program's venv 6.0.4. Fetch: the wheels; build: offline install.
@@ -165,7 +174,7 @@ parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
 [ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault)
 t0=$(ce_now)
 for p in "${parts[@]}"; do
-  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|cnpg|nca)"
+  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|cnpg|redisop|nca)"
   "b_$p" || ce_die "platform build of '$p' failed (see above)"
 done
 ce_log "platform ${CE_PHASE:-build} (${parts[*]}) done in $(( $(ce_now) - t0 ))s"

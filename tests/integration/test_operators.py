@@ -76,3 +76,33 @@ def test_cnpg_operator_turns_the_cluster_into_admitted_pods(local_project: Local
     assert [line for line in log.read_text().splitlines() if "is forbidden" in line] == []
     cluster = _get(env, "get", "clusters.postgresql.cnpg.io", "-n", DATA_NS, PG_NAME)
     assert cluster["status"].get("instances", 0) >= 1, cluster.get("status")
+
+
+def test_redis_operator_creates_3_leaders_and_3_followers(local_project: LocalProject) -> None:
+    env = local_project.env
+
+    def roles_running() -> tuple[bool, Any]:
+        pods = _get(env, "get", "pods", "-n", DATA_NS, "-l", "redis_setup_type=cluster")["items"]
+        running: dict[str, list[str]] = {}
+        for p in pods:
+            if p["status"].get("phase") == "Running":
+                running.setdefault(p["metadata"]["labels"]["role"], []).append(
+                    p["spec"]["nodeName"]
+                )
+        return len(running.get("leader", [])) == 3 and len(
+            running.get("follower", [])
+        ) == 3, running
+
+    running = _wait("3 Redis leaders and 3 followers Running", 300, roles_running)
+    for role, nodes in running.items():
+        pools = {_get(env, "get", "node", n)["metadata"]["labels"][POOL_LABEL] for n in nodes}
+        assert pools == {"data"}, (role, nodes)
+        assert len(set(nodes)) == 3, f"{role}: one pod per data node (anti-affinity) {nodes}"
+    events = _get(env, "get", "events", "-n", DATA_NS)["items"]
+    refused = [
+        f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}: {e['message']}"
+        for e in events
+        if e["involvedObject"].get("name", "").startswith("claude-enhancer-redis")
+        and (e.get("reason") == "FailedCreate" or "forbidden" in e.get("message", ""))
+    ]
+    assert refused == []

@@ -9,7 +9,7 @@ from tests.unit.conftest import load_stack_raw, set_obj
 def test_local_stack_runs_the_cnpg_operator_on_the_platform() -> None:
     parts = needs.platform_parts(load_stack_raw("local"))
     assert parts[: len(needs.BASE_PARTS)] == list(needs.BASE_PARTS)
-    assert "cnpg" in parts
+    assert "cnpg" in parts and "redisop" in parts
     assert "vault" not in parts  # local: vault.enabled false
 
 
