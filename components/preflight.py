@@ -201,12 +201,14 @@ class KubeApi:
         self.server = str(cluster["server"]).rstrip("/")
         self._tmp = tempfile.TemporaryDirectory(prefix="ce-preflight-")
         self.session = requests.Session()
+        # passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE
+        self.verify: bool | str = True
         if cluster.get("insecure-skip-tls-verify"):
-            self.session.verify = False
+            self.verify = False
         elif "certificate-authority-data" in cluster:
-            self.session.verify = self._file("ca.crt", cluster["certificate-authority-data"])
+            self.verify = self._file("ca.crt", cluster["certificate-authority-data"])
         elif "certificate-authority" in cluster:
-            self.session.verify = str(cluster["certificate-authority"])
+            self.verify = str(cluster["certificate-authority"])
         if "client-certificate-data" in user:
             self.session.cert = (
                 self._file("client.crt", user["client-certificate-data"]),
@@ -227,7 +229,7 @@ class KubeApi:
         return str(p)
 
     def _get(self, path: str) -> Any:
-        return self.session.get(self.server + path, timeout=15)
+        return self.session.get(self.server + path, timeout=15, verify=self.verify)
 
     def crd_names(self) -> set[str]:
         r = self._get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")

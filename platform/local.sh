@@ -59,6 +59,14 @@ pid_of() {
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
+# close_fds: in a subshell about to exec a daemon, close every descriptor beyond stdio. A caller's
+# `flock` lock fd would otherwise be held for the daemon's whole life and block every other user.
+close_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+  return 0
+}
+
 # start_bg NAME CMD...: detached (own session), stdout/stderr to logs/NAME.log, pid to run/NAME.pid
 start_bg() {
   local name=$1; shift
@@ -66,9 +74,9 @@ start_bg() {
   (umask 077; echo "---- $(date -u +%FT%TZ) start" >>"$LOGS/$name.log")
   if [ "$name" = vault ]; then
     # vault -dev prints the unseal key and root token: redact them before they reach the log
-    setsid "$@" > >(sed -u -E 's/^(Root Token|Unseal Key): .*/\1: <redacted>/' >>"$LOGS/$name.log" 2>/dev/null) 2>&1 </dev/null &
+    ( close_fds; exec setsid "$@" ) > >(sed -u -E 's/^(Root Token|Unseal Key): .*/\1: <redacted>/' >>"$LOGS/$name.log" 2>/dev/null) 2>&1 </dev/null &
   else
-    setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    ( close_fds; exec setsid "$@" ) >>"$LOGS/$name.log" 2>&1 </dev/null &
   fi
   echo $! >"$RUN/$name.pid"
 }
@@ -444,10 +452,11 @@ up_cnpg() {
   # own network namespace, where only the kube-apiserver port is forwarded in. No webhook
   # configuration is registered, so the apiserver never calls it. WEBHOOK_CERT_DIR skips the
   # operator's self-managed PKI (which patches webhook configurations that do not exist here).
+  # (exec: no shell stays behind holding the caller's stdout, e.g. a pipe someone reads to EOF)
   (cd "$wd" && OPERATOR_NAMESPACE="$CNPG_NS" WEBHOOK_CERT_DIR="$PKI" KUBECONFIG="$KUBECONFIG_ADMIN" \
-    setsid python3 "$here/netns-run.py" --pidfile "$RUN/cnpg-manager.pid" --forward "$APISERVER_PORT" -- \
+    exec setsid python3 "$here/netns-run.py" --pidfile "$RUN/cnpg-manager.pid" --forward "$APISERVER_PORT" -- \
       "$CNPG_BIN/cnpg-manager" controller --leader-elect=false --metrics-bind-address 127.0.0.1:8080 \
-      >>"$LOGS/cnpg-manager.log" 2>&1 </dev/null &)
+      >>"$LOGS/cnpg-manager.log" 2>&1 </dev/null) &
   wait_for cnpg-manager 90 h_cnpg
   log "cloudnative-pg operator $CNPG_VERSION up (pid $(pid_of cnpg-manager), own network namespace, as $CNPG_NS/$CNPG_SA)"
 }

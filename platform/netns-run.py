@@ -68,6 +68,8 @@ def main() -> int:
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    # a daemon must not keep what its starter held open, e.g. flock's lock on the platform
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     host_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
     _check(libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)

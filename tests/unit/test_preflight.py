@@ -185,3 +185,33 @@ def test_program_stops_before_any_resource_when_a_crd_is_missing(
     finally:
         pulumi.runtime.set_all_config({})
     assert stopped.resources == {}
+
+
+def test_the_kubeconfig_ca_wins_over_requests_ca_bundle(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """requests lets $REQUESTS_CA_BUNDLE override a session-level verify (this machine sets it):
+    the kubeconfig's CA must go with every request."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    kc = {
+        "current-context": "t",
+        "contexts": [{"name": "t", "context": {"cluster": "c", "user": "u"}}],
+        "clusters": [
+            {
+                "name": "c",
+                "cluster": {"server": "https://127.0.0.1:1", "certificate-authority": "/ca"},
+            }
+        ],
+        "users": [{"name": "u", "user": {"token": TOKEN}}],
+    }
+    api = P.KubeApi(kc)
+    seen: dict[str, Any] = {}
+
+    def fake_get(url: str, **kw: Any) -> Any:
+        seen.update(kw, url=url)
+        raise OSError("stop")
+
+    monkeypatch.setattr(api.session, "get", fake_get)
+    with pytest.raises(OSError):
+        api.crd_names()
+    assert seen["verify"] == "/ca"
