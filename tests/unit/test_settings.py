@@ -496,7 +496,12 @@ def test_from_pulumi_runs_preflight(
 
     monkeypatch.setattr(S, "raw_from_pulumi", lambda: vault_raw)
     monkeypatch.setattr(state, "_under_mocks", lambda: False)
+    # the cluster preflight has its own tests (tests/unit/test_preflight.py)
+    monkeypatch.setattr(S, "cluster_preflight", lambda _s, _env: None)
+    offline = {"PULUMI_HOME": str(tmp_path), "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
     with pytest.raises(S.SettingsError, match=r"^claude-enhancer:vault\.enabled=true needs"):
-        S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None)
+        S.from_pulumi(offline, lambda: None)
+    # a CLI that may download plugins (a user-installed Pulumi) fetches the missing one itself
+    assert S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None).vault.enabled
     monkeypatch.setattr(state, "_under_mocks", lambda: True)
     assert S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None).vault.enabled
