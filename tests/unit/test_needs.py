@@ -1,18 +1,43 @@
-"""Which platform parts a stack needs (components/needs.py)."""
+"""components.needs: what a stack needs from the local platform (issue 8: build only that)."""
 
 from __future__ import annotations
 
-from components import needs
-from tests.unit.conftest import load_stack_raw, set_obj
+import pytest
+
+from components import needs, settings
+from tests.unit.conftest import set_obj
 
 
-def test_local_stack_runs_the_cnpg_operator_on_the_platform() -> None:
-    parts = needs.platform_parts(load_stack_raw("local"))
-    assert parts[: len(needs.BASE_PARTS)] == list(needs.BASE_PARTS)
-    assert "cnpg" in parts and "redisop" in parts
-    assert "vault" not in parts  # local: vault.enabled false
+def test_local_stack_needs_no_vault_server_while_vault_is_disabled() -> None:
+    raw = needs.load_stack_raw("local")
+    assert settings.vault_enabled(raw) is False
+    assert needs.platform_parts(raw) == [
+        "postgres", "crds", "kubernetes", "etcd", "kwok", "cnpg", "redisop"
+    ]  # fmt: skip
 
 
-def test_existing_cluster_stacks_need_no_local_operator() -> None:
-    raw = load_stack_raw("local")
+def test_enabling_vault_adds_the_vault_server() -> None:
+    raw = set_obj(needs.load_stack_raw("local"), "vault", "enabled", True)
+    assert "vault" in needs.platform_parts(raw)
+
+
+def test_vault_defaults_to_enabled_like_the_program() -> None:
+    raw = needs.load_stack_raw("prod")
+    assert "vault" in needs.platform_parts(raw)
+
+
+def test_unknown_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert needs.main(["--stack", "nope"]) == 1
+    assert "no stack file" in capsys.readouterr().out
+
+
+def test_cli_prints_one_part_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert needs.main(["--stack", "local"]) == 0
+    assert capsys.readouterr().out.split() == [*needs.BASE_PARTS, "cnpg", "redisop"]
+
+
+def test_kwok_stacks_run_the_real_operators_existing_clusters_bring_their_own() -> None:
+    raw = needs.load_stack_raw("local")
+    assert needs.platform_parts(raw)[-2:] == ["cnpg", "redisop"]
     assert "cnpg" not in needs.platform_parts(set_obj(raw, "cluster", "mode", "existing"))
+    assert "redisop" not in needs.platform_parts(needs.load_stack_raw("prod"))
