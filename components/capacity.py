@@ -16,6 +16,9 @@ NODE_RESERVED_MEMORY_MI: int = 4096
 #: Istio sidecar requests added to every application pod.
 SIDECAR_CPU_M: int = 100
 SIDECAR_MEMORY_MI: int = 128
+#: Istio's default istio-proxy limits (global.proxy.resources): a LimitRange must admit them.
+SIDECAR_LIMIT_CPU_M: int = 2000
+SIDECAR_LIMIT_MEMORY_MI: int = 1024
 
 
 class CapacityError(ValueError):

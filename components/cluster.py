@@ -10,7 +10,25 @@ import pulumi_kubernetes as k8s
 
 from components import capacity
 from components.common import POOL_LABEL, ZONE_LABEL, child, meta, no_default_token
-from components.settings import AppSettings, ClusterSettings, Namespaces
+from components.data import (
+    CNPG_METRICS_PORT,
+    CNPG_STATUS_PORT,
+    HBONE_PORT,
+    PG_PODS,
+    PG_PORT,
+    REDIS_EXPORTER_ENABLED,
+    REDIS_EXPORTER_PORT,
+    REDIS_PODS,
+    REDIS_PORT,
+    data_containers,
+)
+from components.settings import (
+    AppSettings,
+    ClusterSettings,
+    DataSettings,
+    Namespaces,
+    ResourceSettings,
+)
 
 #: PriorityClass name -> value (data tier > app > batch).
 PRIORITY_CLASSES: dict[str, int] = {
@@ -57,14 +75,65 @@ def app_quota(app: AppSettings) -> dict[str, str]:
     pods = sum(s.max_replicas * 2 for s in app.services)
     cpu = pods * (r.request_cpu_m + capacity.SIDECAR_CPU_M)
     mem = pods * (r.request_memory_mi + capacity.SIDECAR_MEMORY_MI)
-    lcpu = pods * (r.limit_cpu_m + 2000)
-    lmem = pods * (r.limit_memory_mi + 1024)
+    lcpu = pods * (r.limit_cpu_m + capacity.SIDECAR_LIMIT_CPU_M)
+    lmem = pods * (r.limit_memory_mi + capacity.SIDECAR_LIMIT_MEMORY_MI)
     return {
         "pods": str(pods + 10),
         "requests.cpu": f"{cpu}m",
         "requests.memory": f"{mem}Mi",
         "limits.cpu": f"{lcpu}m",
         "limits.memory": f"{lmem}Mi",
+    }
+
+
+#: LimitRange max where the program declares no container of its own (monitoring).
+DEFAULT_CONTAINER_MAX = ResourceSettings(0, 0, 2000, 4096)
+
+
+def limit_range_spec(declared: list[ResourceSettings], dataplane: str = "cni") -> dict[str, Any]:
+    """Pure: a LimitRange whose ``max`` admits every container declared for the namespace.
+
+    The max comes from the same figures the containers get (one source), plus the injected
+    istio-proxy when sidecars are used, so LimitRanger can never reject the program's pods.
+    """
+    sizes = list(declared) or [DEFAULT_CONTAINER_MAX]
+    if dataplane == "cni":
+        sizes.append(
+            ResourceSettings(0, 0, capacity.SIDECAR_LIMIT_CPU_M, capacity.SIDECAR_LIMIT_MEMORY_MI)
+        )
+    return {
+        "limits": [
+            {
+                "type": "Container",
+                "default": {"cpu": "500m", "memory": "512Mi"},
+                "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
+                "max": {
+                    "cpu": f"{max(r.limit_cpu_m for r in sizes)}m",
+                    "memory": f"{max(r.limit_memory_mi for r in sizes)}Mi",
+                },
+            }
+        ]
+    }
+
+
+def namespace_labels(dataplane: str) -> dict[str, str]:
+    """Pure: PSS restricted + the mesh data plane's enrolment label.
+
+    ``cni``: sidecar injection, with the Istio CNI plugin doing what istio-init (NET_ADMIN,
+    forbidden by ``restricted``) would; ``ambient``: ztunnel, no sidecar, no injection label.
+    """
+    mesh = (
+        {"istio.io/dataplane-mode": "ambient"}
+        if dataplane == "ambient"
+        else {"istio-injection": "enabled"}
+    )
+    return {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+        **mesh,
+        "app.kubernetes.io/part-of": "claude-enhancer",
     }
 
 
@@ -76,8 +145,15 @@ def _ports(*ports: int) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": p} for p in ports]
 
 
-def network_policies(ns: Namespaces, mesh_root: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+def network_policies(
+    ns: Namespaces,
+    mesh_root: str,
+    data: DataSettings,
+    dataplane: str = "cni",
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """Pure: per namespace, (name, spec) of the default deny + explicit allows."""
+    cl = data.clients
+    exporter = [REDIS_EXPORTER_PORT] if REDIS_EXPORTER_ENABLED else []
     dns = {
         "podSelector": {},
         "policyTypes": ["Egress"],
@@ -106,6 +182,24 @@ def network_policies(ns: Namespaces, mesh_root: str) -> dict[str, list[tuple[str
         ("allow-istiod", istiod),
         ("allow-same-namespace", same_ns),
     ]
+    if dataplane == "ambient":
+        peers = [ns.app, ns.data, ns.monitoring, mesh_root]
+        peers += [cl.cnpg_operator.namespace, cl.redis_operator.namespace, cl.vault.namespace]
+        common = common + [
+            (
+                "allow-hbone",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [_ns_sel(p) for p in dict.fromkeys(peers)],
+                            "ports": _ports(HBONE_PORT),
+                        }
+                    ],
+                },
+            )
+        ]
     return {
         ns.app: common
         + [
@@ -149,7 +243,7 @@ def network_policies(ns: Namespaces, mesh_root: str) -> dict[str, list[tuple[str
                 {
                     "podSelector": {},
                     "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [_ns_sel(ns.app)], "ports": _ports(5432, 6379)}],
+                    "ingress": [{"from": [_ns_sel(ns.app)], "ports": _ports(PG_PORT, REDIS_PORT)}],
                 },
             ),
             (
@@ -158,13 +252,61 @@ def network_policies(ns: Namespaces, mesh_root: str) -> dict[str, list[tuple[str
                     "podSelector": {},
                     "policyTypes": ["Ingress"],
                     "ingress": [
-                        {"from": [_ns_sel(ns.monitoring)], "ports": _ports(9187, 9121, 15020)}
+                        {
+                            "from": [_ns_sel(ns.monitoring)],
+                            "ports": _ports(CNPG_METRICS_PORT, *exporter, 15020),
+                        }
                     ],
                 },
             ),
             (
                 "allow-backup-egress",
                 {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": _ports(443)}]},
+            ),
+            (
+                # the operator reconciles through the instance manager (8000) and connects
+                # to PostgreSQL itself (upstream docs/samples/networkpolicy-example.yaml)
+                "allow-cnpg-operator",
+                {
+                    "podSelector": {"matchLabels": PG_PODS},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [_ns_sel(cl.cnpg_operator.namespace)],
+                            "ports": _ports(CNPG_STATUS_PORT, PG_PORT),
+                        }
+                    ],
+                },
+            ),
+            (
+                "allow-redis-operator",
+                {
+                    "podSelector": {"matchLabels": REDIS_PODS},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [_ns_sel(cl.redis_operator.namespace)],
+                            "ports": _ports(REDIS_PORT),
+                        }
+                    ],
+                },
+            ),
+            (
+                "allow-vault-to-postgres",
+                {
+                    "podSelector": {"matchLabels": PG_PODS},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [_ns_sel(cl.vault.namespace)], "ports": _ports(PG_PORT)}],
+                },
+            ),
+            (
+                # the CNPG instance manager in every instance pod watches the API server
+                "allow-apiserver-egress",
+                {
+                    "podSelector": {"matchLabels": PG_PODS},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"ports": _ports(443, 6443)}],
+                },
             ),
         ],
         ns.monitoring: common
@@ -176,7 +318,10 @@ def network_policies(ns: Namespaces, mesh_root: str) -> dict[str, list[tuple[str
                     "policyTypes": ["Egress"],
                     "egress": [
                         {"to": [_ns_sel(ns.app)], "ports": _ports(8080, 15020)},
-                        {"to": [_ns_sel(ns.data)], "ports": _ports(9187, 9121, 15020)},
+                        {
+                            "to": [_ns_sel(ns.data)],
+                            "ports": _ports(CNPG_METRICS_PORT, *exporter, 15020),
+                        },
                     ],
                 },
             ),
@@ -201,7 +346,11 @@ class ClusterArgs:
     namespaces: Namespaces
     """Namespace names to create."""
     app: AppSettings
-    """Used to size the app namespace's ResourceQuota."""
+    """Used to size the app namespace's ResourceQuota and LimitRange."""
+    data: DataSettings
+    """Data-tier containers (LimitRange) and clients (NetworkPolicies)."""
+    dataplane: str = "cni"
+    """Istio data plane: namespace enrolment label, sidecar limits, HBONE port."""
     mesh_root_namespace: str = "istio-system"
     """Namespace of istiod / ingress gateway (NetworkPolicy peers)."""
 
@@ -274,17 +423,7 @@ class Cluster(pulumi.ComponentResource):
         for ns_name in ns.all():
             self.namespaces[ns_name] = k8s.core.v1.Namespace(
                 ns_name,
-                metadata=meta(
-                    ns_name,
-                    labels={
-                        "pod-security.kubernetes.io/enforce": "restricted",
-                        "pod-security.kubernetes.io/enforce-version": "latest",
-                        "pod-security.kubernetes.io/audit": "restricted",
-                        "pod-security.kubernetes.io/warn": "restricted",
-                        "istio-injection": "enabled",
-                        "app.kubernetes.io/part-of": "claude-enhancer",
-                    },
-                ),
+                metadata=meta(ns_name, labels=namespace_labels(args.dataplane)),
                 opts=child(self),
             )
             no_default_token(ns_name, self.namespaces[ns_name], self)
@@ -307,6 +446,7 @@ class Cluster(pulumi.ComponentResource):
                 "limits.memory": "96Gi",
             },
         }
+        declared = {ns.app: [args.app.resources], ns.data: data_containers(args.data)}
         self.quotas = []
         self.limit_ranges = []
         self.network_policies = []
@@ -324,20 +464,13 @@ class Cluster(pulumi.ComponentResource):
                 k8s.core.v1.LimitRange(
                     f"{ns_name}-limits",
                     metadata=meta("container-limits", ns_name),
-                    spec={
-                        "limits": [
-                            {
-                                "type": "Container",
-                                "default": {"cpu": "500m", "memory": "512Mi"},
-                                "defaultRequest": {"cpu": "100m", "memory": "128Mi"},
-                                "max": {"cpu": "2", "memory": "4Gi"},
-                            }
-                        ]
-                    },
+                    spec=limit_range_spec(declared.get(ns_name, []), args.dataplane),
                     opts=child(self, dep),
                 )
             )
-        for ns_name, policies in network_policies(ns, args.mesh_root_namespace).items():
+        for ns_name, policies in network_policies(
+            ns, args.mesh_root_namespace, args.data, args.dataplane
+        ).items():
             for np_name, spec in policies:
                 self.network_policies.append(
                     k8s.networking.v1.NetworkPolicy(

@@ -17,12 +17,66 @@ from components.common import (
     pool_toleration,
     secret_data,
 )
-from components.settings import DataSettings
+from components.settings import DataSettings, ResourceSettings, Secret
 
 PG_NAME = "claude-enhancer-pg"
 REDIS_NAME = "claude-enhancer-redis"
 REDIS_SECRET = "claude-enhancer-redis-auth"
 PG_BACKUP_SECRET = "claude-enhancer-pg-backup-s3"
+#: cloudnative-pg v1.27.1 ports (pkg/management/url): instance manager status, metrics.
+CNPG_STATUS_PORT = 8000
+CNPG_METRICS_PORT = 9187
+#: redis-operator v0.16.0: redis, cluster bus (port + 10000), exporter sidecar.
+REDIS_PORT, REDIS_BUS_PORT, REDIS_EXPORTER_PORT = 6379, 16379, 9121
+PG_PORT = 5432
+#: Istio ambient: ztunnel carries mesh traffic as HBONE to this port on the destination pod.
+HBONE_PORT = 15008
+PG_PODS = {"cnpg.io/cluster": PG_NAME}
+REDIS_PODS = {"redis_setup_type": "cluster"}
+#: Kubernetes ServiceAccount of the CNPG instance pods (the operator names it after the Cluster).
+PG_SERVICE_ACCOUNT = PG_NAME
+
+#: keys of the backup Secret, as the Cluster's s3Credentials reference them.
+PG_BACKUP_KEYS = ("ACCESS_KEY_ID", "ACCESS_SECRET_KEY")
+#: redis-operator v0.16.0 renders its exporter sidecar without any securityContext
+#: (k8sutils/statefulset.go enableRedisMonitoring), so Pod Security "restricted" rejects every
+#: Redis pod that has it: the exporter stays off until an operator version can harden it.
+REDIS_EXPORTER_ENABLED = False
+#: the exporter's resources (redisExporter.resources), counted only when it is enabled.
+REDIS_EXPORTER_RESOURCES = ResourceSettings(50, 64, 200, 256)
+#: what "restricted" requires of every container the redis-operator renders from our spec.
+REDIS_CONTAINER_SECURITY: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def k8s_resources(r: ResourceSettings) -> dict[str, dict[str, str]]:
+    """Pure: a container ``resources`` block."""
+    return {
+        "requests": {"cpu": f"{r.request_cpu_m}m", "memory": f"{r.request_memory_mi}Mi"},
+        "limits": {"cpu": f"{r.limit_cpu_m}m", "memory": f"{r.limit_memory_mi}Mi"},
+    }
+
+
+def data_containers(data: DataSettings) -> list[ResourceSettings]:
+    """Pure: the resources of every container the data tier's operators create from our CRs
+    (CNPG: each instance container gets spec.resources; redis-operator: redis + exporter)."""
+    exporter = [REDIS_EXPORTER_RESOURCES] if REDIS_EXPORTER_ENABLED else []
+    return [data.postgres.resources, data.redis.resources, *exporter]
+
+
+def s3_credentials(data: DataSettings) -> dict[str, Any]:
+    """Pure: the Cluster's ``s3Credentials`` (a Secret this component creates, or IAM)."""
+    if data.postgres.backup_credentials == "iamRole":
+        return {"inheritFromIAMRole": True}
+    key_id, secret_key = PG_BACKUP_KEYS
+    return {
+        "accessKeyId": {"name": PG_BACKUP_SECRET, "key": key_id},
+        "secretAccessKey": {"name": PG_BACKUP_SECRET, "key": secret_key},
+    }
 
 
 def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any]:
@@ -47,10 +101,7 @@ def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any
         },
         "bootstrap": {"initdb": {"database": db_name, "owner": owner}},
         "storage": {"size": f"{pg.storage_gi}Gi"},
-        "resources": {
-            "requests": {"cpu": "2", "memory": "8Gi"},
-            "limits": {"cpu": "4", "memory": "12Gi"},
-        },
+        "resources": k8s_resources(pg.resources),
         "affinity": {
             "enablePodAntiAffinity": True,
             "podAntiAffinityType": "required",
@@ -63,10 +114,7 @@ def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any
             "retentionPolicy": pg.backup_retention,
             "barmanObjectStore": {
                 "destinationPath": pg.backup_destination,
-                "s3Credentials": {
-                    "accessKeyId": {"name": PG_BACKUP_SECRET, "key": "ACCESS_KEY_ID"},
-                    "secretAccessKey": {"name": PG_BACKUP_SECRET, "key": "ACCESS_SECRET_KEY"},
-                },
+                "s3Credentials": s3_credentials(data),
                 "wal": {"compression": "gzip"},
                 "data": {"compression": "gzip"},
             },
@@ -81,19 +129,27 @@ def redis_spec(data: DataSettings) -> dict[str, Any]:
         "clusterSize": r.masters,
         "clusterVersion": "v7",
         "persistenceEnabled": True,
-        "podSecurityContext": {"runAsUser": 1000, "runAsNonRoot": True, "fsGroup": 1000},
+        "podSecurityContext": {
+            "runAsUser": 1000,
+            "runAsNonRoot": True,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        # its own identity: the data tier's AuthorizationPolicy admits Redis peers by it
+        "serviceAccountName": REDIS_NAME,
         "kubernetesConfig": {
             "image": r.image,
             "imagePullPolicy": "IfNotPresent",
-            "resources": {
-                "requests": {"cpu": "500m", "memory": "2Gi"},
-                "limits": {"cpu": "1", "memory": "4Gi"},
-            },
+            "resources": k8s_resources(r.resources),
             "redisSecret": {"name": REDIS_SECRET, "key": "password"},
         },
         "redisLeader": _redis_role(r.masters, "leader"),
         "redisFollower": _redis_role(r.replicas, "follower"),
-        "redisExporter": {"enabled": True, "image": "quay.io/opstree/redis-exporter:v1.44.0"},
+        "redisExporter": {
+            "enabled": REDIS_EXPORTER_ENABLED,
+            "image": "quay.io/opstree/redis-exporter:v1.44.0",
+            "resources": k8s_resources(REDIS_EXPORTER_RESOURCES),
+        },
         "storage": {
             "volumeClaimTemplate": {
                 "spec": {
@@ -111,6 +167,7 @@ def _redis_role(replicas: int, role: str) -> dict[str, Any]:
     app = f"{REDIS_NAME}-{role}"
     return {
         "replicas": replicas,
+        "securityContext": dict(REDIS_CONTAINER_SECURITY),
         "nodeSelector": {POOL_LABEL: "data"},
         "tolerations": [pool_toleration("data")],
         "affinity": {
@@ -162,13 +219,23 @@ class Data(pulumi.ComponentResource):
         super().__init__("claude-enhancer:index:Data", name, None, opts)
         ns = args.namespace
         deps = list(args.depends_on or [])
+        pg = args.data.postgres
+        self.backup_secret: k8s.core.v1.Secret | None = None
+        if pg.backup_credentials == "secret":
+            self.backup_secret = _secret_resource(
+                self,
+                "postgres-backup-s3",
+                meta(PG_BACKUP_SECRET, ns, labels=labels(PG_NAME, "backup")),
+                dict(zip(PG_BACKUP_KEYS, (pg.backup_access_key_id, pg.backup_secret_access_key))),
+                deps,
+            )
         self.postgres = k8s.apiextensions.CustomResource(
             "postgres",
             api_version="postgresql.cnpg.io/v1",
             kind="Cluster",
             metadata=meta(PG_NAME, ns, labels=labels(PG_NAME, "database")),
             spec=postgres_spec(args.data, args.database, args.owner),
-            opts=child(self, deps),
+            opts=child(self, deps + ([self.backup_secret] if self.backup_secret else [])),
         )
         self.backup = k8s.apiextensions.CustomResource(
             "postgres-daily-backup",
@@ -192,13 +259,19 @@ class Data(pulumi.ComponentResource):
                 parent=self, depends_on=deps, additional_secret_outputs=["stringData", "data"]
             ),
         )
+        self.redis_service_account = k8s.core.v1.ServiceAccount(
+            "redis-sa",
+            metadata=meta(REDIS_NAME, ns, labels=labels(REDIS_NAME, "cache")),
+            automount_service_account_token=False,
+            opts=child(self, deps),
+        )
         self.redis = k8s.apiextensions.CustomResource(
             "redis",
             api_version="redis.redis.opstreelabs.in/v1beta2",
             kind="RedisCluster",
             metadata=meta(REDIS_NAME, ns, labels=labels(REDIS_NAME, "cache")),
             spec=redis_spec(args.data),
-            opts=child(self, [*deps, self.redis_secret]),
+            opts=child(self, [*deps, self.redis_secret, self.redis_service_account]),
         )
         self.pdbs = [
             k8s.policy.v1.PodDisruptionBudget(
@@ -213,3 +286,27 @@ class Data(pulumi.ComponentResource):
             for role in ("leader", "follower")
         ]
         self.register_outputs({"postgresCluster": PG_NAME, "redisCluster": REDIS_NAME})
+
+
+def _secret_resource(
+    parent: pulumi.Resource,
+    name: str,
+    metadata: dict[str, Any],
+    values: dict[str, Secret | None],
+    deps: list[pulumi.Resource],
+) -> k8s.core.v1.Secret:
+    """An Opaque Secret from secret settings: the values only ever exist as secret Outputs."""
+    missing = sorted(k for k, v in values.items() if v is None)
+    if missing:
+        raise ValueError(f"{metadata['name']}: no value for {missing}")
+    return k8s.core.v1.Secret(
+        name,
+        metadata=metadata,
+        type="Opaque",
+        data=secret_data(
+            {k: pulumi.Output.secret(v.reveal()) for k, v in values.items() if v is not None}
+        ),
+        opts=pulumi.ResourceOptions(
+            parent=parent, depends_on=deps, additional_secret_outputs=["stringData", "data"]
+        ),
+    )

@@ -4,7 +4,7 @@ weighted VirtualService (the ONLY resource whose spec follows the traffic split)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -12,12 +12,25 @@ import pulumi_kubernetes as k8s
 
 from components import rollout
 from components.common import child, labels, meta, no_default_token
-from components.settings import SERVICES, MeshSettings, Namespaces
+from components.data import (
+    CNPG_METRICS_PORT,
+    CNPG_STATUS_PORT,
+    PG_PODS,
+    PG_PORT,
+    PG_SERVICE_ACCOUNT,
+    REDIS_BUS_PORT,
+    REDIS_EXPORTER_ENABLED,
+    REDIS_EXPORTER_PORT,
+    REDIS_NAME,
+    REDIS_PODS,
+    REDIS_PORT,
+)
+from components.settings import SERVICES, DataClients, MeshSettings, Namespaces
+from components.tls import EdgeTls, EdgeTlsArgs
 
 SEC_API = "security.istio.io/v1beta1"
 NET_API = "networking.istio.io/v1beta1"
 VIRTUAL_SERVICE_NAME = "claude-enhancer"
-PG_NAME = "claude-enhancer-pg"
 
 
 def svc_host(name: str, namespace: str) -> str:
@@ -156,7 +169,7 @@ def gateway_spec(mesh: MeshSettings) -> dict[str, Any]:
 
 
 def authorization_policies(
-    ns: Namespaces, mesh: MeshSettings
+    ns: Namespaces, mesh: MeshSettings, clients: DataClients | None = None
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """Pure: (namespace, name, spec): a deny-all per namespace + explicit ALLOWs."""
     gw = sa_principal(mesh.root_namespace, mesh.ingress_service_account)
@@ -192,13 +205,44 @@ def authorization_policies(
     allow(ns.app, "allow-api-to-workflow-engine", "workflow-engine", [api], ["8080"])
     allow(ns.app, "allow-to-agent-runtime", "agent-runtime", [api, wf], ["8080"])
     allow(ns.app, "allow-prometheus-metrics", None, [prom], ["8080"], ["/metrics"])
+    cl = clients or DataClients()
+    pg_peers = sa_principal(ns.data, PG_SERVICE_ACCOUNT)
+    redis_peers = sa_principal(ns.data, REDIS_NAME)
+
+    def ports(*p: int) -> list[str]:
+        return [str(x) for x in p]
+
+    allow(ns.data, "allow-app-to-postgres", PG_PODS, [api, wf, agent], ports(PG_PORT))
+    allow(ns.data, "allow-app-to-redis", REDIS_PODS, [api, wf, agent], ports(REDIS_PORT))
+    allow(ns.data, "allow-prometheus-postgres", PG_PODS, [prom], ports(CNPG_METRICS_PORT))
+    if REDIS_EXPORTER_ENABLED:
+        allow(ns.data, "allow-prometheus-redis", REDIS_PODS, [prom], ports(REDIS_EXPORTER_PORT))
+    # streaming replication (replicas connect to the primary as streaming_replica) and the
+    # instance managers talking to each other
+    allow(ns.data, "allow-postgres-peers", PG_PODS, [pg_peers], ports(PG_PORT, CNPG_STATUS_PORT))
     allow(
-        ns.data, "allow-app-to-postgres", {"cnpg.io/cluster": PG_NAME}, [api, wf, agent], ["5432"]
+        ns.data,
+        "allow-cnpg-operator",
+        PG_PODS,
+        [cl.cnpg_operator.principal],
+        ports(CNPG_STATUS_PORT, PG_PORT),
+    )
+    allow(ns.data, "allow-vault-to-postgres", PG_PODS, [cl.vault.principal], ports(PG_PORT))
+    # replication and the cluster bus between Redis nodes
+    allow(
+        ns.data,
+        "allow-redis-peers",
+        REDIS_PODS,
+        [redis_peers],
+        ports(REDIS_PORT, REDIS_BUS_PORT),
     )
     allow(
-        ns.data, "allow-app-to-redis", {"redis_setup_type": "cluster"}, [api, wf, agent], ["6379"]
+        ns.data,
+        "allow-redis-operator",
+        REDIS_PODS,
+        [cl.redis_operator.principal],
+        ports(REDIS_PORT),
     )
-    allow(ns.data, "allow-prometheus-exporters", None, [prom], ["9187", "9121"])
     return out
 
 
@@ -212,6 +256,8 @@ class MeshArgs:
     """App/data/monitoring namespaces."""
     weights: rollout.Weights
     """Current stable/canary traffic split (from the rollout phase)."""
+    clients: DataClients = field(default_factory=DataClients)
+    """Operators and Vault reaching the data tier (AuthorizationPolicy principals)."""
     depends_on: list[pulumi.Resource] | None = None
     """Namespaces that must exist first."""
 
@@ -254,8 +300,13 @@ class Mesh(pulumi.ComponentResource):
         )
         self.authorization_policies = [
             cr(f"{n}-{p}", SEC_API, "AuthorizationPolicy", meta(p, n), spec)
-            for n, p, spec in authorization_policies(ns, mesh)
+            for n, p, spec in authorization_policies(ns, mesh, args.clients)
         ]
+        self.edge_tls = EdgeTls(
+            f"{name}-edge-tls",
+            EdgeTlsArgs(mesh=mesh, depends_on=deps),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.gateway = cr(
             "gateway",
             NET_API,

@@ -45,6 +45,10 @@ def platform_parts(raw: dict[str, Any]) -> list[str]:
     parts = list(BASE_PARTS)
     if settings.vault_enabled(raw):
         parts.append("vault")
+    if settings.cluster_mode(raw) == "kwok":
+        # the local platform runs the real operators that reconcile the program's CNPG Cluster
+        # and RedisCluster
+        parts += ["cnpg", "redisop"]
     return parts
 
 

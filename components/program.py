@@ -39,7 +39,12 @@ def run(s: Settings) -> Stack:
     cluster = Cluster(
         "cluster",
         ClusterArgs(
-            cluster=s.cluster, namespaces=ns, app=s.app, mesh_root_namespace=s.mesh.root_namespace
+            cluster=s.cluster,
+            namespaces=ns,
+            app=s.app,
+            data=s.data,
+            dataplane=s.mesh.dataplane,
+            mesh_root_namespace=s.mesh.root_namespace,
         ),
     )
     namespaces = list(cluster.namespaces.values())
@@ -78,7 +83,14 @@ def run(s: Settings) -> Stack:
         ),
     )
     mesh = Mesh(
-        "mesh", MeshArgs(mesh=s.mesh, namespaces=ns, weights=weights, depends_on=namespaces)
+        "mesh",
+        MeshArgs(
+            mesh=s.mesh,
+            namespaces=ns,
+            weights=weights,
+            clients=s.data.clients,
+            depends_on=namespaces,
+        ),
     )
     app = App(
         "app",

@@ -27,6 +27,16 @@ VAULT_TOKEN_KEY = "vault:token"
 VAULT_TOKEN_ENV = "VAULT_TOKEN"
 PG_PASSWORD_KEY = f"{PROJECT}:postgresAdminPassword"
 PG_PASSWORD_ENV = "CE_POSTGRES_ADMIN_PASSWORD"
+#: secret config keys -> environment fallbacks (never in plaintext stack files or state).
+TLS_CERT_KEY, TLS_CERT_ENV = f"{PROJECT}:tlsCertificate", "CE_TLS_CERTIFICATE"
+TLS_KEY_KEY, TLS_KEY_ENV = f"{PROJECT}:tlsPrivateKey", "CE_TLS_PRIVATE_KEY"
+BACKUP_ID_KEY, BACKUP_ID_ENV = f"{PROJECT}:backupS3AccessKeyId", "CE_BACKUP_S3_ACCESS_KEY_ID"
+BACKUP_SECRET_KEY, BACKUP_SECRET_ENV = (
+    f"{PROJECT}:backupS3SecretAccessKey",
+    "CE_BACKUP_S3_SECRET_ACCESS_KEY",
+)
+#: Istio data planes that work under Pod Security "restricted" (no istio-init NET_ADMIN).
+DATAPLANES: tuple[str, ...] = ("cni", "ambient")
 
 #: top-level project keys this program understands.
 KNOWN_KEYS: tuple[str, ...] = (
@@ -41,6 +51,10 @@ KNOWN_KEYS: tuple[str, ...] = (
     "namespaces",
     "passwords",
     "postgresAdminPassword",
+    "tlsCertificate",
+    "tlsPrivateKey",
+    "backupS3AccessKeyId",
+    "backupS3SecretAccessKey",
 )
 
 #: password generators (``claude-enhancer:passwords.generator``).
@@ -136,6 +150,8 @@ class ClusterSettings:
     """GiB per node (SPEC: 64)."""
     pools: tuple[PoolSettings, ...]
     """system, app, data."""
+    preflight: bool = True
+    """Check the target cluster for CRDs and prerequisites before registering anything."""
 
     def pool(self, name: str) -> PoolSettings:
         """The pool called ``name``."""
@@ -172,7 +188,7 @@ class ServiceSettings:
 
 @dataclass(frozen=True)
 class ResourceSettings:
-    """Per-container requests and limits (SPEC: < 2 CPU, < 4 GiB)."""
+    """Per-container requests (normal usage) and limits (the budget)."""
 
     request_cpu_m: int
     request_memory_mi: int
@@ -225,6 +241,12 @@ class PostgresSettings:
     backup_schedule: str
     backup_destination: str
     backup_retention: str
+    resources: ResourceSettings
+    """Every instance container (CNPG applies spec.resources to each)."""
+    backup_credentials: str = "secret"
+    """secret (access key from secret config) | iamRole (inheritFromIAMRole, no Secret)."""
+    backup_access_key_id: Secret | None = None
+    backup_secret_access_key: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +258,33 @@ class RedisSettings:
     """Followers in total (SPEC: 3, one per master)."""
     image: str
     storage_gi: int
+    resources: ResourceSettings
+    """The redis container (the exporter sidecar has its own, components/data.py)."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A workload outside the program's namespaces that talks to the data tier."""
+
+    namespace: str
+    service_account: str
+
+    @property
+    def principal(self) -> str:
+        """Its Istio (SPIFFE) principal."""
+        return f"cluster.local/ns/{self.namespace}/sa/{self.service_account}"
+
+
+@dataclass(frozen=True)
+class DataClients:
+    """``data.clients``: who besides the app reaches the data tier (namespace/serviceAccount)."""
+
+    cnpg_operator: Peer = Peer("cnpg-system", "cnpg-manager")
+    """cloudnative-pg's default install (config/default: namespace cnpg-system, SA cnpg-manager)."""
+    redis_operator: Peer = Peer("redis-operator-system", "redis-operator")
+    """redis-operator's default install (config/default namespace, SA redis-operator)."""
+    vault: Peer = Peer("vault", "vault")
+    """Vault's database secrets engine (the Helm chart's namespace and SA)."""
 
 
 @dataclass(frozen=True)
@@ -244,6 +293,7 @@ class DataSettings:
 
     postgres: PostgresSettings
     redis: RedisSettings
+    clients: DataClients = field(default_factory=DataClients)
 
 
 @dataclass(frozen=True)
@@ -291,6 +341,12 @@ class MeshSettings:
     session_cookie: str
     cookie_ttl_seconds: int
     ingress_service_account: str
+    dataplane: str = "cni"
+    """cni (sidecars, Istio CNI plugin instead of istio-init) | ambient (ztunnel, no sidecars)."""
+    tls_source: str = "secret"
+    """secret (certificate + key from secret config) | selfSigned (generated, local only)."""
+    tls_certificate: Secret | None = None
+    tls_private_key: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -530,10 +586,40 @@ def _cluster(raw: Mapping[str, Any]) -> ClusterSettings:
         pools.append(PoolSettings(name, n, tainted=(name == "data"), existing_nodes=names))
     pools_o.done()
     existing_o.done()
+    preflight = o.get_bool("preflight", True)
     o.done()
     if pools[1].nodes < 1:
         raise SettingsError(f"{pools_o._k('app')}: the app pool needs at least one node")
-    return ClusterSettings(mode, tuple(zones_raw), node_cpu, node_mem, tuple(pools))
+    return ClusterSettings(mode, tuple(zones_raw), node_cpu, node_mem, tuple(pools), preflight)
+
+
+#: SPEC per-instance budget: < 2 cores, < 4 GB (4e9 bytes = 3814 MiB).
+APP_BUDGET_CPU_M = 2000
+APP_BUDGET_MEMORY_MI = 3814
+#: defaults: requests = SPEC normal usage (1.8 cores, 2.8 GB = 2670 MiB), limits = the budget.
+APP_RESOURCES = ResourceSettings(1800, 2670, 1950, 3814)
+PG_RESOURCES = ResourceSettings(2000, 8192, 4000, 12288)
+REDIS_RESOURCES = ResourceSettings(500, 2048, 1000, 4096)
+
+
+def _resources(
+    r: _Obj,
+    d: ResourceSettings,
+    max_cpu_m: int | None = None,
+    max_memory_mi: int | None = None,
+) -> ResourceSettings:
+    res = ResourceSettings(
+        request_cpu_m=r.get_int("requestCpuMilli", d.request_cpu_m, lo=1),
+        request_memory_mi=r.get_int("requestMemoryMi", d.request_memory_mi, lo=1),
+        limit_cpu_m=r.get_int("limitCpuMilli", d.limit_cpu_m, lo=1, hi=max_cpu_m),
+        limit_memory_mi=r.get_int("limitMemoryMi", d.limit_memory_mi, lo=1, hi=max_memory_mi),
+    )
+    if res.request_cpu_m > res.limit_cpu_m:
+        raise SettingsError(f"{r._k('requestCpuMilli')}: must be <= limitCpuMilli")
+    if res.request_memory_mi > res.limit_memory_mi:
+        raise SettingsError(f"{r._k('requestMemoryMi')}: must be <= limitMemoryMi")
+    r.done()
+    return res
 
 
 _DEFAULT_SERVICES = {
@@ -601,18 +687,14 @@ def _app(raw: Mapping[str, Any]) -> AppSettings:
         s.done()
         services.append(ServiceSettings(name, replicas, max_r, digests=tuple(digests)))
     svc_o.done()
-    r = o.get_obj("resources", {})
-    res = ResourceSettings(
-        request_cpu_m=r.get_int("requestCpuMilli", 1000, lo=1),
-        request_memory_mi=r.get_int("requestMemoryMi", 2048, lo=1),
-        limit_cpu_m=r.get_int("limitCpuMilli", 1800, lo=1, hi=1999),
-        limit_memory_mi=r.get_int("limitMemoryMi", 2800, lo=1, hi=4095),
+    # SPEC per instance: normal usage 1.8 cores / 2.8 GB -> requests (what the scheduler
+    # reserves and the HPA targets against); budget < 2 cores / < 4 GB -> limits.
+    res = _resources(
+        o.get_obj("resources", {}),
+        APP_RESOURCES,
+        max_cpu_m=APP_BUDGET_CPU_M - 1,
+        max_memory_mi=APP_BUDGET_MEMORY_MI,
     )
-    if res.request_cpu_m > res.limit_cpu_m:
-        raise SettingsError(f"{r._k('requestCpuMilli')}: must be <= limitCpuMilli")
-    if res.request_memory_mi > res.limit_memory_mi:
-        raise SettingsError(f"{r._k('requestMemoryMi')}: must be <= limitMemoryMi")
-    r.done()
     period = o.get_int("startupPeriodSeconds", 2, lo=1)
     threshold = o.get_int("startupFailureThreshold", 14, lo=1)
     if period * threshold >= 30:
@@ -625,7 +707,7 @@ def _app(raw: Mapping[str, Any]) -> AppSettings:
     )
 
 
-def _data(raw: Mapping[str, Any]) -> DataSettings:
+def _data(raw: Mapping[str, Any], env: Mapping[str, str]) -> DataSettings:
     o = _top(raw, "data", required=False)
     p = o.get_obj("postgres", {})
     instances = p.get_int("instances", 3, lo=1)
@@ -637,6 +719,11 @@ def _data(raw: Mapping[str, Any]) -> DataSettings:
         raise SettingsError(
             f"{p._k('maxSyncReplicas')}: must be <= instances - 1 ({instances - 1}), got {max_sync}"
         )
+    creds = p.get_str("backupCredentials", "secret")
+    if creds not in ("secret", "iamRole"):
+        raise SettingsError(
+            f"{p._k('backupCredentials')}: must be 'secret' or 'iamRole', got {creds!r}"
+        )
     pg = PostgresSettings(
         instances=instances,
         image=p.get_str("image", "ghcr.io/cloudnative-pg/postgresql:15.8"),
@@ -646,6 +733,8 @@ def _data(raw: Mapping[str, Any]) -> DataSettings:
         backup_schedule=p.get_str("backupSchedule", "0 0 2 * * *"),
         backup_destination=p.get_str("backupDestination", "s3://claude-enhancer-backups/pg"),
         backup_retention=p.get_str("backupRetention", "30d"),
+        resources=_resources(p.get_obj("resources", {}), PG_RESOURCES),
+        backup_credentials=creds,
     )
     if not pg.image.split(":")[-1].startswith("15"):
         raise SettingsError(f"{p._k('image')}: must be a PostgreSQL 15 image, got {pg.image!r}")
@@ -656,10 +745,38 @@ def _data(raw: Mapping[str, Any]) -> DataSettings:
         replicas=r.get_int("replicas", 3, lo=0),
         image=r.get_str("image", "quay.io/opstree/redis:v7.0.15"),
         storage_gi=r.get_int("storageGi", 10, lo=1),
+        resources=_resources(r.get_obj("resources", {}), REDIS_RESOURCES),
     )
     r.done()
+    c = o.get_obj("clients", {})
+    d = DataClients()
+    clients = DataClients(
+        cnpg_operator=_peer(c, "cnpgOperator", d.cnpg_operator),
+        redis_operator=_peer(c, "redisOperator", d.redis_operator),
+        vault=_peer(c, "vault", d.vault),
+    )
+    c.done()
     o.done()
-    return DataSettings(pg, rd)
+    if creds == "secret":
+        what = f"S3 credentials for {p._k('backupDestination')}"
+        pg = PostgresSettings(
+            **{
+                **pg.__dict__,
+                "backup_access_key_id": _secret(raw, env, BACKUP_ID_KEY, BACKUP_ID_ENV, what),
+                "backup_secret_access_key": _secret(
+                    raw, env, BACKUP_SECRET_KEY, BACKUP_SECRET_ENV, what
+                ),
+            }
+        )
+    return DataSettings(pg, rd, clients)
+
+
+def _peer(o: _Obj, name: str, default: Peer) -> Peer:
+    v = o.get_str(name, f"{default.namespace}/{default.service_account}")
+    ns, _, sa = v.partition("/")
+    if not (_NAME_RE.fullmatch(ns) and _NAME_RE.fullmatch(sa)):
+        raise SettingsError(f"{o._k(name)}: must be <namespace>/<serviceAccount>, got {v!r}")
+    return Peer(ns, sa)
 
 
 def _secret(
@@ -678,6 +795,11 @@ def _secret(
 
 def _vault_enabled(o: _Obj) -> bool:
     return o.get_bool("enabled", True)
+
+
+def cluster_mode(raw: Mapping[str, Any]) -> str:
+    """``cluster.mode`` (kwok | existing), read without validating the rest of the stack."""
+    return _top(raw, "cluster").get_str("mode")
 
 
 def vault_enabled(raw: Mapping[str, Any]) -> bool:
@@ -734,8 +856,20 @@ def _passwords(raw: Mapping[str, Any]) -> PasswordSettings:
     return PasswordSettings(generator)
 
 
-def _mesh(raw: Mapping[str, Any]) -> MeshSettings:
+def _mesh(raw: Mapping[str, Any], env: Mapping[str, str]) -> MeshSettings:
     o = _top(raw, "mesh", required=False)
+    dataplane = o.get_str("dataplane", "cni")
+    if dataplane not in DATAPLANES:
+        raise SettingsError(
+            f"{o._k('dataplane')}: must be 'cni' (sidecars with the Istio CNI plugin) or "
+            f"'ambient', got {dataplane!r}; classic istio-init injection needs NET_ADMIN, "
+            "which Pod Security 'restricted' forbids"
+        )
+    tls_source = o.get_str("tlsSource", "secret")
+    if tls_source not in ("secret", "selfSigned"):
+        raise SettingsError(
+            f"{o._k('tlsSource')}: must be 'secret' or 'selfSigned', got {tls_source!r}"
+        )
     m = MeshSettings(
         host=o.get_str("host", "claude-enhancer.local"),
         tls_credential_name=o.get_str("tlsCredentialName", "claude-enhancer-tls"),
@@ -747,8 +881,19 @@ def _mesh(raw: Mapping[str, Any]) -> MeshSettings:
         ingress_service_account=o.get_str(
             "ingressServiceAccount", "istio-ingressgateway-service-account", pattern=_NAME_RE
         ),
+        dataplane=dataplane,
+        tls_source=tls_source,
     )
     o.done()
+    if tls_source == "secret":
+        what = f"edge TLS for {o._k('host')} (PEM)"
+        m = MeshSettings(
+            **{
+                **m.__dict__,
+                "tls_certificate": _secret(raw, env, TLS_CERT_KEY, TLS_CERT_ENV, what),
+                "tls_private_key": _secret(raw, env, TLS_KEY_KEY, TLS_KEY_ENV, what),
+            }
+        )
     return m
 
 
@@ -845,9 +990,9 @@ def load_settings(
         rollout=ro,
         cluster=cl,
         app=app,
-        data=_data(raw),
+        data=_data(raw, env),
         vault=_vault(raw, env),
-        mesh=_mesh(raw),
+        mesh=_mesh(raw, env),
         monitoring=_monitoring(raw),
         passwords=_passwords(raw),
         namespaces=_namespaces(raw),
@@ -973,4 +1118,23 @@ def from_pulumi(
         and env.get("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION") == "true"
     ):
         check_plugins(s, env.get("PULUMI_HOME"))
+    if not state._under_mocks() and s.cluster.preflight:
+        cluster_preflight(s, env)
     return s
+
+
+def cluster_preflight(s: Settings, env: Mapping[str, str]) -> None:
+    """The target cluster has every CRD and prerequisite the stack needs (components.preflight)."""
+    from pulumi.runtime.config import get_config
+
+    from components import preflight
+
+    kubeconfig = preflight.load_kubeconfig(get_config("kubernetes:kubeconfig"), env)
+    api = preflight.KubeApi(kubeconfig, get_config("kubernetes:context"))
+    try:
+        preflight.check(s, api)
+    except OSError as e:  # requests' errors derive from OSError
+        raise SettingsError(
+            f"{PROJECT}:cluster: cannot read the target cluster at {api.server} for the "
+            f"preflight: {e}"
+        ) from None

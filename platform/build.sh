@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
-#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres]...   (default: all)
+#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|cnpg|redisop|nca]...   (default: all)
 # CE_PHASE=fetch downloads what the parts need and compiles nothing; the default build phase is
 # offline (toolchain/lib.sh). toolchain/bootstrap.sh runs both, for the parts the stack needs.
 # Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
@@ -10,6 +10,9 @@
 #   kwok-$KWOK_VERSION/bin/kwok   +  kwok-$KWOK_VERSION/stages.yaml (kwok's own fast node/pod stages)
 #   vault-$VAULT_VERSION/bin/vault
 #   platform-crds/<group>/*.yaml  (+ SOURCES: module@version of each file)
+#   cnpg-$CNPG_VERSION/bin/cnpg-manager   (CloudNativePG operator + instance manager)
+#   redisop-$REDISOP_VERSION/bin/redis-operator
+#   nca-$NCA_VERSION/bin/nca   (test tool, not in "all": network-config-analyzer from PyPI)
 # Warm runs only compare stamps (a few seconds). Exits non-zero naming the failing part.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -122,11 +125,56 @@ b_postgres() {
   fetching || ce_log "postgres: $("/usr/lib/postgresql/$PG_MAJOR/bin/postgres" --version)"
 }
 
+# Operators that reconcile the program's CRs on the local platform (run by platform/local.sh).
+b_cnpg() {
+  check_pin cnpg github.com/cloudnative-pg/cloudnative-pg "$CNPG_VERSION"
+  [ "github.com/cloudnative-pg/cloudnative-pg@$CNPG_VERSION" = "$CRD_CNPG_MODULE" ] \
+    || ce_die "CNPG_VERSION ($CNPG_VERSION) must match CRD_CNPG_MODULE ($CRD_CNPG_MODULE)"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool cnpg "$CNPG_VERSION" "$here/gomod/cnpg" \
+    github.com/cloudnative-pg/cloudnative-pg/cmd/manager || return 1
+  fetching && return 0
+  # "manager" is too generic a process name for platform/local.sh's pid checks
+  local b="$CE_TOOLS/cnpg-$CNPG_VERSION/bin"
+  if [ -x "$b/manager" ] && [ ! -x "$b/cnpg-manager" ]; then mv "$b/manager" "$b/cnpg-manager"; fi
+  [ -x "$b/cnpg-manager" ] || ce_die "cnpg-manager binary missing in $b"
+}
+
+b_redisop() {
+  check_pin redisop github.com/OT-CONTAINER-KIT/redis-operator "$REDISOP_VERSION"
+  [ "github.com/OT-CONTAINER-KIT/redis-operator@$REDISOP_VERSION" = "$CRD_REDISOP_MODULE" ] \
+    || ce_die "REDISOP_VERSION ($REDISOP_VERSION) must match CRD_REDISOP_MODULE ($CRD_REDISOP_MODULE)"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool redisop "$REDISOP_VERSION" "$here/gomod/redisop" \
+    github.com/OT-CONTAINER-KIT/redis-operator
+}
+
+# Test tool: np-guard's network-config-analyzer (PyPI), the NetworkPolicy + Istio
+# AuthorizationPolicy semantics behind tests/integration/test_reachability.py. Its own venv: it
+# pins PyYAML 6.0.2, the program's venv 6.0.4. Fetch: the wheels; build: offline install.
+b_nca() {
+  local dest="$CE_TOOLS/nca-$NCA_VERSION" wheels="$CE_HOME/cache/pip/nca-$NCA_VERSION"
+  if [ -x "$dest/bin/nca" ]; then ce_log "nca: cached ($dest)"; return 0; fi
+  if fetching; then
+    [ -f "$wheels/.complete" ] && return 0
+    mkdir -p "$wheels"
+    "$CE_HOME/venv/bin/python" -m pip download -q --dest "$wheels" "network-config-analyzer==$NCA_VERSION" \
+      || { echo "ERROR: pip download network-config-analyzer==$NCA_VERSION failed" >&2; return 1; }
+    touch "$wheels/.complete"; return 0
+  fi
+  rm -rf "$dest.new"
+  python3 -m venv "$dest.new" \
+    && "$dest.new/bin/pip" install -q --no-index --find-links "$wheels" "network-config-analyzer==$NCA_VERSION" \
+    || { echo "ERROR: nca $NCA_VERSION: offline install from $wheels failed (run the fetch phase)" >&2; return 1; }
+  rm -rf "$dest" && mv "$dest.new" "$dest"
+  # the venv's scripts name their interpreter by path: rewrite it after the move
+  sed -i "1s|^#!.*/python.*|#!$dest/bin/python|" "$dest/bin/nca" "$dest/bin/pip"
+  ce_log "nca: $("$dest/bin/nca" --version 2>&1 | head -n1) -> $dest"
+}
+
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
 [ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault)
 t0=$(ce_now)
 for p in "${parts[@]}"; do
-  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres)"
+  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|cnpg|redisop|nca)"
   "b_$p" || ce_die "platform build of '$p' failed (see above)"
 done
 ce_log "platform ${CE_PHASE:-build} (${parts[*]}) done in $(( $(ce_now) - t0 ))s"

@@ -6,7 +6,10 @@
 #   platform/local.sh check-loopback  fail if a platform process listens on a non-loopback address
 # Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes/pods),
 # CRDs (Istio, CloudNativePG, monitoring.coreos.com, redis-operator; from module zips, see
-# platform/build.sh), Vault dev server, PostgreSQL private cluster.
+# platform/build.sh), Vault dev server, PostgreSQL private cluster, and the operators the stack
+# needs (components/needs.py): the CloudNativePG operator (in its own network namespace, see
+# platform/netns-run.py) and the OT redis-operator, with static PersistentVolumes for their
+# claims (kwok has no storage).
 # Files: kubeconfig (admin), vault-token (0600), postgres-vault-password (0600), logs/, run/ (pids).
 # Binaries come from platform/build.sh (run automatically when one is missing).
 set -euo pipefail
@@ -32,6 +35,11 @@ KWOK_DIR="$CE_TOOLS/kwok-$KWOK_VERSION"
 VAULT_BIN="$CE_TOOLS/vault-$VAULT_VERSION/bin"
 CRD_DIR="$CE_TOOLS/platform-crds"
 KUBECTL="$K8S_BIN/kubectl"
+CNPG_BIN="$CE_TOOLS/cnpg-${CNPG_VERSION:-}/bin"
+CNPG_NS=cnpg-system CNPG_SA=cnpg-manager
+REDISOP_BIN="$CE_TOOLS/redisop-${REDISOP_VERSION:-}/bin"
+REDISOP_NS=redis-operator-system REDISOP_SA=redis-operator
+REDISOP_METRICS_PORT=18080 REDISOP_PROBE_PORT=18081
 
 T0=$(date +%s%N)
 log() { local ms=$(( ($(date +%s%N) - T0) / 1000000 )); printf '[local.sh +%d.%01ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*" >&2; }
@@ -127,6 +135,8 @@ ensure_binaries() {
                   "$KUBECTL" "$ETCD_BIN/etcd" "$KWOK_DIR/bin/kwok" "$KWOK_DIR/stages.yaml"
                   "$CRD_DIR/.stamp" "$PG_BIN/pg_ctl")
   needs vault && files+=("$VAULT_BIN/vault")
+  needs cnpg && files+=("$CNPG_BIN/cnpg-manager")
+  needs redisop && files+=("$REDISOP_BIN/redis-operator")
   for f in "${files[@]}"; do
     [ -e "$f" ] || { log "missing $f"; missing=1; }
   done
@@ -407,11 +417,71 @@ down_postgres() {
   rm -f "$RUN/postgres.pid"
 }
 
+# ------------------------------------------------------------------ operators
+# Static PersistentVolumes: kwok runs no storage provisioner, and the operators' pods wait for
+# their claims to bind. No storageClassName, so they bind class-less claims (the program sets
+# none); hostPath is never mounted (kwok starts no containers). Released ones are recycled.
+PV_COUNT=24
+up_storage() {
+  local i name have
+  have=$(kc get pv -l ce-platform/storage=static -o name 2>/dev/null | wc -l)
+  if [ "$have" -lt "$PV_COUNT" ]; then
+    for i in $(seq -w 1 "$PV_COUNT"); do
+      name="ce-static-pv-$i"
+      printf -- '---\napiVersion: v1\nkind: PersistentVolume\nmetadata: {name: %s, labels: {ce-platform/storage: static}}\n' "$name"
+      printf 'spec: {capacity: {storage: 500Gi}, accessModes: [ReadWriteOnce], persistentVolumeReclaimPolicy: Retain, hostPath: {path: /var/lib/ce-kwok-pv/%s}}\n' "$name"
+    done | kc apply -f - >>"$LOGS/storage.log" 2>&1 || die "creating static PVs failed (log $LOGS/storage.log)"
+  fi
+  for name in $(kc get pv -l ce-platform/storage=static -o jsonpath='{range .items[?(@.status.phase=="Released")]}{.metadata.name}{" "}{end}'); do
+    kc patch pv "$name" --type json -p '[{"op":"remove","path":"/spec/claimRef"}]' >>"$LOGS/storage.log" 2>&1 || true
+  done
+}
+
+h_cnpg() { grep -q '"Starting workers".*"controller":"cluster"' "$LOGS/cnpg-manager.log" 2>/dev/null; }
+up_cnpg() {
+  alive cnpg-manager && h_cnpg && return 0
+  stop_pid cnpg-manager
+  # the identity the program's AuthorizationPolicies admit (claude-enhancer:data.clients.cnpgOperator)
+  kc create namespace "$CNPG_NS" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  kc -n "$CNPG_NS" create serviceaccount "$CNPG_SA" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  # the operator's working dir mirrors its image (operator/manager_<arch>: the instance binaries)
+  local wd="$P/cnpg"
+  mkdir -p "$wd/operator" "$RUN" "$LOGS"
+  ln -sf "$CNPG_BIN/cnpg-manager" "$wd/operator/manager_amd64"
+  : >"$LOGS/cnpg-manager.log"
+  # The webhook server binds every interface (":9443", not configurable): the operator runs in its
+  # own network namespace, where only the kube-apiserver port is forwarded in. No webhook
+  # configuration is registered, so the apiserver never calls it. WEBHOOK_CERT_DIR skips the
+  # operator's self-managed PKI (which patches webhook configurations that do not exist here).
+  # (exec: no shell stays behind holding the caller's stdout, e.g. a pipe someone reads to EOF)
+  (cd "$wd" && OPERATOR_NAMESPACE="$CNPG_NS" WEBHOOK_CERT_DIR="$PKI" KUBECONFIG="$KUBECONFIG_ADMIN" \
+    exec setsid python3 "$here/netns-run.py" --pidfile "$RUN/cnpg-manager.pid" --forward "$APISERVER_PORT" -- \
+      "$CNPG_BIN/cnpg-manager" controller --leader-elect=false --metrics-bind-address 127.0.0.1:8080 \
+      >>"$LOGS/cnpg-manager.log" 2>&1 </dev/null) &
+  wait_for cnpg-manager 90 h_cnpg
+  log "cloudnative-pg operator $CNPG_VERSION up (pid $(pid_of cnpg-manager), own network namespace, as $CNPG_NS/$CNPG_SA)"
+}
+
+h_redisop() { curl -sf --max-time 2 "http://127.0.0.1:$REDISOP_PROBE_PORT/healthz" | grep -q ok; }
+up_redisop() {
+  alive redis-operator && h_redisop && return 0
+  stop_pid redis-operator
+  # the identity the program's AuthorizationPolicies admit (claude-enhancer:data.clients.redisOperator)
+  kc create namespace "$REDISOP_NS" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  kc -n "$REDISOP_NS" create serviceaccount "$REDISOP_SA" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  # webhooks off (none registered); metrics and probes on loopback
+  ENABLE_WEBHOOKS=false KUBECONFIG="$KUBECONFIG_ADMIN" start_bg redis-operator "$REDISOP_BIN/redis-operator" \
+    --leader-elect=false --metrics-bind-address "127.0.0.1:$REDISOP_METRICS_PORT" \
+    --health-probe-bind-address "127.0.0.1:$REDISOP_PROBE_PORT"
+  wait_for redis-operator 60 h_redisop
+  log "redis-operator $REDISOP_VERSION up (pid $(pid_of redis-operator), 127.0.0.1:$REDISOP_PROBE_PORT, as $REDISOP_NS/$REDISOP_SA)"
+}
+
 # ------------------------------------------------------------------ loopback check
 # Every TCP/UDP listener owned by a platform process must be on 127.0.0.0/8 or ::1.
 check_loopback() {
   local lpids="" n bad=0 line
-  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault postgres; do
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault postgres redis-operator; do
     alive "$n" && lpids="$lpids $(pid_of "$n")"
   done
   while read -r line; do
@@ -433,10 +503,14 @@ check_loopback() {
 # ------------------------------------------------------------------ commands
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok postgres)
 needs vault && COMPONENTS+=(vault)
+needs cnpg && COMPONENTS+=(cnpg-manager)
+needs redisop && COMPONENTS+=(redis-operator)
 declare -A PORT=([etcd]=$ETCD_PORT [kube-apiserver]=$APISERVER_PORT [kube-controller-manager]=$KCM_PORT
-  [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT)
+  [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT
+  [cnpg-manager]="-(own netns)" [redis-operator]=$REDISOP_PROBE_PORT)
 declare -A PROBE=([etcd]=h_etcd [kube-apiserver]=h_apiserver [kube-controller-manager]=h_kcm
-  [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres)
+  [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres
+  [cnpg-manager]=h_cnpg [redis-operator]=h_redisop)
 
 all_up() {
   local c
@@ -484,6 +558,9 @@ cmd_up() {
   up_scheduler
   up_kwok
   up_crds
+  if needs cnpg || needs redisop; then up_storage; fi
+  if needs cnpg; then up_cnpg; else stop_pid cnpg-manager; fi
+  if needs redisop; then up_redisop; else stop_pid redis-operator; fi
   check_loopback || die "a platform process listens on a non-loopback address (see above)"
   log "platform up: KUBECONFIG=$KUBECONFIG_ADMIN VAULT_ADDR=http://127.0.0.1:$VAULT_PORT"
 }
@@ -492,6 +569,7 @@ cmd_down() {
   local purge=0
   [ "${1:-}" = --purge ] && purge=1
   local c
+  stop_pid cnpg-manager redis-operator
   stop_pid kwok kube-scheduler kube-controller-manager vault
   stop_pid kube-apiserver
   stop_pid etcd
@@ -507,7 +585,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) shift; cmd_down "$@" ;;
   status) cmd_status ;;
-  _up) # debugging: start one component (postgres|vault|etcd|apiserver|kcm|scheduler|kwok|crds)
+  _up) # debugging: start one component (postgres|vault|etcd|apiserver|kcm|scheduler|kwok|crds|storage|cnpg|redisop)
     mkdir -p "$P" "$RUN" "$LOGS"; chmod 711 "$P"; gen_pki; gen_front_proxy_pki; gen_kubeconfigs; "up_$2" ;;
   check-loopback) check_loopback && echo "ok: all platform listeners are on loopback" ;;
   *) echo "usage: $0 up|down [--purge]|status|check-loopback" >&2; exit 2 ;;

@@ -160,7 +160,10 @@ build_actionlint() {
   build_go_tool actionlint "$ACTIONLINT_VERSION" "$here/gomod/actionlint" github.com/rhysd/actionlint/cmd/actionlint \
     || ce_die "actionlint (github.com/rhysd/actionlint v$ACTIONLINT_VERSION): see above"
 }
-[ "$test_tools" = 1 ] && build_actionlint
+if [ "$test_tools" = 1 ]; then
+  build_actionlint
+  bash "$repo/platform/build.sh" nca || ce_die "network-config-analyzer: see above"
+fi
 ce_log "fetch phase done in $(( $(ce_now) - t0 ))s"
 
 # The choices env.sh reads (which pulumi, whether Pulumi may download plugins).
@@ -237,7 +240,10 @@ if [ ${#debs[@]} -gt 0 ]; then
   pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
   command -v promtool >/dev/null || ce_die "promtool not on PATH after installing Debian's prometheus"
 fi
-[ "$test_tools" = 1 ] && build_actionlint
+if [ "$test_tools" = 1 ]; then
+  build_actionlint
+  bash "$repo/platform/build.sh" nca || ce_die "network-config-analyzer: see above"
+fi
 ce_log "build phase done in $(( $(ce_now) - tb ))s"
 
 "$pulumi_bin" version >/dev/null || ce_die "pulumi version failed"

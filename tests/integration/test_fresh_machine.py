@@ -44,6 +44,8 @@ WRAPPERS: dict[str, list[str]] = {
     ],
     "platform/gomod/etcd": ["go.etcd.io/etcd/server/v3", "go.etcd.io/etcd/etcdctl/v3"],
     "platform/gomod/kwok": ["sigs.k8s.io/kwok/cmd/kwok"],
+    "platform/gomod/cnpg": ["github.com/cloudnative-pg/cloudnative-pg/cmd/manager"],
+    "platform/gomod/redisop": ["github.com/OT-CONTAINER-KIT/redis-operator"],
     "toolchain/gomod/actionlint": ["github.com/rhysd/actionlint/cmd/actionlint"],
 }
 SYSTEM_PATH = "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

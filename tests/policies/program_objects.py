@@ -75,7 +75,7 @@ def authorization_policies() -> list[tuple[str, str, dict[str, Any]]]:
             f"{ns}-{name}",
             _cr("security.istio.io/v1beta1", "AuthorizationPolicy", name, ns, spec),
         )
-        for ns, name, spec in mesh.authorization_policies(s.namespaces, s.mesh)
+        for ns, name, spec in mesh.authorization_policies(s.namespaces, s.mesh, s.data.clients)
     ]
 
 
@@ -83,7 +83,9 @@ def network_policies() -> list[tuple[str, str, dict[str, Any]]]:
     s = settings()
     return [
         (NP, f"{ns}-{name}", _cr("networking.k8s.io/v1", "NetworkPolicy", name, ns, spec))
-        for ns, items in cluster.network_policies(s.namespaces, s.mesh.root_namespace).items()
+        for ns, items in cluster.network_policies(
+            s.namespaces, s.mesh.root_namespace, s.data, s.mesh.dataplane
+        ).items()
         for name, spec in items
     ]
 

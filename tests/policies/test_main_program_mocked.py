@@ -28,6 +28,16 @@ def mock_resources(stack: str, overlay: dict[str, object] | None = None) -> list
         "VAULT_TOKEN": os.environ.get("VAULT_TOKEN", "mock-token"),
         "CE_POSTGRES_ADMIN_PASSWORD": os.environ.get("CE_POSTGRES_ADMIN_PASSWORD", "mock-password"),
         "CE_MOCKRUN_CONFIG": json.dumps(overlay or {}),
+        # staging/prod: edge TLS and backup credentials come from secret config or these
+        **{
+            k: os.environ.get(k, f"mock-{k.lower()}")
+            for k in (
+                "CE_TLS_CERTIFICATE",
+                "CE_TLS_PRIVATE_KEY",
+                "CE_BACKUP_S3_ACCESS_KEY_ID",
+                "CE_BACKUP_S3_SECRET_ACCESS_KEY",
+            )
+        },
     }
     r = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "noncompliant" / "_mockrun.py"), str(ROOT), stack],

@@ -25,8 +25,13 @@ from components import needs  # noqa: E402
 from components import settings as settings_mod  # noqa: E402
 
 GENERATED_PASSWORD = "pulumi-python:dynamic/passwords:GeneratedPassword"
+SELF_SIGNED = "pulumi-python:dynamic/tls:SelfSignedCertificate"
 TOKEN = "hvs.test-token"
 PG_PW = "pg-admin-test-password"
+#: stand-ins for the secret config staging/prod need (never real material).
+TLS_CERT = "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n"
+TLS_KEY = "-----BEGIN PRIVATE KEY-----\ntest\n-----END PRIVATE KEY-----\n"
+BACKUP_ID, BACKUP_SECRET = "AKIATEST", "backup-secret-test"
 
 
 @dataclass
@@ -62,6 +67,10 @@ class Capture(pulumi.runtime.Mocks):
             assert provider.check({}, props).failures == []
             outputs.pop("__provider")
             outputs["result"] = "y" * int(args.inputs["length"])
+        if args.typ == SELF_SIGNED:
+            outputs.pop("__provider")
+            outputs["certificate"] = TLS_CERT
+            outputs["privateKey"] = TLS_KEY
         return f"{args.name}-id", outputs
 
     def call(
@@ -83,9 +92,10 @@ class Capture(pulumi.runtime.Mocks):
         return self.resources[f"{typ}::{name}"]
 
 
-def run_mocked(fn: Callable[[], Any]) -> Capture:
-    """Run ``fn`` under fresh Pulumi mocks and wait for all registrations."""
-    cap = Capture()
+def run_mocked(fn: Callable[[], Any], cap: Capture | None = None) -> Capture:
+    """Run ``fn`` under fresh Pulumi mocks (recording into ``cap``) and wait for all
+    registrations."""
+    cap = Capture() if cap is None else cap
     pulumi.runtime.set_mocks(cap, project="claude-enhancer", stack="test", preview=False)
     pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
     pulumi.runtime.settings.SETTINGS.outputs.clear()
@@ -102,6 +112,10 @@ def with_secrets(raw: dict[str, Any]) -> dict[str, Any]:
     out = dict(raw)
     out[settings_mod.VAULT_TOKEN_KEY] = TOKEN
     out[settings_mod.PG_PASSWORD_KEY] = PG_PW
+    out[settings_mod.TLS_CERT_KEY] = TLS_CERT
+    out[settings_mod.TLS_KEY_KEY] = TLS_KEY
+    out[settings_mod.BACKUP_ID_KEY] = BACKUP_ID
+    out[settings_mod.BACKUP_SECRET_KEY] = BACKUP_SECRET
     return out
 
 

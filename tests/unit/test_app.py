@@ -145,10 +145,11 @@ def test_agent_registry_configmap() -> None:
 
 def test_service_accounts_no_automount() -> None:
     sas = program_capture().of_type("kubernetes:core/v1:ServiceAccount")
-    assert {s.inputs["metadata"]["name"] for s in sas} == {
-        "api",
-        "workflow-engine",
-        "agent-runtime",
+    assert {(s.inputs["metadata"]["namespace"], s.inputs["metadata"]["name"]) for s in sas} == {
+        ("claude-enhancer", "api"),
+        ("claude-enhancer", "workflow-engine"),
+        ("claude-enhancer", "agent-runtime"),
+        ("claude-enhancer-data", "claude-enhancer-redis"),
     }
     assert all(s.inputs["automountServiceAccountToken"] is False for s in sas)
 

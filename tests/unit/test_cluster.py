@@ -13,7 +13,9 @@ NODE = "kubernetes:core/v1:Node"
 
 def _run(stack: str) -> Capture:
     s = settings_for(stack)
-    return run_mocked(lambda: Cluster("cluster", ClusterArgs(s.cluster, s.namespaces, s.app)))
+    return run_mocked(
+        lambda: Cluster("cluster", ClusterArgs(s.cluster, s.namespaces, s.app, s.data))
+    )
 
 
 def test_kwok_nodes_15_over_3_zones() -> None:
@@ -82,7 +84,13 @@ def test_quota_limitrange_priority_classes() -> None:
     assert app_q.inputs["spec"]["hard"]["requests.cpu"].endswith("m")
     lrs = cap.of_type("kubernetes:core/v1:LimitRange")
     assert len(lrs) == 3
-    assert lrs[0].inputs["spec"]["limits"][0]["max"] == {"cpu": "2", "memory": "4Gi"}
+    maxes = {
+        lr.inputs["metadata"]["namespace"]: lr.inputs["spec"]["limits"][0]["max"] for lr in lrs
+    }
+    # app: the app's 1950m/3814Mi limits and the injected istio-proxy's 2000m/1024Mi
+    assert maxes["claude-enhancer"] == {"cpu": "2000m", "memory": "3814Mi"}
+    # data: the CNPG instance container (4 CPU / 12Gi), derived from the same settings
+    assert maxes["claude-enhancer-data"] == {"cpu": "4000m", "memory": "12288Mi"}
     pcs = {
         p.inputs["metadata"]["name"]: p.inputs["value"]
         for p in cap.of_type("kubernetes:scheduling.k8s.io/v1:PriorityClass")

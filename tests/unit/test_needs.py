@@ -11,12 +11,14 @@ from tests.unit.conftest import set_obj
 def test_local_stack_needs_no_vault_server_while_vault_is_disabled() -> None:
     raw = needs.load_stack_raw("local")
     assert settings.vault_enabled(raw) is False
-    assert needs.platform_parts(raw) == ["postgres", "crds", "kubernetes", "etcd", "kwok"]
+    assert needs.platform_parts(raw) == [
+        "postgres", "crds", "kubernetes", "etcd", "kwok", "cnpg", "redisop"
+    ]  # fmt: skip
 
 
 def test_enabling_vault_adds_the_vault_server() -> None:
     raw = set_obj(needs.load_stack_raw("local"), "vault", "enabled", True)
-    assert needs.platform_parts(raw)[-1] == "vault"
+    assert "vault" in needs.platform_parts(raw)
 
 
 def test_vault_defaults_to_enabled_like_the_program() -> None:
@@ -31,4 +33,11 @@ def test_unknown_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_cli_prints_one_part_per_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert needs.main(["--stack", "local"]) == 0
-    assert capsys.readouterr().out.split() == list(needs.BASE_PARTS)
+    assert capsys.readouterr().out.split() == [*needs.BASE_PARTS, "cnpg", "redisop"]
+
+
+def test_kwok_stacks_run_the_real_operators_existing_clusters_bring_their_own() -> None:
+    raw = needs.load_stack_raw("local")
+    assert needs.platform_parts(raw)[-2:] == ["cnpg", "redisop"]
+    assert "cnpg" not in needs.platform_parts(set_obj(raw, "cluster", "mode", "existing"))
+    assert "redisop" not in needs.platform_parts(needs.load_stack_raw("prod"))

@@ -181,7 +181,10 @@ def test_vault_enabled_has_no_app_secrets() -> None:
     cap = program_capture(vault=True, generator="builtin")
     names = {s.inputs["metadata"]["name"] for s in cap.of_type(SECRET)}
     # the Alertmanager receivers/config Secrets are monitoring's, not app secrets
-    assert names - {RECEIVERS_SECRET, PLAIN_CONFIG_SECRET} == {"claude-enhancer-redis-auth"}
+    assert names - {RECEIVERS_SECRET, PLAIN_CONFIG_SECRET} == {
+        "claude-enhancer-redis-auth",
+        "claude-enhancer-tls",
+    }
     assert cap.of_type("pulumi:providers:vault")
     assert len(cap.of_type(GENERATED_PASSWORD)) == len(P.PASSWORDS)
     assert not cap.of_type("random:index/randomPassword:RandomPassword")

@@ -211,8 +211,8 @@ def test_capacity_exceeded_by_small_pool(local_raw: dict[str, Any]) -> None:
 def test_limits_over_spec_budget(local_raw: dict[str, Any]) -> None:
     msg = err(set_obj(local_raw, "app", "resources.limitCpuMilli", 2000))
     assert msg == "claude-enhancer:app.resources.limitCpuMilli: must be <= 1999, got 2000"
-    msg = err(set_obj(local_raw, "app", "resources.limitMemoryMi", 4096))
-    assert msg == "claude-enhancer:app.resources.limitMemoryMi: must be <= 4095, got 4096"
+    msg = err(set_obj(local_raw, "app", "resources.limitMemoryMi", 3815))  # 4 GB = 3814.7 MiB
+    assert msg == "claude-enhancer:app.resources.limitMemoryMi: must be <= 3814, got 3815"
 
 
 def test_startup_budget_over_30s(local_raw: dict[str, Any]) -> None:
@@ -496,6 +496,8 @@ def test_from_pulumi_runs_preflight(
 
     monkeypatch.setattr(S, "raw_from_pulumi", lambda: vault_raw)
     monkeypatch.setattr(state, "_under_mocks", lambda: False)
+    # the cluster preflight has its own tests (tests/unit/test_preflight.py)
+    monkeypatch.setattr(S, "cluster_preflight", lambda _s, _env: None)
     offline = {"PULUMI_HOME": str(tmp_path), "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
     with pytest.raises(S.SettingsError, match=r"^claude-enhancer:vault\.enabled=true needs"):
         S.from_pulumi(offline, lambda: None)

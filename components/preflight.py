@@ -1,0 +1,285 @@
+"""Cluster preflight: stop before any resource is registered when the target cluster lacks
+what the stack needs (a CRD, the mesh data plane, an operator's identity).
+
+``missing()`` is the pure decision: requirements + what the cluster has -> one message per
+missing thing, naming it and how to install it. ``KubeApi`` is the thin edge: it lists CRDs and
+looks objects up through the Kubernetes API with the same kubeconfig the kubernetes provider
+uses (``kubernetes:kubeconfig`` / ``kubernetes:context`` config, else ``$KUBECONFIG``, else
+``~/.kube/config``). ``check()`` wires the two; ``settings.from_pulumi`` calls it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from components.settings import PROJECT, Settings, SettingsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: (API group, kind) of every custom resource the program registers -> (CRD name, versions.env
+#: pin of the module its CRDs come from, how to install it). tests/unit/test_preflight.py checks
+#: that the program registers nothing outside this table.
+CRDS: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("networking.istio.io", "VirtualService"): ("virtualservices.networking.istio.io", "CRD_ISTIO_MODULE", "istio"),
+    ("networking.istio.io", "DestinationRule"): ("destinationrules.networking.istio.io", "CRD_ISTIO_MODULE", "istio"),
+    ("networking.istio.io", "Gateway"): ("gateways.networking.istio.io", "CRD_ISTIO_MODULE", "istio"),
+    ("security.istio.io", "PeerAuthentication"): ("peerauthentications.security.istio.io", "CRD_ISTIO_MODULE", "istio"),
+    ("security.istio.io", "AuthorizationPolicy"): ("authorizationpolicies.security.istio.io", "CRD_ISTIO_MODULE", "istio"),
+    ("postgresql.cnpg.io", "Cluster"): ("clusters.postgresql.cnpg.io", "CRD_CNPG_MODULE", "cnpg"),
+    ("postgresql.cnpg.io", "ScheduledBackup"): ("scheduledbackups.postgresql.cnpg.io", "CRD_CNPG_MODULE", "cnpg"),
+    ("redis.redis.opstreelabs.in", "RedisCluster"): ("redisclusters.redis.redis.opstreelabs.in", "CRD_REDISOP_MODULE", "redis"),
+    ("monitoring.coreos.com", "ServiceMonitor"): ("servicemonitors.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+    ("monitoring.coreos.com", "PrometheusRule"): ("prometheusrules.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+    ("monitoring.coreos.com", "AlertmanagerConfig"): ("alertmanagerconfigs.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+}  # fmt: skip
+
+#: how to install each prerequisite ({version} from toolchain/versions.env).
+INSTALL: dict[str, str] = {
+    "istio": "install Istio {version} (istioctl install, or the base + istiod Helm charts)",
+    "cnpg": "install the CloudNativePG operator {version} (releases/cnpg-{version}.yaml or "
+    "the cloudnative-pg Helm chart)",
+    "redis": "install the OT-CONTAINER-KIT redis-operator {version} (its Helm chart)",
+    "promop": "install prometheus-operator {version} (bundle.yaml or kube-prometheus-stack)",
+    "istio-cni": "install the Istio CNI plugin (istioctl install --set components.cni.enabled=true, "
+    "or the cni Helm chart)",
+    "ztunnel": "install Istio in ambient mode (istioctl install --set profile=ambient)",
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One thing the target cluster must have."""
+
+    what: str
+    """Human name, e.g. ``CRD clusters.postgresql.cnpg.io``."""
+    crd: str | None
+    """CRD name to find in the CRD list, or None for an object lookup."""
+    paths: tuple[str, ...]
+    """API paths of objects; any one of them existing satisfies the requirement."""
+    why: str
+    """The setting or resource that needs it."""
+    install: str
+    """How to install it."""
+
+
+def read_versions(path: Path = ROOT / "toolchain" / "versions.env") -> dict[str, str]:
+    """KEY=value pins (the versions we test against)."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, v = line.split("=", 1)
+            out[k] = v.strip('"')
+    return out
+
+
+def _version(versions: Mapping[str, str], pin: str) -> str:
+    return versions.get(pin, "?").rsplit("@", 1)[-1]
+
+
+def _ds(namespaces: Iterable[str], name: str) -> tuple[str, ...]:
+    return tuple(f"/apis/apps/v1/namespaces/{ns}/daemonsets/{name}" for ns in namespaces)
+
+
+def _sa(ns: str, name: str) -> tuple[str, ...]:
+    return (f"/api/v1/namespaces/{ns}/serviceaccounts/{name}",)
+
+
+def requirements(s: Settings, versions: Mapping[str, str]) -> list[Requirement]:
+    """Pure: what the stack needs on its target cluster.
+
+    Always the CRDs of every custom resource it registers. On an ``existing`` cluster also the
+    mesh data plane it declares (``mesh.dataplane``) and the operators' identities its data-tier
+    AuthorizationPolicies admit (a kwok cluster runs no node agents or operators of its own).
+    """
+    out: list[Requirement] = []
+    for (_group, kind), (crd, pin, hint) in sorted(CRDS.items(), key=lambda kv: kv[1][0]):
+        out.append(
+            Requirement(
+                f"CRD {crd}",
+                crd,
+                (),
+                f"the program's {kind} resources",
+                INSTALL[hint].format(version=_version(versions, pin)),
+            )
+        )
+    if s.cluster.mode != "existing":
+        return out
+    istio_ns = dict.fromkeys([s.mesh.root_namespace, "istio-system", "kube-system"])
+    dp = f"{PROJECT}:mesh.dataplane={s.mesh.dataplane}"
+    istio_version = _version(versions, "CRD_ISTIO_MODULE")
+    out.append(
+        Requirement(
+            "DaemonSet istio-cni-node (Istio CNI plugin)",
+            None,
+            _ds(istio_ns, "istio-cni-node"),
+            f"{dp}: pods under Pod Security 'restricted' cannot run istio-init (NET_ADMIN)",
+            INSTALL["istio-cni"] + f" at Istio {istio_version}",
+        )
+    )
+    if s.mesh.dataplane == "ambient":
+        out.append(
+            Requirement(
+                "DaemonSet ztunnel (Istio ambient)",
+                None,
+                _ds(istio_ns, "ztunnel"),
+                f"{dp}: namespaces are enrolled with istio.io/dataplane-mode=ambient",
+                INSTALL["ztunnel"] + f" at Istio {istio_version}",
+            )
+        )
+    cl = s.data.clients
+    for peer, hint, pin, key in (
+        (cl.cnpg_operator, "cnpg", "CRD_CNPG_MODULE", "cnpgOperator"),
+        (cl.redis_operator, "redis", "CRD_REDISOP_MODULE", "redisOperator"),
+    ):
+        out.append(
+            Requirement(
+                f"ServiceAccount {peer.namespace}/{peer.service_account} (operator)",
+                None,
+                _sa(peer.namespace, peer.service_account),
+                f"{PROJECT}:data.clients.{key}: the data tier admits the operator by this identity",
+                INSTALL[hint].format(version=_version(versions, pin))
+                + f" into {peer.namespace}, or set {PROJECT}:data.clients.{key}",
+            )
+        )
+    out.append(
+        Requirement(
+            f"ServiceAccount {s.mesh.root_namespace}/{s.mesh.ingress_service_account} "
+            "(ingress gateway)",
+            None,
+            _sa(s.mesh.root_namespace, s.mesh.ingress_service_account),
+            f"{PROJECT}:mesh.ingressServiceAccount: the api admits the gateway by this identity",
+            "install the Istio ingress gateway (istioctl install, or the gateway Helm chart)",
+        )
+    )
+    return out
+
+
+def missing(reqs: list[Requirement], crds: set[str], exists: Callable[[str], bool]) -> list[str]:
+    """Pure: one message per unmet requirement (what, why, how to install)."""
+    out = []
+    for r in reqs:
+        ok = r.crd in crds if r.crd is not None else any(exists(p) for p in r.paths)
+        if not ok:
+            out.append(f"missing {r.what} (needed by {r.why}): {r.install}")
+    return out
+
+
+class ClusterReader(Protocol):
+    """What the preflight reads from a cluster."""
+
+    def crd_names(self) -> set[str]: ...
+
+    def exists(self, path: str) -> bool: ...
+
+
+class KubeApi:
+    """A minimal read-only Kubernetes API client from a kubeconfig (no exec plugins)."""
+
+    def __init__(self, kubeconfig: Mapping[str, Any], context: str | None = None) -> None:
+        import requests
+
+        ctx_name = context or kubeconfig.get("current-context")
+        ctx = _named(kubeconfig, "contexts", ctx_name)["context"]
+        cluster = _named(kubeconfig, "clusters", ctx["cluster"])["cluster"]
+        user = _named(kubeconfig, "users", ctx["user"])["user"]
+        if "exec" in user or "auth-provider" in user:
+            raise SettingsError(
+                f"{PROJECT}:cluster.preflight: kubeconfig user {ctx['user']!r} authenticates "
+                "through an exec/auth-provider plugin, which the preflight does not run; use a "
+                f"token or client certificate, or set {PROJECT}:cluster.preflight=false and "
+                "check the README prerequisites by hand"
+            )
+        self.server = str(cluster["server"]).rstrip("/")
+        self._tmp = tempfile.TemporaryDirectory(prefix="ce-preflight-")
+        self.session = requests.Session()
+        # passed with every request: a session-level verify loses to $REQUESTS_CA_BUNDLE
+        self.verify: bool | str = True
+        if cluster.get("insecure-skip-tls-verify"):
+            self.verify = False
+        elif "certificate-authority-data" in cluster:
+            self.verify = self._file("ca.crt", cluster["certificate-authority-data"])
+        elif "certificate-authority" in cluster:
+            self.verify = str(cluster["certificate-authority"])
+        if "client-certificate-data" in user:
+            self.session.cert = (
+                self._file("client.crt", user["client-certificate-data"]),
+                self._file("client.key", user["client-key-data"]),
+            )
+        elif "client-certificate" in user:
+            self.session.cert = (str(user["client-certificate"]), str(user["client-key"]))
+        token = user.get("token")
+        if not token and user.get("tokenFile"):
+            token = Path(user["tokenFile"]).read_text().strip()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def _file(self, name: str, b64: str) -> str:
+        p = Path(self._tmp.name) / name
+        p.write_bytes(base64.b64decode(b64))
+        p.chmod(0o600)
+        return str(p)
+
+    def _get(self, path: str) -> Any:
+        return self.session.get(self.server + path, timeout=15, verify=self.verify)
+
+    def crd_names(self) -> set[str]:
+        r = self._get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        r.raise_for_status()
+        return {i["metadata"]["name"] for i in r.json().get("items", [])}
+
+    def exists(self, path: str) -> bool:
+        r = self._get(path)
+        if r.status_code == 404:
+            return False
+        r.raise_for_status()
+        return True
+
+
+def _named(kubeconfig: Mapping[str, Any], section: str, name: Any) -> Mapping[str, Any]:
+    for item in kubeconfig.get(section) or []:
+        if item.get("name") == name:
+            return item  # type: ignore[no-any-return]
+    raise SettingsError(f"kubeconfig: no {section[:-1]} named {name!r}")
+
+
+def load_kubeconfig(provider_kubeconfig: str | None, env: Mapping[str, str]) -> Mapping[str, Any]:
+    """The kubeconfig the kubernetes provider would use (its config value: a path or the
+    document itself; else the first file in $KUBECONFIG; else ~/.kube/config)."""
+    text: str | None = None
+    if provider_kubeconfig:
+        p = Path(os.path.expanduser(provider_kubeconfig))
+        text = p.read_text() if "\n" not in provider_kubeconfig and p.is_file() else None
+        text = text or provider_kubeconfig
+    else:
+        first = (env.get("KUBECONFIG") or "").split(os.pathsep)[0]
+        p = Path(first) if first else Path(env.get("HOME", "~")).expanduser() / ".kube" / "config"
+        if not p.is_file():
+            raise SettingsError(
+                f"{PROJECT}:cluster: no kubeconfig (kubernetes:kubeconfig unset, {p} missing); "
+                "point KUBECONFIG or `pulumi config set kubernetes:kubeconfig` at the target cluster"
+            )
+        text = p.read_text()
+    doc = yaml.safe_load(text)
+    if not isinstance(doc, Mapping):
+        raise SettingsError("kubernetes:kubeconfig: not a kubeconfig document")
+    return doc
+
+
+def check(s: Settings, reader: ClusterReader, versions: Mapping[str, str] | None = None) -> None:
+    """Raise ``SettingsError`` naming everything the target cluster lacks."""
+    reqs = requirements(s, versions if versions is not None else read_versions())
+    problems = missing(reqs, reader.crd_names(), reader.exists)
+    if problems:
+        raise SettingsError(
+            f"{PROJECT}:cluster: the target cluster is not ready for stack {s.stack!r}; "
+            "nothing was registered:\n  " + "\n  ".join(problems)
+        )

@@ -1,0 +1,120 @@
+"""The real CloudNativePG operator (run by platform/local.sh) reconciles the program's Cluster on
+the local control plane; its pods go through real admission (Pod Security "restricted",
+LimitRanger, ResourceQuota) and scheduling.
+
+kwok fakes the kubelet: pods become Running/Ready and Job pods complete, but nothing answers on a
+pod IP, so the operator cannot read an instance manager's status (:8000) and, by design
+(cluster_controller.go: a replica joins only when every instance reports), stops after the
+primary. What is asserted here is what the real operator does up to that point.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from components.data import PG_NAME
+from tests.integration.conftest import LocalProject, kubectl
+
+DATA_NS = "claude-enhancer-data"
+POOL_LABEL = "node.claude-enhancer.io/pool"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+
+
+def _get(env: dict[str, str], *args: str) -> Any:
+    return json.loads(kubectl(env, *args, "-o", "json"))
+
+
+def _refusals(env: dict[str, str], since: str, prefix: str) -> list[str]:
+    """Admission refusals of objects named ``prefix...`` reported at or after ``since`` (RFC 3339):
+    earlier ones belong to whatever spec the shared platform held before this deploy."""
+    out = []
+    for e in _get(env, "get", "events", "-n", DATA_NS)["items"]:
+        when = e.get("lastTimestamp") or e.get("eventTime") or ""
+        if not e["involvedObject"].get("name", "").startswith(prefix) or when < since:
+            continue
+        if e.get("reason") == "FailedCreate" or "forbidden" in e.get("message", ""):
+            out.append(
+                f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}: {e['message']}"
+            )
+    return out
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _wait(what: str, timeout: float, probe: Any) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        ok, last = probe()
+        if ok:
+            return last
+        time.sleep(3)
+    raise AssertionError(f"{what} not reached after {timeout}s; last seen: {last}")
+
+
+def test_cnpg_operator_turns_the_cluster_into_admitted_pods(local_project: LocalProject) -> None:
+    env = local_project.env
+    since = _now()
+
+    def primary_running() -> tuple[bool, Any]:
+        pods = _get(env, "get", "pods", "-n", DATA_NS, "-l", f"cnpg.io/cluster={PG_NAME}")["items"]
+        seen = {p["metadata"]["name"]: p["status"].get("phase") for p in pods}
+        return seen.get(f"{PG_NAME}-1") == "Running", seen
+
+    seen = _wait("CNPG primary instance Running", 240, primary_running)
+    # the initdb Job ran (kwok completed its pod) before the instance was created
+    assert seen.get(f"{PG_NAME}-1-initdb") in (None, "Succeeded"), seen
+    jobs = _get(env, "get", "jobs", "-n", DATA_NS, "-l", f"cnpg.io/cluster={PG_NAME}")["items"]
+    assert any(j["metadata"]["name"] == f"{PG_NAME}-1-initdb" for j in jobs)
+
+    pod = _get(env, "get", "pod", "-n", DATA_NS, f"{PG_NAME}-1")
+    node = _get(env, "get", "node", pod["spec"]["nodeName"])
+    assert node["metadata"]["labels"][POOL_LABEL] == "data"
+    assert node["metadata"]["labels"][ZONE_LABEL]
+    # the operator applied the program's resources to the instance container, admitted by the
+    # data namespace's LimitRange (defect 1) under Pod Security "restricted"
+    (pg,) = [c for c in pod["spec"]["containers"] if c["name"] == "postgres"]
+    assert pg["resources"]["limits"] == {"cpu": "4", "memory": "12Gi"}
+    assert pod["spec"]["serviceAccountName"] == PG_NAME
+
+    # nothing the operator created since this deploy was refused by admission
+    assert _refusals(env, since, PG_NAME) == []
+    # the operator creates instance pods itself: a refusal shows up in its log
+    log = Path(env["CE_HOME"]) / "platform" / "logs" / "cnpg-manager.log"
+    assert log.is_file(), f"{log} missing: is the cnpg part in components/needs.py running?"
+    assert [
+        line
+        for line in log.read_text().splitlines()
+        if "is forbidden" in line and line.split('"ts":"', 1)[-1][:19] >= since[:19]
+    ] == []
+    cluster = _get(env, "get", "clusters.postgresql.cnpg.io", "-n", DATA_NS, PG_NAME)
+    assert cluster["status"].get("instances", 0) >= 1, cluster.get("status")
+
+
+def test_redis_operator_creates_3_leaders_and_3_followers(local_project: LocalProject) -> None:
+    env = local_project.env
+    since = _now()
+
+    def roles_running() -> tuple[bool, Any]:
+        pods = _get(env, "get", "pods", "-n", DATA_NS, "-l", "redis_setup_type=cluster")["items"]
+        running: dict[str, list[str]] = {}
+        for p in pods:
+            if p["status"].get("phase") == "Running":
+                running.setdefault(p["metadata"]["labels"]["role"], []).append(
+                    p["spec"]["nodeName"]
+                )
+        return len(running.get("leader", [])) == 3 and len(
+            running.get("follower", [])
+        ) == 3, running
+
+    running = _wait("3 Redis leaders and 3 followers Running", 300, roles_running)
+    for role, nodes in running.items():
+        pools = {_get(env, "get", "node", n)["metadata"]["labels"][POOL_LABEL] for n in nodes}
+        assert pools == {"data"}, (role, nodes)
+        assert len(set(nodes)) == 3, f"{role}: one pod per data node (anti-affinity) {nodes}"
+    assert _refusals(env, since, "claude-enhancer-redis") == []
