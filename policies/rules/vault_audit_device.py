@@ -7,6 +7,7 @@ from typing import Any
 
 from policies.lib.props import UNKNOWN, as_bool, dig
 from policies.lib.rule import Rule, StackResource
+from policies.lib.vault import canonical_type
 
 AUDIT_TYPE = "vault:index/audit:Audit"
 
@@ -36,11 +37,11 @@ RULE = Rule(
 
 def check(resources: list[StackResource], config: Mapping[str, Any]) -> list[str]:
     cfg = RULE.resolve_config(config)
-    uses_vault = any(r.type.startswith("vault:") and not r.type.startswith("pulumi:providers:") for r in resources)
+    uses_vault = any(canonical_type(r.type).startswith("vault:") for r in resources)
     if not uses_vault and as_bool(cfg.get("alwaysRequire")) is not True:
         return []
     for r in resources:
-        if r.type == AUDIT_TYPE:
+        if canonical_type(r.type) == AUDIT_TYPE:
             t = dig(r.props, "type")
             if t is UNKNOWN or (isinstance(t, str) and t):
                 return []

@@ -8,6 +8,7 @@ from typing import Any
 
 from policies.lib.props import UNKNOWN, as_int, first
 from policies.lib.rule import Rule
+from policies.lib.vault import canonical_type
 
 ROLE_TYPE = "vault:kubernetes/authBackendRole:AuthBackendRole"
 
@@ -46,7 +47,7 @@ def to_seconds(value: Any) -> int | None:
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if resource_type != ROLE_TYPE:
+    if canonical_type(resource_type) != ROLE_TYPE:
         return []
     cfg = RULE.resolve_config(config)
     out: list[str] = []

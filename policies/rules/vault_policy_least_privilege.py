@@ -9,6 +9,7 @@ from typing import Any
 
 from policies.lib.props import UNKNOWN, as_list, dig
 from policies.lib.rule import Rule
+from policies.lib.vault import canonical_type
 
 RULE = Rule(
     name="vault-policy-least-privilege",
@@ -109,7 +110,7 @@ def parse_policy(text: str) -> list[tuple[str, list[str]]]:
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if resource_type != "vault:index/policy:Policy":
+    if canonical_type(resource_type) != "vault:index/policy:Policy":
         return []
     cfg = RULE.resolve_config(config)
     text = dig(props, "policy")

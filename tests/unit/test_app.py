@@ -149,6 +149,7 @@ def test_service_accounts_no_automount() -> None:
         "api",
         "workflow-engine",
         "agent-runtime",
+        "vault-token-reviewer",  # Vault's TokenReview identity (components/vault.py)
     }
     assert all(s.inputs["automountServiceAccountToken"] is False for s in sas)
 
