@@ -16,7 +16,9 @@ tested against a fake; :class:`HvacApi` is the real one.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -56,6 +58,10 @@ def dynamic_type(kind: str) -> str:
 # ------------------------------------------------------------------ Vault API (effects)
 
 
+class VaultForbidden(Exception):
+    """Vault answered 403 (a token that is unknown, expired or lacks the capability)."""
+
+
 class Api(Protocol):
     """The three Vault HTTP operations the provider needs."""
 
@@ -78,14 +84,26 @@ class HvacApi:
         self._client = hvac.Client(url=address, token=token, timeout=30)
 
     def read(self, path: str) -> dict[str, Any] | None:
-        out = self._client.read(path)
+        out = self._call(self._client.read, path)
         return out if isinstance(out, dict) else None
 
     def write(self, path: str, data: Mapping[str, Any]) -> None:
-        self._client.write_data(path, data=dict(data))
+        self._call(lambda p: self._client.write_data(p, data=dict(data)), path)
 
     def delete(self, path: str) -> None:
-        self._client.delete(path)
+        import hvac.exceptions
+
+        with contextlib.suppress(hvac.exceptions.InvalidPath):  # already gone
+            self._call(self._client.delete, path)
+
+    @staticmethod
+    def _call(fn: Callable[[str], Any], path: str) -> Any:
+        import hvac.exceptions
+
+        try:
+            return fn(path)
+        except hvac.exceptions.Forbidden as e:
+            raise VaultForbidden(f"{path}: {e}") from None
 
 
 # ------------------------------------------------------------------ pure translation
@@ -326,6 +344,17 @@ class VaultObjectProvider(ResourceProvider):
         factory = self._api_factory or HvacApi
         return factory(str(props["address"]), str(props["token"]))
 
+    def _with_state_token(self, props: Mapping[str, Any], fn: Callable[[Api], Any]) -> Any:
+        """Refresh/delete run with the token stored in the state; when Vault refuses it (a
+        re-initialized server has a new root token) retry once with the caller's VAULT_TOKEN."""
+        try:
+            return fn(self._api(props))
+        except VaultForbidden:
+            current = os.environ.get("VAULT_TOKEN")
+            if not current or current == props.get("token"):
+                raise
+            return fn(self._api({**props, "token": current}))
+
     def _props(self, props: Mapping[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in props.items() if k != "__provider"}
 
@@ -352,13 +381,15 @@ class VaultObjectProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         # refresh: an object Vault lost (the dev server keeps no state) reads as gone
         p = self._props(props)
-        if not p or not HANDLERS[self.kind].exists(self._api(p), p):
+        handler = HANDLERS[self.kind]
+        if not p or not self._with_state_token(p, lambda api: handler.exists(api, p)):
             return ReadResult(None, {})
         return ReadResult(id_, p)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         p = self._props(props)
-        HANDLERS[self.kind].remove(self._api(p), p)
+        handler = HANDLERS[self.kind]
+        self._with_state_token(p, lambda api: handler.remove(api, p))
 
 
 def _class_for(kind: str) -> type[pulumi.dynamic.Resource]:

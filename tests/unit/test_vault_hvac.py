@@ -203,3 +203,39 @@ def test_snake() -> None:
     assert H.snake("tokenReviewerJwt") == "token_reviewer_jwt"
     assert H.snake("disableLocalCaJwt") == "disable_local_ca_jwt"
     assert H.snake("path") == "path"
+
+
+class TokenCheckingVault(FakeVault):
+    """A FakeVault that accepts one token only (as a re-initialized dev server would)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.used = ""
+
+    def as_factory(self) -> H.ApiFactory:
+        def factory(_address: str, token: str) -> H.Api:
+            self.used = token
+            return self
+
+        return factory
+
+    def read(self, path: str) -> dict[str, Any] | None:
+        if self.used != self.token:
+            raise H.VaultForbidden(path)
+        return super().read(path)
+
+
+def test_refresh_with_a_stale_state_token_retries_with_the_current_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (o,) = [o for o in objects() if o.kind == spec.POLICY][:1]
+    fake = TokenCheckingVault("new-root-token")
+    p = H.VaultObjectProvider(o.kind, api_factory=fake.as_factory())
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    with pytest.raises(H.VaultForbidden):
+        p.read("id", props(o))  # the state's token only
+    monkeypatch.setenv("VAULT_TOKEN", "new-root-token")
+    assert p.read("id", props(o)).id is None  # the new server has nothing: re-created by `up`
+    fake.paths[f"sys/policies/acl/{o.props['name']}"] = {"policy": "x"}
+    assert p.read("id", props(o)).id == "id"
