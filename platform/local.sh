@@ -57,6 +57,14 @@ pid_of() {
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
+# close_fds: in a subshell about to exec a daemon, close every descriptor beyond stdio. A caller's
+# `flock` lock fd would otherwise be held for the daemon's whole life and block every other user.
+close_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+  return 0
+}
+
 # start_bg NAME CMD...: detached (own session), stdout/stderr to logs/NAME.log, pid to run/NAME.pid
 start_bg() {
   local name=$1; shift
@@ -64,9 +72,9 @@ start_bg() {
   (umask 077; echo "---- $(date -u +%FT%TZ) start" >>"$LOGS/$name.log")
   if [ "$name" = vault ]; then
     # vault -dev prints the unseal key and root token: redact them before they reach the log
-    setsid "$@" > >(sed -u -E 's/^(Root Token|Unseal Key): .*/\1: <redacted>/' >>"$LOGS/$name.log" 2>/dev/null) 2>&1 </dev/null &
+    ( close_fds; exec setsid "$@" ) > >(sed -u -E 's/^(Root Token|Unseal Key): .*/\1: <redacted>/' >>"$LOGS/$name.log" 2>/dev/null) 2>&1 </dev/null &
   else
-    setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+    ( close_fds; exec setsid "$@" ) >>"$LOGS/$name.log" 2>&1 </dev/null &
   fi
   echo $! >"$RUN/$name.pid"
 }
