@@ -530,8 +530,7 @@ def test_from_pulumi_runs_preflight(
 
     monkeypatch.setattr(S, "raw_from_pulumi", lambda: vault_raw)
     monkeypatch.setattr(state, "_under_mocks", lambda: False)
-    env = {"PULUMI_HOME": str(tmp_path), "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
     with pytest.raises(S.SettingsError, match=r"^claude-enhancer:vault\.enabled=true needs"):
-        S.from_pulumi(env, lambda: None)
+        S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None)
     monkeypatch.setattr(state, "_under_mocks", lambda: True)
     assert S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None).vault.enabled
