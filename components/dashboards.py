@@ -13,6 +13,8 @@ from grafana_foundation_sdk.models import dashboard as dm
 
 DS = dm.DataSourceRef(type_val="prometheus", uid="prometheus")
 JOB = 'job="claude-enhancer"'
+#: the api as Istio's destination sidecars report it (the app has no HTTP metrics of its own)
+API = 'destination_service_name="api",reporter="destination"'
 
 
 def _q(expr: str, legend: str, ref: str = "A") -> prometheus.Dataquery:
@@ -94,7 +96,7 @@ def deployment_overview() -> db.Dashboard:
             _stat(
                 "Total RPS",
                 "reqps",
-                f"sum(rate(http_requests_total{{{JOB}}}[1m]))",
+                f"sum(rate(istio_requests_total{{{API}}}[1m]))",
                 _thresholds((None, "red"), (1000, "green")),
             )
         )
@@ -102,37 +104,40 @@ def deployment_overview() -> db.Dashboard:
 
 
 def latency() -> db.Dashboard:
-    """P50/P95/P99 latency per track."""
+    """P50/P95/P99 latency per version (stable/canary), from Istio's histogram in ms."""
 
     def q(quant: float) -> str:
-        return f"histogram_quantile({quant}, sum by (le, track) (rate(http_request_duration_seconds_bucket{{{JOB}}}[1m])))"
+        return (
+            f"histogram_quantile({quant}, sum by (le, destination_version) "
+            f"(rate(istio_request_duration_milliseconds_bucket{{{API}}}[1m])))"
+        )
 
     return (
         _dash("ce-latency", "Claude Enhancer / Latency")
         .with_panel(
             _ts(
                 "Latency P50 / P95 / P99",
-                "s",
-                (q(0.5), "P50 {{track}}"),
-                (q(0.95), "P95 {{track}}"),
-                (q(0.99), "P99 {{track}}"),
+                "ms",
+                (q(0.5), "P50 {{destination_version}}"),
+                (q(0.95), "P95 {{destination_version}}"),
+                (q(0.99), "P99 {{destination_version}}"),
                 w=24,
             )
         )
-        .with_panel(_stat("P95", "s", q(0.95), _thresholds((None, "green"), (0.5, "red"))))
-        .with_panel(_stat("P99", "s", q(0.99), _thresholds((None, "green"), (1.0, "red"))))
+        .with_panel(_stat("P95", "ms", q(0.95), _thresholds((None, "green"), (500, "red"))))
+        .with_panel(_stat("P99", "ms", q(0.99), _thresholds((None, "green"), (1000, "red"))))
     )
 
 
 def errors() -> db.Dashboard:
     """Error ratio over a 5-minute window."""
     ratio = (
-        f'sum by (track) (rate(http_requests_total{{{JOB},status=~"5.."}}[5m])) / '
-        f"sum by (track) (rate(http_requests_total{{{JOB}}}[5m]))"
+        f'sum by (destination_version) (rate(istio_requests_total{{{API},response_code=~"5.."}}[5m])) / '
+        f"sum by (destination_version) (rate(istio_requests_total{{{API}}}[5m]))"
     )
     return (
         _dash("ce-errors", "Claude Enhancer / Errors (5m)")
-        .with_panel(_ts("5xx ratio (5m)", "percentunit", (ratio, "{{track}}"), w=24))
+        .with_panel(_ts("5xx ratio (5m)", "percentunit", (ratio, "{{destination_version}}"), w=24))
         .with_panel(
             _stat(
                 "Error ratio (5m)",

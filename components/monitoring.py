@@ -1,5 +1,9 @@
-"""Monitoring: ServiceMonitor (15 s), PrometheusRule from monitoring/rules.yaml,
-AlertmanagerConfig routing by severity, Grafana dashboards as ConfigMaps.
+"""Monitoring: ServiceMonitor (15 s), PrometheusRule from the rule files, Alertmanager
+routing (AlertmanagerConfig + a plain alertmanager.yml), Grafana dashboards as ConfigMaps.
+
+The routing tree, escalation ladder and SLO rules are built by ``components.alerting``
+(pure); this component only wires them to resources. Webhook URLs reach Kubernetes only
+inside Secrets whose data comes from secret Outputs.
 """
 
 from __future__ import annotations
@@ -12,82 +16,82 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components import dashboards
-from components.common import PART_OF, child, labels, meta
+from components import alerting, dashboards
+from components.common import PART_OF, child, labels, meta, secret_data
 from components.settings import MonitoringSettings
 
-RULES_FILE = Path(__file__).resolve().parent.parent / "monitoring" / "rules.yaml"
+RULES_FILE = alerting.RULES_FILE
 MON_API = "monitoring.coreos.com/v1"
+#: Secret with the receivers' webhook URLs (read by the operator through urlSecret).
+RECEIVERS_SECRET = "alertmanager-receivers"
+#: Secret with the plain alertmanager.yml, for an Alertmanager run without the operator
+#: (the operator's own convention: key ``alertmanager.yaml`` in ``alertmanager-<name>``).
+PLAIN_CONFIG_SECRET = "alertmanager-claude-enhancer"
+PLAIN_CONFIG_KEY = "alertmanager.yaml"
 
-#: SPEC escalation levels (minutes since firing) -> repeat interval.
-ESCALATION = ("0-2m", "2-5m", "5-10m", "10-15m", "15-30m")
+
+def load_rule_groups(files: tuple[Path, ...] = alerting.RULE_FILES) -> list[dict[str, Any]]:
+    """The rule groups of every rule file, exactly as promtool checks them."""
+    return alerting.all_groups(files)
 
 
-def load_rule_groups(path: Path = RULES_FILE) -> list[dict[str, Any]]:
-    """The rule groups exactly as promtool checks them."""
-    doc = yaml.safe_load(path.read_text())
-    groups = doc.get("groups") if isinstance(doc, dict) else None
-    if not isinstance(groups, list) or not groups:
-        raise ValueError(f"{path}: no rule groups")
-    return groups
+def webhook_urls(m: MonitoringSettings) -> dict[str, str]:
+    """Receiver name -> webhook URL (plaintext: wrap in a secret Output before use)."""
+    urls = {alerting.CHAT: m.chat_url, alerting.PAGING: m.paging_url}
+    out = {name: s.reveal() for name, s in urls.items() if s is not None}
+    for level, url in m.escalation_urls:
+        out[alerting.escalation_receiver(level)] = url.reveal()
+    return out
+
+
+def receivers(m: MonitoringSettings, urls: dict[str, str]) -> alerting.Receivers:
+    """The alerting model's receivers for ``m`` with the given URLs."""
+    return alerting.Receivers(
+        chat_url=urls.get(alerting.CHAT),
+        paging_url=urls.get(alerting.PAGING),
+        escalation_urls={
+            lv: urls[alerting.escalation_receiver(lv)]
+            for lv, _ in m.escalation_urls
+            if alerting.escalation_receiver(lv) in urls
+        },
+        email_to=m.email_to,
+        email_from=m.email_from,
+        smarthost=m.smarthost,
+    )
+
+
+def secret_keys(m: MonitoringSettings) -> dict[str, str]:
+    """Receiver name -> key in RECEIVERS_SECRET, for every receiver that has a webhook.
+
+    An escalation level without its own URL re-pages: it reads the paging key."""
+    urls = webhook_urls(m)
+    keys = {name: name for name in urls}
+    if alerting.PAGING in urls:
+        for lv in alerting.ESCALATION[1:]:
+            keys.setdefault(alerting.escalation_receiver(lv.level), alerting.PAGING)
+    return keys
 
 
 def alertmanager_spec(m: MonitoringSettings) -> dict[str, Any]:
-    """Pure: route critical -> paging (+chat), warning -> chat, info -> email."""
-    return {
-        "route": {
-            "receiver": "email",
-            "groupBy": ["alertname", "severity"],
-            "groupWait": "10s",
-            "groupInterval": "1m",
-            "repeatInterval": "4h",
-            "routes": [
-                {
-                    "receiver": "paging",
-                    "matchers": [{"name": "severity", "value": "critical", "matchType": "="}],
-                    "groupWait": "0s",
-                    "repeatInterval": "5m",
-                    "continue": True,
-                },
-                {
-                    "receiver": "chat",
-                    "matchers": [
-                        {"name": "severity", "value": "critical|warning", "matchType": "=~"}
-                    ],
-                    "groupWait": "10s",
-                    "repeatInterval": "15m",
-                },
-                {
-                    "receiver": "email",
-                    "matchers": [{"name": "severity", "value": "info", "matchType": "="}],
-                    "repeatInterval": "1h",
-                },
-            ],
-        },
-        "receivers": [
-            {"name": "paging", "webhookConfigs": [{"url": m.paging_url, "sendResolved": True}]},
-            {"name": "chat", "webhookConfigs": [{"url": m.chat_url, "sendResolved": True}]},
-            {
-                "name": "email",
-                "emailConfigs": [
-                    {
-                        "to": m.email_to,
-                        "from": m.email_from,
-                        "smarthost": m.smarthost,
-                        "requireTLS": True,
-                        "sendResolved": True,
-                    }
-                ],
-            },
-        ],
-        "inhibitRules": [
-            {
-                "sourceMatch": [{"name": "severity", "value": "critical", "matchType": "="}],
-                "targetMatch": [{"name": "severity", "value": "warning", "matchType": "="}],
-                "equal": ["alertname"],
-            }
-        ],
-    }
+    """Pure: the AlertmanagerConfig spec; URLs stay in RECEIVERS_SECRET (never inlined)."""
+    # presence only: the spec refers to the Secret, so stand-in values never reach it
+    present = {name: f"secret:{name}" for name in webhook_urls(m)}
+    return alerting.alertmanager_config_spec(
+        RECEIVERS_SECRET, secret_keys(m), receivers(m, present)
+    )
+
+
+def plain_alertmanager_yaml(
+    m: MonitoringSettings,
+    urls: dict[str, str],
+    levels: tuple[alerting.EscalationLevel, ...] = alerting.ESCALATION,
+    timing: alerting.Timing = alerting.DEFAULT_TIMING,
+) -> str:
+    """Pure: alertmanager.yml with the real URLs (only ever built inside a secret Output).
+
+    ``levels`` and ``timing`` are only compressed by the delivery tests."""
+    cfg = alerting.alertmanager_config(receivers(m, urls), levels, timing)
+    return str(yaml.safe_dump(cfg, sort_keys=False))
 
 
 @dataclass
@@ -100,14 +104,14 @@ class MonitoringArgs:
     """Where the scraped Services live."""
     namespace: str
     """Monitoring namespace (dashboards, alertmanager config)."""
-    rules_file: Path = RULES_FILE
-    """Rule groups file (also used by promtool)."""
+    rule_files: tuple[Path, ...] = alerting.RULE_FILES
+    """Rule group files (also used by promtool)."""
     depends_on: list[pulumi.Resource] | None = None
     """Namespaces."""
 
 
 class Monitoring(pulumi.ComponentResource):
-    """ServiceMonitor, PrometheusRule, AlertmanagerConfig, dashboards."""
+    """ServiceMonitor, PrometheusRule, Alertmanager routing, dashboards."""
 
     def __init__(
         self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None
@@ -146,15 +150,36 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MON_API,
             kind="PrometheusRule",
             metadata=meta("claude-enhancer", args.namespace, labels=mon_labels),
-            spec={"groups": load_rule_groups(args.rules_file)},
+            spec={"groups": load_rule_groups(args.rule_files)},
             opts=child(self, deps),
         )
+        urls = webhook_urls(m)
+        secret_urls = pulumi.Output.secret(urls)
+        self.receivers_secret = k8s.core.v1.Secret(
+            "alertmanager-receivers",
+            metadata=meta(RECEIVERS_SECRET, args.namespace, labels=mon_labels),
+            type="Opaque",
+            data=secret_data(secret_urls),
+            opts=child(self, deps),
+        )
+        # The operator scopes an AlertmanagerConfig to alerts whose `namespace` label is the
+        # CR's namespace unless the Alertmanager sets alertmanagerConfigMatcherStrategy None;
+        # platform alerts (no or other namespaces) need that, or the plain config below.
         self.alertmanager = k8s.apiextensions.CustomResource(
             "alertmanager-config",
             api_version="monitoring.coreos.com/v1alpha1",
             kind="AlertmanagerConfig",
             metadata=meta("claude-enhancer", args.namespace, labels=mon_labels),
             spec=alertmanager_spec(m),
+            opts=child(self, [*deps, self.receivers_secret]),
+        )
+        self.plain_config = k8s.core.v1.Secret(
+            "alertmanager-plain-config",
+            metadata=meta(PLAIN_CONFIG_SECRET, args.namespace, labels=mon_labels),
+            type="Opaque",
+            data=secret_data(
+                secret_urls.apply(lambda u: {PLAIN_CONFIG_KEY: plain_alertmanager_yaml(m, u)})
+            ),
             opts=child(self, deps),
         )
         self.dashboards = [

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import capacity, rollout
+from components import alerting, capacity, rollout
 
 PROJECT = "claude-enhancer"
 SERVICES: tuple[str, ...] = ("api", "workflow-engine", "agent-runtime")
@@ -306,14 +306,21 @@ class MeshSettings:
 
 @dataclass(frozen=True)
 class MonitoringSettings:
-    """``claude-enhancer:monitoring``."""
+    """``claude-enhancer:monitoring``.
+
+    Webhook URLs carry their credentials (chat/pager tokens), so they are ``Secret``s: set
+    them with ``pulumi config set --secret --path claude-enhancer:monitoring.chatWebhookUrl``.
+    An unset URL leaves its receiver without an integration (the local stack has no chat).
+    """
 
     scrape_interval: str
-    chat_url: str
-    paging_url: str
-    email_to: str
-    email_from: str
-    smarthost: str
+    chat_url: Secret | None = None
+    paging_url: Secret | None = None
+    escalation_urls: tuple[tuple[int, Secret], ...] = ()
+    """Escalation level (2-5) -> webhook; a level without one re-pages ``paging_url``."""
+    email_to: str = "platform-team@claude-enhancer.local"
+    email_from: str = "alertmanager@claude-enhancer.local"
+    smarthost: str = "smtp.claude-enhancer.local:587"
 
 
 @dataclass(frozen=True)
@@ -780,19 +787,46 @@ def _mesh(raw: Mapping[str, Any]) -> MeshSettings:
     return m
 
 
+_WEBHOOK_RE = re.compile(r"^https?://[^\s]+$")
+#: escalation levels that have their own receiver (level 1 is the severity route).
+ESCALATION_LEVELS: tuple[int, ...] = tuple(lv.level for lv in alerting.ESCALATION[1:])
+
+
+def _webhook(o: _Obj, name: str, value: Any) -> Secret:
+    # the message never echoes the value: it is a secret
+    if not isinstance(value, str) or not _WEBHOOK_RE.fullmatch(value):
+        raise SettingsError(f"{o._k(name)}: must be an http(s) URL (value hidden)")
+    return Secret(value)
+
+
 def _monitoring(raw: Mapping[str, Any]) -> MonitoringSettings:
     o = _top(raw, "monitoring", required=False)
+    d = MonitoringSettings(scrape_interval="15s")
+    urls: dict[str, Secret | None] = {}
+    for key in ("chatWebhookUrl", "pagingWebhookUrl"):
+        v = o._get(key, None)
+        urls[key] = None if v is None else _webhook(o, key, v)
+    raw_esc = o._get("escalationWebhookUrls", {})
+    if not isinstance(raw_esc, Mapping):
+        raise SettingsError(f"{o._k('escalationWebhookUrls')}: must be an object (value hidden)")
+    esc = _Obj(o._k("escalationWebhookUrls"), raw_esc)
+    levels: list[tuple[int, Secret]] = []
+    for level_key in sorted(esc.data):
+        esc.used.add(level_key)
+        if level_key not in {str(lv) for lv in ESCALATION_LEVELS}:
+            raise SettingsError(
+                f"{esc._k(level_key)}: escalation level must be one of {list(ESCALATION_LEVELS)}"
+            )
+        levels.append((int(level_key), _webhook(esc, level_key, esc.data[level_key])))
+    esc.done()
     m = MonitoringSettings(
         scrape_interval=o.get_str("scrapeInterval", "15s", pattern=_DURATION_RE),
-        chat_url=o.get_str(
-            "chatWebhookUrl", "http://chat-bridge.claude-enhancer-monitoring:8080/alerts"
-        ),
-        paging_url=o.get_str(
-            "pagingWebhookUrl", "http://pager-bridge.claude-enhancer-monitoring:8080/page"
-        ),
-        email_to=o.get_str("emailTo", "platform-team@claude-enhancer.local"),
-        email_from=o.get_str("emailFrom", "alertmanager@claude-enhancer.local"),
-        smarthost=o.get_str("smarthost", "smtp.claude-enhancer.local:587"),
+        chat_url=urls["chatWebhookUrl"],
+        paging_url=urls["pagingWebhookUrl"],
+        escalation_urls=tuple(levels),
+        email_to=o.get_str("emailTo", d.email_to),
+        email_from=o.get_str("emailFrom", d.email_from),
+        smarthost=o.get_str("smarthost", d.smarthost),
     )
     o.done()
     return m

@@ -55,7 +55,7 @@ b_kubernetes() {
 b_etcd() {
   check_pin etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
   GO_TOOL_LDFLAGS="-s -w" build_go_tool etcd "$ETCD_VERSION" "$here/gomod/etcd" \
-    go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3
+    go.etcd.io/etcd/server/v3 go.etcd.io/etcd/etcdctl/v3 || return 1
   fetching && return 0
   # the server main package builds as "server" (module path .../server/v3); give it its real name
   local b="$CE_TOOLS/etcd-$ETCD_VERSION/bin"
@@ -66,7 +66,7 @@ b_etcd() {
 b_kwok() {
   check_pin kwok sigs.k8s.io/kwok "$KWOK_VERSION"
   GO_TOOL_LDFLAGS="-s -w" \
-    build_go_tool kwok "$KWOK_VERSION" "$here/gomod/kwok" sigs.k8s.io/kwok/cmd/kwok
+    build_go_tool kwok "$KWOK_VERSION" "$here/gomod/kwok" sigs.k8s.io/kwok/cmd/kwok || return 1
   fetching && return 0
   # kwok's own default stages (fast node init + heartbeat with lease, fast pod ready/complete/delete)
   local src out="$CE_TOOLS/kwok-$KWOK_VERSION/stages.yaml" f

@@ -135,9 +135,13 @@ build_go_tool() {
   fi
   local secs=$(( $(ce_now) - start ))
   if [ "$rc" -ne 0 ]; then
-    local missing
-    missing=$(grep -oE '[^ :]+@v[^ :]+: module lookup disabled by GOPROXY=off|module [^ ]+ is not in the fetched module cache' "$log" \
-              | sed -E 's/: module lookup disabled by GOPROXY=off//; s/^module //; s/ is not in the fetched module cache//' | sort -u | head -n 5 | tr '\n' ' ')
+    local missing=""
+    # offline, go names a module it lacks either as "MOD@VER: module lookup disabled" or as the
+    # "go: downloading MOD VER" it attempted just before "module lookup disabled by GOPROXY=off"
+    if grep -q 'GOPROXY=off' "$log"; then
+      missing=$( { grep -oE '[^ :]+@v[^ :]+: module lookup disabled by GOPROXY=off' "$log" | sed 's/: module lookup.*//'
+                   sed -n 's/^go: downloading \([^ ]*\) \(v[^ ]*\)$/\1@\2/p' "$log"; } | sort -u | head -n 5 | tr '\n' ' ')
+    fi
     {
       echo "ERROR: build of $name $version failed after ${secs}s (exit $rc)"
       [ -n "$missing" ] && echo "  missing from the fetched module cache: $missing(run ./ce bootstrap --fetch-only)"

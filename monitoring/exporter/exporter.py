@@ -11,10 +11,17 @@ over time and ``rate()`` works. Behaviour flags:
   --canary-error-rate 0.02     2 % of canary requests answer 503
   --canary-latency-ms 800      canary latencies spread around 800 ms
   --no-traffic                 the canary receives no requests (no series at all)
+  --scenario errors-2x         a seeded scenario of monitoring/exporter/scenarios.py: its
+                               error rates and log-normal latencies (flags above override)
 
 The behaviour can also be changed at run time: ``GET /control?canary_error_rate=0.02``
 (keys: canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms,
 canary_traffic=0|1, rps). ``GET /metrics`` is the scrape endpoint.
+
+It also exports the app's own series (``SyntheticApp``): ``ce_agent_up`` for each agent of
+the registry in Pulumi.yaml, and the workflow counters the alert rules read. Control keys:
+failed_agents=N (the first N agents report down), workflow_failure_rate,
+transition_failure_rate.
 
 Usage: python monitoring/exporter/exporter.py PORT [flags]
 """
@@ -22,19 +29,32 @@ Usage: python monitoring/exporter/exporter.py PORT [flags]
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import yaml
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
+
+#: the project file that holds the 61-agent registry (project config ``agents``)
+PROJECT_FILE = Path(__file__).resolve().parents[2] / "Pulumi.yaml"
+#: workflow phases 0-7 (phase 3 runs its tasks in parallel)
+PHASES = tuple(range(8))
+try:  # run as a script (the usual way): this directory is on sys.path
+    from scenarios import SCENARIOS, exporter_behaviour
+except ImportError:  # imported as a module (tests)
+    from monitoring.exporter.scenarios import SCENARIOS, exporter_behaviour
 
 #: Istio's default buckets for istio_request_duration_milliseconds
 ISTIO_BUCKETS = (
@@ -79,9 +99,88 @@ class Behaviour:
     canary_traffic: bool = True
 
 
-class SyntheticIstio:
-    def __init__(self, behaviour: Behaviour, tick_s: float = 0.25, seed: int | None = None) -> None:
+def agent_registry(path: Path = PROJECT_FILE) -> list[tuple[str, str]]:
+    """(name, kind) of every agent in the project's default registry."""
+    doc = yaml.safe_load(path.read_text())
+    return [(a["name"], a["kind"]) for a in doc["config"]["agents"]["value"]]
+
+
+@dataclass
+class AppBehaviour:
+    failed_agents: int = 0
+    workflows_per_s: float = 4.0
+    workflow_failure_rate: float = 0.0
+    transition_failure_rate: float = 0.0
+
+
+class SyntheticApp:
+    """The app's own metrics: agent state and workflow/phase counters."""
+
+    def __init__(
+        self, registry: CollectorRegistry, behaviour: AppBehaviour, rng: random.Random
+    ) -> None:
         self.behaviour = behaviour
+        self.rng = rng
+        self.agents = agent_registry()
+        self.agent_up = Gauge(
+            "ce_agent_up",
+            "1 if the agent is loaded and healthy",
+            ("agent", "kind"),
+            registry=registry,
+        )
+        self.runs = Counter(
+            "ce_workflow_runs_total", "Finished workflows by result", ("result",), registry=registry
+        )
+        self.phases = Counter(
+            "ce_workflow_phase_executions_total",
+            "Workflow phase executions by phase and result",
+            ("phase", "result"),
+            registry=registry,
+        )
+        self.transitions = Counter(
+            "ce_workflow_phase_transitions_total",
+            "Transitions between workflow phases by result",
+            ("from_phase", "to_phase", "result"),
+            registry=registry,
+        )
+        self._carry = 0.0
+
+    def tick(self, dt: float) -> None:
+        b = self.behaviour
+        for i, (name, kind) in enumerate(self.agents):
+            self.agent_up.labels(name, kind).set(0 if i < b.failed_agents else 1)
+        self._carry += b.workflows_per_s * dt
+        n = int(self._carry)
+        self._carry -= n
+        for _ in range(n):
+            ok = True
+            for phase in PHASES:
+                self.phases.labels(str(phase), "success").inc()
+                if phase == PHASES[-1]:
+                    break
+                moved = self.rng.random() >= b.transition_failure_rate
+                self.transitions.labels(
+                    str(phase), str(phase + 1), "success" if moved else "failure"
+                ).inc()
+                if not moved:
+                    ok = False
+                    break
+            if ok and self.rng.random() < b.workflow_failure_rate:
+                ok = False
+            self.runs.labels("success" if ok else "failure").inc()
+
+
+class SyntheticIstio:
+    def __init__(
+        self,
+        behaviour: Behaviour,
+        tick_s: float = 0.25,
+        seed: int | None = None,
+        app: AppBehaviour | None = None,
+        latency_sigma: float | None = None,
+    ) -> None:
+        self.behaviour = behaviour
+        self.latency_sigma = latency_sigma
         self.tick_s = tick_s
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
@@ -99,6 +198,7 @@ class SyntheticIstio:
             buckets=ISTIO_BUCKETS,
             registry=self.registry,
         )
+        self.app = SyntheticApp(self.registry, app or AppBehaviour(), self.rng)
         self._stop = threading.Event()
         self._carry: dict[str, float] = {"stable": 0.0, "canary": 0.0}
         self.thread = threading.Thread(target=self._run, name="synthetic-traffic", daemon=True)
@@ -115,12 +215,15 @@ class SyntheticIstio:
             self.tick()
 
     def _latency(self, target_ms: float) -> float:
+        if self.latency_sigma:  # a scenario's log-normal latency, target = median
+            return self.rng.lognormvariate(math.log(target_ms), self.latency_sigma)
         # spread between 0.5x and 1.0x of the target: P95 of the histogram ends up
         # close to (and, for targets on bucket edges, at most one bucket above) the target
         return target_ms * self.rng.uniform(0.5, 1.0)
 
     def tick(self) -> None:
         with self.lock:
+            self.app.tick(self.tick_s)
             b = self.behaviour
             plan = [("stable", b.stable_error_rate, b.stable_latency_ms)]
             if b.canary_traffic:
@@ -159,9 +262,13 @@ class SyntheticIstio:
                     setattr(b, key, float(value))
                 elif key == "canary_traffic":
                     b.canary_traffic = value.lower() in ("1", "true", "yes")
+                elif key == "failed_agents":
+                    self.app.behaviour.failed_agents = int(value)
+                elif key in ("workflow_failure_rate", "transition_failure_rate"):
+                    setattr(self.app.behaviour, key, float(value))
                 else:
                     raise ValueError(f"unknown control key {key!r}")
-            return repr(b)
+            return f"{b!r} {self.app.behaviour!r}"
 
 
 def make_handler(app: SyntheticIstio) -> type[BaseHTTPRequestHandler]:
@@ -211,22 +318,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-traffic", action="store_true", help="the canary receives no requests")
     p.add_argument("--tick", type=float, default=0.25, help="seconds between simulated batches")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--failed-agents", type=int, default=0, help="agents reporting down")
+    p.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), default=None, help="seeded scenario to replay"
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    behaviour = Behaviour(
+        rps=args.rps,
+        stable_error_rate=args.stable_error_rate,
+        stable_latency_ms=args.stable_latency_ms,
+        canary_error_rate=args.canary_error_rate,
+        canary_latency_ms=args.canary_latency_ms,
+        canary_traffic=not args.no_traffic,
+    )
+    sigma = None
+    if args.scenario:
+        scenario = SCENARIOS[args.scenario]
+        sigma = scenario.latency_sigma
+        for key, value in exporter_behaviour(scenario).items():
+            if getattr(args, key) == parser.get_default(key):  # explicit flags win
+                setattr(behaviour, key, value)
     app = SyntheticIstio(
-        Behaviour(
-            rps=args.rps,
-            stable_error_rate=args.stable_error_rate,
-            stable_latency_ms=args.stable_latency_ms,
-            canary_error_rate=args.canary_error_rate,
-            canary_latency_ms=args.canary_latency_ms,
-            canary_traffic=not args.no_traffic,
-        ),
+        behaviour,
         tick_s=args.tick,
         seed=args.seed,
+        app=AppBehaviour(failed_agents=args.failed_agents),
+        latency_sigma=sigma,
     )
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(app))
     app.start()

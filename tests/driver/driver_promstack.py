@@ -112,8 +112,16 @@ def exporters(specs: dict[str, list[str]]) -> Iterator[dict[str, Exporter]]:
 
 
 @contextmanager
-def prometheus(targets: dict[str, int], workdir: Path) -> Iterator[str]:
-    """Prometheus scraping each ``job -> port`` every second; yields its base URL."""
+def prometheus(
+    targets: dict[str, int],
+    workdir: Path,
+    rule_files: tuple[Path, ...] = (),
+    alertmanager: str | None = None,
+) -> Iterator[str]:
+    """Prometheus scraping each ``job -> port`` every second; yields its base URL.
+
+    ``rule_files`` are evaluated (each group at its own interval); firing alerts go to the
+    Alertmanager at ``alertmanager`` (host:port) when given."""
     binary = prometheus_binary()
     port = free_port()
     jobs = "".join(
@@ -121,8 +129,17 @@ def prometheus(targets: dict[str, int], workdir: Path) -> Iterator[str]:
         for job, p in targets.items()
     )
     cfg = workdir / "prometheus.yml"
+    rules = "".join(f"  - {f}\n" for f in rule_files)
+    alerting = (
+        f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{alertmanager}']\n"
+        if alertmanager
+        else ""
+    )
     cfg.write_text(
-        f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        + (f"rule_files:\n{rules}" if rules else "")
+        + alerting
+        + f"scrape_configs:\n{jobs}"
     )
     data = workdir / "data"
     data.mkdir(exist_ok=True)
@@ -159,6 +176,67 @@ def prometheus(targets: dict[str, int], workdir: Path) -> Iterator[str]:
         else:
             pytest.fail("prometheus not ready after 60 s", pytrace=False)
         yield url
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def alertmanager_binary() -> str:
+    """Debian installs the server as ``prometheus-alertmanager``; upstream as ``alertmanager``."""
+    hint = (
+        "install Debian's prometheus-alertmanager (DEBIAN_TEST_PACKAGES in toolchain/versions.env) "
+        "or point CE_ALERTMANAGER_BIN at one; the alert delivery tests need a real Alertmanager"
+    )
+    env = os.environ.get("CE_ALERTMANAGER_BIN")
+    if env:
+        if not os.access(env, os.X_OK):
+            pytest.fail(f"CE_ALERTMANAGER_BIN={env} is not executable: {hint}", pytrace=False)
+        return env
+    path = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not path:
+        pytest.fail(f"alertmanager binary not found on PATH: {hint}", pytrace=False)
+    return path
+
+
+@contextmanager
+def alertmanager(config: Path, workdir: Path) -> Iterator[str]:
+    """Alertmanager on loopback (clustering off) with ``config``; yields its host:port."""
+    port = free_port()
+    data = workdir / "am-data"
+    data.mkdir(exist_ok=True)
+    log_path = workdir / "alertmanager.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [
+            alertmanager_binary(),
+            f"--config.file={config}",
+            f"--storage.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"alertmanager exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}",
+                    pytrace=False,
+                )
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("alertmanager not ready after 30 s", pytrace=False)
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}"
     finally:
         _stop(proc)
         log.close()

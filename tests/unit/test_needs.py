@@ -1,16 +1,34 @@
-"""components.needs: the local-platform parts a stack's config needs."""
+"""components.needs: what a stack needs from the local platform (issue 8: build only that)."""
 
 from __future__ import annotations
 
-from components import needs
-from tests.unit.conftest import load_stack_raw, set_obj
+import pytest
+
+from components import needs, settings
+from tests.unit.conftest import set_obj
 
 
 def test_local_stack_needs_vault_and_the_redis_it_rotates() -> None:
-    parts = needs.platform_parts(load_stack_raw("local"))
-    assert parts == [*needs.BASE_PARTS, "vault", "redis"]
+    raw = needs.load_stack_raw("local")
+    assert settings.vault_enabled(raw) is True  # through the hvac provider (issue 12)
+    assert needs.platform_parts(raw) == [*needs.BASE_PARTS, "vault", "redis"]
 
 
 def test_without_vault_neither_vault_nor_redis() -> None:
-    raw = set_obj(load_stack_raw("local"), "vault", "enabled", False)
-    assert needs.platform_parts(raw) == list(needs.BASE_PARTS)
+    raw = set_obj(needs.load_stack_raw("local"), "vault", "enabled", False)
+    assert needs.platform_parts(raw) == ["postgres", "crds", "kubernetes", "etcd", "kwok"]
+
+
+def test_vault_defaults_to_enabled_like_the_program() -> None:
+    raw = needs.load_stack_raw("prod")
+    assert "vault" in needs.platform_parts(raw)
+
+
+def test_unknown_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert needs.main(["--stack", "nope"]) == 1
+    assert "no stack file" in capsys.readouterr().out
+
+
+def test_cli_prints_one_part_per_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert needs.main(["--stack", "local"]) == 0
+    assert capsys.readouterr().out.split() == [*needs.BASE_PARTS, "vault", "redis"]

@@ -10,6 +10,7 @@ import pulumi
 import pytest
 
 from components import passwords as P
+from components.monitoring import PLAIN_CONFIG_SECRET, RECEIVERS_SECRET
 from components.program import run
 from tests.unit.conftest import (
     GENERATED_PASSWORD,
@@ -180,8 +181,12 @@ def test_app_secrets_hold_the_other_passwords() -> None:
 def test_vault_enabled_has_no_app_secrets(provider: str) -> None:
     cap = program_capture(vault=True, generator="builtin", vault_provider=provider)
     names = {s.inputs["metadata"]["name"] for s in cap.of_type(SECRET)}
-    # the data tier's own Secret and the reviewer's token; no app secret
-    assert names == {"claude-enhancer-redis-auth", "vault-token-reviewer-token"}
+    # the data tier's own Secret and the reviewer's token (the Alertmanager receivers/config
+    # Secrets are monitoring's); no app secret
+    assert names - {RECEIVERS_SECRET, PLAIN_CONFIG_SECRET} == {
+        "claude-enhancer-redis-auth",
+        "vault-token-reviewer-token",
+    }
     assert bool(cap.of_type("pulumi:providers:vault")) == (provider == "pulumi-vault")
     assert len(cap.of_type(GENERATED_PASSWORD)) == len(P.PASSWORDS)
     assert not cap.of_type("random:index/randomPassword:RandomPassword")

@@ -530,7 +530,10 @@ def test_from_pulumi_runs_preflight(
 
     monkeypatch.setattr(S, "raw_from_pulumi", lambda: vault_raw)
     monkeypatch.setattr(state, "_under_mocks", lambda: False)
+    offline = {"PULUMI_HOME": str(tmp_path), "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
     with pytest.raises(S.SettingsError, match=r"^claude-enhancer:vault\.enabled=true needs"):
-        S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None)
-    monkeypatch.setattr(state, "_under_mocks", lambda: True)
+        S.from_pulumi(offline, lambda: None)
+    # a CLI that may download plugins (a user-installed Pulumi) fetches the missing one itself
     assert S.from_pulumi({"PULUMI_HOME": str(tmp_path)}, lambda: None).vault.enabled
+    monkeypatch.setattr(state, "_under_mocks", lambda: True)
+    assert S.from_pulumi(offline, lambda: None).vault.enabled
