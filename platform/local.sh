@@ -72,7 +72,8 @@ start_bg() {
   (umask 077; echo "---- $(date -u +%FT%TZ) start" >>"$LOGS/$name.log")
   if [ "$name" = vault ]; then
     # vault -dev prints the unseal key and root token: redact them before they reach the log
-    ( close_fds; exec setsid "$@" ) > >(sed -u -E 's/^(Root Token|Unseal Key): .*/\1: <redacted>/' >>"$LOGS/$name.log" 2>/dev/null) 2>&1 </dev/null &
+    # (the redacting sed is started inside the subshell too, so it does not inherit them either)
+    ( close_fds; exec setsid "$@" > >(sed -u -E 's/^(Root Token|Unseal Key): .*/\1: <redacted>/' >>"$LOGS/$name.log" 2>/dev/null) 2>&1 </dev/null ) &
   else
     ( close_fds; exec setsid "$@" ) >>"$LOGS/$name.log" 2>&1 </dev/null &
   fi
