@@ -45,9 +45,10 @@ def selector(service: str, track: str) -> dict[str, str]:
 
 
 def image(app: AppSettings, service: str, track: str) -> str:
-    """Tag-pinned image of a service track."""
+    """Image of a service track: pinned by tag, and by digest when one is configured."""
     version = app.stable_version if track == "stable" else app.canary_version
-    return f"{app.registry}/{service}:{version}"
+    digest = app.service(service).digest(version)
+    return f"{app.registry}/{service}:{version}" + (f"@{digest}" if digest else "")
 
 
 def registry_document(app: AppSettings) -> str:

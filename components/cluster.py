@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import capacity
-from components.common import POOL_LABEL, ZONE_LABEL, child, meta
+from components.common import POOL_LABEL, ZONE_LABEL, child, meta, no_default_token
 from components.settings import AppSettings, ClusterSettings, Namespaces
 
 #: PriorityClass name -> value (data tier > app > batch).
@@ -287,6 +287,7 @@ class Cluster(pulumi.ComponentResource):
                 ),
                 opts=child(self),
             )
+            no_default_token(ns_name, self.namespaces[ns_name], self)
 
         quotas = {
             ns.app: app_quota(args.app),

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 PART_OF = "claude-enhancer"
 POOL_LABEL = "node.claude-enhancer.io/pool"
@@ -75,3 +76,16 @@ def secret_data(
 
     resolved: pulumi.Output[Mapping[str, str]] = pulumi.Output.from_input(values)  # type: ignore[arg-type]
     return pulumi.Output.secret(resolved.apply(encode))
+
+
+def no_default_token(namespace: str, ns_resource: pulumi.Resource, parent: pulumi.Resource) -> None:
+    """Stop the namespace's ``default`` ServiceAccount (made by Kubernetes) from mounting API tokens.
+
+    Kubernetes owns that object, so it is patched (server-side apply), not created.
+    """
+    k8s.core.v1.ServiceAccountPatch(
+        f"{namespace}-default-sa",
+        metadata={"name": "default", "namespace": namespace},
+        automount_service_account_token=False,
+        opts=child(parent, [ns_resource]),
+    )

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import rollout
-from components.common import child, labels, meta
+from components.common import child, labels, meta, no_default_token
 from components.settings import SERVICES, MeshSettings, Namespaces
 
 SEC_API = "security.istio.io/v1beta1"
@@ -228,15 +228,15 @@ class Mesh(pulumi.ComponentResource):
         ns, mesh = args.namespaces, args.mesh
         deps = list(args.depends_on or [])
         if mesh.manage_root_namespace:
-            deps.append(
-                k8s.core.v1.Namespace(
-                    mesh.root_namespace,
-                    metadata=meta(
-                        mesh.root_namespace, labels={"app.kubernetes.io/part-of": "claude-enhancer"}
-                    ),
-                    opts=child(self),
-                )
+            root = k8s.core.v1.Namespace(
+                mesh.root_namespace,
+                metadata=meta(
+                    mesh.root_namespace, labels={"app.kubernetes.io/part-of": "claude-enhancer"}
+                ),
+                opts=child(self),
             )
+            no_default_token(mesh.root_namespace, root, self)
+            deps.append(root)
 
         def cr(
             res_name: str, api: str, kind: str, md: dict[str, Any], spec: dict[str, Any]

@@ -56,6 +56,7 @@ PLUGIN_SDKS: dict[str, str] = {"vault": "pulumi_vault", "random": "pulumi_random
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _DURATION_RE = re.compile(r"^[0-9]+(ms|s|m|h)$")
 
 
@@ -167,6 +168,12 @@ class ServiceSettings:
     """HPA ceiling for the stable track."""
     port: int = 8080
     """Container/Service port."""
+    digests: tuple[tuple[str, str], ...] = ()
+    """(version, "sha256:<hex>") of released images: pinned by digest (required in production)."""
+
+    def digest(self, version: str) -> str | None:
+        """The image digest of ``version`` of this service, if one is configured."""
+        return dict(self.digests).get(version)
 
 
 @dataclass(frozen=True)
@@ -602,8 +609,15 @@ def _app(raw: Mapping[str, Any]) -> AppSettings:
             raise SettingsError(
                 f"{s._k('maxReplicas')}: must be >= replicas ({replicas}), got {max_r}"
             )
+        dg = s.get_obj("digests", {})
+        digests = []
+        for version in sorted(dg.data):
+            if not _VERSION_RE.fullmatch(str(version)):
+                raise SettingsError(f"{dg._k(str(version))}: not an image version")
+            digests.append((str(version), dg.get_str(str(version), pattern=_DIGEST_RE)))
+        dg.done()
         s.done()
-        services.append(ServiceSettings(name, replicas, max_r))
+        services.append(ServiceSettings(name, replicas, max_r, digests=tuple(digests)))
     svc_o.done()
     r = o.get_obj("resources", {})
     res = ResourceSettings(

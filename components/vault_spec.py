@@ -90,19 +90,19 @@ def role_name(service: str) -> str:
     return f"claude-enhancer-{service}"
 
 
-def service_paths(v: VaultSettings, service: str) -> list[str]:
+def service_paths(kv_path: str, service: str) -> list[str]:
     """Pure: every Vault path ``service`` may read (and nothing else)."""
     return [
-        f"{v.kv_path}/data/{service}/config",
+        f"{kv_path}/data/{service}/config",
         f"{DB_MOUNT}/static-creds/{STATIC_ROLE}",
         f"{DB_MOUNT}/static-creds/{REDIS_STATIC_ROLE}",
     ]
 
 
-def policy_document(v: VaultSettings, service: str) -> str:
+def policy_document(kv_path: str, service: str) -> str:
     """Pure: exact-path, read-only HCL policy for one service (no globs, no sudo)."""
     return "\n".join(
-        f'path "{p}" {{\n  capabilities = ["read"]\n}}\n' for p in service_paths(v, service)
+        f'path "{p}" {{\n  capabilities = ["read"]\n}}\n' for p in service_paths(kv_path, service)
     )
 
 
@@ -197,7 +197,7 @@ def vault_objects(v: VaultSettings, x: VaultInputs) -> list[VaultObject]:
             VaultObject(
                 POLICY,
                 f"policy-{svc}",
-                {"name": role_name(svc), "policy": policy_document(v, svc)},
+                {"name": role_name(svc), "policy": policy_document(v.kv_path, svc)},
             )
         )
     for svc in SERVICES:

@@ -42,6 +42,10 @@ def build_config(
     cfg["rollout-phase-step"] = rollout
     if environment:
         cfg["prod-min-replicas"] = {"environment": environment}
+        prod = BY_NAME["prod-min-replicas"].RULE.defaults()["prodEnvironments"]
+        if environment in prod:
+            # production runs only images pinned by digest: a tag can be moved to other bytes
+            cfg["image-provenance"] = {"requireDigest": True}
     for names, level in ((advisory, "advisory"), (disabled, "disabled")):
         for name in names:
             if name not in BY_NAME:
@@ -53,7 +57,11 @@ def build_config(
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m policies.pack_config", description=__doc__.split("\n\n")[0])
     p.add_argument("--previous-phase", type=int, default=None, help="phase deployed before this run (-1: none)")
-    p.add_argument("--environment", default="", help="stack environment, e.g. prod (enables prod-min-replicas)")
+    p.add_argument(
+        "--environment",
+        default="",
+        help="stack environment, e.g. prod (enables prod-min-replicas and image digests)",
+    )
     p.add_argument("--allow-skip", action="store_true", help="allow advancing more than one rollout phase")
     p.add_argument("--advisory", action="append", default=[], metavar="RULE", help="make RULE advisory")
     p.add_argument("--disable", action="append", default=[], metavar="RULE", help="disable RULE")

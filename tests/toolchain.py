@@ -43,3 +43,13 @@ def pulumi_bin() -> str:
     found = shutil.which("pulumi", path=toolchain_env().get("PATH"))
     assert found, "pulumi vanished from the toolchain PATH"
     return found
+
+
+def pins() -> dict[str, str]:
+    """toolchain/versions.env as a dict (sourced, not exported, so not in the environment)."""
+    out: dict[str, str] = {}
+    for line in (ROOT / "toolchain" / "versions.env").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            k, v = line.split("=", 1)
+            out[k.strip()] = v.strip().strip('"')
+    return out

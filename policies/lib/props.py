@@ -112,6 +112,9 @@ def plain(value: Any) -> Any:
         return Secret(plain(value.value))
     if isinstance(value, str):
         return UNKNOWN if value in UNKNOWN_SENTINELS else value
+    if isinstance(value, float) and value.is_integer():
+        # protobuf Struct carries every number as a double: show 2, not 2.0
+        return int(value)
     if value is UNKNOWN or value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, Mapping):

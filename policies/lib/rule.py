@@ -30,7 +30,54 @@ WORKLOAD_TYPES: dict[str, str] = {
     "kubernetes:batch/v1:Job": "Job",
     "kubernetes:batch/v1:CronJob": "CronJob",
     "kubernetes:core/v1:Pod": "Pod",
+    "kubernetes:core/v1:ReplicationController": "ReplicationController",
 }
+
+#: API groups each workload kind was ever served from (older versions still run pods).
+_WORKLOAD_GROUPS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("apps", "extensions"),
+    "StatefulSet": ("apps",),
+    "DaemonSet": ("apps", "extensions"),
+    "ReplicaSet": ("apps", "extensions"),
+    "Job": ("batch",),
+    "CronJob": ("batch",),
+    "Pod": ("core",),
+    "ReplicationController": ("core",),
+}
+
+#: pulumi-kubernetes names the server-side-apply patch of a kind "<Kind>Patch".
+PATCH_SUFFIX = "Patch"
+
+
+def k8s_type(resource_type: str) -> tuple[str, str, str, bool] | None:
+    """(group, version, kind, is_patch) of a ``kubernetes:<group>/<version>:<Kind>[Patch]`` token."""
+    parts = resource_type.split(":")
+    if len(parts) != 3 or parts[0] != "kubernetes" or "/" not in parts[1]:
+        return None
+    group, _, version = parts[1].rpartition("/")
+    kind = parts[2]
+    patch = kind.endswith(PATCH_SUFFIX) and len(kind) > len(PATCH_SUFFIX)
+    return group, version, kind[: -len(PATCH_SUFFIX)] if patch else kind, patch
+
+
+def is_patch(resource_type: str) -> bool:
+    """A pulumi-kubernetes ``*Patch`` resource: fields it leaves out are not changed, so not judged."""
+    parsed = k8s_type(resource_type)
+    return parsed is not None and parsed[3]
+
+
+def base_type(resource_type: str) -> str:
+    """The resource type with a ``Patch`` suffix removed (``...:DeploymentPatch`` -> ``...:Deployment``)."""
+    return resource_type[: -len(PATCH_SUFFIX)] if is_patch(resource_type) else resource_type
+
+
+def workload_kind(resource_type: str) -> str | None:
+    """Kind of a pod-running workload (any served API version, patches included); None otherwise."""
+    parsed = k8s_type(resource_type)
+    if parsed is None:
+        return None
+    group, _, kind, _ = parsed
+    return kind if group in _WORKLOAD_GROUPS.get(kind, ()) else None
 
 
 class StackResource(NamedTuple):
@@ -82,7 +129,7 @@ def workload_pod_spec(resource_type: str, props: Any) -> Any:
     """The pod spec of a workload (CronJob nests one level deeper); None if absent."""
     from .props import dig
 
-    kind = WORKLOAD_TYPES.get(resource_type)
+    kind = workload_kind(resource_type)
     if kind is None:
         return None
     if kind == "Pod":
@@ -95,7 +142,7 @@ def workload_pod_spec(resource_type: str, props: Any) -> Any:
 def workload_pod_metadata(resource_type: str, props: Any) -> Any:
     from .props import dig
 
-    kind = WORKLOAD_TYPES.get(resource_type)
+    kind = workload_kind(resource_type)
     if kind == "Pod":
         return dig(props, "metadata")
     if kind == "CronJob":
@@ -126,12 +173,11 @@ def unique(messages: Iterable[str]) -> list[str]:
 
 
 def crd_kind(resource_type: str, group: str, kinds: Iterable[str]) -> str | None:
-    """Kind for ``kubernetes:<group>/<any version>:<Kind>`` when Kind is in ``kinds``."""
-    prefix = f"kubernetes:{group}/"
-    if not resource_type.startswith(prefix):
+    """Kind for ``kubernetes:<group>/<any version>:<Kind>[Patch]`` when Kind is in ``kinds``."""
+    parsed = k8s_type(resource_type)
+    if parsed is None or parsed[0] != group:
         return None
-    _, _, kind = resource_type.partition(":")[2].partition(":")
-    return kind if kind in set(kinds) else None
+    return parsed[2] if parsed[2] in set(kinds) else None
 
 
 #: Custom resources whose operators run pods in the resource's namespace.
@@ -150,7 +196,7 @@ def workload_namespaces(resources: Iterable[StackResource], exempt: Iterable[str
     found: set[str] = set()
     unknown = False
     for r in resources:
-        if r.type in WORKLOAD_TYPES or any(crd_kind(r.type, g, [k]) for g, k in POD_OWNING_CRDS):
+        if workload_kind(r.type) is not None or any(crd_kind(r.type, g, [k]) for g, k in POD_OWNING_CRDS):
             ns = meta_namespace(r.props)
             if ns == "<unknown>":
                 unknown = True

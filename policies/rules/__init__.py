@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import (
+    authorization_policy_no_allow_all,
     automount_sa_token,
     default_deny_authorization_policy,
     default_deny_network_policy,
@@ -16,6 +17,7 @@ from . import (
     istio_peer_authentication,
     istio_virtualservice_routing,
     istio_virtualservice_subsets,
+    network_policy_no_allow_all,
     no_plaintext_secrets,
     pdb_for_deployments,
     pod_security,
@@ -42,6 +44,8 @@ ALL: tuple[ModuleType, ...] = (
     rollout_phase_step,
     default_deny_network_policy,
     default_deny_authorization_policy,
+    network_policy_no_allow_all,
+    authorization_policy_no_allow_all,
     rbac_no_wildcards,
     rbac_no_cluster_admin_sa,
     automount_sa_token,

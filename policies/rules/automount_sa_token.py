@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_bool, as_dict, as_list, dig
-from policies.lib.rule import WORKLOAD_TYPES, Rule, workload_pod_metadata, workload_pod_spec
+from policies.lib.rule import (
+    WORKLOAD_TYPES,
+    Rule,
+    base_type,
+    is_patch,
+    workload_kind,
+    workload_pod_metadata,
+    workload_pod_spec,
+)
 
 SA_TYPE = "kubernetes:core/v1:ServiceAccount"
 ANNOTATION = "claude-enhancer.io/needs-api-token"
@@ -51,15 +59,17 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
     key = str(cfg.get("exemptAnnotation") or ANNOTATION)
     allowed = {str(a) for a in as_list(cfg.get("allowedServiceAccounts"))}
     ns = dig(props, "metadata", "namespace") or "default"
-    if resource_type == SA_TYPE:
+    # A *Patch changes only what it names; leaving the field out keeps the object's value.
+    judge_missing = not is_patch(resource_type)
+    if base_type(resource_type) == SA_TYPE:
         name = dig(props, "metadata", "name")
         if _annotated(dig(props, "metadata"), key) or f"{ns}/{name}" in allowed:
             return []
         value = dig(props, "automountServiceAccountToken")
-        if value is not UNKNOWN and as_bool(value) is not False:
+        if value is not UNKNOWN and as_bool(value) is not False and (judge_missing or value is not None):
             return ["automountServiceAccountToken must be false"]
         return []
-    if resource_type not in WORKLOAD_TYPES:
+    if workload_kind(resource_type) is None:
         return []
     spec = workload_pod_spec(resource_type, props)
     if not isinstance(spec, dict):
@@ -70,6 +80,6 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
     if f"{ns}/{sa}" in allowed:
         return []
     value = dig(spec, "automountServiceAccountToken")
-    if value is not UNKNOWN and as_bool(value) is not False:
+    if value is not UNKNOWN and as_bool(value) is not False and (judge_missing or value is not None):
         return ["pod spec.automountServiceAccountToken must be false"]
     return []

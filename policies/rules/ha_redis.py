@@ -6,19 +6,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_int, dig
-from policies.lib.rule import Rule, crd_kind
+from policies.lib.rule import Rule, crd_kind, is_patch
 
 RULE = Rule(
     name="ha-redis-cluster",
-    description="RedisCluster must have clusterSize >= 3 leaders and at least one follower per leader "
-    "(3 masters + 3 replicas).",
+    description="Redis must be a RedisCluster with clusterSize >= 3 leaders and at least one follower per leader "
+    "(3 masters + 3 replicas); a standalone Redis has no failover.",
     severity="high",
     frameworks={
         "SOC2": ["A1.2"],
         "ISO27001": ["A.8.14"],
     },
     remediation="Set spec.clusterSize: 3 and leave redisLeader/redisFollower.replicas unset or >= clusterSize.",
-    resource_types=("kubernetes:redis.redis.opstreelabs.in/v1beta2:RedisCluster",),
+    resource_types=(
+        "kubernetes:redis.redis.opstreelabs.in/v1beta2:RedisCluster",
+        "kubernetes:redis.redis.opstreelabs.in/v1beta2:Redis",
+    ),
     config_schema={
         "minLeaders": {"type": "integer", "default": 3, "description": "Minimum Redis masters."},
         "minFollowersPerLeader": {"type": "integer", "default": 1, "description": "Replicas per master."},
@@ -27,9 +30,26 @@ RULE = Rule(
 )
 
 
+def _check_patch(props: Any, config: Mapping[str, Any]) -> list[str]:
+    """A patch is judged only on the sizes it sets."""
+    cfg = RULE.resolve_config(config)
+    min_leaders = as_int(cfg.get("minLeaders")) or 3
+    out: list[str] = []
+    for path in (("spec", "clusterSize"), ("spec", "redisLeader", "replicas")):
+        n = as_int(dig(props, *path))
+        if n is not None and n < min_leaders:
+            out.append(f"{'.'.join(path)} is {n}; must be at least {min_leaders} leaders")
+    return out
+
+
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if crd_kind(resource_type, "redis.redis.opstreelabs.in", ["RedisCluster"]) is None:
+    kind = crd_kind(resource_type, "redis.redis.opstreelabs.in", ["RedisCluster", "Redis"])
+    if kind is None:
         return []
+    if kind == "Redis":
+        return ["standalone Redis has no replica and no failover; use a RedisCluster (3 masters + 3 replicas)"]
+    if is_patch(resource_type):
+        return _check_patch(props, config)
     cfg = RULE.resolve_config(config)
     min_leaders = as_int(cfg.get("minLeaders")) or 3
     per_leader = as_int(cfg.get("minFollowersPerLeader"))

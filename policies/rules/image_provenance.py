@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_list, dig
-from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, workload_pod_spec
+from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, is_patch, workload_kind, workload_pod_spec
 
 RULE = Rule(
     name="image-provenance",
@@ -49,7 +49,7 @@ RULE = Rule(
         "requireDigest": {
             "type": "boolean",
             "default": False,
-            "description": "Require @sha256 digests instead of tags.",
+            "description": "Require @sha256 digests instead of tags (pack_config sets it for production).",
         },
     },
     tags=("kubernetes", "supply-chain"),
@@ -88,7 +88,7 @@ def _allowed(registry: str, repo: str, allowed: list[str]) -> bool:
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if resource_type not in WORKLOAD_TYPES:
+    if workload_kind(resource_type) is None:
         return []
     cfg = RULE.resolve_config(config)
     allowed = [str(r) for r in as_list(cfg.get("allowedRegistries"))]
@@ -100,8 +100,8 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
     for fieldname, name, c in containers_of(spec):
         where = f'{fieldname[:-1]} "{name}"'
         image = dig(c, "image")
-        if image is UNKNOWN:
-            continue
+        if image is UNKNOWN or (image is None and is_patch(resource_type)):
+            continue  # a patch that leaves the image alone
         if not isinstance(image, str) or not image.strip():
             out.append(f"{where}: image must be set")
             continue

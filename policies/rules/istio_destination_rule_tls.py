@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from policies.lib.istio import is_cluster_local
 from policies.lib.props import UNKNOWN, as_list, dig
-from policies.lib.rule import Rule, crd_kind
+from policies.lib.rule import Rule, crd_kind, is_patch
 
 RULE = Rule(
     name="istio-destinationrule-mtls",
-    description="Istio DestinationRule trafficPolicy.tls.mode must be ISTIO_MUTUAL (also per subset and port).",
+    description="Istio DestinationRule trafficPolicy.tls.mode must be ISTIO_MUTUAL (also per subset and port); "
+    "for hosts outside the cluster (ServiceEntry) TLS origination (SIMPLE/MUTUAL) is accepted too.",
     severity="high",
     frameworks={
         "SOC2": ["CC6.7"],
@@ -34,6 +36,9 @@ RULE = Rule(
 )
 
 
+_ORIGINATION = ("SIMPLE", "MUTUAL")
+
+
 def _tls_issues(where: str, traffic_policy: Any, allowed: list[str], required: bool) -> list[str]:
     out: list[str] = []
     mode = dig(traffic_policy, "tls", "mode")
@@ -51,9 +56,14 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         return []
     allowed = [str(m) for m in as_list(RULE.resolve_config(config).get("allowedModes"))]
     spec = dig(props, "spec")
-    if spec is UNKNOWN:
+    host = dig(spec, "host")
+    if spec is UNKNOWN or host is UNKNOWN:
         return []
-    out = _tls_issues("spec.trafficPolicy", dig(spec, "trafficPolicy"), allowed, required=True)
+    if isinstance(host, str) and host and not is_cluster_local(host):
+        # An external host (a MESH_EXTERNAL ServiceEntry) has no mesh identity: the sidecar originates
+        # ordinary TLS to it, so SIMPLE/MUTUAL are the secure modes there.
+        allowed = [*allowed, *(m for m in _ORIGINATION if m not in allowed)]
+    out = _tls_issues("spec.trafficPolicy", dig(spec, "trafficPolicy"), allowed, required=not is_patch(resource_type))
     for i, subset in enumerate(as_list(dig(spec, "subsets"))):
         name = dig(subset, "name", default=f"#{i}")
         out += _tls_issues(f'subset "{name}" trafficPolicy', dig(subset, "trafficPolicy"), allowed, required=False)

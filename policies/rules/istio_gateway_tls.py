@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_bool, as_list, dig
-from policies.lib.rule import Rule, crd_kind
+from policies.lib.rule import Rule, crd_kind, is_patch
 
 RULE = Rule(
     name="istio-gateway-tls",
-    description="Istio Gateway TLS servers must set minProtocolVersion TLSV1_3 and HTTP servers must set "
-    "tls.httpsRedirect true.",
+    description="Istio Gateway servers must terminate TLS (HTTPS/TLS with minProtocolVersion TLSV1_3, or "
+    "passthrough); HTTP servers may only redirect to HTTPS; no plaintext GRPC/TCP/other protocols at the edge.",
     severity="high",
     frameworks={
         "SOC2": ["CC6.7"],
@@ -21,7 +21,7 @@ RULE = Rule(
         "GDPR": ["Art.32"],
     },
     remediation="For HTTPS/TLS servers set tls.minProtocolVersion: TLSV1_3 (tls.mode SIMPLE or MUTUAL with a "
-    "credentialName); for HTTP servers set tls.httpsRedirect: true.",
+    "credentialName); for HTTP servers set tls.httpsRedirect: true; expose gRPC as HTTPS and raw TCP as TLS.",
     resource_types=tuple(f"kubernetes:networking.istio.io/{v}:Gateway" for v in ("v1", "v1beta1", "v1alpha3")),
     config_schema={
         "minProtocolVersion": {
@@ -55,11 +55,11 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         tls = dig(server, "tls")
         if tls is UNKNOWN:
             continue
-        if proto in ("HTTPS", "TLS") or (proto not in ("HTTP", "HTTP2", "GRPC") and tls is not None):
+        if proto in ("HTTPS", "TLS"):
             if dig(tls, "mode") == "PASSTHROUGH" or dig(tls, "mode") == "AUTO_PASSTHROUGH":
                 continue  # the backend terminates TLS
             version = dig(tls, "minProtocolVersion")
-            if version is UNKNOWN:
+            if version is UNKNOWN or (version is None and is_patch(resource_type)):
                 continue
             if _ORDER.get(str(version), 0) < _ORDER.get(want, 4):
                 out.append(f"{where}: tls.minProtocolVersion is {version or 'unset'}; must be {want}")
@@ -67,4 +67,7 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
             redirect = dig(tls, "httpsRedirect")
             if redirect is not UNKNOWN and as_bool(redirect) is not True:
                 out.append(f"{where}: HTTP server must set tls.httpsRedirect true")
+        else:
+            # Istio applies server tls settings only to HTTPS/TLS ports: anything else is plaintext.
+            out.append(f"{where}: {proto or 'unset'} server accepts plaintext at the edge; use HTTPS or TLS")
     return out

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.rollout import PHASE_WEIGHTS
-from policies.lib.istio import canary_weight, route_label, routes
+from policies.lib.istio import canary_weights, pinned_conflicts, route_label, routes
 from policies.lib.props import UNKNOWN, as_int, as_list, dig
 from policies.lib.rule import Rule, crd_kind
 
 RULE = Rule(
     name="istio-virtualservice-weights",
-    description="VirtualService route weights must sum to 100 and the canary subset weight must be one of the "
-    "rollout phase weights.",
+    description="VirtualService route weights must sum to 100, every weighted split must give the canary subset "
+    "the same rollout phase weight, and sticky (pinned) routes may only target subsets the split still serves.",
     severity="high",
     frameworks={
         "SOC2": ["CC8.1", "A1.2"],
@@ -61,11 +61,21 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         total = sum(as_int(w) or 0 for w in weights)
         if total != 100:
             out.append(f"{route_label(section, i, route)}: route weights sum to {total}; must be 100")
+    subset = str(cfg.get("canarySubset"))
     allowed = sorted({int(w) for w in as_list(cfg.get("phaseWeights")) if as_int(w) is not None})
-    cw = canary_weight(props, str(cfg.get("canarySubset")))
-    if cw is not None and cw is not UNKNOWN and cw not in allowed:
-        out.append(
-            f'canary subset "{cfg.get("canarySubset")}" weight {cw} is not a rollout phase weight '
-            f"({', '.join(str(w) for w in allowed)})"
-        )
+    splits = canary_weights(props, subset)
+    if isinstance(splits, dict):
+        for label, cw in splits.items():
+            if cw not in allowed:
+                out.append(
+                    f'{label}: canary subset "{subset}" weight {cw} is not a rollout phase weight '
+                    f"({', '.join(str(w) for w in allowed)})"
+                )
+        if len(set(splits.values())) > 1:
+            shown = ", ".join(f"{label} {w}%" for label, w in splits.items())
+            out.append(
+                f'weighted routes disagree on the canary subset "{subset}" weight ({shown}); every split '
+                "must carry the phase's weight"
+            )
+    out += pinned_conflicts(props, subset)
     return out

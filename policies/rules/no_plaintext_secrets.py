@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import as_list, dig, is_secret, is_unknown
-from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, workload_pod_spec
+from policies.lib.rule import WORKLOAD_TYPES, Rule, base_type, containers_of, workload_kind, workload_pod_spec
 
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 SECRET = "kubernetes:core/v1:Secret"
@@ -42,7 +42,8 @@ RULE = Rule(
     config_schema={
         "secretKeyPattern": {
             "type": "string",
-            "default": r"(?i)(pass(word|wd)?|pwd|secret|token|credential|api[_.-]?key|private[_.-]?key|"
+            "default": r"(?i)((?<![a-z])pass(word|wd|phrase)?(?![a-z])|password|passwd|passphrase|pwd|secret|token|"
+            r"credential|api[_.-]?key|private[_.-]?key|"
             r"access[_.-]?key|signing[_.-]?key|(^|[_.-])key$|dsn$)",
             "description": "Regex for key / env names that hold secrets.",
         },
@@ -67,13 +68,30 @@ RULE = Rule(
 )
 
 _TOKENISH = re.compile(r"^[A-Za-z0-9+/=_\-.~]+$")
+#: userinfo with a password, the user may be empty ("redis://:pw@host").
+_URL_CREDS = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@", re.I)
 _KNOWN = (
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----"),
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
-    re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),  # credentials in a URL
+    _URL_CREDS,
     re.compile(r"\b(hvs|hvb|s)\.[A-Za-z0-9]{20,}\b"),  # Vault tokens
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+)
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$", re.I)
+_PUBLIC_PEM = re.compile(r"^-----BEGIN (PUBLIC KEY|RSA PUBLIC KEY|CERTIFICATE|PGP PUBLIC KEY BLOCK)-----")
+_SSH_PUBLIC = re.compile(r"^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-[a-z0-9]+|sk-ssh-ed25519@openssh\.com) AAAA")
+#: a Vault secret path ("secret/data/app/db", "kv/app#password"): it names a secret, it does not hold one.
+_VAULT_PATH = re.compile(r"^[a-z0-9][a-z0-9_.-]*(/[A-Za-z0-9_.-]+)+(#[A-Za-z0-9_.-]+)?$")
+#: key = value / key: value pairs inside an embedded config file (YAML, properties, .env, JSON, TOML, DSN).
+_PAIR = re.compile(
+    r"""(?P<key>["']?[A-Za-z_][\w.\-]*["']?)[ \t]*[:=][ \t]*"""
+    r"""(?P<val>"[^"\n]*"|'[^'\n]*'|[^\s;,#&"'{}\[\]][^\s;,&"'\[\]]*)"""
+)
+#: an embedded setting holds a credential when its key ends with one of these words.
+_CREDENTIAL_KEY_END = re.compile(
+    r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|credentials?|api[_.-]?key|apikey|private[_.-]?key|"
+    r"access[_.-]?key|secret[_.-]?key|signing[_.-]?key|auth[_.-]?key)$"
 )
 
 
@@ -91,7 +109,9 @@ def looks_like_secret_value(value: str, threshold: float, min_len: int) -> bool:
     if any(p.search(value) for p in _KNOWN):
         return True
     v = value.strip()
-    if len(v) < min_len or not _TOKENISH.match(v):
+    if _URL.match(v) and _url_query_secret(v):
+        return True
+    if _is_reference(v) or len(v) < min_len or not _TOKENISH.match(v):
         return False
     has_digit = any(c.isdigit() for c in v)
     has_alpha = any(c.isalpha() for c in v)
@@ -99,14 +119,49 @@ def looks_like_secret_value(value: str, threshold: float, min_len: int) -> bool:
 
 
 def _is_reference(value: str) -> bool:
-    """Values that point at a secret rather than contain one."""
+    """Values that point at a secret (or are public) rather than contain one.
+
+    Callers check the known secret shapes first: a URL with a password is a secret.
+    """
     v = value.strip()
     return (
         not v
-        or v.startswith(("/", "vault:", "${", "$(", "secretRef:", "file:"))
-        or v.lower() in ("true", "false", "none", "null")
+        or v.startswith(("/", "vault:", "${", "$(", "secretRef:", "file:", "ref+"))
+        or v.lower() in ("true", "false", "none", "null", "changeme-in-vault")
         or re.fullmatch(r"\d+(\.\d+)?(ms|s|m|h|d)?", v) is not None  # numbers / durations (e.g. *_TOKEN_TTL)
+        or (_URL.match(v) is not None and not _URL_CREDS.search(v) and not _url_query_secret(v))
+        or _PUBLIC_PEM.match(v) is not None
+        or _SSH_PUBLIC.match(v) is not None
+        or (_VAULT_PATH.match(v) is not None and "//" not in v)
     )
+
+
+def _url_query_secret(url: str) -> bool:
+    """A credential passed in the query string (?password=..., &access_token=...)."""
+    _, _, query = url.partition("?")
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if value and _CREDENTIAL_KEY_END.search(key.replace("-", "_")):
+            return True
+    return False
+
+
+def _strip_quotes(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" else value
+
+
+def embedded_secrets(text: str) -> list[str]:
+    """Keys of settings inside an embedded config text (YAML/properties/.env/JSON/DSN) that hold a credential."""
+    found: dict[str, None] = {}
+    for m in _PAIR.finditer(text):
+        key = _strip_quotes(m.group("key"))
+        value = _strip_quotes(m.group("val")).strip()
+        if not _CREDENTIAL_KEY_END.search(key) or _is_reference(value):
+            continue
+        if value.startswith("{{") or value in ("<nil>", "~", "''", '""'):
+            continue  # templates and empty values
+        found.setdefault(key, None)
+    return list(found)
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
@@ -117,7 +172,8 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
     allowed = {str(k) for k in as_list(cfg.get("allowedKeys"))}
     out: list[str] = []
 
-    if resource_type == CONFIGMAP:
+    rtype = base_type(resource_type)
+    if rtype == CONFIGMAP:
         data = dig(props, "data", keep_secret=True)
         if is_unknown(data) or (not isinstance(data, dict) and not is_secret(data)):
             return []
@@ -135,9 +191,15 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
                 out.append(f'ConfigMap data key "{key}" holds a Pulumi secret in plaintext; use a Secret or Vault')
             elif text and looks_like_secret_value(text, threshold, min_len):
                 out.append(f'ConfigMap data key "{key}" has a high-entropy value that looks like a secret')
+            elif text:
+                for setting in embedded_secrets(text):
+                    out.append(
+                        f'ConfigMap data key "{key}" embeds a credential in setting "{setting}"; '
+                        "reference a Secret or Vault instead"
+                    )
         return out
 
-    if resource_type == SECRET:
+    if rtype == SECRET:
         for field in ("stringData", "data"):
             block = dig(props, field, keep_secret=True)
             if block is None or is_unknown(block) or is_secret(block) or not isinstance(block, dict):
@@ -149,7 +211,7 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
                 out.append(f'Secret {field} "{key}" is not a Pulumi secret (wrap it with pulumi.Output.secret)')
         return out
 
-    if resource_type in WORKLOAD_TYPES:
+    if workload_kind(resource_type) is not None:
         spec = workload_pod_spec(resource_type, props)
         if not isinstance(spec, dict):
             return []
@@ -168,4 +230,7 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
                     out.append(f'{where}: env "{name}" has a literal value; use valueFrom.secretKeyRef')
                 elif looks_like_secret_value(text, threshold, min_len):
                     out.append(f'{where}: env "{name}" has a high-entropy literal value that looks like a secret')
+                else:
+                    for setting in embedded_secrets(text):
+                        out.append(f'{where}: env "{name}" embeds a credential in setting "{setting}"')
     return out

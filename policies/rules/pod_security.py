@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_bool, as_dict, as_int, as_list, dig
-from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, workload_pod_spec
+from policies.lib.rule import (
+    WORKLOAD_TYPES,
+    Rule,
+    containers_of,
+    is_patch,
+    workload_kind,
+    workload_pod_metadata,
+    workload_pod_spec,
+)
 
 RULE = Rule(
     name="pod-security-restricted",
@@ -34,9 +42,11 @@ RULE = Rule(
         "seccompProfile.type=RuntimeDefault; in every container set "
         "allowPrivilegeEscalation=false, readOnlyRootFilesystem=true, "
         "capabilities.drop=[ALL] and never privileged; remove hostNetwork/hostPID/"
-        "hostIPC, hostPath volumes and hostPort."
+        "hostIPC, hostPort and volumes other than configMap/csi/downwardAPI/emptyDir/ephemeral/"
+        "persistentVolumeClaim/projected/secret; use only safe sysctls, no SELinux user/role or custom type, "
+        "procMount Default and AppArmor runtime/default."
     ),
-    resource_types=tuple(WORKLOAD_TYPES),
+    resource_types=tuple(WORKLOAD_TYPES),  # + their *Patch types and older API groups
     config_schema={
         "allowedCapabilities": {
             "type": "array",
@@ -49,11 +59,63 @@ RULE = Rule(
 )
 
 _SECCOMP_OK = ("RuntimeDefault", "Localhost")
+_APPARMOR_OK = ("RuntimeDefault", "Localhost")
+_APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+
+#: PSS baseline "Sysctls": the safe set (Kubernetes 1.29+); anything else is forbidden.
+SAFE_SYSCTLS = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_unprivileged_port_start",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_keepalive_intvl",
+        "net.ipv4.tcp_keepalive_probes",
+    }
+)
+#: PSS baseline "SELinux": these types only; user and role must stay unset.
+SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+#: PSS restricted "Volume Types": every other volume source is forbidden (hostPath, nfs, iscsi, ...).
+VOLUME_TYPES = frozenset(
+    {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+)
+
+
+def _selinux(where: str, sc: Any) -> list[str]:
+    opts = dig(sc, "seLinuxOptions")
+    if not isinstance(opts, dict):
+        return []
+    out: list[str] = []
+    t = dig(opts, "type")
+    if isinstance(t, str) and t not in SELINUX_TYPES:
+        out.append(f"{where}seLinuxOptions.type {t} is not allowed ({', '.join(sorted(SELINUX_TYPES - {''}))})")
+    for key in ("user", "role"):
+        v = dig(opts, key)
+        if isinstance(v, str) and v:
+            out.append(f"{where}seLinuxOptions.{key} must not be set")
+    return out
+
+
+def _common(where: str, sc: Any) -> list[str]:
+    """Checks that apply to the pod and to each container securityContext alike."""
+    out = _selinux(where, sc)
+    if as_bool(dig(sc, "windowsOptions", "hostProcess")) is True:
+        out.append(f"{where}windowsOptions.hostProcess must not be true")
+    apparmor = dig(sc, "appArmorProfile", "type")
+    if isinstance(apparmor, str) and apparmor not in _APPARMOR_OK:
+        out.append(f"{where}appArmorProfile.type must be RuntimeDefault or Localhost")
+    return out
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if resource_type not in WORKLOAD_TYPES:
+    if workload_kind(resource_type) is None:
         return []
+    # A *Patch changes only the fields it names: judge what it sets, not what it leaves out.
+    judge_missing = not is_patch(resource_type)
     cfg = RULE.resolve_config(config)
     allowed_caps = {str(c) for c in as_list(cfg.get("allowedCapabilities"))}
     spec = workload_pod_spec(resource_type, props)
@@ -65,8 +127,21 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         if as_bool(dig(spec, host)) is True:
             out.append(f"pod spec.{host} must not be true")
     for vol in as_list(dig(spec, "volumes")):
+        if not isinstance(vol, dict):
+            continue
+        name = dig(vol, "name", default="?")
+        sources = sorted(k for k in vol if k != "name" and vol[k] is not None)
         if dig(vol, "hostPath") is not None:
-            out.append(f'volume "{dig(vol, "name", default="?")}" must not use hostPath')
+            out.append(f'volume "{name}" must not use hostPath')
+        elif any(src not in VOLUME_TYPES for src in sources):
+            bad = ", ".join(src for src in sources if src not in VOLUME_TYPES)
+            out.append(f'volume "{name}" uses {bad}; restricted allows only {", ".join(sorted(VOLUME_TYPES))}')
+
+    meta = workload_pod_metadata(resource_type, props)
+    for key, value in sorted(as_dict(dig(meta, "annotations")).items()):
+        if key.startswith(_APPARMOR_ANNOTATION) and isinstance(value, str):
+            if value != "runtime/default" and not value.startswith("localhost/"):
+                out.append(f"annotation {key} is {value}; must be runtime/default or localhost/*")
 
     pod_sc = as_dict(dig(spec, "securityContext"))
     pod_non_root = dig(pod_sc, "runAsNonRoot")
@@ -75,6 +150,11 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         out.append("pod securityContext.runAsUser must not be 0")
     if pod_seccomp is not None and pod_seccomp is not UNKNOWN and pod_seccomp not in _SECCOMP_OK:
         out.append("pod securityContext.seccompProfile.type must be RuntimeDefault or Localhost")
+    out += _common("pod securityContext.", pod_sc)
+    for sysctl in as_list(dig(pod_sc, "sysctls")):
+        name = dig(sysctl, "name")
+        if isinstance(name, str) and name not in SAFE_SYSCTLS:
+            out.append(f"pod securityContext.sysctls {name} is not a safe sysctl")
 
     for fieldname, name, c in containers_of(spec):
         where = f'{fieldname[:-1]} "{name}"'
@@ -86,7 +166,7 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         non_root = dig(sc, "runAsNonRoot")
         if non_root is None:
             non_root = pod_non_root
-        if non_root is not UNKNOWN and as_bool(non_root) is not True:
+        if non_root is not UNKNOWN and as_bool(non_root) is not True and (judge_missing or non_root is not None):
             out.append(f"{where}: runAsNonRoot must be true (pod or container securityContext)")
         if as_int(dig(sc, "runAsUser")) == 0:
             out.append(f"{where}: securityContext.runAsUser must not be 0")
@@ -94,20 +174,24 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         seccomp = dig(sc, "seccompProfile", "type")
         if seccomp is None:
             seccomp = pod_seccomp
-        if seccomp is not UNKNOWN and seccomp not in _SECCOMP_OK:
+        if seccomp is not UNKNOWN and seccomp not in _SECCOMP_OK and (judge_missing or seccomp is not None):
             out.append(f"{where}: seccompProfile.type must be RuntimeDefault or Localhost")
 
         if as_bool(dig(sc, "privileged")) is True:
             out.append(f"{where}: securityContext.privileged must not be true")
         ape = dig(sc, "allowPrivilegeEscalation")
-        if ape is not UNKNOWN and as_bool(ape) is not False:
+        if ape is not UNKNOWN and as_bool(ape) is not False and (judge_missing or ape is not None):
             out.append(f"{where}: securityContext.allowPrivilegeEscalation must be false")
         rofs = dig(sc, "readOnlyRootFilesystem")
-        if rofs is not UNKNOWN and as_bool(rofs) is not True:
+        if rofs is not UNKNOWN and as_bool(rofs) is not True and (judge_missing or rofs is not None):
             out.append(f"{where}: securityContext.readOnlyRootFilesystem must be true")
+        proc_mount = dig(sc, "procMount")
+        if isinstance(proc_mount, str) and proc_mount != "Default":
+            out.append(f"{where}: securityContext.procMount must be Default")
+        out += [f"{where}: {m}" for m in _common("securityContext.", sc)]
 
         drop = dig(sc, "capabilities", "drop")
-        if drop is not UNKNOWN:
+        if drop is not UNKNOWN and (judge_missing or drop is not None):
             if "ALL" not in {str(d).upper() for d in as_list(drop)}:
                 out.append(f"{where}: securityContext.capabilities.drop must include ALL")
         add = dig(sc, "capabilities", "add")

@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import as_list, dig, meta_namespace
-from policies.lib.rule import Rule
+from policies.lib.rule import Rule, base_type
 
 RULE = Rule(
     name="rbac-no-cluster-admin-serviceaccount",
-    description="RoleBindings and ClusterRoleBindings must not grant cluster-admin to ServiceAccounts.",
+    description="RoleBindings and ClusterRoleBindings must not grant cluster-admin to ServiceAccounts or to "
+    "groups/users that stand for everyone (system:authenticated, system:unauthenticated, system:anonymous, "
+    "system:serviceaccounts[:<ns>]).",
     severity="critical",
     frameworks={
         "SOC2": ["CC6.1", "CC6.3"],
@@ -35,8 +37,22 @@ RULE = Rule(
 )
 
 
+#: Groups and users that stand for "everyone" (or every workload) to the API server.
+BROAD_GROUPS = ("system:authenticated", "system:unauthenticated", "system:serviceaccounts")
+BROAD_USERS = ("system:anonymous",)
+
+
+def _broad(kind: Any, name: Any) -> bool:
+    if not isinstance(name, str):
+        return False
+    if kind == "Group":
+        # system:serviceaccounts:<ns> is every ServiceAccount of a namespace
+        return name in BROAD_GROUPS or name.startswith("system:serviceaccounts:")
+    return kind == "User" and (name in BROAD_USERS or name.startswith("system:serviceaccount:"))
+
+
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if resource_type not in RULE.resource_types:
+    if base_type(resource_type) not in RULE.resource_types:
         return []
     forbidden = {str(r) for r in as_list(RULE.resolve_config(config).get("forbiddenRoles"))}
     role = dig(props, "roleRef", "name")
@@ -48,8 +64,6 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         if kind == "ServiceAccount":
             ns = dig(s, "namespace") or meta_namespace(props)
             out.append(f"binds {role} to ServiceAccount {ns}/{name}")
-        elif kind == "Group" and isinstance(name, str) and name.startswith("system:serviceaccounts"):
-            out.append(f"binds {role} to Group {name}")
-        elif kind == "User" and isinstance(name, str) and name.startswith("system:serviceaccount:"):
-            out.append(f"binds {role} to User {name}")
+        elif _broad(kind, name):
+            out.append(f"binds {role} to {kind} {name}")
     return out

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, dig, parse_quantity
-from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, workload_pod_spec
+from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, is_patch, workload_kind, workload_pod_spec
 
 RULE = Rule(
     name="resource-budget",
@@ -42,8 +42,9 @@ RULE = Rule(
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if resource_type not in WORKLOAD_TYPES:
+    if workload_kind(resource_type) is None:
         return []
+    judge_missing = not is_patch(resource_type)
     cfg = RULE.resolve_config(config)
     bounds = {
         "cpu": (str(cfg["maxCpu"]), parse_quantity(str(cfg["maxCpu"]))),
@@ -67,6 +68,8 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
             for resource in ("cpu", "memory"):
                 raw = dig(block, resource)
                 if raw is UNKNOWN:
+                    continue
+                if raw is None and not judge_missing:
                     continue
                 if raw is None:
                     out.append(f"{where}: resources.{kind}.{resource} must be set")

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.rollout import PHASE_WEIGHTS, RolloutError, check_transition
-from policies.lib.istio import canary_weight
-from policies.lib.props import UNKNOWN, as_bool, as_int, as_list
+from policies.lib.istio import canary_weights
+from policies.lib.props import as_bool, as_int, as_list
 from policies.lib.rule import Rule, crd_kind
 
 RULE = Rule(
@@ -65,19 +65,23 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
     if previous is None or previous < 0:
         return []
     weights = [as_int(w) for w in as_list(cfg.get("phaseWeights"))]
-    cw = canary_weight(props, str(cfg.get("canarySubset")))
-    if cw is None or cw is UNKNOWN or cw not in weights:
-        return []  # no canary route, or a weight the weights rule already rejects
-    new = weights.index(cw)
+    splits = canary_weights(props, str(cfg.get("canarySubset")))
+    if not isinstance(splits, dict):
+        return []  # no canary route, or unknown until the update runs
+    if not 0 <= previous < len(weights):
+        return [f"previousPhase {previous} is not a rollout phase (0..{len(weights) - 1})"]
     allow_skip = as_bool(cfg.get("allowSkip")) is True
-    try:
-        check_transition(previous, new, allow_skip=allow_skip)
-    except RolloutError:
-        prev_w = weights[previous] if 0 <= previous < len(weights) else "?"
-        if not 0 <= previous < len(weights):
-            return [f"previousPhase {previous} is not a rollout phase (0..{len(weights) - 1})"]
-        return [
-            f"rollout phase jumps from {previous} ({prev_w}%) to {new} ({cw}%); phases advance one step at a "
-            f"time (next allowed is {previous + 1}); set allowSkip to override"
-        ]
-    return []
+    out: list[str] = []
+    # Every split is judged: a later route must not carry a phase the first one does not.
+    for cw in sorted(set(splits.values())):
+        if cw not in weights:
+            continue  # istio-virtualservice-weights rejects weights that are no phase
+        new = weights.index(cw)
+        try:
+            check_transition(previous, new, allow_skip=allow_skip)
+        except RolloutError:
+            out.append(
+                f"rollout phase jumps from {previous} ({weights[previous]}%) to {new} ({cw}%); phases advance one "
+                f"step at a time (next allowed is {previous + 1}); set allowSkip to override"
+            )
+    return out

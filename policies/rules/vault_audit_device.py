@@ -13,7 +13,8 @@ AUDIT_TYPE = "vault:index/audit:Audit"
 
 RULE = Rule(
     name="vault-audit-device",
-    description="A stack that manages Vault must enable at least one Vault audit device.",
+    description="A stack that manages Vault must enable at least one Vault audit device that writes somewhere "
+    "(not file_path discard or /dev/null, not a socket without address).",
     severity="high",
     scope="stack",
     frameworks={
@@ -35,14 +36,41 @@ RULE = Rule(
 )
 
 
+#: file_path values that Vault (or the OS) throws away: "discard" is Vault's own no-op sink.
+_NOWHERE = ("discard", "/dev/null")
+
+
+def sink_problem(props: Any) -> str | None:
+    """Why an audit device records nothing; None when it writes somewhere (or cannot be known yet)."""
+    t, options = dig(props, "type"), dig(props, "options")
+    if t is UNKNOWN or options is UNKNOWN:
+        return None
+    if not isinstance(t, str) or not t:
+        return "has no type"
+    if t == "file":
+        target = dig(options, "file_path", default=dig(options, "path"))
+        if target is UNKNOWN:
+            return None
+        if not isinstance(target, str) or not target.strip():
+            return "(file) has no options.file_path"
+        if target.strip() in _NOWHERE:
+            return f'(file) writes to "{target.strip()}", i.e. nowhere'
+    elif t == "socket":
+        address = dig(options, "address")
+        if address is not UNKNOWN and (not isinstance(address, str) or not address.strip()):
+            return "(socket) has no options.address"
+    return None
+
+
 def check(resources: list[StackResource], config: Mapping[str, Any]) -> list[str]:
     cfg = RULE.resolve_config(config)
     uses_vault = any(canonical_type(r.type).startswith("vault:") for r in resources)
     if not uses_vault and as_bool(cfg.get("alwaysRequire")) is not True:
         return []
-    for r in resources:
-        if canonical_type(r.type) == AUDIT_TYPE:
-            t = dig(r.props, "type")
-            if t is UNKNOWN or (isinstance(t, str) and t):
-                return []
-    return ["no Vault audit device (vault:index/audit:Audit) is defined"]
+    devices = [r for r in resources if canonical_type(r.type) == AUDIT_TYPE]
+    problems = [(r.name, sink_problem(r.props)) for r in devices]
+    if any(p is None for _, p in problems):
+        return []
+    if not devices:
+        return ["no Vault audit device (vault:index/audit:Audit) is defined"]
+    return [f'Vault audit device "{name}" {problem}; no audit device records requests' for name, problem in problems]

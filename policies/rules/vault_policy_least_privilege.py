@@ -11,9 +11,33 @@ from policies.lib.props import UNKNOWN, as_list, dig
 from policies.lib.rule import Rule
 from policies.lib.vault import canonical_type
 
+#: Vault's pre-0.9 ``policy = "<level>"`` path syntax, as capabilities (vault/policy.go).
+LEGACY_LEVELS: dict[str, list[str]] = {
+    "deny": ["deny"],
+    "read": ["read", "list"],
+    "write": ["read", "list", "create", "update", "delete"],
+    "sudo": ["read", "list", "create", "update", "delete", "sudo"],
+}
+WRITE_CAPABILITIES = frozenset({"create", "update", "delete", "patch", "sudo"})
+#: sys/ endpoints whose write access lets a token rewrite the access rules, auth, audit or mounts.
+CONTROL_PATHS = (
+    "sys/policy/x",
+    "sys/policies/acl/x",
+    "sys/policies/password/x",
+    "sys/auth/x",
+    "sys/mounts/x",
+    "sys/audit/x",
+    "sys/raw/x",
+    "sys/remount",
+    "auth/token/create",
+)
+
+
 RULE = Rule(
     name="vault-policy-least-privilege",
-    description="Vault policies must not grant the sudo capability or paths rooted in a wildcard ('*', '+').",
+    description='Vault policies must not grant the sudo capability (also as legacy policy = "sudo"), paths '
+    "rooted in a wildcard ('*', '+'), or write access to control endpoints (sys/policy, sys/policies/acl, "
+    "sys/auth, sys/mounts, sys/audit, ...).",
     severity="high",
     frameworks={
         "SOC2": ["CC6.1", "CC6.3"],
@@ -38,6 +62,13 @@ RULE = Rule(
             "default": [r"^[*+]", r"^sys/\*$", r"^sys/?$"],
             "description": "Regexes of paths no policy may grant.",
         },
+        "controlPaths": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": list(CONTROL_PATHS),
+            "description": "Example paths of Vault control endpoints no policy may write to (matched with Vault's "
+            "glob rules against each granted path).",
+        },
     },
     tags=("vault", "least-privilege"),
 )
@@ -46,6 +77,7 @@ _COMMENT = re.compile(r"(#|//)[^\n]*")
 _BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _PATH = re.compile(r'path\s+"([^"]*)"\s*\{', re.S)
 _CAPS = re.compile(r"capabilities\s*=\s*\[([^\]]*)\]", re.S)
+_LEGACY = re.compile(r'(?<![\w-])policy\s*=\s*"([^"]*)"')
 
 
 def _strip_comments(text: str) -> str:
@@ -79,6 +111,25 @@ def _block_body(text: str, start: int) -> tuple[str, int]:
     return text[start : i - 1], i
 
 
+def _caps_of_json(body: Any) -> list[str]:
+    if not isinstance(body, dict):
+        return []
+    caps = body.get("capabilities", [])
+    out = [str(c) for c in caps] if isinstance(caps, list) else []
+    legacy = body.get("policy")
+    if isinstance(legacy, str):
+        out += LEGACY_LEVELS.get(legacy.strip().lower(), [legacy])
+    return out
+
+
+def path_regex(path: str) -> re.Pattern[str]:
+    """Vault path matching: '+' is one segment, a trailing '*' is any suffix."""
+    glob = path.endswith("*")
+    body = path[:-1] if glob else path
+    parts = [re.escape(p) if p != "+" else "[^/]+" for p in body.split("/")]
+    return re.compile("/".join(parts) + (".*" if glob else ""))
+
+
 def parse_policy(text: str) -> list[tuple[str, list[str]]]:
     """(path, capabilities) pairs from HCL or JSON Vault policy text."""
     stripped = text.strip()
@@ -90,10 +141,13 @@ def parse_policy(text: str) -> list[tuple[str, list[str]]]:
         if isinstance(doc, dict):
             paths = doc.get("path", {})
             out = []
-            if isinstance(paths, dict):
-                for p, body in paths.items():
-                    caps = body.get("capabilities", []) if isinstance(body, dict) else []
-                    out.append((str(p), [str(c) for c in caps] if isinstance(caps, list) else []))
+            blocks = paths if isinstance(paths, list) else [paths]  # HCL-JSON may list the path objects
+            for block in blocks:
+                if not isinstance(block, dict):
+                    continue
+                for p, body in block.items():
+                    body = body[0] if isinstance(body, list) and body else body
+                    out.append((str(p), _caps_of_json(body)))
             return out
     clean = _strip_comments(text)
     out = []
@@ -105,6 +159,9 @@ def parse_policy(text: str) -> list[tuple[str, list[str]]]:
         body, pos = _block_body(clean, m.end())
         caps_m = _CAPS.search(body)
         caps = re.findall(r'"([^"]*)"', caps_m.group(1)) if caps_m else []
+        legacy = _LEGACY.search(body)
+        if legacy:
+            caps = [*caps, *LEGACY_LEVELS.get(legacy.group(1).strip().lower(), [legacy.group(1)])]
         out.append((m.group(1), caps))
     return out
 
@@ -118,14 +175,24 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         return []
     caps_forbidden = {str(c) for c in as_list(cfg.get("forbiddenCapabilities"))}
     patterns = [re.compile(str(p)) for p in as_list(cfg.get("forbiddenPathPatterns"))]
+    control = [str(p) for p in as_list(cfg.get("controlPaths"))]
     out: list[str] = []
     for path, caps in parse_policy(text):
-        granted = [c for c in caps if c != "deny"]
         if "deny" in caps:
             continue
+        granted = sorted(set(caps))
         bad = sorted(set(granted) & caps_forbidden)
         if bad:
             out.append(f'path "{path}" grants {", ".join(bad)}')
         if granted and any(p.search(path) for p in patterns):
             out.append(f'path "{path}" is too broad (wildcard or sys root)')
+        writes = sorted(set(granted) & WRITE_CAPABILITIES)
+        if writes:
+            rx = path_regex(path)
+            hit = [c for c in control if rx.fullmatch(c)]
+            if hit:
+                out.append(
+                    f'path "{path}" grants {", ".join(writes)} on {hit[0].removesuffix("/x")}: a token could '
+                    "rewrite policies, auth methods, audit devices or mounts"
+                )
     return out

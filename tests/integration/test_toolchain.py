@@ -19,17 +19,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import ROOT, kubectl
+from tests.toolchain import pins
 
 NS = "ce-toolchain-check"
-
-
-def _versions() -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in (ROOT / "toolchain" / "versions.env").read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            k, v = line.split("=", 1)
-            out[k.strip()] = v.strip().strip('"')
-    return out
 
 
 def _project(tmp: Path, env: dict[str, str], body: str) -> tuple[Path, dict[str, str]]:
@@ -73,7 +65,7 @@ pulumi.export("passwordLength", pulumi.Output.unsecret(pw.result.apply(len)))
 
 
 def test_pinned_versions(tool_env: dict[str, str]) -> None:
-    v = _versions()
+    v = pins()
     out = subprocess.run(
         ["pulumi", "version"], env=tool_env, capture_output=True, text=True, check=True
     ).stdout

@@ -63,7 +63,7 @@ def stack_vault() -> Any:
 
 
 def all_paths() -> dict[str, list[str]]:
-    return {svc: spec.service_paths(stack_vault(), svc) for svc in SERVICES}
+    return {svc: spec.service_paths(stack_vault().kv_path, svc) for svc in SERVICES}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_every_vault_object_exists(vault_env: dict[str, str]) -> None:
     assert cfg["kubernetes_host"] == "https://127.0.0.1:6443"
     for svc in SERVICES:
         pol = c.sys.read_policy(spec.role_name(svc))["data"]["rules"]
-        assert pol == spec.policy_document(stack_vault(), svc)
+        assert pol == spec.policy_document(stack_vault().kv_path, svc)
         role = c.read(f"auth/{spec.K8S_AUTH_PATH}/role/{spec.role_name(svc)}")["data"]
         assert role["bound_service_account_names"] == [svc]
         assert role["token_policies"] == [spec.role_name(svc)]

@@ -60,6 +60,8 @@ def stack_config(program: Path, stack: str) -> dict[str, str]:
         cfg[key] = value["value"] if isinstance(value, dict) and "value" in value else value
     stack_file = program / project.get("stackConfigDir", ".") / f"Pulumi.{stack}.yaml"
     cfg.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    # CE_MOCKRUN_CONFIG: a JSON object of keys that replace the stack's (tests only)
+    cfg.update(json.loads(os.environ.get("CE_MOCKRUN_CONFIG", "{}")))
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in cfg.items()}
 
 

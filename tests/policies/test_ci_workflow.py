@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -58,3 +59,23 @@ def test_preview_workflow_runs_the_pack_on_pull_requests() -> None:
     assert "pull_request:" in text
     assert "--policy-pack policies" in text
     assert "python -m policies.report" in text
+
+
+def test_preview_workflow_report_is_bounded_by_the_state() -> None:
+    """The compliance report cannot PASS a run that judged fewer resources than the stack holds."""
+    text = (ROOT / ".github" / "workflows" / "preview.yml").read_text()
+    assert "pulumi stack export --stack local >" in text
+    report = text[text.index("python -m policies.report") :].split("\n\n", 1)[0]
+    assert "--state" in report and "--fail-on-violation" in report
+
+
+def test_preview_workflow_enables_the_event_log_flag() -> None:
+    """`--event-log` exists only with PULUMI_DEBUG_COMMANDS=true (pulumi v3.274 preview.go)."""
+    text = (ROOT / ".github" / "workflows" / "preview.yml").read_text()
+    # the shell lines that run it (not comments, step names or echoed titles)
+    previews = [
+        line for line in text.splitlines() if re.search(r"^\s*(\w+=\S+ )*pulumi preview ", line)
+    ]
+    assert "--event-log" in text and previews
+    for line in previews:
+        assert "PULUMI_DEBUG_COMMANDS=true pulumi preview" in line, line

@@ -24,18 +24,21 @@ RC = "kubernetes:redis.redis.opstreelabs.in/v1beta2:RedisCluster"
     ],
 )
 def test_postgres(instances: object, expected: list[str]) -> None:
-    spec: dict = {"storage": {"size": "100Gi"}}
+    spec: dict = {"storage": {"size": "100Gi"}, "minSyncReplicas": 1, "maxSyncReplicas": 1}
     if instances is not None:
         spec["instances"] = instances
     assert ha_postgres.check(PG, plain({"spec": spec}), {}) == expected
 
 
 def test_postgres_config_and_missing() -> None:
-    assert ha_postgres.check(PG, plain({"spec": {"instances": 3}}), {"minInstances": 5}) == [
-        "spec.instances is 3; must be at least 5"
-    ]
+    sync = {"minSyncReplicas": 1, "maxSyncReplicas": 1}
+    assert ha_postgres.check(
+        PG, plain({"spec": {"instances": 3, **sync}}), {"minInstances": 5}
+    ) == ["spec.instances is 3; must be at least 5"]
     assert ha_postgres.check(PG, {}, {}) == [
-        "spec.instances is unset (defaults to 1); must be at least 3"
+        "spec.instances is unset (defaults to 1); must be at least 3",
+        "synchronous replication is off (spec.minSyncReplicas is unset, spec.postgresql.synchronous.number is "
+        "unset); need at least 1 synchronous standby so a failover loses no committed transaction",
     ]
     assert ha_postgres.check("kubernetes:apps/v1:Deployment", {}, {}) == []
 

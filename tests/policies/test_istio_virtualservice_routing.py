@@ -48,7 +48,9 @@ def test_single_destination() -> None:
         (
             90,
             10,
-            ['canary subset "canary" weight 10 is not a rollout phase weight (0, 5, 20, 50, 100)'],
+            [
+                'http[0] ("primary"): canary subset "canary" weight 10 is not a rollout phase weight (0, 5, 20, 50, 100)'
+            ],
         ),
         (None, 20, ['http[0] ("primary"): route weights sum to 20; must be 100']),
     ],

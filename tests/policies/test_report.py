@@ -212,3 +212,117 @@ def test_cli_writes_files_and_exit_codes(tmp_path: Path) -> None:
     assert r.returncode == 2 and "no such file" in r.stderr
     r = subprocess.run([PY, "-m", "policies.report"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2
+
+
+# ConfigMaps: compliant on their own, and no stack rule asks for more around them
+GOOD = {"metadata": {"name": "cfg", "namespace": "claude-enhancer"}, "data": {"LOG_LEVEL": "info"}}
+DEP = "kubernetes:core/v1:ConfigMap"
+
+
+def same_steps_doc(show_sames: bool) -> dict:
+    """A preview of an unchanged stack (2 ConfigMaps + the Stack), as `pulumi preview --json` writes it."""
+    stack_urn = "urn:pulumi:local::claude-enhancer::pulumi:pulumi:Stack::claude-enhancer-local"
+    steps = [
+        {
+            "op": "same",
+            "urn": stack_urn,
+            "newState": {"type": "pulumi:pulumi:Stack", "urn": stack_urn},
+        }
+    ]
+    if show_sames:
+        for name in ("a", "b"):
+            urn = f"urn:pulumi:local::claude-enhancer::{DEP}::{name}"
+            steps.append(
+                {"op": "same", "urn": urn, "newState": {"type": DEP, "urn": urn, "inputs": GOOD}}
+            )
+    return {"steps": steps, "diagnostics": [], "changeSummary": {"same": 3}}
+
+
+def state_doc(names: tuple[str, ...]) -> dict:
+    resources = [
+        {
+            "urn": "urn:pulumi:local::claude-enhancer::pulumi:pulumi:Stack::s",
+            "type": "pulumi:pulumi:Stack",
+        }
+    ]
+    resources += [
+        {
+            "urn": f"urn:pulumi:local::claude-enhancer::{DEP}::{n}",
+            "type": DEP,
+            "inputs": GOOD,
+            "outputs": {},
+        }
+        for n in names
+    ]
+    return {"version": 3, "deployment": {"resources": resources}}
+
+
+def run_report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PY, "-m", "policies.report", "--stdout", "md", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_unchanged_stack_without_sames_is_not_evaluated(tmp_path: Path) -> None:
+    """Issue 13: an unchanged stack's preview lists no resource step; the report must not PASS it."""
+    pj = tmp_path / "preview.json"
+    pj.write_text(json.dumps(same_steps_doc(show_sames=False)))
+    r = run_report(tmp_path, "--preview-json", str(pj), "--fail-on-violation")
+    assert r.returncode == 1
+    assert "Result: **NOT EVALUATED**" in r.stdout and "PASS" not in r.stdout
+    assert "the preview lists 1 of the 3 resources it counts" in r.stdout
+    assert (
+        run_report(tmp_path, "--preview-json", str(pj)).returncode == 0
+    )  # informational without the flag
+    pj.write_text(json.dumps(same_steps_doc(show_sames=True)))
+    r = run_report(tmp_path, "--preview-json", str(pj), "--fail-on-violation")
+    assert r.returncode == 0 and "Result: **PASS**" in r.stdout and "over 2 resource(s)" in r.stdout
+
+
+def test_state_is_judged_and_bounds_other_inputs(tmp_path: Path) -> None:
+    st = tmp_path / "state.json"
+    st.write_text(json.dumps(state_doc(("a", "b"))))
+    r = run_report(tmp_path, "--state", str(st), "--fail-on-violation")
+    assert r.returncode == 0 and "Result: **PASS**" in r.stdout and "over 2 resource(s)" in r.stdout
+    pj = tmp_path / "preview.json"
+    doc = same_steps_doc(show_sames=True)
+    doc["steps"] = doc["steps"][:2]  # a digest that lost "b" (and claims nothing else)
+    doc["changeSummary"] = {"same": 2}
+    pj.write_text(json.dumps(doc))
+    r = run_report(tmp_path, "--preview-json", str(pj), "--state", str(st), "--fail-on-violation")
+    assert r.returncode == 1 and "1 of the 2 resources the stack holds were not seen" in r.stdout
+    st.write_text(json.dumps({"version": 3}))
+    assert run_report(tmp_path, "--state", str(st)).returncode == 2
+
+
+def test_empty_inputs_are_not_evaluated(tmp_path: Path) -> None:
+    res = tmp_path / "res.json"
+    res.write_text("[]")
+    r = run_report(tmp_path, "--resources", str(res), "--fail-on-violation")
+    assert r.returncode == 1 and "no resource was seen" in r.stdout
+    log = tmp_path / "events.jsonl"
+    log.write_text(
+        json.dumps({"sequence": 1, "timestamp": 1, "summaryEvent": {"resourceChanges": {}}}) + "\n"
+    )
+    r = run_report(tmp_path, "--event-log", str(log), "--fail-on-violation")
+    assert r.returncode == 1 and "the event log registers no resource" in r.stdout
+    pre = {
+        "resourcePreEvent": {
+            "metadata": {
+                "op": "same",
+                "urn": f"urn:pulumi:local::claude-enhancer::{DEP}::a",
+                "type": DEP,
+            }
+        }
+    }
+    log.write_text(json.dumps(pre) + "\n")
+    st = tmp_path / "state.json"
+    st.write_text(json.dumps(state_doc(("a", "b"))))
+    r = run_report(tmp_path, "--event-log", str(log), "--state", str(st), "--fail-on-violation")
+    assert r.returncode == 1 and "1 of the 2 resources the stack holds were not seen" in r.stdout
+    st.write_text(json.dumps(state_doc(("a",))))
+    r = run_report(tmp_path, "--event-log", str(log), "--state", str(st), "--fail-on-violation")
+    assert r.returncode == 0 and "Result: **PASS**" in r.stdout

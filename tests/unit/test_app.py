@@ -167,3 +167,26 @@ def test_track_downstream_services() -> None:
     green = deployments()["api-green"].inputs["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in green["env"]}
     assert env["WORKFLOW_ENGINE_URL"].startswith("http://workflow-engine-canary.")
+
+
+def test_images_pinned_by_digest_when_configured() -> None:
+    from components.app import image
+    from components.settings import SettingsError, load_settings
+    from tests.unit.conftest import load_stack_raw, set_obj, with_secrets
+
+    digest = "sha256:" + "ab" * 32
+    raw = set_obj(
+        with_secrets(load_stack_raw("local")), "app", "services.api.digests", {"5.1.0": digest}
+    )
+    s = load_settings(raw, {}, None, stack="local")
+    assert image(s.app, "api", "canary") == f"registry.local/claude-enhancer/api:5.1.0@{digest}"
+    assert image(s.app, "api", "stable") == "registry.local/claude-enhancer/api:5.0.3"
+    assert (
+        image(s.app, "workflow-engine", "canary")
+        == "registry.local/claude-enhancer/workflow-engine:5.1.0"
+    )
+    bad = set_obj(raw, "app", "services.api.digests", {"5.1.0": "sha256:short"})
+    with pytest.raises(
+        SettingsError, match=r"claude-enhancer:app\.services\.api\.digests\.5\.1\.0"
+    ):
+        load_settings(bad, {}, None, stack="local")

@@ -6,7 +6,7 @@ import pytest
 
 from components import capacity
 from components.cluster import Cluster, ClusterArgs, plan_nodes, total_capacity
-from tests.unit.conftest import Capture, run_mocked, settings_for
+from tests.unit.conftest import Capture, program_capture, run_mocked, settings_for
 
 NODE = "kubernetes:core/v1:Node"
 
@@ -118,3 +118,15 @@ def test_capacity_function() -> None:
         capacity.check_capacity(pool, capacity.blue_green_workloads([("api", 100)], 1000, 2048))
     with pytest.raises(capacity.CapacityError, match="replicas must be >= 0"):
         capacity.requested([capacity.Workload("x", -1, 1, 1)])
+
+
+def test_default_service_accounts_do_not_automount_tokens() -> None:
+    """Every namespace the program creates gets its Kubernetes-made `default` SA patched."""
+    cap = program_capture()
+    namespaces = {n.inputs["metadata"]["name"] for n in cap.of_type("kubernetes:core/v1:Namespace")}
+    patches = cap.of_type("kubernetes:core/v1:ServiceAccountPatch")
+    assert {p.inputs["metadata"]["namespace"] for p in patches} == namespaces
+    assert len(namespaces) == 4  # app, data, monitoring and the managed mesh root namespace (local)
+    for p in patches:
+        assert p.inputs["metadata"]["name"] == "default"
+        assert p.inputs["automountServiceAccountToken"] is False

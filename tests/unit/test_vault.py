@@ -203,7 +203,7 @@ def test_pods_read_secrets_through_the_vault_agent(provider: str) -> None:
         assert ann["vault.hashicorp.com/agent-inject"] == "true"
         assert ann["vault.hashicorp.com/role"] == f"claude-enhancer-{svc}"
         injected = {v for k, v in ann.items() if "agent-inject-secret-" in k}
-        assert injected == set(spec.service_paths(settings_for().vault, svc))
+        assert injected == set(spec.service_paths(settings_for().vault.kv_path, svc))
         # the agent logs in with the projected vault-audience token the pod already mounts
         vol = ann["vault.hashicorp.com/agent-service-account-token-volume-name"]
         (v,) = [x for x in d.inputs["spec"]["template"]["spec"]["volumes"] if x["name"] == vol]
