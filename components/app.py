@@ -226,6 +226,8 @@ class AppArgs:
     """Where PostgreSQL/Redis live (DNS names in env)."""
     vault_address: str
     """Vault address handed to the pods."""
+    pod_annotations: dict[str, dict[str, str]] | None = None
+    """Per service: pod template annotations (the Vault Agent injector's, when Vault is on)."""
     depends_on: list[pulumi.Resource] | None = None
     """Namespace, quotas etc."""
 
@@ -290,7 +292,14 @@ class App(pulumi.ComponentResource):
                         "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
                     },
                     "template": {
-                        "metadata": {"labels": pod_labels},
+                        "metadata": {
+                            "labels": pod_labels,
+                            **(
+                                {"annotations": args.pod_annotations[svc]}
+                                if args.pod_annotations
+                                else {}
+                            ),
+                        },
                         "spec": pod_spec(
                             app, svc, track, ns, args.vault_address, args.data_namespace
                         ),

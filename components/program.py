@@ -12,8 +12,9 @@ from components.data import Data, DataArgs
 from components.mesh import VIRTUAL_SERVICE_NAME, Mesh, MeshArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.passwords import PASSWORDS, AppSecrets, AppSecretsArgs, Passwords, PasswordsArgs
-from components.settings import Settings
+from components.settings import SERVICES, Settings
 from components.vault import Vault, VaultArgs
+from components.vault_spec import injector_annotations
 
 
 @dataclass
@@ -60,7 +61,12 @@ def run(s: Settings) -> Stack:
     if s.vault.enabled:
         vault = Vault(
             "vault",
-            VaultArgs(vault=s.vault, app_namespace=ns.app, passwords=passwords.passwords),
+            VaultArgs(
+                vault=s.vault,
+                app_namespace=ns.app,
+                passwords=passwords.passwords,
+                depends_on=[cluster.namespaces[ns.app]],
+            ),
         )
     else:
         app_secrets = AppSecrets(
@@ -100,6 +106,12 @@ def run(s: Settings) -> Stack:
             namespace=ns.app,
             data_namespace=ns.data,
             vault_address=s.vault.address,
+            # with Vault, pods get their secrets from the Vault Agent, never from a Secret
+            pod_annotations=(
+                {svc: injector_annotations(s.vault, svc) for svc in SERVICES}
+                if s.vault.enabled
+                else None
+            ),
             depends_on=[
                 cluster.namespaces[ns.app],
                 *cluster.quotas,

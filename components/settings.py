@@ -37,6 +37,8 @@ BACKUP_SECRET_KEY, BACKUP_SECRET_ENV = (
 )
 #: Istio data planes that work under Pod Security "restricted" (no istio-init NET_ADMIN).
 DATAPLANES: tuple[str, ...] = ("cni", "ambient")
+REDIS_PASSWORD_KEY = f"{PROJECT}:redisAdminPassword"
+REDIS_PASSWORD_ENV = "CE_REDIS_ADMIN_PASSWORD"
 
 #: top-level project keys this program understands.
 KNOWN_KEYS: tuple[str, ...] = (
@@ -55,10 +57,14 @@ KNOWN_KEYS: tuple[str, ...] = (
     "tlsPrivateKey",
     "backupS3AccessKeyId",
     "backupS3SecretAccessKey",
+    "redisAdminPassword",
 )
 
 #: password generators (``claude-enhancer:passwords.generator``).
 GENERATORS: tuple[str, ...] = ("random", "builtin")
+#: Vault back-ends (``claude-enhancer:vault.provider``): the pulumi-vault resource plugin, or our
+#: dynamic provider on hvac (components/vault_hvac.py) that runs in this venv.
+VAULT_PROVIDERS: tuple[str, ...] = ("pulumi-vault", "hvac")
 #: Pulumi resource plugin name -> Python SDK package that pins its version.
 PLUGIN_SDKS: dict[str, str] = {"vault": "pulumi_vault", "random": "pulumi_random"}
 
@@ -301,7 +307,7 @@ class VaultSettings:
     """``claude-enhancer:vault`` plus the token."""
 
     enabled: bool
-    """Register the Vault component (needs the pulumi-vault resource plugin)."""
+    """Register the Vault component."""
     address: str
     token: Secret | None
     """None when Vault is disabled (not required then)."""
@@ -319,6 +325,18 @@ class VaultSettings:
     db_sslmode: str
     db_static_user: str
     rotation_period: int
+    """Seconds between rotations of the PostgreSQL static role."""
+    provider: str = "pulumi-vault"
+    """pulumi-vault (resource plugin) or hvac (our dynamic provider)."""
+    redis_host: str = "claude-enhancer-redis-leader.claude-enhancer-data.svc"
+    redis_port: int = 6379
+    redis_tls: bool = False
+    redis_admin_user: str = "default"
+    redis_admin_password: Secret | None = None
+    """None: the generated ``redis-password`` (the data tier's default user) is used."""
+    redis_static_user: str = "ce_app"
+    redis_rotation_period: int = 86400
+    """Seconds between rotations of the Redis static role."""
 
 
 @dataclass(frozen=True)
@@ -793,6 +811,15 @@ def _secret(
     )
 
 
+def _optional_secret(
+    raw: Mapping[str, Any], env: Mapping[str, str], key: str, env_name: str
+) -> Secret | None:
+    try:
+        return _secret(raw, env, key, env_name, "")
+    except SettingsError:
+        return None
+
+
 def _vault_enabled(o: _Obj) -> bool:
     return o.get_bool("enabled", True)
 
@@ -817,7 +844,13 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
     if max_ttl < ttl:
         raise SettingsError(f"{o._k('tokenMaxTtlSeconds')}: must be >= tokenTtlSeconds")
     db = o.get_obj("postgres")
+    rd = o.get_obj("redis", {})
     enabled = _vault_enabled(o)
+    provider = o.get_str("provider", "pulumi-vault")
+    if provider not in VAULT_PROVIDERS:
+        raise SettingsError(
+            f"{o._k('provider')}: must be one of {', '.join(VAULT_PROVIDERS)}, got {provider!r}"
+        )
     vs = VaultSettings(
         enabled=enabled,
         address=address,
@@ -835,14 +868,30 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
         db_sslmode=db.get_str("sslmode", "disable"),
         db_static_user=db.get_str("staticUser", "ce_app"),
         rotation_period=db.get_int("rotationPeriodSeconds", 86400, lo=300),
+        provider=provider,
+        redis_host=rd.get_str("host", VaultSettings.redis_host),
+        redis_port=rd.get_int("port", 6379, lo=1, hi=65535),
+        redis_tls=rd.get_bool("tls", False),
+        redis_admin_user=rd.get_str("adminUser", "default"),
+        redis_static_user=rd.get_str("staticUser", "ce_app"),
+        redis_rotation_period=rd.get_int("rotationPeriodSeconds", 86400, lo=300),
     )
     db.done()
+    rd.done()
     o.done()
     if not enabled:
         return vs
     token = _secret(raw, env, VAULT_TOKEN_KEY, VAULT_TOKEN_ENV, "Vault token")
     pw = _secret(raw, env, PG_PASSWORD_KEY, PG_PASSWORD_ENV, "PostgreSQL admin password")
-    return VaultSettings(**{**vs.__dict__, "token": token, "db_admin_password": pw})
+    redis_pw = _optional_secret(raw, env, REDIS_PASSWORD_KEY, REDIS_PASSWORD_ENV)
+    return VaultSettings(
+        **{
+            **vs.__dict__,
+            "token": token,
+            "db_admin_password": pw,
+            "redis_admin_password": redis_pw,
+        }
+    )
 
 
 def _passwords(raw: Mapping[str, Any]) -> PasswordSettings:
@@ -1019,9 +1068,13 @@ class PluginNeed:
 def required_plugins(s: Settings) -> list[PluginNeed]:
     """Pure: resource plugins these settings need besides kubernetes / pulumi-python."""
     needs: list[PluginNeed] = []
-    if s.vault.enabled:
+    if s.vault.enabled and s.vault.provider == "pulumi-vault":
         needs.append(
-            PluginNeed(f"{PROJECT}:vault.enabled=true", "vault", f"{PROJECT}:vault.enabled=false")
+            PluginNeed(
+                f"{PROJECT}:vault.enabled=true",
+                "vault",
+                f"{PROJECT}:vault.provider=hvac (or {PROJECT}:vault.enabled=false)",
+            )
         )
     if s.passwords.generator == "random":
         needs.append(

@@ -1,39 +1,59 @@
-"""Vault: KV v2, Kubernetes auth with short-lived tokens, least-privilege
-policies, a database secrets engine with a rotating static role, a file
-audit device and generated passwords stored as secrets.
+"""Vault: KV v2, Kubernetes auth with short-lived tokens (TokenReview through a reviewer
+ServiceAccount bound to ``system:auth-delegator``), least-privilege policies, a database secrets
+engine whose static roles rotate the PostgreSQL and Redis passwords, a file audit device and the
+generated passwords stored as secrets.
+
+The objects come from the pure builders in components/vault_spec.py; ``vault.provider`` picks
+who writes them: the pulumi-vault resource plugin, or our hvac dynamic provider
+(components/vault_hvac.py). Both register the same objects.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
-import pulumi_vault as vault
+import pulumi_kubernetes as k8s
 
+from components import vault_hvac
+from components.common import labels, meta
 from components.passwords import PASSWORDS, group_by_path
 from components.settings import SERVICES, Secret, VaultSettings
+from components.vault_spec import (
+    AUDIT,
+    AUTH_BACKEND,
+    DB_MOUNT,
+    DB_MOUNT_KIND,
+    K8S_AUTH_CONFIG,
+    K8S_ROLE,
+    KV_SECRET,
+    MOUNT,
+    POLICY,
+    REVIEWER_SA,
+    STATIC_ROLE,
+    STATIC_ROLE_KIND,
+    VaultInputs,
+    VaultObject,
+    connection_url,
+    policy_document,
+    role_name,
+    vault_objects,
+)
 
-DB_MOUNT = "claude-enhancer-db"
-DB_CONNECTION = "claude-enhancer-pg"
-STATIC_ROLE = "ce-app"
-K8S_AUTH_PATH = "kubernetes"
-__all__ = ["PASSWORDS", "Vault", "VaultArgs", "connection_url", "policy_document"]
+__all__ = [
+    "DB_MOUNT",
+    "PASSWORDS",
+    "STATIC_ROLE",
+    "Vault",
+    "VaultArgs",
+    "connection_url",
+    "policy_document",
+]
 
-
-def policy_document(kv_path: str, service: str) -> str:
-    """Pure: exact-path, read-only HCL policy for one service (no globs, no sudo)."""
-    paths = [
-        f"{kv_path}/data/{service}/config",
-        f"{kv_path}/data/shared/redis",
-        f"{DB_MOUNT}/static-creds/{STATIC_ROLE}",
-    ]
-    return "\n".join(f'path "{p}" {{\n  capabilities = ["read"]\n}}\n' for p in paths)
-
-
-def connection_url(v: VaultSettings) -> str:
-    """Pure: templated PostgreSQL URL (Vault fills username/password)."""
-    return f"postgresql://{{{{username}}}}:{{{{password}}}}@{v.db_host}:{v.db_port}/{v.db_name}?sslmode={v.db_sslmode}"
+#: extra outputs pulumi-vault reports in plaintext unless told otherwise.
+_SDK_SECRET_OUTPUTS: dict[str, tuple[str, ...]] = {KV_SECRET: ("data",)}
 
 
 @dataclass
@@ -41,11 +61,13 @@ class VaultArgs:
     """Inputs of the Vault component."""
 
     vault: VaultSettings
-    """Address, token, TTLs and database connection."""
+    """Address, token, TTLs, database and Redis connections, the back-end."""
     app_namespace: str
-    """Namespace of the service accounts allowed to log in."""
+    """Namespace of the service accounts allowed to log in (and of the reviewer account)."""
     passwords: dict[str, pulumi.Output[str]]
     """Generated passwords (components.passwords.Passwords), stored in KV v2."""
+    depends_on: list[pulumi.Resource] | None = None
+    """The app namespace (the reviewer ServiceAccount lives there)."""
 
 
 def _reveal(s: Secret | None, what: str) -> str:
@@ -54,136 +76,147 @@ def _reveal(s: Secret | None, what: str) -> str:
     return s.reveal()
 
 
+def _snake(key: str) -> str:
+    return vault_hvac.snake(key)
+
+
+def _sdk_class(kind: str) -> Any:
+    import pulumi_vault as vault  # only this path needs the pulumi-vault SDK (and its plugin)
+
+    return {
+        AUDIT: vault.Audit,
+        MOUNT: vault.Mount,
+        AUTH_BACKEND: vault.AuthBackend,
+        K8S_AUTH_CONFIG: vault.kubernetes.AuthBackendConfig,
+        POLICY: vault.Policy,
+        K8S_ROLE: vault.kubernetes.AuthBackendRole,
+        DB_MOUNT_KIND: vault.database.SecretsMount,
+        STATIC_ROLE_KIND: vault.database.SecretBackendStaticRole,
+        KV_SECRET: vault.kv.SecretV2,
+    }[kind]
+
+
+def _decoded(data: pulumi.Output[Any], key: str) -> pulumi.Output[str]:
+    return data.apply(lambda d: base64.b64decode((d or {}).get(key, "")).decode())
+
+
 class Vault(pulumi.ComponentResource):
-    """All Vault configuration of the platform, through an explicit provider."""
+    """All Vault configuration of the platform, through an explicit connection."""
 
     passwords: dict[str, pulumi.Output[str]]
+    resources: dict[str, pulumi.CustomResource]
+    """Vault objects by resource name (``policy-api``, ``kv-api-config``, ...)."""
 
     def __init__(
         self, name: str, args: VaultArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("claude-enhancer:index:Vault", name, None, opts)
         v = args.vault
-        self.provider = vault.Provider(
-            "vault",
-            address=v.address,
-            token=pulumi.Output.secret(_reveal(v.token, "Vault token")),
-            skip_child_token=False,
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["token"]),
-        )
+        ns = args.app_namespace
+        token = pulumi.Output.secret(_reveal(v.token, "Vault token"))
+        k8s_deps = list(args.depends_on or [])
 
-        def o(*deps: pulumi.Resource, secret: list[str] | None = None) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(
+        # Vault calls TokenReview with this account's token (system:auth-delegator may review
+        # tokens, nothing else); the logging-in pods need no RBAC at all.
+        self.reviewer = k8s.core.v1.ServiceAccount(
+            "vault-token-reviewer",
+            metadata=meta(REVIEWER_SA, ns, labels=labels(REVIEWER_SA, "identity")),
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=k8s_deps),
+        )
+        self.reviewer_binding = k8s.rbac.v1.ClusterRoleBinding(
+            "vault-token-reviewer-auth-delegator",
+            metadata=meta(f"claude-enhancer-{REVIEWER_SA}", labels=labels(REVIEWER_SA, "identity")),
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:auth-delegator",
+            },
+            subjects=[{"kind": "ServiceAccount", "name": REVIEWER_SA, "namespace": ns}],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.reviewer]),
+        )
+        # Vault runs outside the cluster: it needs a long-lived reviewer token and the API CA
+        # (the token controller fills both in; pulumi-kubernetes waits for it).
+        self.reviewer_token = k8s.core.v1.Secret(
+            "vault-token-reviewer-token",
+            metadata=meta(
+                f"{REVIEWER_SA}-token",
+                ns,
+                labels=labels(REVIEWER_SA, "identity"),
+                annotations={"kubernetes.io/service-account.name": REVIEWER_SA},
+            ),
+            type="kubernetes.io/service-account-token",
+            opts=pulumi.ResourceOptions(
                 parent=self,
-                provider=self.provider,
-                depends_on=list(deps),
-                additional_secret_outputs=secret or [],
-            )
-
-        self.audit = vault.Audit(
-            "audit-file",
-            type="file",
-            path="claude-enhancer-file",
-            description="SOC2 audit trail of every Vault request",
-            options={"file_path": v.audit_path, "log_raw": "false"},
-            opts=o(),
+                depends_on=[self.reviewer],
+                additional_secret_outputs=["data", "stringData"],
+            ),
         )
-        self.kv = vault.Mount(
-            "kv",
-            path=v.kv_path,
-            type="kv",
-            options={"version": "2"},
-            description="Claude Enhancer application secrets (KV v2)",
-            opts=o(),
+        data = self.reviewer_token.data
+        db_pw = pulumi.Output.secret(_reveal(v.db_admin_password, "PostgreSQL admin password"))
+        redis_pw = (
+            pulumi.Output.secret(v.redis_admin_password.reveal())
+            if v.redis_admin_password is not None
+            else args.passwords["redis-password"]
         )
-        self.k8s_auth = vault.AuthBackend(
-            "kubernetes-auth",
-            type="kubernetes",
-            path=K8S_AUTH_PATH,
-            description="Kubernetes service-account login",
-            opts=o(),
-        )
-        self.k8s_auth_config = vault.kubernetes.AuthBackendConfig(
-            "kubernetes-auth-config",
-            backend=self.k8s_auth.path,
-            kubernetes_host=v.kubernetes_host,
-            disable_local_ca_jwt=True,
-            opts=o(self.k8s_auth),
-        )
-        self.policies: list[vault.Policy] = []
-        self.roles: list[vault.kubernetes.AuthBackendRole] = []
-        for svc in SERVICES:
-            pol = vault.Policy(
-                f"policy-{svc}",
-                name=f"claude-enhancer-{svc}",
-                policy=policy_document(v.kv_path, svc),
-                opts=o(),
-            )
-            self.policies.append(pol)
-            self.roles.append(
-                vault.kubernetes.AuthBackendRole(
-                    f"role-{svc}",
-                    backend=self.k8s_auth.path,
-                    role_name=f"claude-enhancer-{svc}",
-                    bound_service_account_names=[svc],
-                    bound_service_account_namespaces=[args.app_namespace],
-                    audience="vault",
-                    token_ttl=v.token_ttl,
-                    token_max_ttl=v.token_max_ttl,
-                    token_policies=[pol.name],
-                    token_no_default_policy=True,
-                    opts=o(self.k8s_auth_config),
-                )
-            )
-
-        self.database = vault.database.SecretsMount(
-            "database",
-            path=DB_MOUNT,
-            description="Dynamic/rotated PostgreSQL credentials",
-            postgresqls=[
-                {
-                    "name": DB_CONNECTION,
-                    "connection_url": connection_url(v),
-                    "username": v.db_admin_user,
-                    "password": pulumi.Output.secret(
-                        _reveal(v.db_admin_password, "PostgreSQL admin password")
-                    ),
-                    "allowed_roles": [STATIC_ROLE],
-                    "verify_connection": True,
-                    "max_open_connections": 10,
-                }
-            ],
-            opts=o(secret=["postgresqls"]),
-        )
-        self.static_role = vault.database.SecretBackendStaticRole(
-            "static-role",
-            backend=self.database.path,
-            name=STATIC_ROLE,
-            db_name=DB_CONNECTION,
-            username=v.db_static_user,
-            rotation_period=v.rotation_period,
-            rotation_statements=[
-                "ALTER USER \"{{name}}\" WITH PASSWORD '{{password}}';",
-            ],
-            opts=o(self.database),
-        )
-
         self.passwords = dict(args.passwords)
-        grouped = group_by_path(self.passwords)
-        self.kv_secrets = [
-            vault.kv.SecretV2(
-                f"kv-{kv_name.replace('/', '-')}",
-                mount=self.kv.path,
-                name=kv_name,
-                data_json=pulumi.Output.secret(cast(Any, pulumi.Output.json_dumps(values))),
-                opts=o(self.kv, secret=["dataJson", "data"]),
+        kv_data: dict[str, pulumi.Output[str]] = {
+            path: pulumi.Output.secret(cast(Any, pulumi.Output.json_dumps(values)))
+            for path, values in group_by_path(self.passwords).items()
+        }
+        inputs = VaultInputs(
+            app_namespace=ns,
+            db_admin_password=db_pw,
+            redis_admin_password=redis_pw,
+            reviewer_jwt=pulumi.Output.secret(_decoded(data, "token")),
+            kubernetes_ca_cert=pulumi.Output.unsecret(_decoded(data, "ca.crt")),
+            kv_data=kv_data,
+        )
+
+        provider: pulumi.ProviderResource | None = None
+        if v.provider == "pulumi-vault":
+            import pulumi_vault as vault
+
+            provider = vault.Provider(
+                "vault",
+                address=v.address,
+                token=token,
+                skip_child_token=False,
+                opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["token"]),
             )
-            for kv_name, values in grouped.items()
-        ]
+        self.provider = provider
+
+        self.resources = {}
+        for obj in vault_objects(v, inputs):
+            deps = [self.resources[d] for d in obj.depends_on]
+            if obj.kind == K8S_AUTH_CONFIG:
+                deps_k8s: list[pulumi.Resource] = [self.reviewer_token, self.reviewer_binding]
+            else:
+                deps_k8s = []
+            o = pulumi.ResourceOptions(parent=self, depends_on=[*deps, *deps_k8s])
+            if provider is None:
+                self.resources[obj.name] = vault_hvac.register(obj, v.address, token, o)
+            else:
+                self.resources[obj.name] = self._sdk_register(obj, provider, o)
         self.register_outputs(
             {
-                "kvPath": self.kv.path,
-                "databaseMount": self.database.path,
-                "roles": [f"claude-enhancer-{s}" for s in SERVICES],
+                "kvPath": v.kv_path,
+                "databaseMount": DB_MOUNT,
+                "roles": [role_name(s) for s in SERVICES],
             }
         )
+
+    @staticmethod
+    def _sdk_register(
+        obj: VaultObject, provider: pulumi.ProviderResource, opts: pulumi.ResourceOptions
+    ) -> pulumi.CustomResource:
+        kwargs = {
+            _snake(k): (pulumi.Output.secret(val) if k in obj.secrets else val)
+            for k, val in obj.props.items()
+        }
+        secret_outs = [*obj.secrets, *_SDK_SECRET_OUTPUTS.get(obj.kind, ())]
+        extra = pulumi.ResourceOptions(provider=provider, additional_secret_outputs=secret_outs)
+        res: pulumi.CustomResource = _sdk_class(obj.kind)(
+            obj.name, **kwargs, opts=pulumi.ResourceOptions.merge(opts, extra)
+        )
+        return res

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
-#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|cnpg|redisop|nca]...   (default: all)
+#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|nca]...   (default: all)
 # CE_PHASE=fetch downloads what the parts need and compiles nothing; the default build phase is
 # offline (toolchain/lib.sh). toolchain/bootstrap.sh runs both, for the parts the stack needs.
 # Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
@@ -168,13 +168,16 @@ b_nca() {
   # the venv's scripts name their interpreter by path: rewrite it after the move
   sed -i "1s|^#!.*/python.*|#!$dest/bin/python|" "$dest/bin/nca" "$dest/bin/pip"
   ce_log "nca: $("$dest/bin/nca" --version 2>&1 | head -n1) -> $dest"
+b_redis() { # a Redis whose ACL user Vault's Redis database plugin rotates (stacks with Vault)
+  apt_packages redis-server || return 1
+  fetching || ce_log "redis: $(/usr/bin/redis-server --version)"
 }
 
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
-[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault)
+[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault redis cnpg redisop)
 t0=$(ce_now)
 for p in "${parts[@]}"; do
-  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|cnpg|redisop|nca)"
+  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|nca)"
   "b_$p" || ce_die "platform build of '$p' failed (see above)"
 done
 ce_log "platform ${CE_PHASE:-build} (${parts[*]}) done in $(( $(ce_now) - t0 ))s"

@@ -6,11 +6,13 @@
 #   platform/local.sh check-loopback  fail if a platform process listens on a non-loopback address
 # Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes/pods),
 # CRDs (Istio, CloudNativePG, monitoring.coreos.com, redis-operator; from module zips, see
-# platform/build.sh), Vault dev server, PostgreSQL private cluster, and the operators the stack
-# needs (components/needs.py): the CloudNativePG operator (in its own network namespace, see
+# platform/build.sh), Vault dev server, PostgreSQL private cluster, Redis (with Vault: its ACL user
+# ce_app is rotated by Vault's Redis database plugin), and the operators the stack needs
+# (components/needs.py): the CloudNativePG operator (in its own network namespace, see
 # platform/netns-run.py) and the OT redis-operator, with static PersistentVolumes for their
 # claims (kwok has no storage).
-# Files: kubeconfig (admin), vault-token (0600), postgres-vault-password (0600), logs/, run/ (pids).
+# Files: kubeconfig (admin), vault-token (0600), postgres-vault-password (0600),
+# redis-vault-password (0600), logs/, run/ (pids).
 # Binaries come from platform/build.sh (run automatically when one is missing).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +29,8 @@ ETCD_PORT=2379 ETCD_PEER_PORT=2380
 APISERVER_PORT=6443 KCM_PORT=10257 SCHED_PORT=10259 KWOK_PORT=10247
 VAULT_PORT=8200  # vault -dev also listens on 127.0.0.1:8201 (cluster)
 PG_PORT="${PLATFORM_PG_PORT:-55432}"
+REDIS_PORT="${PLATFORM_REDIS_PORT:-56379}"
+REDIS_BIN=/usr/bin
 PG_BIN="/usr/lib/postgresql/${PG_MAJOR:-15}/bin"
 
 K8S_BIN="$CE_TOOLS/kubernetes-$K8S_VERSION/bin"
@@ -53,7 +57,9 @@ pid_of() {
   [ -s "$f" ] || return 0
   pid=$(cat "$f"); exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 0
   exe=${exe% (deleted)}
-  [ "$(basename "$exe")" = "$1" ] && echo "$pid"
+  local want=$1
+  [ "$want" = redis-server ] && want=redis-check-rdb  # Debian's redis-server links to that binary
+  [ "$(basename "$exe")" = "$want" ] && echo "$pid"
   return 0
 }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
@@ -122,7 +128,7 @@ stop_pid() { # NAME... : SIGTERM all, wait up to 10s, then SIGKILL stragglers
 # ------------------------------------------------------------------ binaries
 # The parts the selected stack needs (CE_STACK, default local): the Vault server only when the
 # stack enables Vault. Without the venv yet, everything.
-PARTS=(postgres crds kubernetes etcd kwok vault)
+PARTS=(postgres crds kubernetes etcd kwok vault redis)
 if [ -x "${CE_PYTHON:-$CE_HOME/venv/bin/python}" ]; then
   mapfile -t PARTS < <(cd "$repo" && "${CE_PYTHON:-$CE_HOME/venv/bin/python}" -m components.needs --stack "${CE_STACK:-local}")
   [[ "${PARTS[0]:-ERROR}" != ERROR* ]] || die "stack ${CE_STACK:-local}: ${PARTS[*]}"
@@ -137,6 +143,7 @@ ensure_binaries() {
   needs vault && files+=("$VAULT_BIN/vault")
   needs cnpg && files+=("$CNPG_BIN/cnpg-manager")
   needs redisop && files+=("$REDISOP_BIN/redis-operator")
+  needs redis && files+=("$REDIS_BIN/redis-server" "$REDIS_BIN/redis-cli")
   for f in "${files[@]}"; do
     [ -e "$f" ] || { log "missing $f"; missing=1; }
   done
@@ -233,6 +240,10 @@ h_scheduler() { curl -skf --max-time 2 "https://127.0.0.1:$SCHED_PORT/healthz" |
 h_kwok() { curl -sf --max-time 2 "http://127.0.0.1:$KWOK_PORT/healthz" | grep -q ok; }
 h_vault() { curl -s --max-time 2 "http://127.0.0.1:$VAULT_PORT/v1/sys/health" | grep -q '"sealed":false'; }
 h_postgres() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
+h_redis() {
+  REDISCLI_AUTH="$(cat "$P/redis-vault-password" 2>/dev/null)" "$REDIS_BIN/redis-cli" --user vault \
+    -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -qx PONG
+}
 
 # ------------------------------------------------------------------ components
 up_etcd() {
@@ -408,6 +419,51 @@ EOF
   then die "creating the vault role in PostgreSQL failed"; fi
   log "postgres up (pid $(pid_of postgres), 127.0.0.1:$PG_PORT; role vault, password in $P/postgres-vault-password)"
 }
+# The application database and its owner (what CloudNativePG's initdb creates in a real cluster);
+# Vault's static role rotates ce_app's password. Idempotent; also runs on an already-up server.
+up_pg_app_db() {
+  pg_run "$PG_BIN/psql" -q -h "$P/postgres/run" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<EOF \
+    || die "creating the ce_app role / claude_enhancer database in PostgreSQL failed"
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ce_app') THEN
+    CREATE ROLE ce_app WITH LOGIN;
+  END IF;
+END \$\$;
+SELECT 'CREATE DATABASE claude_enhancer OWNER ce_app'
+  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'claude_enhancer')\\gexec
+EOF
+}
+
+up_redis() {
+  alive redis-server && h_redis && return 0
+  stop_pid redis-server
+  mkdir -p "$P/redis"; chmod 700 "$P/redis"
+  if [ ! -s "$P/redis-vault-password" ]; then
+    (umask 077; openssl rand -hex 24 >"$P/redis-vault-password")
+  fi
+  chmod 600 "$P/redis-vault-password"
+  # ACL users: vault administers users (Vault's database engine), ce_app is the application's
+  # user whose password Vault rotates; the default user is off. Written once: a restart keeps them.
+  if [ ! -s "$P/redis/users.acl" ]; then
+    (umask 077; printf '%s\n' "user default off" \
+      "user vault on >$(cat "$P/redis-vault-password") ~* &* +@all" \
+      "user ce_app on >$(openssl rand -hex 24) ~* &* +@all -@admin -@dangerous" >"$P/redis/users.acl")
+  fi
+  (umask 077; cat >"$P/redis/redis.conf" <<EOF
+bind 127.0.0.1
+port $REDIS_PORT
+protected-mode yes
+dir $P/redis
+aclfile $P/redis/users.acl
+save ""
+appendonly no
+EOF
+  )
+  start_bg redis-server "$REDIS_BIN/redis-server" "$P/redis/redis.conf"
+  wait_for redis-server 30 h_redis
+  log "redis up (pid $(pid_of redis-server), 127.0.0.1:$REDIS_PORT; user vault, password in $P/redis-vault-password)"
+}
+
 down_postgres() {
   local data="$P/postgres/data"
   if [ -s "$data/postmaster.pid" ]; then
@@ -481,7 +537,7 @@ up_redisop() {
 # Every TCP/UDP listener owned by a platform process must be on 127.0.0.0/8 or ::1.
 check_loopback() {
   local lpids="" n bad=0 line
-  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault postgres redis-operator; do
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault redis-server postgres redis-operator; do
     alive "$n" && lpids="$lpids $(pid_of "$n")"
   done
   while read -r line; do
@@ -503,14 +559,15 @@ check_loopback() {
 # ------------------------------------------------------------------ commands
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok postgres)
 needs vault && COMPONENTS+=(vault)
+needs redis && COMPONENTS+=(redis-server)
 needs cnpg && COMPONENTS+=(cnpg-manager)
 needs redisop && COMPONENTS+=(redis-operator)
 declare -A PORT=([etcd]=$ETCD_PORT [kube-apiserver]=$APISERVER_PORT [kube-controller-manager]=$KCM_PORT
   [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT
-  [cnpg-manager]="-(own netns)" [redis-operator]=$REDISOP_PROBE_PORT)
+  [redis-server]=$REDIS_PORT [cnpg-manager]="-(own netns)" [redis-operator]=$REDISOP_PROBE_PORT)
 declare -A PROBE=([etcd]=h_etcd [kube-apiserver]=h_apiserver [kube-controller-manager]=h_kcm
   [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres
-  [cnpg-manager]=h_cnpg [redis-operator]=h_redisop)
+  [redis-server]=h_redis [cnpg-manager]=h_cnpg [redis-operator]=h_redisop)
 
 all_up() {
   local c
@@ -552,6 +609,8 @@ cmd_up() {
   gen_kubeconfigs
   up_postgres
   if needs vault; then up_vault; else stop_pid vault; fi
+  needs vault && up_pg_app_db
+  if needs redis; then up_redis; else stop_pid redis-server; fi
   up_etcd
   up_apiserver
   up_kcm
@@ -570,7 +629,7 @@ cmd_down() {
   [ "${1:-}" = --purge ] && purge=1
   local c
   stop_pid cnpg-manager redis-operator
-  stop_pid kwok kube-scheduler kube-controller-manager vault
+  stop_pid kwok kube-scheduler kube-controller-manager vault redis-server
   stop_pid kube-apiserver
   stop_pid etcd
   down_postgres
@@ -585,7 +644,7 @@ case "${1:-}" in
   up) cmd_up ;;
   down) shift; cmd_down "$@" ;;
   status) cmd_status ;;
-  _up) # debugging: start one component (postgres|vault|etcd|apiserver|kcm|scheduler|kwok|crds|storage|cnpg|redisop)
+  _up) # debugging: start one component (postgres|vault|redis|etcd|apiserver|kcm|scheduler|kwok|crds|storage|cnpg|redisop)
     mkdir -p "$P" "$RUN" "$LOGS"; chmod 711 "$P"; gen_pki; gen_front_proxy_pki; gen_kubeconfigs; "up_$2" ;;
   check-loopback) check_loopback && echo "ok: all platform listeners are on loopback" ;;
   *) echo "usage: $0 up|down [--purge]|status|check-loopback" >&2; exit 2 ;;

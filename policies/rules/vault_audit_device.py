@@ -7,6 +7,7 @@ from typing import Any
 
 from policies.lib.props import UNKNOWN, as_bool, dig
 from policies.lib.rule import Rule, StackResource
+from policies.lib.vault import canonical_type
 
 AUDIT_TYPE = "vault:index/audit:Audit"
 
@@ -63,10 +64,10 @@ def sink_problem(props: Any) -> str | None:
 
 def check(resources: list[StackResource], config: Mapping[str, Any]) -> list[str]:
     cfg = RULE.resolve_config(config)
-    uses_vault = any(r.type.startswith("vault:") and not r.type.startswith("pulumi:providers:") for r in resources)
+    uses_vault = any(canonical_type(r.type).startswith("vault:") for r in resources)
     if not uses_vault and as_bool(cfg.get("alwaysRequire")) is not True:
         return []
-    devices = [r for r in resources if r.type == AUDIT_TYPE]
+    devices = [r for r in resources if canonical_type(r.type) == AUDIT_TYPE]
     problems = [(r.name, sink_problem(r.props)) for r in devices]
     if any(p is None for _, p in problems):
         return []

@@ -8,6 +8,7 @@ from typing import Any
 
 from policies.lib.props import UNKNOWN, as_int, first
 from policies.lib.rule import Rule
+from policies.lib.vault import canonical_type
 
 ROLE_TYPE = "vault:kubernetes/authBackendRole:AuthBackendRole"
 TOKEN_TYPE = "vault:index/token:Token"
@@ -60,6 +61,7 @@ def to_seconds(value: Any) -> int | None:
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
+    resource_type = canonical_type(resource_type)  # the hvac provider's types read alike
     if not _is_auth_role(resource_type):
         return []
     cfg = RULE.resolve_config(config)

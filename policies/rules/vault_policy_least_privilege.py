@@ -9,6 +9,7 @@ from typing import Any
 
 from policies.lib.props import UNKNOWN, as_list, dig
 from policies.lib.rule import Rule
+from policies.lib.vault import canonical_type
 
 #: Vault's pre-0.9 ``policy = "<level>"`` path syntax, as capabilities (vault/policy.go).
 LEGACY_LEVELS: dict[str, list[str]] = {
@@ -166,7 +167,7 @@ def parse_policy(text: str) -> list[tuple[str, list[str]]]:
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if resource_type != "vault:index/policy:Policy":
+    if canonical_type(resource_type) != "vault:index/policy:Policy":
         return []
     cfg = RULE.resolve_config(config)
     text = dig(props, "policy")

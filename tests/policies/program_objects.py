@@ -14,7 +14,7 @@ from components import cluster, data, mesh, rollout
 from components import vault as vault_component
 from components.app import pod_spec
 from components.settings import Settings, load_settings
-from tests.unit.conftest import load_stack_raw
+from tests.unit.conftest import load_stack_raw, with_secrets
 
 ISTIO_NET = "networking.istio.io/v1beta1"
 VS = f"kubernetes:{ISTIO_NET}:VirtualService"
@@ -30,7 +30,8 @@ VAULT_POLICY = "vault:index/policy:Policy"
 
 @cache
 def settings() -> Settings:
-    return load_settings(load_stack_raw("local"), stack="local")
+    # the local stack enables Vault (hvac): its settings need a token, any will do here
+    return load_settings(with_secrets(load_stack_raw("local")), stack="local")
 
 
 def _cr(api: str, kind: str, name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -155,3 +155,48 @@ def test_ttl_config_and_unknown() -> None:
     ]
     assert ttl.check(ROLE, role(tokenTtl=UNKNOWN_NUMBER, tokenMaxTtl=UNKNOWN_NUMBER), {}) == []
     assert ttl.check("vault:index/policy:Policy", {}, {}) == []
+
+
+# ---------------------------------------------------------------- the hvac dynamic provider's types
+# The local stack registers Vault through components/vault_hvac.py: the rules must read those
+# resources exactly like pulumi-vault's (fixtures built by the program's own spec builders).
+
+
+def _program_objects() -> dict[str, tuple[str, dict]]:
+    from components import vault_hvac, vault_spec
+    from tests.unit.conftest import settings_for
+
+    x = vault_spec.VaultInputs("claude-enhancer", "pw", "pw", "jwt", "ca", {"api/config": "{}"})
+    return {
+        o.name: (vault_hvac.dynamic_type(o.kind), dict(o.props))
+        for o in vault_spec.vault_objects(settings_for().vault, x)
+    }
+
+
+def test_rules_read_the_dynamic_vault_types() -> None:
+    objs = _program_objects()
+    pol_type, pol_props = objs["policy-api"]
+    assert pol_type == "pulumi-python:dynamic/vault:Policy"
+    assert vpol.check(pol_type, plain(pol_props), {}) == []
+    bad = pol('path "*" { capabilities = ["sudo"] }')
+    # the dynamic type is judged exactly like pulumi-vault's
+    assert vpol.check(pol_type, bad, {}) == vpol.check(POLICY, bad, {})
+    assert 'path "*" is too broad (wildcard or sys root)' in vpol.check(pol_type, bad, {})
+    role_type, role_props = objs["role-api"]
+    assert role_type == "pulumi-python:dynamic/vault/kubernetes:AuthBackendRole"
+    assert ttl.check(role_type, plain(role_props), {}) == []
+    long_lived = plain({**role_props, "tokenMaxTtl": 172800})
+    assert ttl.check(role_type, long_lived, {}) == ttl.check(ROLE, long_lived, {})
+    assert "token_max_ttl is 172800s; must be at most 86400s" in ttl.check(
+        role_type, long_lived, {}
+    )
+
+
+def test_audit_rule_sees_the_dynamic_audit_device() -> None:
+    objs = _program_objects()
+    resources = [StackResource(t, n, plain(p)) for n, (t, p) in objs.items()]
+    assert audit.check(resources, {}) == []
+    without = [r for r in resources if r.name != "audit-file"]
+    assert audit.check(without, {}) == [
+        "no Vault audit device (vault:index/audit:Audit) is defined"
+    ]

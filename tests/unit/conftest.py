@@ -140,8 +140,10 @@ def local_raw() -> dict[str, Any]:
 
 @pytest.fixture
 def vault_raw(local_raw: dict[str, Any]) -> dict[str, Any]:
-    """The local stack with ``vault.enabled: true`` (as staging/prod)."""
-    return set_obj(local_raw, "vault", "enabled", True)
+    """The local stack with Vault through pulumi-vault (as staging/prod)."""
+    return set_obj(
+        set_obj(local_raw, "vault", "enabled", True), "vault", "provider", "pulumi-vault"
+    )
 
 
 @pytest.fixture
@@ -155,12 +157,15 @@ def settings_for(
     previous: int | None = None,
     vault: bool | None = None,
     generator: str | None = None,
+    vault_provider: str | None = None,
 ) -> settings_mod.Settings:
-    """Settings of a stack file at ``phase``; ``vault``/``generator`` override those keys."""
+    """Settings of a stack file at ``phase``; ``vault``/``generator``/``vault_provider`` override those keys."""
     raw = with_secrets(load_stack_raw(stack))
     raw = set_obj(raw, "rollout", "phase", phase)
     if vault is not None:
         raw = set_obj(raw, "vault", "enabled", vault)
+    if vault_provider is not None:
+        raw = set_obj(raw, "vault", "provider", vault_provider)
     if generator is not None:
         raw["claude-enhancer:passwords"] = json.dumps({"generator": generator})
     return settings_mod.load_settings(raw, {}, previous, stack=stack)
@@ -172,16 +177,22 @@ def run_program(s: settings_mod.Settings) -> Capture:
     return run_mocked(lambda: program.run(s))
 
 
-_PROGRAM_CACHE: dict[tuple[str, int, bool | None, str | None], Capture] = {}
+_PROGRAM_CACHE: dict[tuple[str, int, bool | None, str | None, str | None], Capture] = {}
 
 
 def program_capture(
-    stack: str = "local", phase: int = 0, vault: bool | None = None, generator: str | None = None
+    stack: str = "local",
+    phase: int = 0,
+    vault: bool | None = None,
+    generator: str | None = None,
+    vault_provider: str | None = None,
 ) -> Capture:
     """Cached full-program run (inputs are deep-copied, so sharing is safe)."""
-    key = (stack, phase, vault, generator)
+    key = (stack, phase, vault, generator, vault_provider)
     if key not in _PROGRAM_CACHE:
-        _PROGRAM_CACHE[key] = run_program(settings_for(stack, phase, None, vault, generator))
+        _PROGRAM_CACHE[key] = run_program(
+            settings_for(stack, phase, None, vault, generator, vault_provider)
+        )
     return _PROGRAM_CACHE[key]
 
 

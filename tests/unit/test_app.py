@@ -150,6 +150,7 @@ def test_service_accounts_no_automount() -> None:
         ("claude-enhancer", "workflow-engine"),
         ("claude-enhancer", "agent-runtime"),
         ("claude-enhancer-data", "claude-enhancer-redis"),
+        ("claude-enhancer", "vault-token-reviewer"),  # Vault's TokenReview identity
     }
     assert all(s.inputs["automountServiceAccountToken"] is False for s in sas)
 

@@ -8,17 +8,15 @@ from components import needs, settings
 from tests.unit.conftest import set_obj
 
 
-def test_local_stack_needs_no_vault_server_while_vault_is_disabled() -> None:
+def test_local_stack_needs_vault_and_the_redis_it_rotates() -> None:
     raw = needs.load_stack_raw("local")
-    assert settings.vault_enabled(raw) is False
-    assert needs.platform_parts(raw) == [
-        "postgres", "crds", "kubernetes", "etcd", "kwok", "cnpg", "redisop"
-    ]  # fmt: skip
+    assert settings.vault_enabled(raw) is True  # through the hvac provider (issue 12)
+    assert needs.platform_parts(raw) == [*needs.BASE_PARTS, "vault", "redis", "cnpg", "redisop"]
 
 
-def test_enabling_vault_adds_the_vault_server() -> None:
-    raw = set_obj(needs.load_stack_raw("local"), "vault", "enabled", True)
-    assert "vault" in needs.platform_parts(raw)
+def test_without_vault_neither_vault_nor_redis() -> None:
+    raw = set_obj(needs.load_stack_raw("local"), "vault", "enabled", False)
+    assert needs.platform_parts(raw) == [*needs.BASE_PARTS, "cnpg", "redisop"]
 
 
 def test_vault_defaults_to_enabled_like_the_program() -> None:
@@ -33,7 +31,13 @@ def test_unknown_stack_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_cli_prints_one_part_per_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert needs.main(["--stack", "local"]) == 0
-    assert capsys.readouterr().out.split() == [*needs.BASE_PARTS, "cnpg", "redisop"]
+    assert capsys.readouterr().out.split() == [
+        *needs.BASE_PARTS,
+        "vault",
+        "redis",
+        "cnpg",
+        "redisop",
+    ]
 
 
 def test_kwok_stacks_run_the_real_operators_existing_clusters_bring_their_own() -> None:

@@ -126,15 +126,15 @@ def test_secret_name() -> None:
 # ---------------------------------------------------------------- program, vault disabled
 
 
-def test_local_stack_registers_no_vault_and_no_random() -> None:
+def test_local_stack_needs_neither_the_vault_nor_the_random_plugin() -> None:
     cap = program_capture()
     assert not [
         r
         for r in cap.resources.values()
         if r.typ.startswith(("vault:", "pulumi:providers:vault", "random:"))
-        or r.typ == "claude-enhancer:index:Vault"
         or r.typ == "pulumi:providers:random"
     ]
+    assert cap.of_type("claude-enhancer:index:Vault")  # Vault through the hvac provider
     pws = cap.of_type(GENERATED_PASSWORD)
     assert sorted(p.name for p in pws) == sorted(P.PASSWORDS)
     for p in pws:
@@ -158,7 +158,7 @@ def test_redis_secret_from_generated_password() -> None:
 
 
 def test_app_secrets_hold_the_other_passwords() -> None:
-    cap = program_capture()
+    cap = program_capture(vault=False)
     app = {
         s.inputs["metadata"]["name"]: s
         for s in cap.of_type(SECRET)
@@ -177,15 +177,18 @@ def test_app_secrets_hold_the_other_passwords() -> None:
     }
 
 
-def test_vault_enabled_has_no_app_secrets() -> None:
-    cap = program_capture(vault=True, generator="builtin")
+@pytest.mark.parametrize("provider", ["pulumi-vault", "hvac"])
+def test_vault_enabled_has_no_app_secrets(provider: str) -> None:
+    cap = program_capture(vault=True, generator="builtin", vault_provider=provider)
     names = {s.inputs["metadata"]["name"] for s in cap.of_type(SECRET)}
-    # the Alertmanager receivers/config Secrets are monitoring's, not app secrets
+    # the data tier's own Secret, the edge TLS and the reviewer's token (the Alertmanager
+    # receivers/config Secrets are monitoring's); no app secret
     assert names - {RECEIVERS_SECRET, PLAIN_CONFIG_SECRET} == {
         "claude-enhancer-redis-auth",
         "claude-enhancer-tls",
+        "vault-token-reviewer-token",
     }
-    assert cap.of_type("pulumi:providers:vault")
+    assert bool(cap.of_type("pulumi:providers:vault")) == (provider == "pulumi-vault")
     assert len(cap.of_type(GENERATED_PASSWORD)) == len(P.PASSWORDS)
     assert not cap.of_type("random:index/randomPassword:RandomPassword")
 

@@ -342,12 +342,45 @@ def test_agents_missing(local_raw: dict[str, Any]) -> None:
 
 
 def test_stack_switches() -> None:
-    local = load(load_stack_raw("local"))  # no secrets needed with vault disabled
-    assert local.vault.enabled is False and local.passwords.generator == "builtin"
-    assert local.vault.token is None and local.vault.db_admin_password is None
+    local = load(with_secrets(load_stack_raw("local")))
+    assert local.vault.enabled is True and local.vault.provider == "hvac"
+    assert local.passwords.generator == "builtin"
+    assert S.required_plugins(local) == []  # nothing this machine cannot build
     for stack in ("staging", "prod"):
         s = load(with_secrets(load_stack_raw(stack)))
         assert s.vault.enabled is True and s.passwords.generator == "random"
+        assert s.vault.provider == "pulumi-vault"
+
+
+def test_vault_disabled_needs_no_secrets(local_raw: dict[str, Any]) -> None:
+    raw = set_obj(local_raw, "vault", "enabled", False)
+    raw = {k: v for k, v in raw.items() if k not in (S.VAULT_TOKEN_KEY, S.PG_PASSWORD_KEY)}
+    s = load(raw)
+    assert s.vault.token is None and s.vault.db_admin_password is None
+
+
+def test_vault_provider_unknown(local_raw: dict[str, Any]) -> None:
+    msg = err(set_obj(local_raw, "vault", "provider", "vault-cli"))
+    assert msg == (
+        "claude-enhancer:vault.provider: must be one of pulumi-vault, hvac, got 'vault-cli'"
+    )
+
+
+def test_vault_rotation_periods_from_config(local_raw: dict[str, Any]) -> None:
+    raw = set_obj(local_raw, "vault", "postgres.rotationPeriodSeconds", 600)
+    raw = set_obj(raw, "vault", "redis.rotationPeriodSeconds", 900)
+    v = load(raw).vault
+    assert (v.rotation_period, v.redis_rotation_period) == (600, 900)
+    msg = err(set_obj(local_raw, "vault", "redis.rotationPeriodSeconds", 60))
+    assert msg == "claude-enhancer:vault.redis.rotationPeriodSeconds: must be >= 300, got 60"
+
+
+def test_redis_admin_password_from_env_or_generated(local_raw: dict[str, Any]) -> None:
+    raw = {k: v for k, v in local_raw.items() if k != S.REDIS_PASSWORD_KEY}
+    assert load(raw).vault.redis_admin_password is None  # the generated one is used then
+    got = load(raw, {S.REDIS_PASSWORD_ENV: "r-pw"}).vault.redis_admin_password
+    assert got is not None and got.reveal() == "r-pw"
+    assert "r-pw" not in repr(load(raw, {S.REDIS_PASSWORD_ENV: "r-pw"}).vault)
 
 
 def test_defaults_are_vault_and_random(vault_raw: dict[str, Any]) -> None:
@@ -360,7 +393,8 @@ def test_defaults_are_vault_and_random(vault_raw: dict[str, Any]) -> None:
 
 
 def test_vault_disabled_ignores_env_secrets_and_needs_none(local_raw: dict[str, Any]) -> None:
-    raw = {k: v for k, v in local_raw.items() if k not in (S.VAULT_TOKEN_KEY, S.PG_PASSWORD_KEY)}
+    raw = set_obj(local_raw, "vault", "enabled", False)
+    raw = {k: v for k, v in raw.items() if k not in (S.VAULT_TOKEN_KEY, S.PG_PASSWORD_KEY)}
     assert load(raw).vault.token is None
     assert load(raw, {"VAULT_TOKEN": "t"}).vault.token is None
 
@@ -409,7 +443,7 @@ VAULT_MSG = (
     "claude-enhancer:vault.enabled=true needs the Pulumi resource plugin vault v7.14.0, "
     "which is not installed (no {home}/plugins/resource-vault-v7.14.0; "
     "see docs/toolchain-notes.md: not buildable here); "
-    "set claude-enhancer:vault.enabled=false for this stack"
+    "set claude-enhancer:vault.provider=hvac (or claude-enhancer:vault.enabled=false) for this stack"
 )
 RANDOM_MSG = (
     "claude-enhancer:passwords.generator=random needs the Pulumi resource plugin random v4.21.4, "

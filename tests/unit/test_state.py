@@ -127,11 +127,13 @@ def test_main_token_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_main_without_vault_needs_no_vault_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    raw = load_stack_raw("local")  # vault.enabled: false, no token / admin password anywhere
+    raw = set_obj(load_stack_raw("local"), "vault", "enabled", False)  # no token / password
     cap = _run_main(raw, {}, monkeypatch)
     assert cap.resources
     assert not [
-        r for r in cap.resources.values() if r.typ.startswith(("vault:", "pulumi:providers:vault"))
+        r
+        for r in cap.resources.values()
+        if r.typ.startswith(("vault:", "pulumi:providers:vault", "pulumi-python:dynamic/vault"))
     ]
 
 
@@ -139,7 +141,7 @@ def test_main_preflight_skipped_under_mocks(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # PULUMI_HOME without any plugin: the real engine would be refused, mocks need none
-    raw = set_obj(with_secrets(load_stack_raw("local")), "vault", "enabled", True)
+    raw = set_obj(with_secrets(load_stack_raw("local")), "vault", "provider", "pulumi-vault")
     cap = _run_main(raw, {"PULUMI_HOME": str(tmp_path)}, monkeypatch)
     assert cap.of_type("pulumi:providers:vault")
 

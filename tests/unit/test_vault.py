@@ -1,18 +1,20 @@
-"""Vault component (the local stack with vault.enabled=true, passwords.generator=random)."""
+"""Vault component on both back-ends (pulumi-vault as staging/prod, hvac as the local stack)."""
 
 from __future__ import annotations
 
 import re
 
-import pulumi
 import pytest
 
+from components import vault_spec as spec
 from components.program import run
-from components.vault import PASSWORDS, policy_document
+from components.vault import PASSWORDS
+from components.vault_hvac import dynamic_type
 from tests.unit.conftest import (
     PG_PW,
     TOKEN,
     Capture,
+    Registered,
     is_secret,
     run_mocked,
     settings_for,
@@ -20,22 +22,29 @@ from tests.unit.conftest import (
 )
 from tests.unit.conftest import program_capture as _program_capture
 
-
-def program_capture() -> Capture:
-    return _program_capture("local", 0, vault=True, generator="random")
+PROVIDERS = ("pulumi-vault", "hvac")
 
 
-def test_kv_v2_mount_and_audit() -> None:
-    cap = program_capture()
-    (kv,) = cap.of_type("vault:index/mount:Mount")
+def program_capture(provider: str) -> Capture:
+    return _program_capture("local", 0, vault=True, generator="random", vault_provider=provider)
+
+
+def of_kind(cap: Capture, provider: str, kind: str) -> list[Registered]:
+    return cap.of_type(kind if provider == "pulumi-vault" else dynamic_type(kind))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_kv_v2_mount_and_audit(provider: str) -> None:
+    cap = program_capture(provider)
+    (kv,) = of_kind(cap, provider, spec.MOUNT)
     assert kv.inputs["type"] == "kv" and kv.inputs["options"] == {"version": "2"}
-    (audit,) = cap.of_type("vault:index/audit:Audit")
+    (audit,) = of_kind(cap, provider, spec.AUDIT)
     assert audit.inputs["type"] == "file"
     assert audit.inputs["options"]["file_path"] == "stdout"
 
 
 def test_explicit_provider_from_settings() -> None:
-    cap = program_capture()
+    cap = program_capture("pulumi-vault")
     (prov,) = cap.of_type("pulumi:providers:vault")
     assert prov.inputs["address"] == "http://127.0.0.1:8200"
     assert is_secret(prov.inputs["token"]) and unsecret(prov.inputs["token"]) == TOKEN
@@ -43,11 +52,29 @@ def test_explicit_provider_from_settings() -> None:
     assert vault_res and all(r.provider and "vault" in r.provider for r in vault_res)
 
 
-def test_kubernetes_auth_roles_short_ttl() -> None:
-    cap = program_capture()
-    (backend,) = cap.of_type("vault:index/authBackend:AuthBackend")
+def test_hvac_resources_carry_the_connection_token_as_a_secret() -> None:
+    cap = program_capture("hvac")
+    dyn = [r for r in cap.resources.values() if r.typ.startswith("pulumi-python:dynamic/vault")]
+    assert len(dyn) == len(
+        [
+            r
+            for r in program_capture("pulumi-vault").resources.values()
+            if r.typ.startswith("vault:")
+        ]
+    )
+    for r in dyn:
+        assert r.inputs["address"] == "http://127.0.0.1:8200"
+        assert is_secret(r.inputs["token"]) and unsecret(r.inputs["token"]) == TOKEN
+        assert is_secret(r.inputs["__provider"])
+    assert not cap.of_type("pulumi:providers:vault")
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_kubernetes_auth_roles_short_ttl(provider: str) -> None:
+    cap = program_capture(provider)
+    (backend,) = of_kind(cap, provider, spec.AUTH_BACKEND)
     assert backend.inputs["type"] == "kubernetes"
-    roles = cap.of_type("vault:kubernetes/authBackendRole:AuthBackendRole")
+    roles = of_kind(cap, provider, spec.K8S_ROLE)
     assert {r.inputs["boundServiceAccountNames"][0] for r in roles} == {
         "api",
         "workflow-engine",
@@ -58,68 +85,134 @@ def test_kubernetes_auth_roles_short_ttl() -> None:
         assert r.inputs["tokenMaxTtl"] == 3600
         assert r.inputs["boundServiceAccountNamespaces"] == ["claude-enhancer"]
         assert r.inputs["tokenNoDefaultPolicy"] is True
+        assert r.inputs["audience"] == "vault"
 
 
-def test_policies_least_privilege() -> None:
-    pols = program_capture().of_type("vault:index/policy:Policy")
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_token_review_through_a_reviewer_bound_to_auth_delegator(provider: str) -> None:
+    cap = program_capture(provider)
+    (binding,) = cap.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+    assert binding.inputs["roleRef"]["name"] == "system:auth-delegator"
+    assert binding.inputs["subjects"] == [
+        {"kind": "ServiceAccount", "name": spec.REVIEWER_SA, "namespace": "claude-enhancer"}
+    ]
+    (token,) = [
+        s
+        for s in cap.of_type("kubernetes:core/v1:Secret")
+        if s.inputs["metadata"]["name"] == f"{spec.REVIEWER_SA}-token"
+    ]
+    assert token.inputs["type"] == "kubernetes.io/service-account-token"
+    assert token.inputs["metadata"]["annotations"] == {
+        "kubernetes.io/service-account.name": spec.REVIEWER_SA
+    }
+    (config,) = of_kind(cap, provider, spec.K8S_AUTH_CONFIG)
+    assert config.inputs["kubernetesHost"] == "https://127.0.0.1:6443"
+    assert is_secret(config.inputs["tokenReviewerJwt"])
+    assert config.inputs["disableLocalCaJwt"] is True
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_policies_least_privilege(provider: str) -> None:
+    pols = of_kind(program_capture(provider), provider, spec.POLICY)
     assert len(pols) == 3
     for p in pols:
         text = p.inputs["policy"]
-        assert "*" not in text
+        assert "*" not in text and "+" not in text
         assert "sudo" not in text
         caps = re.findall(r"capabilities = \[(.*?)\]", text)
         assert caps and all(c == '"read"' for c in caps)
-    assert "api/config" in policy_document("kv", "api")
+        svc = p.inputs["name"].removeprefix("claude-enhancer-")
+        # its own config, the rotated database and Redis credentials; nobody else's paths
+        assert re.findall(r'path "([^"]+)"', text) == [
+            f"claude-enhancer/data/{svc}/config",
+            "claude-enhancer-db/static-creds/ce-app",
+            "claude-enhancer-db/static-creds/ce-redis",
+        ]
 
 
-def test_database_engine_and_rotating_static_role() -> None:
-    cap = program_capture()
-    (db,) = cap.of_type("vault:database/secretsMount:SecretsMount")
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_database_engine_and_rotating_static_roles(provider: str) -> None:
+    cap = program_capture(provider)
+    (db,) = of_kind(cap, provider, spec.DB_MOUNT_KIND)
     assert is_secret(db.inputs["postgresqls"])  # the admin password never shows in state
+    assert is_secret(db.inputs["redis"])
     conn = unsecret(db.inputs["postgresqls"])[0]
     assert conn["connectionUrl"] == (
         "postgresql://{{username}}:{{password}}@127.0.0.1:55432/claude_enhancer?sslmode=disable"
     )
     assert conn["allowedRoles"] == ["ce-app"]
+    assert conn["username"] == "vault"
     assert unsecret(conn["password"]) == PG_PW
-    (role,) = cap.of_type("vault:database/secretBackendStaticRole:SecretBackendStaticRole")
-    assert role.inputs["rotationPeriod"] == 3600
-    assert role.inputs["username"] == "ce_app"
+    redis = unsecret(db.inputs["redis"])[0]
+    assert (redis["host"], redis["port"], redis["username"]) == ("127.0.0.1", 56379, "vault")
+    assert redis["allowedRoles"] == ["ce-redis"]
+    roles = {r.name: r.inputs for r in of_kind(cap, provider, spec.STATIC_ROLE_KIND)}
+    assert roles["static-role"]["rotationPeriod"] == 3600
+    assert roles["static-role"]["username"] == "ce_app"
+    assert roles["static-role"]["dbName"] == "claude-enhancer-pg"
+    assert roles["redis-static-role"]["rotationPeriod"] == 3600
+    assert roles["redis-static-role"]["dbName"] == "claude-enhancer-redis"
 
 
 def test_passwords_are_secret_outputs() -> None:
     results: dict[str, bool] = {}
 
     def prog() -> object:
-        st = run(settings_for(vault=True, generator="random"))
+        st = run(settings_for(vault=True, generator="random", vault_provider="pulumi-vault"))
         assert st.vault is not None
 
         async def check() -> None:
-            assert st.vault is not None
+            assert st.vault is not None and st.vault.provider is not None
             for name, out in st.vault.passwords.items():
                 results[name] = await out.is_secret()
-            for i, kv in enumerate(st.vault.kv_secrets):
-                results[f"kv{i}"] = await kv.data_json.is_secret()
-            results["token"] = await st.vault.provider.token.is_secret()
+            for name, res in st.vault.resources.items():
+                if name.startswith("kv-"):
+                    results[name] = await res.data_json.is_secret()  # type: ignore[attr-defined]
+            results["token"] = await st.vault.provider.token.is_secret()  # type: ignore[attr-defined]
 
         return check()
 
     cap: Capture = run_mocked(prog)
     assert set(PASSWORDS) <= set(results)
+    assert len(results) == len(PASSWORDS) + 4 + 1  # 4 KV paths, the token
     assert all(results.values()), results
     pws = cap.of_type("random:index/randomPassword:RandomPassword")
     assert len(pws) == len(PASSWORDS)
     assert all(p.inputs["length"] >= 32 for p in pws)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("name", sorted(PASSWORDS))
-def test_password_stored_in_kv(name: str) -> None:
-    kvs = program_capture().of_type("vault:kv/secretV2:SecretV2")
+def test_password_stored_in_kv(provider: str, name: str) -> None:
+    kvs = of_kind(program_capture(provider), provider, spec.KV_SECRET)
     path, key, _ = PASSWORDS[name]
     (kv,) = [k for k in kvs if k.inputs["name"] == path]
     assert is_secret(kv.inputs["dataJson"])
     assert key in unsecret(kv.inputs["dataJson"])
 
 
-def test_pulumi_output_secret_helper() -> None:
-    assert isinstance(pulumi.Output.secret("x"), pulumi.Output)
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_pods_read_secrets_through_the_vault_agent(provider: str) -> None:
+    cap = program_capture(provider)
+    deps = cap.of_type("kubernetes:apps/v1:Deployment")
+    app = [d for d in deps if d.inputs["metadata"]["namespace"] == "claude-enhancer"]
+    assert len(app) == 6
+    for d in app:
+        svc = d.inputs["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+        ann = d.inputs["spec"]["template"]["metadata"]["annotations"]
+        assert ann["vault.hashicorp.com/agent-inject"] == "true"
+        assert ann["vault.hashicorp.com/role"] == f"claude-enhancer-{svc}"
+        injected = {v for k, v in ann.items() if "agent-inject-secret-" in k}
+        assert injected == set(spec.service_paths(settings_for().vault.kv_path, svc))
+        # the agent logs in with the projected vault-audience token the pod already mounts
+        vol = ann["vault.hashicorp.com/agent-service-account-token-volume-name"]
+        (v,) = [x for x in d.inputs["spec"]["template"]["spec"]["volumes"] if x["name"] == vol]
+        assert v["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"
+        env = d.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert not [e for e in env if "valueFrom" in e]  # nothing from a Kubernetes Secret
+
+
+def test_without_vault_no_injector_annotations() -> None:
+    cap = _program_capture("local", 0, vault=False)
+    for d in cap.of_type("kubernetes:apps/v1:Deployment"):
+        assert "annotations" not in d.inputs["spec"]["template"]["metadata"]
