@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import dashboards
+from components.app import APP_METRIC_POD_LABELS
 from components.common import PART_OF, child, labels, meta
 from components.settings import MonitoringSettings
 
@@ -130,6 +131,8 @@ class Monitoring(pulumi.ComponentResource):
                     }
                 },
                 "namespaceSelector": {"matchNames": [args.app_namespace]},
+                # the rollout gate tells the tracks' app metrics apart by the pods' version
+                "podTargetLabels": list(APP_METRIC_POD_LABELS),
                 "endpoints": [
                     {
                         "port": "http",

@@ -61,6 +61,18 @@ class StackRunner(Protocol):
 
     def set_phase(self, phase: int) -> None: ...
 
+    def set_config_value(self, key: str, value: str) -> None:
+        """Set a structured config path, e.g. ``claude-enhancer:app.stableVersion``."""
+        ...
+
+    def config_value(self, key: str) -> Any:
+        """The parsed value of a top-level config key (``None`` when unset)."""
+        ...
+
+    def cancel_stale_lock(self) -> bool:
+        """Remove the backend's update lock if its process is gone; True if one was removed."""
+        ...
+
     def outputs(self) -> dict[str, Any]: ...
 
     def up(self, on_output: OnOutput, targets: list[str] | None = None) -> UpOutcome: ...
@@ -125,6 +137,21 @@ class AutomationStack:
             return {}
         return value if isinstance(value, dict) else {}
 
+    def set_config_value(self, key: str, value: str) -> None:
+        self._stack.set_config(key, self._auto.ConfigValue(value=value), path=True)
+
+    def config_value(self, key: str) -> Any:
+        raw = self._stack.get_all_config().get(key)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw.value)
+        except json.JSONDecodeError:
+            return raw.value
+
+    def cancel_stale_lock(self) -> bool:
+        return cancel_stale_file_lock(self.project, self.stack_name)
+
     def set_phase(self, phase: int) -> None:
         self._stack.set_config(
             f"{ROLLOUT_KEY}.phase", self._auto.ConfigValue(value=str(phase)), path=True
@@ -159,6 +186,48 @@ class AutomationStack:
             kwargs["policy_packs"] = policy_packs
         res = self._stack.preview(**kwargs)
         return {str(getattr(k, "value", k)): v for k, v in (res.change_summary or {}).items()}
+
+
+def _backend_dir() -> Path | None:
+    url = os.environ.get("PULUMI_BACKEND_URL", "")
+    return Path(url[len("file://") :]) if url.startswith("file://") else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cancel_stale_file_lock(project: str, stack: str) -> bool:
+    """Drop the file backend's update lock left by a killed ``up`` (its pid is gone).
+
+    A live holder's lock is never touched. Only this host's locks are judged.
+    """
+    base = _backend_dir()
+    if base is None:
+        return False
+    removed = False
+    for d in (
+        base / ".pulumi" / "locks" / "organization" / project / stack,
+        base / ".pulumi" / "locks" / stack,
+    ):
+        if not d.is_dir():
+            continue
+        for f in d.glob("*.json"):
+            try:
+                info = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            pid = int(info.get("pid", 0) or 0)
+            if info.get("hostname") == os.uname().nodename and pid and not _pid_alive(pid):
+                f.unlink(missing_ok=True)
+                removed = True
+    return removed
 
 
 def rollback_targets(resources: list[Resource]) -> list[str]:

@@ -1,72 +1,147 @@
-"""Synthetic Istio-style metrics exporter (loopback only).
+"""Synthetic Istio telemetry for the program's own pods (loopback only).
 
-Emits ``istio_requests_total`` and ``istio_request_duration_milliseconds``
-(histogram, Istio's default buckets) for ``destination_version`` stable and
-canary, as the Istio sidecars would, so the rollout gate can be exercised
-against a real Prometheus without a mesh.
+Emits what Istio's sidecars and the app would report for the ``api`` traffic split:
 
-A background thread "serves" simulated requests every tick, so counters grow
-over time and ``rate()`` works. Behaviour flags:
+- ``istio_requests_total`` and ``istio_request_duration_milliseconds`` (histogram,
+  Istio's default buckets) with Istio's standard labels, reported twice per request
+  as Istio does: by the ingress gateway (``reporter="source"``) and by the api pod's
+  sidecar (``reporter="destination"``);
+- ``ce_agent_up`` per agent of the registry, as the app exports it, with the pod
+  labels Prometheus adds (the ServiceMonitor's ``podTargetLabels``).
+
+Every label value comes from the program's pure builders for the stack's settings
+(``components.app.istio_destination_labels`` / ``pod_labels``), so the gate is tested
+against the series real telemetry would carry for these pods: e.g.
+``destination_version="5.1.0"``, never a made-up "canary".
+
+Behaviour flags (also at run time: ``GET /control?canary_error_rate=0.02``; keys:
+canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms, rps,
+canary_traffic=0|1, canary_agents_down, stable_agents_down):
 
   --canary-error-rate 0.02     2 % of canary requests answer 503
   --canary-latency-ms 800      canary latencies spread around 800 ms
   --no-traffic                 the canary receives no requests (no series at all)
 
-The behaviour can also be changed at run time: ``GET /control?canary_error_rate=0.02``
-(keys: canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms,
-canary_traffic=0|1, rps). ``GET /metrics`` is the scrape endpoint.
-
-Usage: python monitoring/exporter/exporter.py PORT [flags]
+Usage: python monitoring/exporter/exporter.py PORT [--stack local] [flags]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import sys
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from components import app as app_spec  # noqa: E402 (after the sys.path insert)
+from components import settings as settings_mod  # noqa: E402
+
 #: Istio's default buckets for istio_request_duration_milliseconds
 ISTIO_BUCKETS = (
-    0.5,
-    1,
-    5,
-    10,
-    25,
-    50,
-    100,
-    250,
-    500,
-    1000,
-    2500,
-    5000,
-    10000,
-    30000,
-    60000,
-    300000,
-    600000,
-    1800000,
-    3600000,
-)
-LABELS = (
+    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+    300000, 600000, 1800000, 3600000,
+)  # fmt: skip
+
+#: the ingress gateway (istio/gateway chart defaults): the source of api traffic
+GATEWAY = {
+    "source_workload": "istio-ingressgateway",
+    "source_workload_namespace": "istio-system",
+    "source_principal": "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
+    "source_app": "istio-ingressgateway",
+    "source_version": "unknown",
+    "source_canonical_service": "istio-ingressgateway",
+    "source_canonical_revision": "latest",
+    "source_cluster": "Kubernetes",
+}
+REQUEST_LABELS = (
     "reporter",
-    "source_workload",
+    *GATEWAY,
     "destination_workload",
-    "destination_service_name",
+    "destination_workload_namespace",
+    "destination_principal",
+    "destination_app",
     "destination_version",
+    "destination_service",
+    "destination_service_name",
+    "destination_service_namespace",
+    "destination_canonical_service",
+    "destination_canonical_revision",
+    "destination_cluster",
     "request_protocol",
     "response_code",
+    "grpc_response_status",
+    "response_flags",
+    "connection_security_policy",
 )
+AGENT_LABELS = ("job", "namespace", "service", "pod", "agent", *app_spec.APP_METRIC_POD_LABELS)
+#: the service whose pods export the agent states
+AGENT_SERVICE = "agent-runtime"
+
+
+def load_settings(stack: str) -> settings_mod.Settings:
+    """The stack's settings from Pulumi.yaml + stacks/Pulumi.<stack>.yaml (as the engine reads them)."""
+    import yaml
+
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    raw: dict[str, Any] = {}
+    for key, spec in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{project['name']}:{key}"
+        raw[full] = json.dumps(spec["value"])
+    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    for key, value in doc["config"].items():
+        raw[key] = value if isinstance(value, str) else json.dumps(value)
+    return settings_mod.load_settings(raw, {}, None, stack=stack)
+
+
+def request_series(s: settings_mod.Settings, track: str, reporter: str) -> dict[str, str]:
+    """Pure: the labels (minus response_code) of one request as Istio reports it."""
+    ns = s.namespaces.app
+    dest = app_spec.istio_destination_labels(s.app, app_spec.TRAFFIC_SPLIT_SERVICE, track, ns)
+    return {
+        "reporter": reporter,
+        **GATEWAY,
+        **{k: v for k, v in dest.items()},
+        "request_protocol": "http",
+        "grpc_response_status": "",
+        "response_flags": "-",
+        # the gateway's outbound report does not know the peer's mTLS mode
+        "connection_security_policy": "mutual_tls" if reporter == "destination" else "unknown",
+    }
+
+
+def agent_series(s: settings_mod.Settings, track: str) -> list[dict[str, str]]:
+    """Pure: ``ce_agent_up`` labels per agent for one track, as Prometheus stores them."""
+    pl = app_spec.pod_labels(s.app, AGENT_SERVICE, track)
+    pod = f"{app_spec.workload_name(AGENT_SERVICE, track)}-0"
+    return [
+        {
+            "job": "claude-enhancer",
+            "namespace": s.namespaces.app,
+            "service": f"{AGENT_SERVICE}-{track}",
+            "pod": pod,
+            "agent": a.name,
+            **{k: pl[k] for k in app_spec.APP_METRIC_POD_LABELS},
+        }
+        for a in s.app.agents
+    ]
 
 
 @dataclass
@@ -77,30 +152,46 @@ class Behaviour:
     canary_error_rate: float = 0.0
     canary_latency_ms: float = 80.0
     canary_traffic: bool = True
+    stable_agents_down: float = 0
+    canary_agents_down: float = 0
 
 
 class SyntheticIstio:
-    def __init__(self, behaviour: Behaviour, tick_s: float = 0.25, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: settings_mod.Settings,
+        behaviour: Behaviour,
+        tick_s: float = 0.25,
+        seed: int | None = None,
+    ) -> None:
+        self.settings = settings
         self.behaviour = behaviour
         self.tick_s = tick_s
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "istio_requests_total",
-            "Total requests (synthetic, Istio labels)",
-            LABELS,
+            "istio_requests_total", "Total requests (synthetic)", REQUEST_LABELS,
             registry=self.registry,
-        )
+        )  # fmt: skip
         self.duration = Histogram(
             "istio_request_duration_milliseconds",
-            "Request duration in ms (synthetic, Istio labels)",
-            LABELS,
+            "Request duration in ms (synthetic)",
+            REQUEST_LABELS,
             buckets=ISTIO_BUCKETS,
             registry=self.registry,
         )
+        self.agent_up = Gauge(
+            "ce_agent_up", "Agent loaded and healthy (synthetic)", AGENT_LABELS,
+            registry=self.registry,
+        )  # fmt: skip
+        self._series = {
+            (track, rep): request_series(settings, track, rep)
+            for track in app_spec.TRACKS
+            for rep in ("source", "destination")
+        }
         self._stop = threading.Event()
-        self._carry: dict[str, float] = {"stable": 0.0, "canary": 0.0}
+        self._carry: dict[str, float] = {t: 0.0 for t in app_spec.TRACKS}
         self.thread = threading.Thread(target=self._run, name="synthetic-traffic", daemon=True)
 
     def start(self) -> None:
@@ -125,23 +216,21 @@ class SyntheticIstio:
             plan = [("stable", b.stable_error_rate, b.stable_latency_ms)]
             if b.canary_traffic:
                 plan.append(("canary", b.canary_error_rate, b.canary_latency_ms))
-            for version, err_rate, lat in plan:
-                self._carry[version] += b.rps * self.tick_s
-                n = int(self._carry[version])
-                self._carry[version] -= n
+            for track, err_rate, lat in plan:
+                self._carry[track] += b.rps * self.tick_s
+                n = int(self._carry[track])
+                self._carry[track] -= n
                 for _ in range(n):
                     code = "503" if self.rng.random() < err_rate else "200"
-                    labels = (
-                        "destination",
-                        "istio-ingressgateway",
-                        f"claude-enhancer-{version}",
-                        "claude-enhancer",
-                        version,
-                        "http",
-                        code,
-                    )
-                    self.requests.labels(*labels).inc()
-                    self.duration.labels(*labels).observe(self._latency(lat))
+                    ms = self._latency(lat)
+                    for rep in ("source", "destination"):
+                        labels = {**self._series[(track, rep)], "response_code": code}
+                        self.requests.labels(**labels).inc()
+                        # the gateway sees the sidecar's time plus its own hop
+                        self.duration.labels(**labels).observe(ms + (1 if rep == "source" else 0))
+            for track, down in (("stable", b.stable_agents_down), ("canary", b.canary_agents_down)):
+                for i, labels in enumerate(agent_series(self.settings, track)):
+                    self.agent_up.labels(**labels).set(0 if i < down else 1)
 
     def control(self, query: str) -> str:
         params = urllib.parse.parse_qs(query)
@@ -155,6 +244,8 @@ class SyntheticIstio:
                     "stable_error_rate",
                     "stable_latency_ms",
                     "rps",
+                    "canary_agents_down",
+                    "stable_agents_down",
                 ):
                     setattr(b, key, float(value))
                 elif key == "canary_traffic":
@@ -199,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("port", type=int, help="TCP port on 127.0.0.1 (0 = any free port, printed)")
+    p.add_argument("--stack", default="local", help="stack whose pods are simulated")
     p.add_argument("--rps", type=float, default=50.0, help="simulated requests/s per version")
     p.add_argument(
         "--canary-error-rate", type=float, default=0.0, help="fraction of canary 5xx (0.02 = 2%%)"
@@ -217,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     app = SyntheticIstio(
+        load_settings(args.stack),
         Behaviour(
             rps=args.rps,
             stable_error_rate=args.stable_error_rate,

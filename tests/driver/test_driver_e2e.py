@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from components import rollout
 from driver import core
 from driver.audit import AuditLog
 from driver.stack import AutomationStack
+from rollout import phases as rollout
 from tests.driver.driver_fakes import Clock
 from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
 from tests.toolchain import toolchain_env
