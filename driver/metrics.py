@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import MetricsHandler
 
 from rollout.gate import GateResult
+from rollout.phases import MAX_PHASE
 
 
 class RolloutMetrics:
@@ -52,6 +53,10 @@ class RolloutMetrics:
             "ce_rollout_paused", "1 while the rollout is paused", ["stack"], registry=self.registry
         )
         self._server: ThreadingHTTPServer | None = None
+        # counters exist at 0 from the first scrape, so increase() sees the first completion
+        for p in range(MAX_PHASE + 1):
+            self.completed.labels(stack, str(p))
+        self.paused.labels(stack).set(0)
 
     def set_phase(self, phase: int, canary_weight: int) -> None:
         self.phase.labels(self.stack).set(phase)

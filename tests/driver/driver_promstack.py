@@ -112,7 +112,9 @@ def exporters(specs: dict[str, list[str]]) -> Iterator[dict[str, Exporter]]:
 
 
 @contextmanager
-def prometheus(targets: dict[str, int], workdir: Path) -> Iterator[str]:
+def prometheus(
+    targets: dict[str, int], workdir: Path, rule_files: tuple[Path, ...] = ()
+) -> Iterator[str]:
     """Prometheus scraping each ``job -> port`` every second; yields its base URL."""
     binary = prometheus_binary()
     port = free_port()
@@ -121,8 +123,11 @@ def prometheus(targets: dict[str, int], workdir: Path) -> Iterator[str]:
         for job, p in targets.items()
     )
     cfg = workdir / "prometheus.yml"
+    rules = "".join(f"  - {f}\n" for f in rule_files)
     cfg.write_text(
-        f"global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{jobs}"
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        + (f"rule_files:\n{rules}" if rules else "")
+        + f"scrape_configs:\n{jobs}"
     )
     data = workdir / "data"
     data.mkdir(exist_ok=True)
