@@ -15,7 +15,13 @@ from driver.controller import Controller
 from driver.lock import LockHeld, StackLock, default_lock_path
 from driver.metrics import RolloutMetrics
 from driver.notify import Notifier, WebhookNotifier
-from driver.stack import DEFAULT_WORK_DIR, AutomationStack, StackRunner, ToolchainMissing
+from driver.stack import (
+    DEFAULT_WORK_DIR,
+    AutomationStack,
+    CliStack,
+    StackRunner,
+    ToolchainMissing,
+)
 from driver.traffic import KubectlTraffic, TrafficError, TrafficSwitch
 from rollout import phases
 from rollout.gate import GateConfigError
@@ -49,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", default=os.environ.get("CE_STACK", "local"))
     p.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR))
     p.add_argument("--audit-log", default=None)
+    p.add_argument(
+        "--runner",
+        choices=("cli", "automation"),
+        default=os.environ.get("CE_ROLLOUT_RUNNER", "cli"),
+        help="cli: one `up --json` per step (default); automation: the Pulumi Automation API "
+        "(about 6 s more per step, see BENCHMARKS.md)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("status", help="phase, weights, bake time remaining, last audit entries")
@@ -112,12 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-RunnerFactory = Callable[[str, str], StackRunner]
+RunnerFactory = Callable[[str, str, str], StackRunner]
 TrafficFactory = Callable[[], TrafficSwitch | None]
 
 
-def _real_runner(stack: str, work_dir: str) -> StackRunner:
-    return AutomationStack(stack, work_dir)
+def _real_runner(stack: str, work_dir: str, kind: str) -> StackRunner:
+    return AutomationStack(stack, work_dir) if kind == "automation" else CliStack(stack, work_dir)
 
 
 def _real_traffic() -> TrafficSwitch | None:
@@ -139,7 +152,7 @@ def main(
         print(line, flush=True)
 
     try:
-        runner = runner_factory(args.stack, args.work_dir)
+        runner = runner_factory(args.stack, args.work_dir, args.runner)
     except ToolchainMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return core.ERROR

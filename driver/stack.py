@@ -198,8 +198,17 @@ class CliStack:
     engine events, and config reads parse the stack file the CLI itself reads.
     """
 
-    def __init__(self, stack_name: str = "local", work_dir: Path | str = DEFAULT_WORK_DIR) -> None:
-        self.pulumi = require_pulumi_cli()
+    def __init__(
+        self,
+        stack_name: str = "local",
+        work_dir: Path | str = DEFAULT_WORK_DIR,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.env = env
+        if env is None:
+            self.pulumi = require_pulumi_cli()
+        else:
+            self.pulumi = shutil.which("pulumi", path=env.get("PATH")) or "pulumi"
         self.stack_name = stack_name
         self.work_dir = Path(work_dir)
         import yaml
@@ -217,7 +226,12 @@ class CliStack:
         cmd = [self.pulumi, *args, "--stack", self.stack_name, "--non-interactive"]
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            cmd, cwd=self.work_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd,
+            cwd=self.work_dir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         lines: list[str] = []
         assert proc.stdout is not None

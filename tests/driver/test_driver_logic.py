@@ -440,7 +440,7 @@ def test_cli_advance_refused_while_a_controller_holds_the_stack(
                 "--approved-by",
                 "deployment-commander",
             ],
-            runner_factory=lambda s, w: stack,
+            runner_factory=lambda s, w, k: stack,
             traffic_factory=lambda: None,
         )
     assert code == core.REFUSED and "held by ./ce rollout run" in capsys.readouterr().err
