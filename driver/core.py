@@ -152,7 +152,8 @@ class Driver:
         return out
 
     # ------------------------------------------------------------------ effects
-    def record(self, **fields: Any) -> dict[str, Any]:
+    def record(self, notify: bool = True, **fields: Any) -> dict[str, Any]:
+        """Append an audit entry; every decision (not the ``started`` markers) is notified."""
         entry = {
             "ts": bake.format_ts(self.clock()),
             "project": self.runner.project,
@@ -160,7 +161,7 @@ class Driver:
             **fields,
         }
         clean = self.audit.append(entry)
-        if fields.get("notify", True) and fields.get("result") != "started":
+        if notify and fields.get("result") != "started":
             self.notifier.send({"event": "rollout.decision", **clean})
         return clean
 
