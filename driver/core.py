@@ -152,7 +152,7 @@ class Driver:
         return out
 
     # ------------------------------------------------------------------ effects
-    def record(self, notify: bool = True, **fields: Any) -> dict[str, Any]:
+    def record(self, *, notify: bool = True, **fields: Any) -> dict[str, Any]:
         """Append an audit entry; every decision (not the ``started`` markers) is notified."""
         entry = {
             "ts": bake.format_ts(self.clock()),
@@ -289,7 +289,7 @@ class Driver:
         cfg = self.config()
         deployed = self.deployed_phase()
         current = deployed if deployed is not None else cfg.phase
-        base = {"action": "advance", "actor": approved_by, "from_phase": current}
+        base: dict[str, Any] = {"action": "advance", "actor": approved_by, "from_phase": current}
 
         def refuse(reason: str, to_phase: int | None = None, **extra: Any) -> AdvanceReport:
             e = self.record(**base, to_phase=to_phase, result="refused", reason=reason, **extra)
@@ -382,7 +382,7 @@ class Driver:
         """Config phase = ``target`` and one ``up``; audit entries bracket the step."""
         cfg = self.config()
         op = uuid.uuid4().hex[:12]
-        base = {
+        base: dict[str, Any] = {
             "action": action,
             "actor": actor,
             "from_phase": current,
@@ -458,7 +458,7 @@ class Driver:
     ) -> tuple[int, dict[str, Any]]:
         """Weights to stable first (server-side apply), then ``up`` at phase 0 scales green down."""
         op = uuid.uuid4().hex[:12]
-        base = {
+        base: dict[str, Any] = {
             "action": "rollback",
             "actor": actor,
             "from_phase": from_phase,
@@ -529,7 +529,7 @@ class Driver:
         cfg = self.config()
         current = self.current_phase(cfg)
         given = approved_by.strip().lower()
-        base = {"action": "promote", "actor": given, "from_phase": current}
+        base: dict[str, Any] = {"action": "promote", "actor": given, "from_phase": current}
         if current != phases.MAX_PHASE:
             reason = f"promote needs phase {phases.MAX_PHASE} (100% canary), stack is at {current}"
             self.record(**base, result="refused", reason=reason)

@@ -61,10 +61,10 @@ def test_info_alerts_fire_on_a_completed_phase(tmp_path: Path) -> None:
         ) as url:
             # scrapes at phase 0 first (Prometheus' first scrape waits for service discovery),
             # so the step is seen as a change
-            assert _wait(lambda: _count(url, "ce_rollout_canary_weight[30s]") >= 2, 30)
+            assert _wait(lambda: _count(url, "ce_rollout_canary_weight[30s]") >= 2, 60)
             assert _firing(url) == set()
             assert d.advance("deployment-commander", "http://prom").code == core.OK
-            ok = _wait(lambda: {"CERolloutPhaseCompleted", "CETrafficSwitched"} <= _firing(url), 30)
+            ok = _wait(lambda: {"CERolloutPhaseCompleted", "CETrafficSwitched"} <= _firing(url), 60)
             assert ok, _firing(url)
     finally:
         m.close()
