@@ -96,6 +96,10 @@ AGENT_LABELS = ("job", "namespace", "service", "pod", "agent", *app_spec.APP_MET
 AGENT_SERVICE = "agent-runtime"
 
 
+def stack_file(stack: str) -> Path:
+    return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+
+
 def load_settings(stack: str) -> settings_mod.Settings:
     """The stack's settings from Pulumi.yaml + stacks/Pulumi.<stack>.yaml (as the engine reads them)."""
     import yaml
@@ -105,7 +109,7 @@ def load_settings(stack: str) -> settings_mod.Settings:
     for key, spec in (project.get("config") or {}).items():
         full = key if ":" in key else f"{project['name']}:{key}"
         raw[full] = json.dumps(spec["value"])
-    doc = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())
+    doc = yaml.safe_load(stack_file(stack).read_text())
     for key, value in doc["config"].items():
         raw[key] = value if isinstance(value, str) else json.dumps(value)
     return settings_mod.load_settings(raw, {}, None, stack=stack)
@@ -163,7 +167,10 @@ class SyntheticIstio:
         behaviour: Behaviour,
         tick_s: float = 0.25,
         seed: int | None = None,
+        stack: str | None = None,
     ) -> None:
+        self.stack = stack
+        self._mtime = stack_file(stack).stat().st_mtime if stack else 0.0
         self.settings = settings
         self.behaviour = behaviour
         self.tick_s = tick_s
@@ -185,14 +192,37 @@ class SyntheticIstio:
             "ce_agent_up", "Agent loaded and healthy (synthetic)", AGENT_LABELS,
             registry=self.registry,
         )  # fmt: skip
-        self._series = {
-            (track, rep): request_series(settings, track, rep)
-            for track in app_spec.TRACKS
-            for rep in ("source", "destination")
-        }
+        self._series = self._request_series()
         self._stop = threading.Event()
         self._carry: dict[str, float] = {t: 0.0 for t in app_spec.TRACKS}
         self.thread = threading.Thread(target=self._run, name="synthetic-traffic", daemon=True)
+
+    def _request_series(self) -> dict[tuple[str, str], dict[str, str]]:
+        return {
+            (track, rep): request_series(self.settings, track, rep)
+            for track in app_spec.TRACKS
+            for rep in ("source", "destination")
+        }
+
+    def follow_stack(self) -> None:
+        """Re-read the stack's settings when its file changes (e.g. a promotion set a new
+        stableVersion): the pods then carry new labels, and so does their telemetry."""
+        if not self.stack:
+            return
+        mtime = stack_file(self.stack).stat().st_mtime
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        try:
+            settings = load_settings(self.stack)
+        except settings_mod.SettingsError:
+            return  # a half-written file: keep the last good labels
+        with self.lock:
+            self.settings = settings
+            self._series = self._request_series()
+            self.requests.clear()
+            self.duration.clear()
+            self.agent_up.clear()
 
     def start(self) -> None:
         self.tick()  # series exist from the first scrape on
@@ -202,7 +232,11 @@ class SyntheticIstio:
         self._stop.set()
 
     def _run(self) -> None:
+        n = 0
         while not self._stop.wait(self.tick_s):
+            n += 1
+            if n % max(1, int(2 / self.tick_s)) == 0:
+                self.follow_stack()
             self.tick()
 
     def _latency(self, target_ms: float) -> float:
@@ -320,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         tick_s=args.tick,
         seed=args.seed,
+        stack=args.stack,
     )
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(app))
     app.start()

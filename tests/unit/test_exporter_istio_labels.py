@@ -9,6 +9,7 @@ from the builder the exporter uses, so a drift between the pods and the telemetr
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -119,3 +120,25 @@ def test_gate_queries_find_the_canary_and_only_it() -> None:
     agents_sel = q.agents_down[q.agents_down.index("{") : q.agents_down.index("}") + 1]
     agents = [x for x in _series(text, "ce_agent_up") if _selects(agents_sel, x)]
     assert len(agents) == len(s.app.agents) == 61
+
+
+def test_exporter_follows_a_promotion_in_the_stack_file(tmp_path: Path, monkeypatch: Any) -> None:
+    exp = _exporter()
+    src = ROOT / "stacks" / "Pulumi.local.yaml"
+    f = tmp_path / "Pulumi.local.yaml"
+    f.write_text(src.read_text())
+    monkeypatch.setattr(exp, "stack_file", lambda _stack: f)
+    app = exp.SyntheticIstio(exp.load_settings("local"), exp.Behaviour(), seed=1, stack="local")
+    f.write_text(src.read_text().replace("stableVersion: 5.0.3", "stableVersion: 5.1.0"))
+    os.utime(f, (1, 1))  # a different mtime, whatever the clock's resolution
+    app.follow_stack()
+    app.tick()
+    from prometheus_client import generate_latest
+
+    text = generate_latest(app.registry).decode()
+    blue = {
+        x["destination_version"]
+        for x in _series(text, "istio_requests_total")
+        if x["destination_workload"] == "api-blue"
+    }
+    assert blue == {"5.1.0"}
