@@ -69,7 +69,10 @@ class Watch:
 
 
 class Controller:
-    def __init__(self, env: dict[str, str], audit: Path, prom: str, *extra: str) -> None:
+    def __init__(
+        self, env: dict[str, str], audit: Path, prom: str, *extra: str, auto_approve: bool = True
+    ) -> None:
+        self.auto_approve = auto_approve
         self.metrics_port = free_port()
         cmd = [
             sys.executable, "-m", "driver", "--stack", "local", "--audit-log", str(audit),
@@ -94,7 +97,7 @@ class Controller:
         for line in self.proc.stdout:
             self.lines.append(line.rstrip())
             m = re.search(r"approve --role ([a-z-]+)`", line)
-            if m and "PAUSED" not in line and line not in self.approved:
+            if m and self.auto_approve and "PAUSED" not in line and line not in self.approved:
                 self.approved.add(line)
                 self.approve(m.group(1))
 
@@ -268,7 +271,16 @@ def test_kill_9_mid_step_resumes_without_double_stepping(
     exp.control(canary_error_rate=0, canary_agents_down=0)
     audit = tmp_path / "audit.jsonl"
     c = Controller(rollout_stack.env, audit, url, "--until-phase", "2")
-    c.wait_line(r"Updating|updating|Previewing|^\s*[+~]", 300)  # the 0 -> 1 `up` is running
+    # mid-step: the step's `started` entry is written and the config names phase 1 (the
+    # `up` to it is running)
+    stack_file = ROOT / "stacks" / "Pulumi.local.yaml"
+    end = time.monotonic() + 300
+    while not (
+        any(e["result"] == "started" and e.get("to_phase") == 1 for e in c.entries())
+        and "phase: 1" in stack_file.read_text()
+    ):
+        assert time.monotonic() < end and c.proc.poll() is None, "\n".join(c.lines[-40:])
+        time.sleep(0.1)
     time.sleep(1.0)
     # the whole process group: the controller and the `pulumi up` it runs (a lost node)
     os.killpg(c.proc.pid, signal.SIGKILL)
@@ -287,7 +299,9 @@ def test_second_controller_is_refused(
     rollout_stack: LocalProject, telemetry: tuple[str, Exporter], tmp_path: Path
 ) -> None:
     url, _ = telemetry
-    c = Controller(rollout_stack.env, tmp_path / "audit.jsonl", url, "--max-turns", "1000")
+    c = Controller(
+        rollout_stack.env, tmp_path / "audit.jsonl", url, "--max-turns", "1000", auto_approve=False
+    )
     try:
         c.wait_line(r"waiting for the GO/NO-GO", 120)
         r = subprocess.run(
