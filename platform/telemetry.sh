@@ -36,10 +36,18 @@ wait_ready() { # NAME SECONDS PROBE
   done
 }
 
+# close every descriptor beyond stdio before exec'ing a daemon: a caller's `flock` fd would
+# otherwise be held for the daemon's whole life and block every other user of the lock
+close_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+  return 0
+}
+
 start() { # NAME CMD...
   local name=$1; shift
   mkdir -p "$T"
-  setsid "$@" >>"$T/$name.log" 2>&1 </dev/null &
+  ( close_fds; exec setsid "$@" ) >>"$T/$name.log" 2>&1 </dev/null &
   echo $! >"$T/$name.pid"
 }
 
