@@ -84,7 +84,18 @@ class KubectlTraffic:
         if key not in self._managers:
             kind = f"{manifest['kind'].lower()}.{manifest['apiVersion'].split('/')[0]}"
             live = json.loads(
-                self._run(["get", kind, md["name"], "-n", md["namespace"], "-o", "json"])
+                self._run(
+                    [
+                        "get",
+                        kind,
+                        md["name"],
+                        "-n",
+                        md["namespace"],
+                        "-o",
+                        "json",
+                        "--show-managed-fields",
+                    ]  # kubectl hides them by default
+                )
             )
             self._managers[key] = provider_field_manager(live)
         return self._managers[key]
