@@ -1,13 +1,15 @@
-"""Rollout benchmark: step vs full deploy, rollback (full vs targeted), preview
-with and without the policy pack. Medians of N repeated runs in one invocation.
+"""Rollout benchmark (issue 10): fault onset -> all traffic on stable, decision -> weights
+switched, one step's `up` against a full deploy, and the driver's step through the CLI runner
+against the Automation API runner. Median and max of N runs in one invocation; ratios are
+taken against a baseline measured in the same run.
 
-Runs against the REAL stack (Automation API) and changes it: it moves the
-stack between phase 0 and 1, and (unless --skip-full-deploy) destroys and
-re-creates it to time a full deploy. It leaves the stack at phase 0.
-Needs the toolchain (`source toolchain/env.sh`) and the local platform up.
+Runs against the REAL stack and changes it: it moves the stack between phase 0 and 1, runs
+`./ce rollout run` against a private Prometheus + synthetic Istio exporter (scrape 5 s, as the
+local platform) with a fault injected mid-bake, and (unless --skip-full-deploy) destroys and
+re-creates the stack to time a full deploy. It restores the stack file's bytes and leaves the
+stack at phase 0. Needs the toolchain (`source toolchain/env.sh`) and the local platform up.
 
-Writes/replaces the section between the rollout-bench markers in
-BENCHMARKS.md (other sections of the file are kept).
+Writes/replaces the section between the rollout-bench markers in BENCHMARKS.md.
 
     python bench/rollout_bench.py --runs 5
 """
@@ -15,12 +17,17 @@ BENCHMARKS.md (other sections of the file are kept).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,9 +38,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from driver import core  # noqa: E402 (after the sys.path insert above)
-from driver.audit import AuditLog  # noqa: E402 (after the sys.path insert above)
-from driver.stack import AutomationStack, ToolchainMissing, rollback_targets  # noqa: E402 (after the sys.path insert above)
+from driver.stack import (  # noqa: E402 (after the sys.path insert above)
+    AutomationStack,
+    CliStack,
+    StackRunner,
+    ToolchainMissing,
+)
+from driver.traffic import KubectlTraffic  # noqa: E402
 
 BEGIN = "<!-- rollout-bench:begin -->"
 END = "<!-- rollout-bench:end -->"
@@ -51,20 +62,16 @@ class Results:
 
 
 METRICS: list[tuple[str, str]] = [
-    ("step_up", "advance step 0->1: `up` only"),
-    ("step_total", "advance step 0->1: set config + `up`"),
+    ("fault_to_stable", "fault onset -> all traffic on stable (live VirtualService), goal <= 20 s"),
+    ("decision_to_switch", "rollback decision -> weights switched (audit), goal <= 2 s"),
+    ("step_up", "step 0->1: `up` only (CLI runner)"),
+    ("step_total", "step 0->1: config set + `up` (CLI runner)"),
+    ("step_automation", "step 1->0: config set + `up` (Automation API runner)"),
     ("full_deploy", "full deploy (`destroy` then `up` at phase 0)"),
-    ("rollback_full", "rollback 1->0, full `up` (driver, end to end)"),
-    ("rollback_full_up", "rollback 1->0, full `up` (up only)"),
-    ("rollback_targeted", "rollback 1->0, targeted `up` (driver, end to end)"),
-    ("rollback_targeted_up", "rollback 1->0, targeted `up` (up only)"),
-    ("preview_plain", "`preview` without policy pack"),
-    ("preview_policy", "`preview` with policy pack"),
 ]
 RATIOS: list[tuple[str, str, str]] = [
-    ("step / full deploy", "step_up", "full_deploy"),
-    ("targeted / full rollback", "rollback_targeted", "rollback_full"),
-    ("preview with / without policy pack", "preview_policy", "preview_plain"),
+    ("step / full deploy (goal <= 0.2)", "step_up", "full_deploy"),
+    ("Automation API step / CLI step", "step_automation", "step_total"),
 ]
 
 
@@ -80,8 +87,9 @@ def render_section(res: Results, when: datetime, host: str) -> str:
         "",
         (
             f"Measured {when.strftime('%Y-%m-%d %H:%M UTC')} on {host}, stack `{res.stack}`, "
-            f"{res.runs} run(s) each; seconds, wall clock. SPEC goals: rollback <= 30 s "
-            "(traffic switch <= 10 s), local goal <= 10 s."
+            f"{res.runs} run(s) each, one invocation; seconds, wall clock. Goals (issue 10): "
+            "fault onset -> all traffic on stable <= 20 s (SPEC 30 s), decision -> weights "
+            "switched <= 2 s (SPEC 10 s), one step's `up` <= 0.2 of a full deploy."
         ),
         "",
         "| measurement | median s | min s | max s | n |",
@@ -94,7 +102,7 @@ def render_section(res: Results, when: datetime, host: str) -> str:
             lines.append(f"| {label} | {med} | {lo} | {hi} | {len(xs)} |")
         else:
             lines.append(f"| {label} | n/a | | | 0 |")
-    lines += ["", "| ratio (of medians) | value |", "|---|---:|"]
+    lines += ["", "| ratio (of medians, same run) | value |", "|---|---:|"]
     for label, num, den in RATIOS:
         a, b = res.samples.get(num), res.samples.get(den)
         if a and b and statistics.median(b) > 0:
@@ -124,74 +132,155 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.monotonic() - t0, value
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return str(r.read().decode())
+
+
+class Telemetry:
+    """A private synthetic exporter + Prometheus (platform/telemetry.sh on free ports)."""
+
+    def __init__(self, home: Path) -> None:
+        self.env = {
+            **os.environ,
+            "CE_HOME": str(home),
+            "CE_PROMETHEUS_PORT": str(_free_port()),
+            "CE_EXPORTER_PORT": str(_free_port()),
+            "CE_ROLLOUT_METRICS_PORT": str(_free_port()),
+            "CE_PYTHON": sys.executable,
+        }
+        self.url = f"http://127.0.0.1:{self.env['CE_PROMETHEUS_PORT']}"
+        self.exporter = f"http://127.0.0.1:{self.env['CE_EXPORTER_PORT']}"
+
+    def __enter__(self) -> Telemetry:
+        subprocess.run(
+            ["bash", str(ROOT / "platform" / "telemetry.sh"), "up"], env=self.env, check=True
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(
+            ["bash", str(ROOT / "platform" / "telemetry.sh"), "down"], env=self.env, check=False
+        )
+
+    def control(self, **kw: object) -> None:
+        _get(f"{self.exporter}/control?" + urllib.parse.urlencode(kw))
+
+
+def _canary_weight(kubectl: str) -> int:
+    out = subprocess.run(
+        [kubectl, "get", "virtualservice.networking.istio.io/claude-enhancer", "-n",
+         "claude-enhancer", "-o", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    route = next(r for r in json.loads(out)["spec"]["http"] if r["name"] == "weighted")
+    return int(next(d["weight"] for d in route["route"] if d["destination"]["subset"] == "canary"))
+
+
+def fault_run(
+    args: argparse.Namespace, tel: Telemetry, audit: Path, kubectl: str
+) -> tuple[float, float]:
+    """Controller at phase 1 (healthy), then a fault: seconds to all-stable and decision->switch."""
+    env = {**os.environ, "CE_AUDIT_DIR": str(audit.parent)}
+    base = [sys.executable, "-m", "driver", "--stack", args.stack, "--audit-log", str(audit)]
+    proc = subprocess.Popen(
+        [*base, "run", "--prometheus", tel.url, "--metrics-port", "0"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    t_fault: float | None = None
+    for line in proc.stdout:
+        lines.append(line)
+        if "waiting for the GO/NO-GO" in line:
+            subprocess.run(
+                [*base, "approve", "--role", "deployment-commander"],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+        if "phase 1: gate green" in line and t_fault is None:
+            tel.control(canary_error_rate=0.05)
+            t_fault = time.monotonic()
+            while _canary_weight(kubectl) != 0:
+                if time.monotonic() - t_fault > 120:
+                    raise RuntimeError("no rollback within 120 s:\n" + "".join(lines[-40:]))
+                time.sleep(0.05)
+            on_stable = time.monotonic() - t_fault
+    code = proc.wait()
+    tel.control(canary_error_rate=0)
+    if code != 3 or t_fault is None:
+        raise RuntimeError(
+            f"controller exit {code}, expected a rollback (3):\n" + "".join(lines[-40:])
+        )
+    entries = [json.loads(x) for x in audit.read_text().splitlines() if x.strip()]
+    from driver.bake import parse_ts
+
+    decided = parse_ts(next(e for e in reversed(entries) if e["result"] == "gate_failed")["ts"])
+    switched = parse_ts(
+        next(e for e in reversed(entries) if e["result"] == "traffic_switched")["ts"]
+    )
+    return on_stable, (switched - decided).total_seconds()
+
+
 def run(args: argparse.Namespace) -> Results:
-    runner = AutomationStack(args.stack, ROOT)
     res = Results(runs=args.runs, stack=args.stack)
     quiet: Callable[[str], None] = (lambda _l: None) if not args.verbose else print
-    audit = AuditLog(Path(tempfile.mkdtemp(prefix="ce-bench-")) / "audit.jsonl")
-    driver = core.Driver(runner, audit, out=quiet)
-    policy = Path(args.policy_pack).resolve()
+    stack_file = ROOT / "stacks" / f"Pulumi.{args.stack}.yaml"
+    original = stack_file.read_bytes()
+    runner = CliStack(args.stack, ROOT)
+    kubectl = KubectlTraffic().kubectl
+    tmp = Path(tempfile.mkdtemp(prefix="ce-bench-"))
 
-    def up_at(phase: int, targets: list[str] | None = None) -> float:
-        runner.set_phase(phase)
-        secs, outcome = _timed(lambda: runner.up(quiet, targets=targets))
-        got = outcome.outputs.get("rolloutPhase")
-        if got != phase:
-            raise RuntimeError(f"after up at phase {phase}: rolloutPhase output is {got!r}")
-        return float(secs)
-
-    print(f"baseline: stack {args.stack} at phase 0", flush=True)
-    up_at(0)
-    for i in range(1, args.runs + 1):
-        print(f"run {i}/{args.runs}", flush=True)
-        # step 0 -> 1
+    def up_at(r: StackRunner, phase: int) -> tuple[float, float]:
         t0 = time.monotonic()
-        res.add("step_up", up_at(1))
-        res.add("step_total", time.monotonic() - t0)
-        # full rollback through the driver
-        secs, code = _timed(lambda: driver.rollback("bench", "benchmark", targeted=False))
-        if code != core.OK:
-            raise RuntimeError("full rollback failed")
-        res.add("rollback_full", secs)
-        res.add("rollback_full_up", float(audit.entries()[-1]["wall_s"]))
-        # targeted rollback through the driver
-        up_at(1)
-        secs, code = _timed(lambda: driver.rollback("bench", "benchmark", targeted=True))
-        if code != core.OK:
-            raise RuntimeError("targeted rollback failed")
-        last = audit.entries()[-1]
-        res.add("rollback_targeted", secs)
-        res.add("rollback_targeted_up", float(last["wall_s"]))
-        # correctness of the targeted rollback: nothing left for a full update to change
-        pending = runner.preview(quiet)
-        changed = {k: v for k, v in pending.items() if k != "same" and v}
-        if i == 1:
-            res.notes.append(
-                f"targeted rollback mode: {last.get('mode')}; "
-                f"{len(rollback_targets(runner.resources()))} target URNs; "
-                + (
-                    "a full preview afterwards shows no pending changes (targeted rollback is complete)"
-                    if not changed
-                    else f"a full preview afterwards still shows {changed} (NOT complete)"
-                )
+        r.set_phase(phase)
+        secs, outcome = _timed(lambda: r.up(quiet))
+        if outcome.outputs.get("rolloutPhase") != phase:
+            raise RuntimeError(
+                f"after up at phase {phase}: {outcome.outputs.get('rolloutPhase')!r}"
             )
-        # previews
-        secs, _ = _timed(lambda: runner.preview(quiet))
-        res.add("preview_plain", secs)
-        if policy.exists():
-            secs, _ = _timed(lambda: runner.preview(quiet, policy_packs=[str(policy)]))
-            res.add("preview_policy", secs)
-        elif i == 1:
-            res.notes.append(
-                f"policy pack {policy} not found: preview with policy pack not measured"
-            )
-        # full deploy
-        if not args.skip_full_deploy:
-            stack = runner.auto_stack
-            stack.destroy(on_output=quiet, color="never")
-            res.add("full_deploy", up_at(0))
-    if args.skip_full_deploy:
-        res.notes.append("full deploy skipped (--skip-full-deploy)")
+        return float(secs), time.monotonic() - t0
+
+    try:
+        # a short gate window so consecutive fault runs start from a clean window
+        runner.set_config_value("claude-enhancer:rollout.gate.window", "15s")
+        print(f"baseline: stack {args.stack} at phase 0", flush=True)
+        up_at(runner, 0)
+        with Telemetry(tmp / "telemetry") as tel:
+            time.sleep(20)  # a full window of healthy traffic
+            for i in range(1, args.runs + 1):
+                print(f"run {i}/{args.runs}", flush=True)
+                up_s, total_s = up_at(runner, 1)
+                res.add("step_up", up_s)
+                res.add("step_total", total_s)
+                auto = AutomationStack(args.stack, ROOT)
+                _, auto_total = up_at(auto, 0)
+                res.add("step_automation", auto_total)
+                on_stable, switch = fault_run(args, tel, tmp / f"audit-{i}.jsonl", kubectl)
+                res.add("fault_to_stable", on_stable)
+                res.add("decision_to_switch", switch)
+                if not args.skip_full_deploy:
+                    runner._run("destroy", "--yes", "--skip-preview")
+                    res.add("full_deploy", up_at(runner, 0)[0])
+                time.sleep(16)  # let the injected errors leave the gate window
+        if args.skip_full_deploy:
+            res.notes.append("full deploy skipped (--skip-full-deploy)")
+        res.notes.append(
+            "fault runs: `./ce rollout run` (CLI runner) at phase 1, local stack interval 2 s, "
+            "Prometheus scrape 5 s, gate window 15 s, 5 % canary 5xx injected in the exporter; "
+            "on-stable time polled on the live VirtualService every 50 ms"
+        )
+    finally:
+        stack_file.write_bytes(original)
+        up_at(runner, 0)
     return res
 
 
@@ -200,10 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--runs", type=int, default=3, help="repetitions of every measurement (default 3)"
+        "--runs", type=int, default=5, help="repetitions of every measurement (default 5)"
     )
     p.add_argument("--stack", default=os.environ.get("CE_STACK", "local"))
-    p.add_argument("--policy-pack", default=str(ROOT / "policies"), help="policy pack directory")
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     p.add_argument(
         "--skip-full-deploy",

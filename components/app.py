@@ -19,9 +19,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import rollout
 from components.common import TRACKS, ZONE_LABEL, child, labels, meta, pool_affinity
 from components.settings import SERVICES, AppSettings
+from rollout import phases
 
 #: The service the VirtualService splits; its green track scales with the phase.
 TRAFFIC_SPLIT_SERVICE = "api"
@@ -33,10 +33,12 @@ TRAFFIC_SPLIT_SERVICE = "api"
 HPA_UTILIZATION = 80
 
 
-def green_replicas(service: str, phase: int, full: int) -> int:
-    """Pure: replicas of ``service``'s green track at ``phase``."""
+def green_replicas(
+    service: str, phase: int, full: int, phase_weights: tuple[int, ...] = phases.PHASE_WEIGHTS
+) -> int:
+    """Pure: replicas of ``service``'s green track at ``phase`` under ``phase_weights``."""
     if service == TRAFFIC_SPLIT_SERVICE:
-        return rollout.canary_replicas(phase, full)
+        return phases.resolve_step(phase, phase_weights, full).canary_replicas
     return full
 
 
@@ -50,9 +52,92 @@ def selector(service: str, track: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": service, "track": track}
 
 
+def workload_name(service: str, track: str) -> str:
+    """Name of a service track's Deployment (Istio reports it as the workload)."""
+    return f"{service}-{TRACKS[track]}"
+
+
+def track_version(app: AppSettings, track: str) -> str:
+    """The app version a track runs."""
+    return app.stable_version if track == "stable" else app.canary_version
+
+
+def pod_labels(app: AppSettings, service: str, track: str) -> dict[str, str]:
+    """Pure: the labels on a service track's pods (Istio reads ``app`` and ``version``)."""
+    return {
+        **labels(service, "workload", track=track, color=TRACKS[track]),
+        "app": service,
+        "version": track_version(app, track),
+    }
+
+
+def istio_destination_labels(
+    app: AppSettings, service: str, track: str, namespace: str
+) -> dict[str, str]:
+    """Pure: the ``destination_*`` labels Istio's standard metrics carry for this track's pods.
+
+    Derived from the pod labels the way Istio does (istio.io "Istio Standard Metrics"):
+    app/version labels, the workload (Deployment) name, the canonical service
+    (``service.istio.io/canonical-name`` > ``app.kubernetes.io/name`` > ``app``) and the
+    canonical revision (``service.istio.io/canonical-revision`` > ``app.kubernetes.io/version``
+    > ``version``). The gate selects on these; the synthetic exporter emits them.
+    """
+    pl = pod_labels(app, service, track)
+    host = f"{service}.{namespace}.svc.cluster.local"
+    return {
+        "destination_workload": workload_name(service, track),
+        "destination_workload_namespace": namespace,
+        "destination_app": pl["app"],
+        "destination_version": pl["version"],
+        "destination_service": host,
+        "destination_service_name": service,
+        "destination_service_namespace": namespace,
+        "destination_canonical_service": pl.get(
+            "service.istio.io/canonical-name", pl.get("app.kubernetes.io/name", pl["app"])
+        ),
+        "destination_canonical_revision": pl.get(
+            "service.istio.io/canonical-revision",
+            pl.get("app.kubernetes.io/version", pl["version"]),
+        ),
+        "destination_principal": f"spiffe://cluster.local/ns/{namespace}/sa/{service}",
+        "destination_cluster": "Kubernetes",
+    }
+
+
+#: pod labels Prometheus copies onto the app's own metrics (ServiceMonitor podTargetLabels)
+APP_METRIC_POD_LABELS: tuple[str, ...] = ("version",)
+
+#: the destination labels that identify a track in the gate's queries
+GATE_SELECTOR_LABELS: tuple[str, ...] = (
+    "destination_workload_namespace",
+    "destination_workload",
+    "destination_app",
+    "destination_version",
+)
+
+
+def traffic_targets(app: AppSettings, namespace: str) -> dict[str, dict[str, dict[str, str]]]:
+    """Pure: per track, the Istio labels the gate selects on and the pod labels of the
+    app's own metrics (exported as ``trafficTargets`` for the rollout controller)."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for track in TRACKS:
+        dest = istio_destination_labels(app, TRAFFIC_SPLIT_SERVICE, track, namespace)
+        out[track] = {
+            "destination": {k: dest[k] for k in GATE_SELECTOR_LABELS},
+            "pod": {
+                "namespace": namespace,
+                **{
+                    k: pod_labels(app, TRAFFIC_SPLIT_SERVICE, track)[k]
+                    for k in APP_METRIC_POD_LABELS
+                },
+            },
+        }
+    return out
+
+
 def image(app: AppSettings, service: str, track: str) -> str:
     """Image of a service track: pinned by tag, and by digest when one is configured."""
-    version = app.stable_version if track == "stable" else app.canary_version
+    version = track_version(app, track)
     digest = app.service(service).digest(version)
     return f"{app.registry}/{service}:{version}" + (f"@{digest}" if digest else "")
 
@@ -230,6 +315,8 @@ class AppArgs:
     """Per service: pod template annotations (the Vault Agent injector's, when Vault is on)."""
     depends_on: list[pulumi.Resource] | None = None
     """Namespace, quotas etc."""
+    phase_weights: tuple[int, ...] = phases.PHASE_WEIGHTS
+    """Configured canary weight per phase (the green api scales with it)."""
 
 
 class App(pulumi.ComponentResource):
@@ -241,7 +328,7 @@ class App(pulumi.ComponentResource):
         self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("claude-enhancer:index:App", name, None, opts)
-        rollout.validate_phase(args.phase)
+        phases.validate_phase(args.phase)
         app, ns = args.app, args.namespace
         deps = list(args.depends_on or [])
         self.registry = k8s.core.v1.ConfigMap(
@@ -277,13 +364,7 @@ class App(pulumi.ComponentResource):
                         )
                     )
             for track, color in TRACKS.items():
-                version = app.stable_version if track == "stable" else app.canary_version
                 sel = selector(svc, track)
-                pod_labels = {
-                    **labels(svc, "workload", track=track, color=color),
-                    "app": svc,
-                    "version": version,
-                }
                 spec: dict[str, Any] = {
                     "selector": {"matchLabels": sel},
                     "revisionHistoryLimit": 5,
@@ -293,7 +374,7 @@ class App(pulumi.ComponentResource):
                     },
                     "template": {
                         "metadata": {
-                            "labels": pod_labels,
+                            "labels": pod_labels(app, svc, track),
                             **(
                                 {"annotations": args.pod_annotations[svc]}
                                 if args.pod_annotations
@@ -307,9 +388,11 @@ class App(pulumi.ComponentResource):
                 }
                 if track == "canary":
                     # the ONLY phase-dependent field of this component (api only)
-                    spec["replicas"] = green_replicas(svc, args.phase, s.replicas)
+                    spec["replicas"] = green_replicas(
+                        svc, args.phase, s.replicas, args.phase_weights
+                    )
                 # blue: replicas are owned by its HPA (minReplicas = full size)
-                dep_name = f"{svc}-{color}"
+                dep_name = workload_name(svc, track)
                 self.deployments[dep_name] = k8s.apps.v1.Deployment(
                     dep_name,
                     metadata=meta(

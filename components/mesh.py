@@ -10,7 +10,6 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import rollout
 from components.common import child, labels, meta, no_default_token
 from components.data import (
     CNPG_METRICS_PORT,
@@ -27,6 +26,7 @@ from components.data import (
 )
 from components.settings import SERVICES, DataClients, MeshSettings, Namespaces
 from components.tls import EdgeTls, EdgeTlsArgs
+from rollout import phases
 
 SEC_API = "security.istio.io/v1beta1"
 NET_API = "networking.istio.io/v1beta1"
@@ -48,7 +48,7 @@ def _cookie(mesh: MeshSettings, track: str) -> str:
 
 
 def virtual_service_spec(
-    weights: rollout.Weights, mesh: MeshSettings, namespace: str, gateway: str
+    weights: phases.Weights, mesh: MeshSettings, namespace: str, gateway: str
 ) -> dict[str, Any]:
     """Pure: VS spec for the given weights.
 
@@ -109,6 +109,25 @@ def virtual_service_spec(
         }
     )
     return {"hosts": [mesh.host, host], "gateways": [gateway, "mesh"], "http": http}
+
+
+GATEWAY_NAME = "claude-enhancer-gateway"
+
+
+def virtual_service_manifest(
+    weights: phases.Weights, mesh: MeshSettings, namespace: str
+) -> dict[str, Any]:
+    """Pure: the whole VirtualService object as the program applies it.
+
+    The rollout controller server-side applies this (at phase 0 weights) to move
+    traffic at once on rollback; ``up`` then finds nothing left to change.
+    """
+    return {
+        "apiVersion": NET_API,
+        "kind": "VirtualService",
+        "metadata": meta(VIRTUAL_SERVICE_NAME, namespace, labels=labels("api", "mesh")),
+        "spec": virtual_service_spec(weights, mesh, namespace, GATEWAY_NAME),
+    }
 
 
 def destination_rule_spec(host: str, mesh: MeshSettings, subsets: bool) -> dict[str, Any]:
@@ -254,12 +273,15 @@ class MeshArgs:
     """Edge host, TLS secret, cookie and HSTS settings."""
     namespaces: Namespaces
     """App/data/monitoring namespaces."""
-    weights: rollout.Weights
+    weights: phases.Weights
     """Current stable/canary traffic split (from the rollout phase)."""
     clients: DataClients = field(default_factory=DataClients)
     """Operators and Vault reaching the data tier (AuthorizationPolicy principals)."""
     depends_on: list[pulumi.Resource] | None = None
     """Namespaces that must exist first."""
+    traffic_depends_on: list[pulumi.Resource] | None = None
+    """Resources that must be updated (and Ready) before the weights change: the green
+    api Deployment, so an advance never sends traffic to pods that are not Ready."""
 
 
 class Mesh(pulumi.ComponentResource):
@@ -311,7 +333,7 @@ class Mesh(pulumi.ComponentResource):
             "gateway",
             NET_API,
             "Gateway",
-            meta("claude-enhancer-gateway", ns.app, labels=labels("gateway", "edge")),
+            meta(GATEWAY_NAME, ns.app, labels=labels("gateway", "edge")),
             gateway_spec(mesh),
         )
         self.destination_rules = [
@@ -336,11 +358,13 @@ class Mesh(pulumi.ComponentResource):
                         ),
                     )
                 )
-        self.virtual_service = cr(
+        vs = virtual_service_manifest(args.weights, mesh, ns.app)
+        self.virtual_service = k8s.apiextensions.CustomResource(
             "virtual-service",
-            NET_API,
-            "VirtualService",
-            meta(VIRTUAL_SERVICE_NAME, ns.app, labels=labels("api", "mesh")),
-            virtual_service_spec(args.weights, mesh, ns.app, "claude-enhancer-gateway"),
+            api_version=vs["apiVersion"],
+            kind=vs["kind"],
+            metadata=vs["metadata"],
+            spec=vs["spec"],
+            opts=child(self, [*deps, *(args.traffic_depends_on or [])]),
         )
         self.register_outputs({"virtualServiceName": VIRTUAL_SERVICE_NAME})

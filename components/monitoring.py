@@ -17,6 +17,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import alerting, dashboards
+from components.app import APP_METRIC_POD_LABELS
 from components.common import PART_OF, child, labels, meta, secret_data
 from components.settings import MonitoringSettings
 
@@ -134,6 +135,8 @@ class Monitoring(pulumi.ComponentResource):
                     }
                 },
                 "namespaceSelector": {"matchNames": [args.app_namespace]},
+                # the rollout gate tells the tracks' app metrics apart by the pods' version
+                "podTargetLabels": list(APP_METRIC_POD_LABELS),
                 "endpoints": [
                     {
                         "port": "http",

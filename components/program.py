@@ -6,15 +6,27 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.app import App, AppArgs
+from components.app import (
+    TRAFFIC_SPLIT_SERVICE,
+    App,
+    AppArgs,
+    traffic_targets,
+    workload_name,
+)
 from components.cluster import Cluster, ClusterArgs
 from components.data import Data, DataArgs
-from components.mesh import VIRTUAL_SERVICE_NAME, Mesh, MeshArgs
+from components.mesh import (
+    VIRTUAL_SERVICE_NAME,
+    Mesh,
+    MeshArgs,
+    virtual_service_manifest,
+)
 from components.monitoring import Monitoring, MonitoringArgs
 from components.passwords import PASSWORDS, AppSecrets, AppSecretsArgs, Passwords, PasswordsArgs
 from components.settings import SERVICES, Settings
 from components.vault import Vault, VaultArgs
 from components.vault_spec import injector_annotations
+from rollout import phases
 
 
 @dataclass
@@ -88,21 +100,12 @@ def run(s: Settings) -> Stack:
             depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes, *cluster.nodes],
         ),
     )
-    mesh = Mesh(
-        "mesh",
-        MeshArgs(
-            mesh=s.mesh,
-            namespaces=ns,
-            weights=weights,
-            clients=s.data.clients,
-            depends_on=namespaces,
-        ),
-    )
     app = App(
         "app",
         AppArgs(
             app=s.app,
             phase=s.rollout.phase,
+            phase_weights=s.rollout.phase_weights,
             namespace=ns.app,
             data_namespace=ns.data,
             vault_address=s.vault.address,
@@ -120,6 +123,18 @@ def run(s: Settings) -> Stack:
             ],
         ),
     )
+    mesh = Mesh(
+        "mesh",
+        MeshArgs(
+            mesh=s.mesh,
+            namespaces=ns,
+            weights=weights,
+            clients=s.data.clients,
+            depends_on=namespaces,
+            # green api Ready at its new size before its weight rises
+            traffic_depends_on=[app.deployments[workload_name(TRAFFIC_SPLIT_SERVICE, "canary")]],
+        ),
+    )
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -134,6 +149,13 @@ def run(s: Settings) -> Stack:
     pulumi.export("stableWeight", weights.stable)
     pulumi.export("namespace", ns.app)
     pulumi.export("virtualServiceName", VIRTUAL_SERVICE_NAME)
+    # the Istio labels of each track, so the rollout gate selects what the mesh reports
+    pulumi.export("trafficTargets", traffic_targets(s.app, ns.app))
+    # what phase 0 applies, so the controller can switch traffic before `up` converges
+    pulumi.export(
+        "trafficRollback",
+        virtual_service_manifest(phases.weights_for(0, s.rollout.phase_weights), s.mesh, ns.app),
+    )
     pulumi.export("rolloutTransition", s.rollout.transition)
     pulumi.export("bakeMinutes", {str(k): v for k, v in s.rollout.bake_minutes.items()})
     pulumi.export("vaultEnabled", s.vault.enabled)

@@ -16,7 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import alerting, capacity, rollout
+from components import alerting, capacity
+from rollout import config as rollout_config
+from rollout import phases
 
 PROJECT = "claude-enhancer"
 SERVICES: tuple[str, ...] = ("api", "workflow-engine", "agent-runtime")
@@ -107,25 +109,36 @@ class Secret:
 
 @dataclass(frozen=True)
 class RolloutSettings:
-    """``claude-enhancer:rollout`` plus the derived transition."""
+    """``claude-enhancer:rollout`` (parsed by :mod:`rollout.config`) plus the derived transition."""
 
-    phase: int
-    """Current phase 0..4 (0 = stable only / rollback target)."""
-    phase_weights: tuple[int, ...]
-    """Canary weight per phase, strictly increasing from 0 to 100."""
-    allow_skip: bool
-    """Permit advancing more than one phase per update."""
-    bake_minutes: Mapping[int, int]
-    """Minimum bake time per phase 1..4 (read by the driver)."""
+    config: rollout_config.RolloutConfig
+    """The parsed rollout config (phase, weights, bakes, gate)."""
     previous_phase: int | None
     """The stack's last exported ``rolloutPhase`` (None for a new stack)."""
     transition: str
     """initial | noop | advance | rollback."""
 
     @property
-    def weights(self) -> rollout.Weights:
+    def phase(self) -> int:
+        """Current phase 0..4 (0 = stable only / rollback target)."""
+        return self.config.phase
+
+    @property
+    def phase_weights(self) -> tuple[int, ...]:
+        return self.config.phase_weights
+
+    @property
+    def allow_skip(self) -> bool:
+        return self.config.allow_skip
+
+    @property
+    def bake_minutes(self) -> Mapping[int, float]:
+        return self.config.bake_minutes
+
+    @property
+    def weights(self) -> phases.Weights:
         """Stable/canary weights for the current phase."""
-        return rollout.weights_for(self.phase, self.phase_weights)
+        return self.config.weights()
 
 
 @dataclass(frozen=True)
@@ -520,53 +533,22 @@ def _top(raw: Mapping[str, Any], name: str, required: bool = True) -> _Obj:
 
 
 def _rollout(raw: Mapping[str, Any], previous: int | None) -> RolloutSettings:
-    o = _top(raw, "rollout")
-    v = o._get("phase", _MISSING)
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise SettingsError(
-            f"{o._k('phase')}: must be an integer 0..{rollout.MAX_PHASE}, got {v!r}"
-        )
-    if not 0 <= v <= rollout.MAX_PHASE:
-        raise SettingsError(
-            f"{o._k('phase')}: unknown phase {v} (phases are 0..{rollout.MAX_PHASE})"
-        )
-    phase = v
-    pw_raw = o.get_list("phaseWeights", list(rollout.PHASE_WEIGHTS))
-    if not all(isinstance(x, int) and not isinstance(x, bool) for x in pw_raw):
-        raise SettingsError(f"{o._k('phaseWeights')}: must be a list of integers, got {pw_raw!r}")
+    key = f"{PROJECT}:rollout"
+    if key not in raw or raw[key] is None:
+        raise SettingsError(f"{key}: required value is missing")
     try:
-        weights = rollout.validate_phase_weights(tuple(pw_raw))
-    except rollout.RolloutError as e:
-        raise SettingsError(f"{o._k('phaseWeights')}: {e}") from None
-    allow_skip = o.get_bool("allowSkip", False)
-    bake = o.get_obj("bakeMinutes", {str(k): v for k, v in rollout.PROD_BAKE_MINUTES.items()})
-    bake_minutes: dict[int, int] = {}
-    for p in range(1, rollout.MAX_PHASE + 1):
-        bake_minutes[p] = bake.get_int(str(p), rollout.PROD_BAKE_MINUTES[p], lo=0)
-    bake.done()
-    _gate(o.get_obj("gate", {}))
-    o.done()
-    if previous is not None and not 0 <= previous <= rollout.MAX_PHASE:
+        cfg = rollout_config.parse(_parse_raw(key, raw[key]))
+    except phases.RolloutError as e:
+        raise SettingsError(str(e)) from None
+    if previous is not None and not 0 <= previous <= phases.MAX_PHASE:
         raise SettingsError(
-            f"{o._k('phase')}: the stack's previous rolloutPhase output {previous!r} is not a phase"
+            f"{key}.phase: the stack's previous rolloutPhase output {previous!r} is not a phase"
         )
     try:
-        transition = rollout.check_transition(previous, phase, allow_skip)
-    except rollout.RolloutError as e:
-        raise SettingsError(f"{o._k('phase')}: {e}") from None
-    return RolloutSettings(phase, weights, allow_skip, bake_minutes, previous, transition)
-
-
-def _gate(gate: _Obj) -> None:
-    """``rollout.gate``: thresholds the rollout driver reads (validated here, used there)."""
-    if not gate.data:
-        return
-    from driver.gate import GateConfigError, GateThresholds  # the driver owns the schema
-
-    try:
-        GateThresholds.from_config(dict(gate.data))
-    except GateConfigError as e:
-        raise SettingsError(f"{gate.key}: {e}") from None
+        transition = phases.check_transition(previous, cfg.phase, cfg.allow_skip)
+    except phases.RolloutError as e:
+        raise SettingsError(f"{key}.phase: {e}") from None
+    return RolloutSettings(cfg, previous, transition)
 
 
 _DEFAULT_POOLS = {"system": 3, "app": 9, "data": 3}
@@ -822,6 +804,12 @@ def _optional_secret(
 
 def _vault_enabled(o: _Obj) -> bool:
     return o.get_bool("enabled", True)
+
+
+def pods_view(raw: Mapping[str, Any]) -> tuple[AppSettings, Namespaces]:
+    """The app's and the namespaces' settings alone (what the pods are labelled from), read
+    without the stack's secrets: for the synthetic exporter, which shapes telemetry like theirs."""
+    return _app(raw), _namespaces(raw)
 
 
 def cluster_mode(raw: Mapping[str, Any]) -> str:

@@ -1,11 +1,16 @@
-"""Rollout driver for the claude-enhancer Pulumi project (``python -m driver``).
+"""Rollout controller for the claude-enhancer Pulumi project (``./ce rollout``).
 
-Layout:
-- :mod:`driver.gate`   pure gate evaluation (query results + thresholds -> verdict)
-- :mod:`driver.bake`   pure bake-time / approval logic (audit entries + clock -> verdict)
-- :mod:`driver.prom`   thin Prometheus HTTP API client that feeds the gate
-- :mod:`driver.audit`  JSON-lines audit log kept next to the stack state
-- :mod:`driver.stack`  the Pulumi side (Automation API runner; injectable)
-- :mod:`driver.core`   status / advance / rollback orchestration
-- :mod:`driver.cli`    argparse front end
+The model (phases, config, gate) lives in the pure top-level package :mod:`rollout`.
+Here are the effects around it:
+- :mod:`driver.controller` the unattended loop (``run``)
+- :mod:`driver.core`       single steps: status / approve / advance / rollback / promote
+- :mod:`driver.bake`       pure bake-time / approval logic (audit entries + clock -> verdict)
+- :mod:`driver.prom`       thin Prometheus HTTP API client that feeds the gate
+- :mod:`driver.traffic`    immediate server-side apply of the VirtualService on rollback
+- :mod:`driver.audit`      JSON-lines audit log (source of truth for bakes and decisions)
+- :mod:`driver.lock`       one controller per stack
+- :mod:`driver.metrics`    the controller's /metrics
+- :mod:`driver.notify`     a webhook per decision
+- :mod:`driver.stack`      the Pulumi side (Automation API runner; injectable)
+- :mod:`driver.cli`        argparse front end
 """

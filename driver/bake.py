@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from components import rollout
+from rollout import phases
 
 #: audit ``result`` value of an entry that changed the deployed phase
 APPLIED = "applied"
@@ -40,25 +40,6 @@ def phase_entered_at(entries: Iterable[Mapping[str, Any]], phase: int) -> dateti
     if last is None or last.get("to_phase") != phase:
         return None
     return parse_ts(str(last["ts"]))
-
-
-def bake_minutes_for(phase: int, bake_minutes: Mapping[str, Any] | None) -> float:
-    """Bake minutes of ``phase`` from config ``rollout.bakeMinutes`` (keys "1".."4").
-
-    Phase 0 has no bake time. A phase missing from the config falls back to
-    the SPEC value (:data:`components.rollout.PROD_BAKE_MINUTES`).
-    """
-    rollout.validate_phase(phase)
-    if phase == 0:
-        return 0.0
-    raw = dict(bake_minutes or {})
-    value = raw.get(str(phase), raw.get(phase)) if raw else None  # type: ignore[call-overload]
-    if value is None:
-        return float(rollout.PROD_BAKE_MINUTES[phase])
-    minutes = float(value)
-    if minutes < 0:
-        raise rollout.RolloutError(f"rollout.bakeMinutes[{phase}] must be >= 0, got {minutes}")
-    return minutes
 
 
 @dataclass(frozen=True)
@@ -96,9 +77,10 @@ class BakeStatus:
 
 
 def bake_status(
-    phase: int, entered_at: datetime | None, bake_minutes: float, now: datetime
+    phase: int, entered_at: datetime | None, bake_seconds: float, now: datetime
 ) -> BakeStatus:
-    required = max(0.0, bake_minutes * 60.0)
+    """Bake progress; ``bake_seconds`` comes from ``RolloutConfig.bake_seconds``."""
+    required = max(0.0, bake_seconds)
     if entered_at is None:
         return BakeStatus(phase, required, None, None, None)
     elapsed = (now - entered_at).total_seconds()
@@ -119,6 +101,6 @@ class Approval:
 
 def check_approval(current_phase: int, approved_by: str) -> Approval:
     """``approved_by`` must be the SPEC decider of the phase being left."""
-    expected = rollout.decider_for(current_phase)
+    expected = phases.decider_for(current_phase)
     given = approved_by.strip().lower()
     return Approval(ok=given == expected, expected=expected, given=given)

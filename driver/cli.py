@@ -1,4 +1,4 @@
-"""Command line: ``python -m driver {status,advance,rollback}``."""
+"""Command line: ``./ce rollout {status,run,approve,advance,rollback,promote}``."""
 
 from __future__ import annotations
 
@@ -9,108 +9,150 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from components import rollout
 from driver import core
 from driver.audit import AuditLog, default_audit_path
-from driver.gate import GateConfigError
+from driver.controller import Controller
+from driver.lock import LockHeld, StackLock, default_lock_path
+from driver.metrics import RolloutMetrics
+from driver.notify import Notifier, WebhookNotifier
 from driver.stack import (
     DEFAULT_WORK_DIR,
     AutomationStack,
+    CliStack,
     StackRunner,
     ToolchainMissing,
 )
+from driver.traffic import KubectlTraffic, TrafficError, TrafficSwitch
+from rollout import phases
+from rollout.gate import GateConfigError
 
 DEFAULT_PROMETHEUS = "http://127.0.0.1:9090"
+DEFAULT_METRICS_PORT = 9465
 
 EPILOG = """\
 phases: 0 stable only | 1 canary 5% | 2 canary 20% | 3 blue/green prep 50% | 4 full switch 100%
-deciders (--approved-by): leaving 0 deployment-commander (GO/NO-GO), 1 tech-lead, 2 sre, 3 product-owner
+deciders: leaving 0 deployment-commander (GO/NO-GO), 1 tech-lead, 2 sre, 3 product-owner;
+          promote after phase 4: deployment-commander
+on a failing gate: phase 0 refuses (nothing changes), 1 rolls back, 2 pauses, 3 and 4 hold;
+          hard SLO breaches (error ratio, P95, P99, no data) always roll back.
 
-advance = bake time of the current phase over (audit log + config rollout.bakeMinutes)
-        + approval by the phase's decider
-        + Prometheus gate (config rollout.gate: maxErrorRatio 0.001, maxP95Ms 500, minRequests,
-          window, selector); a failing gate rolls back to phase 0 automatically
-        + config rollout.phase = next and `pulumi up` (Automation API).
+run      the unattended controller: judges the gate every rollout.intervalSeconds (default 15),
+         rolls back at once on a breach, waits for `approve` after each bake, steps, promotes.
+approve  record a decider's decision for the current phase (--decision continue|rollback).
+advance  one gated step by hand (bake over + approver + gate), then `pulumi up`.
 audit log: $CE_AUDIT_DIR or $CE_HOME/audit/<project>-<stack>.jsonl (JSON lines, UTC).
-exit codes: 0 ok, 1 error, 2 refused (nothing changed), 3 gate failed and rolled back.
-Needs the toolchain environment: `source toolchain/env.sh`.
+exit codes: 0 ok, 1 error, 2 refused (nothing changed), 3 rolled back, 4 paused.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m driver",
-        description="Rollout driver for the claude-enhancer stack (canary 5% -> 20% -> 50% -> 100%).",
+        prog="./ce rollout",
+        description="Rollout controller for the claude-enhancer stack (5% -> 20% -> 50% -> 100%).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--stack", default=os.environ.get("CE_STACK", "local"))
+    p.add_argument("--work-dir", default=str(DEFAULT_WORK_DIR))
+    p.add_argument("--audit-log", default=None)
     p.add_argument(
-        "--stack",
-        default=os.environ.get("CE_STACK", "local"),
-        help="stack name (default: $CE_STACK or 'local')",
+        "--runner",
+        choices=("cli", "automation"),
+        default=os.environ.get("CE_ROLLOUT_RUNNER", "cli"),
+        help="cli: one `up --json` per step (default); automation: the Pulumi Automation API "
+        "(about 6 s more per step, see BENCHMARKS.md)",
     )
-    p.add_argument(
-        "--work-dir",
-        default=str(DEFAULT_WORK_DIR),
-        help="Pulumi project directory (default: %(default)s)",
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("status", help="phase, weights, bake time remaining, last audit entries")
+    s.add_argument("--json", action="store_true")
+
+    prom_help = "Prometheus base URL (default: $CE_PROMETHEUS_URL or %(default)s)"
+    prom_default = os.environ.get("CE_PROMETHEUS_URL", DEFAULT_PROMETHEUS)
+    webhook_default = os.environ.get("CE_ROLLOUT_WEBHOOK")
+
+    r = sub.add_parser("run", help="the unattended controller (see below)")
+    r.add_argument("--prometheus", default=prom_default, metavar="URL", help=prom_help)
+    r.add_argument(
+        "--webhook",
+        default=webhook_default,
+        metavar="URL",
+        help="POST each decision as JSON (default: $CE_ROLLOUT_WEBHOOK)",
     )
-    p.add_argument(
-        "--audit-log",
+    r.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("CE_ROLLOUT_METRICS_PORT", DEFAULT_METRICS_PORT)),
+        help="serve /metrics on 127.0.0.1:PORT (0 = off; default %(default)s)",
+    )
+    r.add_argument(
+        "--until-phase",
+        type=int,
         default=None,
-        help="audit log path (default: $CE_AUDIT_DIR or $CE_HOME/audit/<project>-<stack>.jsonl)",
+        help="stop once this phase is reached (demos, tests)",
     )
-    sub = p.add_subparsers(dest="command", required=True, metavar="{status,advance,rollback}")
+    r.add_argument("--max-turns", type=int, default=None, help=argparse.SUPPRESS)
 
-    s = sub.add_parser(
-        "status", help="current phase, weights, bake time remaining, last audit entries"
-    )
-    s.add_argument("--json", action="store_true", help="machine-readable output")
-
-    a = sub.add_parser("advance", help="gate + approval + bake check, then move to the next phase")
+    a = sub.add_parser("approve", help="record a decision for the current phase")
     a.add_argument(
+        "--role", required=True, help="deployment-commander, tech-lead, sre or product-owner"
+    )
+    a.add_argument("--decision", default="continue", choices=("continue", "rollback"))
+
+    adv = sub.add_parser("advance", help="one gated step by hand")
+    adv.add_argument(
         "--approved-by",
         required=True,
         metavar="ROLE",
-        help="role approving: " + ", ".join(rollout.DECIDERS[k] for k in sorted(rollout.DECIDERS)),
+        help=", ".join(phases.DECIDERS[k] for k in sorted(phases.DECIDERS)),
     )
-    a.add_argument(
-        "--prometheus",
-        default=os.environ.get("CE_PROMETHEUS_URL", DEFAULT_PROMETHEUS),
-        metavar="URL",
-        help="Prometheus base URL (default: $CE_PROMETHEUS_URL or %(default)s)",
-    )
+    adv.add_argument("--prometheus", default=prom_default, metavar="URL", help=prom_help)
+    adv.add_argument("--webhook", default=webhook_default, metavar="URL")
 
-    r = sub.add_parser(
-        "rollback", help="phase 0 (all traffic on stable) in one update; prints wall time"
-    )
-    r.add_argument(
-        "--by", default=os.environ.get("USER") or "operator", help="who rolls back (audit)"
-    )
-    r.add_argument("--reason", default="manual rollback", help="reason recorded in the audit log")
-    r.add_argument(
+    rb = sub.add_parser("rollback", help="phase 0 now: weights first, then `up` scales green down")
+    rb.add_argument("--by", default=os.environ.get("USER") or "operator")
+    rb.add_argument("--reason", default="manual rollback")
+    rb.add_argument(
         "--targeted",
         action="store_true",
-        help="`up --target` only the VirtualService(s), canary resources and the stack "
-        "outputs instead of a full update (falls back to full if none found)",
+        help="`up --target` only the VirtualService, canary Deployments and outputs",
     )
+    rb.add_argument("--webhook", default=webhook_default, metavar="URL")
+
+    pr = sub.add_parser("promote", help="after phase 4's bake: new version becomes stable")
+    pr.add_argument("--approved-by", required=True, metavar="ROLE")
+    pr.add_argument("--webhook", default=webhook_default, metavar="URL")
     return p
 
 
-RunnerFactory = Callable[[str, str], StackRunner]
+RunnerFactory = Callable[[str, str, str], StackRunner]
+TrafficFactory = Callable[[], TrafficSwitch | None]
 
 
-def _real_runner(stack: str, work_dir: str) -> StackRunner:
-    return AutomationStack(stack, work_dir)
+def _real_runner(stack: str, work_dir: str, kind: str) -> StackRunner:
+    return AutomationStack(stack, work_dir) if kind == "automation" else CliStack(stack, work_dir)
 
 
-def main(argv: Sequence[str] | None = None, runner_factory: RunnerFactory = _real_runner) -> int:
+def _real_traffic() -> TrafficSwitch | None:
+    try:
+        return KubectlTraffic()
+    except TrafficError as exc:
+        print(f"warning: {exc}; rollbacks switch traffic through `up` only", file=sys.stderr)
+        return None
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    runner_factory: RunnerFactory = _real_runner,
+    traffic_factory: TrafficFactory = _real_traffic,
+) -> int:
     args = build_parser().parse_args(argv)
 
     def out(line: str) -> None:
         print(line, flush=True)
 
     try:
-        runner = runner_factory(args.stack, args.work_dir)
+        runner = runner_factory(args.stack, args.work_dir, args.runner)
     except ToolchainMissing as exc:
         print(f"error: {exc}", file=sys.stderr)
         return core.ERROR
@@ -119,7 +161,21 @@ def main(argv: Sequence[str] | None = None, runner_factory: RunnerFactory = _rea
         if args.audit_log
         else default_audit_path(runner.project, runner.stack_name)
     )
-    driver = core.Driver(runner, AuditLog(audit_path), out=out)
+    webhook = getattr(args, "webhook", None)
+    notifier: Notifier | None = WebhookNotifier(webhook, warn=out) if webhook else None
+    metrics = RolloutMetrics(runner.stack_name) if args.command == "run" else None
+    changes = args.command in ("run", "advance", "rollback", "promote")
+    driver = core.Driver(
+        runner,
+        AuditLog(audit_path),
+        out=out,
+        notifier=notifier,
+        metrics=metrics,
+        traffic=traffic_factory() if changes else None,
+    )
+    lock = StackLock(
+        default_lock_path(runner.project, runner.stack_name), holder=f"./ce rollout {args.command}"
+    )
     try:
         if args.command == "status":
             info = driver.status()
@@ -129,11 +185,33 @@ def main(argv: Sequence[str] | None = None, runner_factory: RunnerFactory = _rea
                 driver.print_status(info)
                 out(f"audit log        {audit_path}")
             return core.OK
-        if args.command == "advance":
-            return driver.advance(args.approved_by, args.prometheus).code
-        if args.command == "rollback":
-            return driver.rollback(args.by, args.reason, targeted=args.targeted)
-    except (rollout.RolloutError, GateConfigError) as exc:
+        if args.command == "approve":
+            return driver.approve(args.role, args.decision)
+        with lock:
+            if args.command == "run":
+                assert metrics is not None
+                if args.metrics_port:
+                    port = metrics.serve(args.metrics_port)
+                    out(f"controller metrics on http://127.0.0.1:{port}/metrics")
+                try:
+                    return Controller(
+                        driver,
+                        args.prometheus,
+                        until_phase=args.until_phase,
+                        max_turns=args.max_turns,
+                    ).run()
+                finally:
+                    metrics.close()
+            if args.command == "advance":
+                return driver.advance(args.approved_by, args.prometheus).code
+            if args.command == "rollback":
+                return driver.rollback(args.by, args.reason, targeted=args.targeted)
+            if args.command == "promote":
+                return driver.promote(args.approved_by)
+    except LockHeld as exc:
+        print(f"REFUSED: {exc}", file=sys.stderr)
+        return core.REFUSED
+    except (phases.RolloutError, GateConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return core.REFUSED
     except ToolchainMissing as exc:

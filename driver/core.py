@@ -1,82 +1,76 @@
-"""status / advance / rollback orchestration.
+"""status / approve / advance / rollback / promote: the rollout's single steps.
 
 All side effects go through injected collaborators (stack runner, audit log,
-Prometheus client factory, clock, output), so the decision logic is tested
-with fakes and the same code drives the real stack.
+Prometheus client factory, traffic switch, notifier, metrics, clock, output),
+so the decisions are tested with fakes and the same code drives the real stack.
+The unattended loop that calls these is :mod:`driver.controller`.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from components import rollout
 from driver import bake
 from driver.audit import AuditLog
-from driver.gate import GateResult, GateThresholds, evaluate_gate, gate_version_for
+from driver.metrics import RolloutMetrics
+from driver.notify import Notifier, NullNotifier
 from driver.prom import PromAPI, PrometheusClient, collect_gate_inputs
 from driver.stack import StackRunner, rollback_targets
+from driver.traffic import TrafficError, TrafficSwitch
+from rollout import config as rollout_config
+from rollout import phases
+from rollout.gate import GateConfigError, GateResult, GateTarget, evaluate
 
 # exit codes
 OK = 0
 ERROR = 1
 REFUSED = 2
 ROLLED_BACK = 3
+PAUSED = 4
 
 Clock = Callable[[], datetime]
 Printer = Callable[[str], None]
+
+APP_KEY = "claude-enhancer:app"
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class RolloutConfig:
-    phase: int
-    phase_weights: tuple[int, ...]
-    bake_minutes: dict[str, Any]
-    gate: GateThresholds
-    allow_skip: bool = False
-
-
 def _as_int(value: Any, what: str) -> int:
     if isinstance(value, bool):
-        raise rollout.RolloutError(f"{what} must be an integer, got {value!r}")
+        raise phases.RolloutError(f"{what} must be an integer, got {value!r}")
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    raise rollout.RolloutError(f"{what} must be an integer, got {value!r}")
+    raise phases.RolloutError(f"{what} must be an integer, got {value!r}")
 
 
-def parse_rollout_config(raw: Mapping[str, Any]) -> RolloutConfig:
-    """Parse the ``claude-enhancer:rollout`` config object (values may be strings)."""
-    phase = rollout.validate_phase(_as_int(raw.get("phase", 0), "rollout.phase"))
-    weights_raw = raw.get("phaseWeights", list(rollout.PHASE_WEIGHTS))
-    weights = rollout.validate_phase_weights(
-        tuple(_as_int(w, "rollout.phaseWeights[]") for w in weights_raw)
-    )
-    bake_raw = raw.get("bakeMinutes") or {}
-    if not isinstance(bake_raw, Mapping):
-        raise rollout.RolloutError(f"rollout.bakeMinutes must be an object, got {bake_raw!r}")
-    gate_raw = raw.get("gate") or {}
-    if not isinstance(gate_raw, Mapping):
-        raise rollout.RolloutError(f"rollout.gate must be an object, got {gate_raw!r}")
-    allow = raw.get("allowSkip", False)
-    allow_skip = allow if isinstance(allow, bool) else str(allow).lower() == "true"
-    return RolloutConfig(
-        phase=phase,
-        phase_weights=weights,
-        bake_minutes={str(k): v for k, v in bake_raw.items()},
-        gate=GateThresholds.from_config(gate_raw),
-        allow_skip=allow_skip,
-    )
+def targets_from_outputs(outputs: Mapping[str, Any]) -> dict[str, GateTarget]:
+    """Pure: the gate's per-track selectors from the stack output ``trafficTargets``."""
+    raw = outputs.get("trafficTargets")
+    if not isinstance(raw, Mapping) or not {"stable", "canary"} <= set(raw):
+        raise GateConfigError(
+            "stack output trafficTargets is missing: deploy this program version once "
+            "(`./ce pulumi up`) so the gate knows the Istio labels of each track"
+        )
+    return {
+        track: GateTarget(
+            track=track,
+            labels={str(k): str(v) for k, v in raw[track]["destination"].items()},
+            pod_labels={str(k): str(v) for k, v in raw[track].get("pod", {}).items()},
+        )
+        for track in ("stable", "canary")
+    }
 
 
 @dataclass
@@ -99,6 +93,9 @@ class Driver:
         prom_factory: Callable[[str], PromAPI] = PrometheusClient,
         out: Printer = print,
         monotonic: Callable[[], float] = time.monotonic,
+        traffic: TrafficSwitch | None = None,
+        notifier: Notifier | None = None,
+        metrics: RolloutMetrics | None = None,
     ) -> None:
         self.runner = runner
         self.audit = audit
@@ -106,43 +103,105 @@ class Driver:
         self.prom_factory = prom_factory
         self.out = out
         self.monotonic = monotonic
+        self.traffic = traffic
+        self.notifier = notifier or NullNotifier()
+        self.metrics = metrics
 
-    # ------------------------------------------------------------------ helpers
-    def _config(self) -> RolloutConfig:
-        return parse_rollout_config(self.runner.rollout_config())
+    # ------------------------------------------------------------------ reading
+    def config(self) -> rollout_config.RolloutConfig:
+        return rollout_config.parse(self.runner.rollout_config())
 
-    def _deployed_phase(self) -> int | None:
+    def deployed_phase(self) -> int | None:
         value = self.runner.outputs().get("rolloutPhase")
         if value is None:
             return None
-        return rollout.validate_phase(_as_int(value, "output rolloutPhase"))
+        return phases.validate_phase(_as_int(value, "output rolloutPhase"))
 
-    def _record(self, **fields: Any) -> dict[str, Any]:
+    def current_phase(self, cfg: rollout_config.RolloutConfig | None = None) -> int:
+        deployed = self.deployed_phase()
+        return deployed if deployed is not None else (cfg or self.config()).phase
+
+    def entered_at(self, phase: int) -> datetime | None:
+        return bake.phase_entered_at(self.audit.entries(), phase)
+
+    def bake_status(self, phase: int, cfg: rollout_config.RolloutConfig) -> bake.BakeStatus:
+        return bake.bake_status(
+            phase, self.entered_at(phase), cfg.bake_seconds(phase), self.clock()
+        )
+
+    def decisions(self, phase: int) -> list[dict[str, Any]]:
+        """Approvals recorded for ``phase`` since the stack entered it (oldest first).
+
+        Without an entry time for the phase, approvals count only after the last applied
+        change, so an approval from an earlier rollout never starts a new one.
+        """
+        entries = self.audit.entries()
+        since = self.entered_at(phase)
+        if since is None:
+            applied = [e for e in entries if e.get("result") in (bake.APPLIED, "promoted")]
+            since = bake.parse_ts(str(applied[-1]["ts"])) if applied else None
+        out = []
+        for e in entries:
+            if e.get("action") != "approve" or e.get("phase") != phase:
+                continue
+            if e.get("result") != "recorded":
+                continue
+            if since is not None and bake.parse_ts(str(e["ts"])) < since:
+                continue
+            out.append(e)
+        return out
+
+    # ------------------------------------------------------------------ effects
+    def record(self, *, notify: bool = True, **fields: Any) -> dict[str, Any]:
+        """Append an audit entry; every decision (not the ``started`` markers) is notified."""
         entry = {
             "ts": bake.format_ts(self.clock()),
             "project": self.runner.project,
             "stack": self.runner.stack_name,
             **fields,
         }
-        return self.audit.append(entry)
+        clean = self.audit.append(entry)
+        if notify and fields.get("result") != "started":
+            self.notifier.send({"event": "rollout.decision", **clean})
+        return clean
 
     def _stream(self, line: str) -> None:
         self.out(line.rstrip("\n"))
 
+    def _publish(self, phase: int, cfg: rollout_config.RolloutConfig) -> None:
+        if self.metrics is not None:
+            self.metrics.set_phase(phase, cfg.weights(phase).canary)
+
+    # ------------------------------------------------------------------ gate
+    def judge(self, phase: int, prometheus_url: str) -> tuple[GateResult, dict[str, Any]]:
+        """Evaluate ``phase``'s gate profile on the track it judges."""
+        cfg = self.config()
+        row = phases.phase(phase)
+        target = targets_from_outputs(self.runner.outputs())[row.judged_track]
+        inputs = collect_gate_inputs(self.prom_factory(prometheus_url), cfg.gate, target)
+        result = evaluate(inputs, cfg.gate, row.gate_profile)
+        if self.metrics is not None:
+            self.metrics.gate(phase, result)
+        audit = {
+            **result.as_audit(),
+            "track": target.track,
+            "version": target.version,
+            "window": cfg.gate.window,
+            "prometheus": prometheus_url,
+        }
+        return result, audit
+
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
-        cfg = self._config()
-        deployed = self._deployed_phase()
+        cfg = self.config()
+        deployed = self.deployed_phase()
         outputs = self.runner.outputs()
         current = deployed if deployed is not None else cfg.phase
-        weights = rollout.weights_for(current, cfg.phase_weights)
+        weights = cfg.weights(current)
         entries = self.audit.entries()
-        entered = bake.phase_entered_at(entries, current)
-        bstat = bake.bake_status(
-            current, entered, bake.bake_minutes_for(current, cfg.bake_minutes), self.clock()
-        )
-        nxt = None if current >= rollout.MAX_PHASE else current + 1
-        info: dict[str, Any] = {
+        bstat = self.bake_status(current, cfg)
+        nxt = None if current >= phases.MAX_PHASE else current + 1
+        return {
             "project": self.runner.project,
             "stack": self.runner.stack_name,
             "configPhase": cfg.phase,
@@ -161,11 +220,11 @@ class Driver:
                 "text": bstat.describe(),
             },
             "nextPhase": nxt,
-            "nextDecider": rollout.decider_for(current) if nxt is not None else None,
+            "nextDecider": phases.decider_for(current) if nxt is not None else None,
+            "onFailure": phases.phase(current).on_failure.value,
             "audit": entries[-5:],
             "inSync": deployed is None or deployed == cfg.phase,
         }
-        return info
 
     def print_status(self, info: Mapping[str, Any]) -> None:
         o = self.out
@@ -178,14 +237,10 @@ class Driver:
         )
         w = info["weights"]
         o(f"weights          stable {w['stable']}% / canary {w['canary']}%")
-        outs = info["outputs"]
-        if outs.get("canaryWeight") is not None:
-            o(
-                f"outputs          canaryWeight={outs['canaryWeight']} stableWeight={outs['stableWeight']}"
-            )
         o(f"bake             {info['bake']['text']}")
+        o(f"on gate failure  {info['onFailure']}")
         if info["nextPhase"] is None:
-            o("next             final phase reached (100% canary); nothing to advance")
+            o("next             final phase reached (100% canary): `promote` after the bake")
         else:
             o(f"next             phase {info['nextPhase']}, approved by {info['nextDecider']}")
         o("last audit entries:")
@@ -194,15 +249,50 @@ class Driver:
         for e in info["audit"]:
             o("  " + _audit_line(e))
 
+    # ------------------------------------------------------------------ approve
+    def approve(self, role: str, decision: str = "continue") -> int:
+        """Record a decider's approval (or a rollback decision) for the current phase."""
+        current = self.current_phase()
+        role = role.strip().lower()
+        if decision not in ("continue", "rollback"):
+            self.out(f"REFUSED: decision must be continue or rollback, got {decision!r}")
+            return REFUSED
+        expected = (
+            phases.PROMOTE_DECIDER if current == phases.MAX_PHASE else phases.decider_for(current)
+        )
+        if role != expected:
+            reason = f"phase {current} is decided by {expected!r}, not {role!r}"
+            self.record(
+                action="approve",
+                actor=role,
+                phase=current,
+                decision=decision,
+                result="refused",
+                reason=reason,
+            )
+            self.out(f"REFUSED: {reason}")
+            return REFUSED
+        self.record(
+            action="approve",
+            actor=role,
+            phase=current,
+            decision=decision,
+            result="recorded",
+            reason=f"{role} decided {decision} at phase {current}",
+        )
+        self.out(f"recorded: {role} decided {decision} at phase {current}")
+        return OK
+
     # ------------------------------------------------------------------ advance
     def advance(self, approved_by: str, prometheus_url: str) -> AdvanceReport:
-        cfg = self._config()
-        deployed = self._deployed_phase()
+        """One gated step up (manual use; the controller calls :meth:`step`)."""
+        cfg = self.config()
+        deployed = self.deployed_phase()
         current = deployed if deployed is not None else cfg.phase
-        base = {"action": "advance", "actor": approved_by, "from_phase": current}
+        base: dict[str, Any] = {"action": "advance", "actor": approved_by, "from_phase": current}
 
-        def refuse(reason: str, to_phase: int | None = None) -> AdvanceReport:
-            e = self._record(**base, to_phase=to_phase, result="refused", reason=reason)
+        def refuse(reason: str, to_phase: int | None = None, **extra: Any) -> AdvanceReport:
+            e = self.record(**base, to_phase=to_phase, result="refused", reason=reason, **extra)
             self.out(f"REFUSED: {reason}")
             return AdvanceReport(REFUSED, current, to_phase, reason, entries=[e])
 
@@ -211,138 +301,194 @@ class Driver:
                 f"config phase {cfg.phase} differs from deployed phase {deployed}; "
                 "finish that update (`pulumi up`) or run `rollback` first"
             )
-        if current >= rollout.MAX_PHASE:
-            return refuse(f"phase {current} is final (100% canary); nothing to advance")
-        target = rollout.next_phase(current)
-        rollout.check_transition(current, target, cfg.allow_skip)
+        if current >= phases.MAX_PHASE:
+            return refuse(f"phase {current} is final (100% canary); `promote` after the bake")
+        target = phases.next_phase(current)
+        phases.check_transition(current, target, cfg.allow_skip)
 
-        # 1. bake time of the current phase
-        entered = bake.phase_entered_at(self.audit.entries(), current)
-        bstat = bake.bake_status(
-            current, entered, bake.bake_minutes_for(current, cfg.bake_minutes), self.clock()
-        )
+        bstat = self.bake_status(current, cfg)
         if not bstat.done:
             return refuse(f"bake time not over: {bstat.describe()}", target)
-
-        # 2. approval by the SPEC decider of the phase being left
         approval = bake.check_approval(current, approved_by)
         if not approval.ok:
             return refuse(approval.describe(), target)
 
-        # 3. metrics gate through Prometheus
-        version = gate_version_for(current, cfg.gate)
-        self.out(f"gate: querying {prometheus_url} ({version}, window {cfg.gate.window})")
-        inputs = collect_gate_inputs(self.prom_factory(prometheus_url), cfg.gate, version)
-        result = evaluate_gate(inputs, cfg.gate)
+        self.out(f"gate: querying {prometheus_url} (window {cfg.gate.window})")
+        result, gate_audit = self.judge(current, prometheus_url)
         for c in result.checks:
             self.out(f"  [{'PASS' if c.passed else 'FAIL'}] {c.reason}")
-        gate_audit = {
-            **result.as_audit(),
-            "version": version,
-            "window": cfg.gate.window,
-            "prometheus": prometheus_url,
-        }
         if not result.passed:
-            reason = result.summary()
-            e1 = self._record(
-                **base, to_phase=target, result="gate_failed", reason=reason, gate=gate_audit
+            return self.on_gate_failure(current, result, gate_audit, actor=approval.given)
+        code, e = self.step(
+            current, target, actor=approval.given, reason=approval.describe(), gate=gate_audit
+        )
+        return AdvanceReport(code, current, target, approval.describe(), result, entries=[e])
+
+    def on_gate_failure(
+        self, current: int, result: GateResult, gate_audit: dict[str, Any], actor: str
+    ) -> AdvanceReport:
+        """Apply the phase's failure action (hard SLO breaches always roll back)."""
+        row = phases.phase(current)
+        reason = result.summary()
+        action = row.on_failure
+        if current > 0 and result.hard_failure:
+            action = phases.FailureAction.ROLLBACK
+        if action is phases.FailureAction.ROLLBACK:
+            e1 = self.record(
+                action="gate",
+                actor=actor,
+                from_phase=current,
+                result="gate_failed",
+                reason=reason,
+                gate=gate_audit,
             )
             self.out(f"{reason}\nautomatic rollback to phase 0 (all traffic on stable)")
-            rb_code, e2 = self._rollback(
-                actor=f"auto:{approval.given}",
-                trigger="gate_failed",
-                reason=reason,
-                from_phase=current,
-                targeted=False,
+            code, e2 = self.do_rollback(
+                actor=f"auto:{actor}", trigger="gate_failed", reason=reason, from_phase=current
             )
-            code = ROLLED_BACK if rb_code == OK else ERROR
-            return AdvanceReport(code, current, 0, reason, result, entries=[e1, e2])
-
-        # 4. apply
-        self.out(
-            f"{approval.describe()}; phase {current} -> {target} "
-            f"({rollout.weights_for(target, cfg.phase_weights).canary}% canary)"
+            return AdvanceReport(
+                ROLLED_BACK if code == OK else ERROR, current, 0, reason, result, entries=[e1, e2]
+            )
+        result_name = {
+            phases.FailureAction.REFUSE: "refused",
+            phases.FailureAction.PAUSE: "paused",
+            phases.FailureAction.HOLD: "held",
+        }[action]
+        e = self.record(
+            action="gate",
+            actor=actor,
+            from_phase=current,
+            to_phase=None,
+            result=result_name,
+            reason=reason,
+            gate=gate_audit,
         )
+        self.out(f"{result_name.upper()}: {reason}")
+        if action is phases.FailureAction.PAUSE and self.metrics is not None:
+            self.metrics.paused.labels(self.metrics.stack).set(1)
+        code = REFUSED if action is not phases.FailureAction.PAUSE else PAUSED
+        return AdvanceReport(code, current, None, reason, result, entries=[e])
+
+    def step(
+        self,
+        current: int,
+        target: int,
+        *,
+        actor: str,
+        reason: str,
+        gate: dict[str, Any] | None = None,
+        action: str = "advance",
+    ) -> tuple[int, dict[str, Any]]:
+        """Config phase = ``target`` and one ``up``; audit entries bracket the step."""
+        cfg = self.config()
+        op = uuid.uuid4().hex[:12]
+        base: dict[str, Any] = {
+            "action": action,
+            "actor": actor,
+            "from_phase": current,
+            "to_phase": target,
+            "op": op,
+        }
+        self.record(**base, result="started", reason=reason, notify=False)
         t0 = self.monotonic()
         try:
             self.runner.set_phase(target)
-            outcome = self.runner.up(self._stream)
+            outcome = self.up()
         except Exception as exc:
             wall = self.monotonic() - t0
-            reason = f"pulumi up failed: {_short(exc)}"
-            e = self._record(
-                **base,
-                to_phase=target,
-                result="error",
-                reason=reason,
-                gate=gate_audit,
-                wall_s=round(wall, 3),
-            )
-            self.out(
-                f"ERROR: {reason}\nconfig is at phase {target}; re-run `pulumi up` or `rollback`"
-            )
-            return AdvanceReport(ERROR, current, target, reason, result, entries=[e])
+            why = f"pulumi up failed: {_short(exc)}"
+            e = self.record(**base, result="error", reason=why, gate=gate, wall_s=round(wall, 3))
+            self.out(f"ERROR: {why}\nconfig is at phase {target}; re-run `up` or `rollback`")
+            return ERROR, e
         wall = self.monotonic() - t0
         got = outcome.outputs.get("rolloutPhase")
         if got is None or _as_int(got, "output rolloutPhase") != target:
-            reason = f"up finished but output rolloutPhase={got!r}, expected {target}"
-            e = self._record(
-                **base,
-                to_phase=target,
-                result="error",
-                reason=reason,
-                gate=gate_audit,
-                wall_s=round(wall, 3),
-            )
-            self.out(f"ERROR: {reason}")
-            return AdvanceReport(ERROR, current, target, reason, result, entries=[e])
-        e = self._record(
+            why = f"up finished but output rolloutPhase={got!r}, expected {target}"
+            e = self.record(**base, result="error", reason=why, gate=gate, wall_s=round(wall, 3))
+            self.out(f"ERROR: {why}")
+            return ERROR, e
+        e = self.record(
             **base,
-            to_phase=target,
             result=bake.APPLIED,
-            reason=approval.describe(),
-            gate=gate_audit,
+            reason=reason,
+            gate=gate,
             wall_s=round(wall, 3),
             changes=outcome.summary,
         )
+        self._publish(target, cfg)
+        if action == "advance" and self.metrics is not None:
+            self.metrics.completed.labels(self.metrics.stack, str(current)).inc()
         self.out(
-            f"phase {target} applied in {wall:.1f} s; canaryWeight={outcome.outputs.get('canaryWeight')}"
-            f" stableWeight={outcome.outputs.get('stableWeight')}"
+            f"phase {current} -> {target} applied in {wall:.1f} s; "
+            f"canaryWeight={outcome.outputs.get('canaryWeight')}"
         )
-        return AdvanceReport(OK, current, target, approval.describe(), result, entries=[e])
+        return OK, e
+
+    def up(self) -> Any:
+        """``up``; a lock left by a killed ``up`` is removed once and the update retried."""
+        try:
+            return self.runner.up(self._stream)
+        except Exception as exc:
+            if "locked" in str(exc).lower() and self.runner.cancel_stale_lock():
+                self.out("removed a stale update lock left by a killed `up`; retrying")
+                return self.runner.up(self._stream)
+            raise
 
     # ------------------------------------------------------------------ rollback
     def rollback(self, actor: str, reason: str = "manual rollback", targeted: bool = False) -> int:
-        deployed = self._deployed_phase()
-        current = deployed if deployed is not None else self._config().phase
-        code, _ = self._rollback(
+        current = self.current_phase()
+        code, _ = self.do_rollback(
             actor=actor, trigger="manual", reason=reason, from_phase=current, targeted=targeted
         )
         return code
 
-    def _rollback(
-        self, *, actor: str, trigger: str, reason: str, from_phase: int, targeted: bool
+    def switch_traffic_to_stable(self) -> float | None:
+        """Apply phase 0's VirtualService now; seconds taken, or None when not possible."""
+        manifest = self.runner.outputs().get("trafficRollback")
+        if self.traffic is None or not isinstance(manifest, Mapping):
+            return None
+        try:
+            return self.traffic.apply(manifest)
+        except TrafficError as exc:
+            self.out(f"warning: immediate traffic switch failed ({exc}); `up` will switch it")
+            return None
+
+    def do_rollback(
+        self, *, actor: str, trigger: str, reason: str, from_phase: int, targeted: bool = False
     ) -> tuple[int, dict[str, Any]]:
-        base = {
+        """Weights to stable first (server-side apply), then ``up`` at phase 0 scales green down."""
+        op = uuid.uuid4().hex[:12]
+        base: dict[str, Any] = {
             "action": "rollback",
             "actor": actor,
             "from_phase": from_phase,
             "to_phase": 0,
             "trigger": trigger,
+            "op": op,
         }
+        self.record(**base, result="started", reason=reason, notify=False)
+        t0 = self.monotonic()
+        switched = self.switch_traffic_to_stable() if from_phase > 0 else None
+        if switched is not None:
+            self.out(f"traffic on stable after {self.monotonic() - t0:.2f} s (server-side apply)")
+            self.record(
+                **base,
+                result="traffic_switched",
+                reason=reason,
+                wall_s=round(self.monotonic() - t0, 3),
+            )
         targets: list[str] | None = None
         mode = "full"
         if targeted:
             targets = rollback_targets(self.runner.resources()) or None
             mode = "targeted" if targets else "full (no VirtualService found to target)"
-        t0 = self.monotonic()
         try:
             self.runner.set_phase(0)
-            outcome = self.runner.up(self._stream, targets=targets)
+            outcome = self.runner.up(self._stream, targets=targets) if targets else self.up()
         except Exception as exc:
             wall = self.monotonic() - t0
             why = f"rollback up failed after {wall:.1f} s: {_short(exc)}"
-            e = self._record(
+            e = self.record(
                 **base, result="error", reason=f"{reason}; {why}", mode=mode, wall_s=round(wall, 3)
             )
             self.out(f"ERROR: {why}")
@@ -350,21 +496,88 @@ class Driver:
         wall = self.monotonic() - t0
         got = outcome.outputs.get("rolloutPhase")
         ok = got is not None and _as_int(got, "output rolloutPhase") == 0
-        e = self._record(
+        e = self.record(
             **base,
             result=bake.APPLIED if ok else "error",
             reason=reason if ok else f"{reason}; output rolloutPhase={got!r} after rollback",
             mode=mode,
             wall_s=round(wall, 3),
+            traffic_switch_s=None if switched is None else round(switched, 3),
             changes=outcome.summary,
         )
-        verdict = "within" if wall <= 30 else "OVER"
+        if ok and self.metrics is not None:
+            if trigger == "promote":
+                self.metrics.completed.labels(self.metrics.stack, str(from_phase)).inc()
+            else:
+                self.metrics.rollbacks.labels(self.metrics.stack, trigger).inc()
+            self.metrics.paused.labels(self.metrics.stack).set(0)
+            self._publish(0, self.config())
         self.out(
-            f"rollback to phase 0 ({mode}) took {wall:.2f} s wall time "
-            f"({verdict} the SPEC's 30 s); canaryWeight={outcome.outputs.get('canaryWeight')} "
-            f"stableWeight={outcome.outputs.get('stableWeight')}"
+            f"rollback to phase 0 ({mode}) took {wall:.2f} s wall time; "
+            f"canaryWeight={outcome.outputs.get('canaryWeight')}"
         )
         return (OK if ok else ERROR), e
+
+    # ------------------------------------------------------------------ promote
+    def promote(self, approved_by: str) -> int:
+        """After phase 4's bake: the new version becomes the stable track, green scales down.
+
+        Two steps so no request meets a pod that is not Ready: (1) blue rolls to the new
+        version while green still carries 100 %; (2) weights move to blue (server-side
+        apply), then ``up`` at phase 0 scales green down.
+        """
+        cfg = self.config()
+        current = self.current_phase(cfg)
+        given = approved_by.strip().lower()
+        base: dict[str, Any] = {"action": "promote", "actor": given, "from_phase": current}
+        if current != phases.MAX_PHASE:
+            reason = f"promote needs phase {phases.MAX_PHASE} (100% canary), stack is at {current}"
+            self.record(**base, result="refused", reason=reason)
+            self.out(f"REFUSED: {reason}")
+            return REFUSED
+        bstat = self.bake_status(current, cfg)
+        if not bstat.done:
+            reason = f"bake time not over: {bstat.describe()}"
+            self.record(**base, result="refused", reason=reason)
+            self.out(f"REFUSED: {reason}")
+            return REFUSED
+        if given != phases.PROMOTE_DECIDER:
+            reason = f"promotion is approved by {phases.PROMOTE_DECIDER!r}, not {given!r}"
+            self.record(**base, result="refused", reason=reason)
+            self.out(f"REFUSED: {reason}")
+            return REFUSED
+        app = self.runner.config_value(APP_KEY) or {}
+        canary = app.get("canaryVersion") if isinstance(app, Mapping) else None
+        if not canary:
+            self.out(f"ERROR: {APP_KEY}.canaryVersion is not set")
+            return ERROR
+        t0 = self.monotonic()
+        self.record(
+            **base, to_phase=current, result="started", reason=f"stable := {canary}", notify=False
+        )
+        try:
+            self.runner.set_config_value(f"{APP_KEY}.stableVersion", str(canary))
+            self.up()
+        except Exception as exc:
+            self.record(**base, result="error", reason=f"promote up failed: {_short(exc)}")
+            self.out(f"ERROR: promote up failed: {_short(exc)}")
+            return ERROR
+        code, _ = self.do_rollback(
+            actor=given,
+            trigger="promote",
+            reason=f"promoted {canary} to stable",
+            from_phase=current,
+        )
+        wall = self.monotonic() - t0
+        self.record(
+            **base,
+            to_phase=0,
+            result="promoted" if code == OK else "error",
+            reason=f"{canary} is the stable track",
+            wall_s=round(wall, 3),
+        )
+        self.out(f"promoted {canary} to stable in {wall:.1f} s" if code == OK else "promote failed")
+        return code
 
 
 def _short(exc: BaseException, limit: int = 600) -> str:
@@ -375,5 +588,6 @@ def _short(exc: BaseException, limit: int = 600) -> str:
 def _audit_line(e: Mapping[str, Any]) -> str:
     return (
         f"{e.get('ts')} {e.get('actor')} {e.get('action')} "
-        f"{e.get('from_phase')}->{e.get('to_phase')} {e.get('result')}: {e.get('reason', '')}"
+        f"{e.get('from_phase', e.get('phase'))}->{e.get('to_phase')} {e.get('result')}: "
+        f"{e.get('reason', '')}"
     )

@@ -9,7 +9,7 @@ import urllib.parse
 import urllib.request
 from typing import Any, Protocol
 
-from driver.gate import REQUIRED_METRICS, GateInputs, GateThresholds, build_queries
+from rollout.gate import REQUIRED_METRICS, GateInputs, GateTarget, GateThresholds, build_queries
 
 
 class PromError(RuntimeError):
@@ -77,7 +77,7 @@ class PrometheusClient:
             return False
 
 
-def collect_gate_inputs(api: PromAPI, thresholds: GateThresholds, version: str) -> GateInputs:
+def collect_gate_inputs(api: PromAPI, thresholds: GateThresholds, target: GateTarget) -> GateInputs:
     """Run the gate queries; transport errors become ``None`` values plus an error note."""
     errors: list[str] = []
     names: frozenset[str] | None
@@ -87,13 +87,15 @@ def collect_gate_inputs(api: PromAPI, thresholds: GateThresholds, version: str) 
         names = None
         errors.append(str(exc))
 
-    q = build_queries(thresholds, version)
+    q = build_queries(thresholds, target)
     values: dict[str, float | None] = {}
     if names is not None and all(m in names for m in REQUIRED_METRICS):
         for key, promql in (
             ("error_ratio", q.error_ratio),
             ("p95_ms", q.p95_ms),
+            ("p99_ms", q.p99_ms),
             ("request_count", q.request_count),
+            ("agents_down", q.agents_down),
         ):
             try:
                 v = api.query_scalar(promql)
@@ -105,7 +107,9 @@ def collect_gate_inputs(api: PromAPI, thresholds: GateThresholds, version: str) 
         metric_names=names,
         error_ratio=values.get("error_ratio"),
         p95_ms=values.get("p95_ms"),
+        p99_ms=values.get("p99_ms"),
         request_count=values.get("request_count"),
-        version=version,
+        agents_down=values.get("agents_down"),
+        track=f"{target.track} {target.version}",
         errors=tuple(errors),
     )

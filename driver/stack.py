@@ -61,6 +61,18 @@ class StackRunner(Protocol):
 
     def set_phase(self, phase: int) -> None: ...
 
+    def set_config_value(self, key: str, value: str) -> None:
+        """Set a structured config path, e.g. ``claude-enhancer:app.stableVersion``."""
+        ...
+
+    def config_value(self, key: str) -> Any:
+        """The parsed value of a top-level config key (``None`` when unset)."""
+        ...
+
+    def cancel_stale_lock(self) -> bool:
+        """Remove the backend's update lock if its process is gone; True if one was removed."""
+        ...
+
     def outputs(self) -> dict[str, Any]: ...
 
     def up(self, on_output: OnOutput, targets: list[str] | None = None) -> UpOutcome: ...
@@ -125,6 +137,21 @@ class AutomationStack:
             return {}
         return value if isinstance(value, dict) else {}
 
+    def set_config_value(self, key: str, value: str) -> None:
+        self._stack.set_config(key, self._auto.ConfigValue(value=value), path=True)
+
+    def config_value(self, key: str) -> Any:
+        raw = self._stack.get_all_config().get(key)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw.value)
+        except json.JSONDecodeError:
+            return raw.value
+
+    def cancel_stale_lock(self) -> bool:
+        return cancel_stale_file_lock(self.project, self.stack_name)
+
     def set_phase(self, phase: int) -> None:
         self._stack.set_config(
             f"{ROLLOUT_KEY}.phase", self._auto.ConfigValue(value=str(phase)), path=True
@@ -159,6 +186,182 @@ class AutomationStack:
             kwargs["policy_packs"] = policy_packs
         res = self._stack.preview(**kwargs)
         return {str(getattr(k, "value", k)): v for k, v in (res.change_summary or {}).items()}
+
+
+class CliStack:
+    """The same runner over the plain CLI, with the fewest processes a step needs.
+
+    The Automation API's ``up`` also runs ``stack output`` twice and ``stack history``
+    after the update, and every config read is another CLI process; each pays the CLI's
+    start-up and the passphrase key derivation (bench/step_overhead.py measures it).
+    Here a step is ``config set`` + ``up --json``: the outputs come from the update's own
+    engine events, and config reads parse the stack file the CLI itself reads.
+    """
+
+    def __init__(
+        self,
+        stack_name: str = "local",
+        work_dir: Path | str = DEFAULT_WORK_DIR,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.env = env
+        if env is None:
+            self.pulumi = require_pulumi_cli()
+        else:
+            self.pulumi = shutil.which("pulumi", path=env.get("PATH")) or "pulumi"
+        self.stack_name = stack_name
+        self.work_dir = Path(work_dir)
+        import yaml
+
+        project = yaml.safe_load((self.work_dir / "Pulumi.yaml").read_text())
+        self.project = str(project["name"])
+        self._config_dir = self.work_dir / str(project.get("stackConfigDir") or ".")
+        self._outputs: dict[str, Any] | None = None
+        self.on_call: Callable[[str, float], None] | None = None
+
+    def _run(self, *args: str, on_output: OnOutput | None = None) -> str:
+        import subprocess
+        import time
+
+        cmd = [self.pulumi, *args, "--stack", self.stack_name, "--non-interactive"]
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            cmd,
+            cwd=self.work_dir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if on_output is not None:
+                on_output(line)
+        code = proc.wait()
+        if self.on_call is not None:
+            self.on_call(" ".join(args[:3]), time.monotonic() - t0)
+        if code != 0:
+            tail = "".join(lines[-40:])
+            raise RuntimeError(f"pulumi {' '.join(args[:2])} failed ({code}): {tail}")
+        return "".join(lines)
+
+    def _stack_config(self) -> dict[str, Any]:
+        import yaml
+
+        path = self._config_dir / f"Pulumi.{self.stack_name}.yaml"
+        doc = yaml.safe_load(path.read_text()) if path.exists() else None
+        cfg = (doc or {}).get("config") or {}
+        return cfg if isinstance(cfg, dict) else {}
+
+    def rollout_config(self) -> dict[str, Any]:
+        value = self._stack_config().get(ROLLOUT_KEY)
+        return dict(value) if isinstance(value, dict) else {}
+
+    def config_value(self, key: str) -> Any:
+        return self._stack_config().get(key)
+
+    def set_config_value(self, key: str, value: str) -> None:
+        self._run("config", "set", "--path", key, value)
+
+    def set_phase(self, phase: int) -> None:
+        self._run("config", "set", "--path", f"{ROLLOUT_KEY}.phase", str(phase))
+
+    def cancel_stale_lock(self) -> bool:
+        return cancel_stale_file_lock(self.project, self.stack_name)
+
+    def outputs(self) -> dict[str, Any]:
+        if self._outputs is None:
+            self._outputs = json.loads(self._run("stack", "output", "--json", "--show-secrets"))
+        return dict(self._outputs)
+
+    def up(self, on_output: OnOutput, targets: list[str] | None = None) -> UpOutcome:
+        self._outputs = None
+        args = ["up", "--yes", "--skip-preview", "--json"]
+        for t in targets or []:
+            args += ["--target", t]
+        outputs: dict[str, Any] | None = None
+        summary: dict[str, Any] = {}
+        result = "succeeded"
+
+        def event(line: str) -> None:
+            nonlocal outputs, summary, result
+            text = line.strip()
+            if not text.startswith("{"):
+                return
+            try:
+                ev = json.loads(text)
+            except json.JSONDecodeError:
+                return
+            res = ev.get("resOutputsEvent", {}).get("metadata", {})
+            if res.get("type") == "pulumi:pulumi:Stack":
+                outputs = _plain_outputs((res.get("new") or {}).get("outputs") or {})
+            if "summaryEvent" in ev:
+                summary = dict(ev["summaryEvent"].get("resourceChanges") or {})
+            diag = ev.get("diagnosticEvent")
+            if diag and diag.get("severity") in ("info", "warning", "error"):
+                on_output(str(diag.get("message", "")).rstrip())
+
+        self._run(*args, on_output=event)
+        if outputs is None or any(v == "[secret]" for v in outputs.values()):
+            self._outputs = None
+            outputs = self.outputs()
+        else:
+            self._outputs = outputs
+        return UpOutcome(outputs=dict(outputs), result=result, summary=summary)
+
+    def resources(self) -> list[Resource]:
+        dep = json.loads(self._run("stack", "export"))
+        return [Resource.from_state(r) for r in (dep.get("deployment") or {}).get("resources", [])]
+
+
+def _plain_outputs(raw: dict[str, Any]) -> dict[str, Any]:
+    """Engine event outputs mark secrets with a sentinel object; surface them as "[secret]"."""
+    sig = "4dabf18193072939515e22adb298388d"
+    return {k: "[secret]" if isinstance(v, dict) and sig in v else v for k, v in raw.items()}
+
+
+def _backend_dir() -> Path | None:
+    url = os.environ.get("PULUMI_BACKEND_URL", "")
+    return Path(url[len("file://") :]) if url.startswith("file://") else None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cancel_stale_file_lock(project: str, stack: str) -> bool:
+    """Drop the file backend's update lock left by a killed ``up`` (its pid is gone).
+
+    A live holder's lock is never touched. Only this host's locks are judged.
+    """
+    base = _backend_dir()
+    if base is None:
+        return False
+    removed = False
+    for d in (
+        base / ".pulumi" / "locks" / "organization" / project / stack,
+        base / ".pulumi" / "locks" / stack,
+    ):
+        if not d.is_dir():
+            continue
+        for f in d.glob("*.json"):
+            try:
+                info = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            pid = int(info.get("pid", 0) or 0)
+            if info.get("hostname") == os.uname().nodename and pid and not _pid_alive(pid):
+                f.unlink(missing_ok=True)
+                removed = True
+    return removed
 
 
 def rollback_targets(resources: list[Resource]) -> list[str]:

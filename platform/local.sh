@@ -640,10 +640,12 @@ cmd_down() {
   log "platform down"
 }
 
+# rollout telemetry (Prometheus + synthetic Istio exporter): platform/telemetry.sh, on unless CE_TELEMETRY=0
+telemetry() { [ "${CE_TELEMETRY:-1}" = 0 ] || bash "$here/telemetry.sh" "$@"; }
 case "${1:-}" in
-  up) cmd_up ;;
-  down) shift; cmd_down "$@" ;;
-  status) cmd_status ;;
+  up) cmd_up; telemetry up ;;
+  down) shift; telemetry down; cmd_down "$@" ;;
+  status) rc=0; cmd_status || rc=1; telemetry status || rc=1; exit "$rc" ;;
   _up) # debugging: start one component (postgres|vault|redis|etcd|apiserver|kcm|scheduler|kwok|crds|storage|cnpg|redisop)
     mkdir -p "$P" "$RUN" "$LOGS"; chmod 711 "$P"; gen_pki; gen_front_proxy_pki; gen_kubeconfigs; "up_$2" ;;
   check-loopback) check_loopback && echo "ok: all platform listeners are on loopback" ;;

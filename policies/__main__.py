@@ -1,6 +1,6 @@
 """Entry point the Pulumi CLI runs for ``--policy-pack policies``.
 
-The repo root goes on sys.path so the pack shares ``components/rollout.py``
+The repo root goes on sys.path so the pack shares ``rollout/phases.py``
 (PHASE_WEIGHTS, check_transition) with the program instead of re-declaring it.
 """
 

@@ -1,29 +1,32 @@
-"""Synthetic Istio-style metrics exporter (loopback only).
+"""Synthetic Istio telemetry for the program's own pods (loopback only).
 
-Emits ``istio_requests_total`` and ``istio_request_duration_milliseconds``
-(histogram, Istio's default buckets) for ``destination_version`` stable and
-canary, as the Istio sidecars would, so the rollout gate can be exercised
-against a real Prometheus without a mesh.
+Emits what Istio's sidecars and the app would report for the ``api`` traffic split:
 
-A background thread "serves" simulated requests every tick, so counters grow
-over time and ``rate()`` works. Behaviour flags:
+- ``istio_requests_total`` and ``istio_request_duration_milliseconds`` (histogram,
+  Istio's default buckets) with Istio's standard labels, reported twice per request
+  as Istio does: by the ingress gateway (``reporter="source"``) and by the api pod's
+  sidecar (``reporter="destination"``);
+- ``ce_agent_up`` per agent of the registry, as the app exports it, with the pod
+  labels Prometheus adds (the ServiceMonitor's ``podTargetLabels``).
+
+Every label value comes from the program's pure builders for the stack's settings
+(``components.app.istio_destination_labels`` / ``pod_labels``), so the gate is tested
+against the series real telemetry would carry for these pods: e.g.
+``destination_version="5.1.0"``, never a made-up "canary".
+
+Behaviour flags (also at run time: ``GET /control?canary_error_rate=0.02``; keys:
+canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms, rps,
+canary_traffic=0|1, canary_agents_down, stable_agents_down):
 
   --canary-error-rate 0.02     2 % of canary requests answer 503
   --canary-latency-ms 800      canary latencies spread around 800 ms
   --no-traffic                 the canary receives no requests (no series at all)
-  --scenario errors-2x         a seeded scenario of monitoring/exporter/scenarios.py: its
-                               error rates and log-normal latencies (flags above override)
 
-The behaviour can also be changed at run time: ``GET /control?canary_error_rate=0.02``
-(keys: canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms,
-canary_traffic=0|1, rps). ``GET /metrics`` is the scrape endpoint.
+It also exports the app's workflow counters the alert rules read (``SyntheticApp``). Control
+keys: failed_agents=N (the first N agents of the stable track report down; the same as
+stable_agents_down), workflow_failure_rate, transition_failure_rate.
 
-It also exports the app's own series (``SyntheticApp``): ``ce_agent_up`` for each agent of
-the registry in Pulumi.yaml, and the workflow counters the alert rules read. Control keys:
-failed_agents=N (the first N agents report down), workflow_failure_rate,
-transition_failure_rate.
-
-Usage: python monitoring/exporter/exporter.py PORT [flags]
+Usage: python monitoring/exporter/exporter.py PORT [--stack local] [flags]
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import sys
 import threading
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import yaml
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -47,46 +50,117 @@ from prometheus_client import (
     generate_latest,
 )
 
-#: the project file that holds the 61-agent registry (project config ``agents``)
-PROJECT_FILE = Path(__file__).resolve().parents[2] / "Pulumi.yaml"
-#: workflow phases 0-7 (phase 3 runs its tasks in parallel)
-PHASES = tuple(range(8))
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from components import app as app_spec  # noqa: E402 (after the sys.path insert)
+from components import needs  # noqa: E402
+from components import settings as settings_mod  # noqa: E402
+from components.common import TRACKS  # noqa: E402
+
 try:  # run as a script (the usual way): this directory is on sys.path
     from scenarios import SCENARIOS, exporter_behaviour
 except ImportError:  # imported as a module (tests)
     from monitoring.exporter.scenarios import SCENARIOS, exporter_behaviour
 
+#: workflow phases 0-7 (phase 3 runs its tasks in parallel)
+PHASES = tuple(range(8))
+
 #: Istio's default buckets for istio_request_duration_milliseconds
 ISTIO_BUCKETS = (
-    0.5,
-    1,
-    5,
-    10,
-    25,
-    50,
-    100,
-    250,
-    500,
-    1000,
-    2500,
-    5000,
-    10000,
-    30000,
-    60000,
-    300000,
-    600000,
-    1800000,
-    3600000,
-)
-LABELS = (
+    0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+    300000, 600000, 1800000, 3600000,
+)  # fmt: skip
+
+#: the ingress gateway (istio/gateway chart defaults): the source of api traffic
+GATEWAY = {
+    "source_workload": "istio-ingressgateway",
+    "source_workload_namespace": "istio-system",
+    "source_principal": "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
+    "source_app": "istio-ingressgateway",
+    "source_version": "unknown",
+    "source_canonical_service": "istio-ingressgateway",
+    "source_canonical_revision": "latest",
+    "source_cluster": "Kubernetes",
+}
+REQUEST_LABELS = (
     "reporter",
-    "source_workload",
+    *GATEWAY,
     "destination_workload",
-    "destination_service_name",
+    "destination_workload_namespace",
+    "destination_principal",
+    "destination_app",
     "destination_version",
+    "destination_service",
+    "destination_service_name",
+    "destination_service_namespace",
+    "destination_canonical_service",
+    "destination_canonical_revision",
+    "destination_cluster",
     "request_protocol",
     "response_code",
+    "grpc_response_status",
+    "response_flags",
+    "connection_security_policy",
 )
+AGENT_LABELS = (
+    "job", "namespace", "service", "pod", "agent", "kind", *app_spec.APP_METRIC_POD_LABELS
+)  # fmt: skip
+#: the service whose pods export the agent states
+AGENT_SERVICE = "agent-runtime"
+
+
+def stack_file(stack: str) -> Path:
+    return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+@dataclass(frozen=True)
+class Pods:
+    """What the program labels its pods from: the app's and the namespaces' settings."""
+
+    app: settings_mod.AppSettings
+    namespaces: settings_mod.Namespaces
+
+
+def load_settings(stack: str) -> Pods:
+    """The stack's pod settings from Pulumi.yaml + stacks/Pulumi.<stack>.yaml (the program's
+    reader; no secrets needed)."""
+    return Pods(*settings_mod.pods_view(needs.load_stack_raw(stack, ROOT)))
+
+
+def request_series(s: Pods, track: str, reporter: str) -> dict[str, str]:
+    """Pure: the labels (minus response_code) of one request as Istio reports it."""
+    ns = s.namespaces.app
+    dest = app_spec.istio_destination_labels(s.app, app_spec.TRAFFIC_SPLIT_SERVICE, track, ns)
+    return {
+        "reporter": reporter,
+        **GATEWAY,
+        **{k: v for k, v in dest.items()},
+        "request_protocol": "http",
+        "grpc_response_status": "",
+        "response_flags": "-",
+        # the gateway's outbound report does not know the peer's mTLS mode
+        "connection_security_policy": "mutual_tls" if reporter == "destination" else "unknown",
+    }
+
+
+def agent_series(s: Pods, track: str) -> list[dict[str, str]]:
+    """Pure: ``ce_agent_up`` labels per agent for one track, as Prometheus stores them."""
+    pl = app_spec.pod_labels(s.app, AGENT_SERVICE, track)
+    pod = f"{app_spec.workload_name(AGENT_SERVICE, track)}-0"
+    return [
+        {
+            "job": "claude-enhancer",
+            "namespace": s.namespaces.app,
+            "service": f"{AGENT_SERVICE}-{track}",
+            "pod": pod,
+            "agent": a.name,
+            "kind": a.kind,
+            **{k: pl[k] for k in app_spec.APP_METRIC_POD_LABELS},
+        }
+        for a in s.app.agents
+    ]
 
 
 @dataclass
@@ -97,37 +171,25 @@ class Behaviour:
     canary_error_rate: float = 0.0
     canary_latency_ms: float = 80.0
     canary_traffic: bool = True
-
-
-def agent_registry(path: Path = PROJECT_FILE) -> list[tuple[str, str]]:
-    """(name, kind) of every agent in the project's default registry."""
-    doc = yaml.safe_load(path.read_text())
-    return [(a["name"], a["kind"]) for a in doc["config"]["agents"]["value"]]
+    stable_agents_down: float = 0
+    canary_agents_down: float = 0
 
 
 @dataclass
 class AppBehaviour:
-    failed_agents: int = 0
     workflows_per_s: float = 4.0
     workflow_failure_rate: float = 0.0
     transition_failure_rate: float = 0.0
 
 
 class SyntheticApp:
-    """The app's own metrics: agent state and workflow/phase counters."""
+    """The app's own workflow/phase counters (its agent states are per track, in SyntheticIstio)."""
 
     def __init__(
         self, registry: CollectorRegistry, behaviour: AppBehaviour, rng: random.Random
     ) -> None:
         self.behaviour = behaviour
         self.rng = rng
-        self.agents = agent_registry()
-        self.agent_up = Gauge(
-            "ce_agent_up",
-            "1 if the agent is loaded and healthy",
-            ("agent", "kind"),
-            registry=registry,
-        )
         self.runs = Counter(
             "ce_workflow_runs_total", "Finished workflows by result", ("result",), registry=registry
         )
@@ -147,8 +209,6 @@ class SyntheticApp:
 
     def tick(self, dt: float) -> None:
         b = self.behaviour
-        for i, (name, kind) in enumerate(self.agents):
-            self.agent_up.labels(name, kind).set(0 if i < b.failed_agents else 1)
         self._carry += b.workflows_per_s * dt
         n = int(self._carry)
         self._carry -= n
@@ -173,35 +233,70 @@ class SyntheticApp:
 class SyntheticIstio:
     def __init__(
         self,
+        settings: Pods,
         behaviour: Behaviour,
         tick_s: float = 0.25,
         seed: int | None = None,
+        stack: str | None = None,
         app: AppBehaviour | None = None,
         latency_sigma: float | None = None,
     ) -> None:
-        self.behaviour = behaviour
         self.latency_sigma = latency_sigma
+        self.stack = stack
+        self._mtime = stack_file(stack).stat().st_mtime if stack else 0.0
+        self.settings = settings
+        self.behaviour = behaviour
         self.tick_s = tick_s
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "istio_requests_total",
-            "Total requests (synthetic, Istio labels)",
-            LABELS,
+            "istio_requests_total", "Total requests (synthetic)", REQUEST_LABELS,
             registry=self.registry,
-        )
+        )  # fmt: skip
         self.duration = Histogram(
             "istio_request_duration_milliseconds",
-            "Request duration in ms (synthetic, Istio labels)",
-            LABELS,
+            "Request duration in ms (synthetic)",
+            REQUEST_LABELS,
             buckets=ISTIO_BUCKETS,
             registry=self.registry,
         )
+        self.agent_up = Gauge(
+            "ce_agent_up", "Agent loaded and healthy (synthetic)", AGENT_LABELS,
+            registry=self.registry,
+        )  # fmt: skip
         self.app = SyntheticApp(self.registry, app or AppBehaviour(), self.rng)
+        self._series = self._request_series()
         self._stop = threading.Event()
-        self._carry: dict[str, float] = {"stable": 0.0, "canary": 0.0}
+        self._carry: dict[str, float] = {t: 0.0 for t in TRACKS}
         self.thread = threading.Thread(target=self._run, name="synthetic-traffic", daemon=True)
+
+    def _request_series(self) -> dict[tuple[str, str], dict[str, str]]:
+        return {
+            (track, rep): request_series(self.settings, track, rep)
+            for track in TRACKS
+            for rep in ("source", "destination")
+        }
+
+    def follow_stack(self) -> None:
+        """Re-read the stack's settings when its file changes (e.g. a promotion set a new
+        stableVersion): the pods then carry new labels, and so does their telemetry."""
+        if not self.stack:
+            return
+        mtime = stack_file(self.stack).stat().st_mtime
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        try:
+            settings = load_settings(self.stack)
+        except settings_mod.SettingsError:
+            return  # a half-written file: keep the last good labels
+        with self.lock:
+            self.settings = settings
+            self._series = self._request_series()
+            self.requests.clear()
+            self.duration.clear()
+            self.agent_up.clear()
 
     def start(self) -> None:
         self.tick()  # series exist from the first scrape on
@@ -211,7 +306,11 @@ class SyntheticIstio:
         self._stop.set()
 
     def _run(self) -> None:
+        n = 0
         while not self._stop.wait(self.tick_s):
+            n += 1
+            if n % max(1, int(2 / self.tick_s)) == 0:
+                self.follow_stack()
             self.tick()
 
     def _latency(self, target_ms: float) -> float:
@@ -223,28 +322,26 @@ class SyntheticIstio:
 
     def tick(self) -> None:
         with self.lock:
-            self.app.tick(self.tick_s)
             b = self.behaviour
             plan = [("stable", b.stable_error_rate, b.stable_latency_ms)]
             if b.canary_traffic:
                 plan.append(("canary", b.canary_error_rate, b.canary_latency_ms))
-            for version, err_rate, lat in plan:
-                self._carry[version] += b.rps * self.tick_s
-                n = int(self._carry[version])
-                self._carry[version] -= n
+            for track, err_rate, lat in plan:
+                self._carry[track] += b.rps * self.tick_s
+                n = int(self._carry[track])
+                self._carry[track] -= n
                 for _ in range(n):
                     code = "503" if self.rng.random() < err_rate else "200"
-                    labels = (
-                        "destination",
-                        "istio-ingressgateway",
-                        f"claude-enhancer-{version}",
-                        "claude-enhancer",
-                        version,
-                        "http",
-                        code,
-                    )
-                    self.requests.labels(*labels).inc()
-                    self.duration.labels(*labels).observe(self._latency(lat))
+                    ms = self._latency(lat)
+                    for rep in ("source", "destination"):
+                        labels = {**self._series[(track, rep)], "response_code": code}
+                        self.requests.labels(**labels).inc()
+                        # the gateway sees the sidecar's time plus its own hop
+                        self.duration.labels(**labels).observe(ms + (1 if rep == "source" else 0))
+            for track, down in (("stable", b.stable_agents_down), ("canary", b.canary_agents_down)):
+                for i, labels in enumerate(agent_series(self.settings, track)):
+                    self.agent_up.labels(**labels).set(0 if i < down else 1)
+            self.app.tick(self.tick_s)
 
     def control(self, query: str) -> str:
         params = urllib.parse.parse_qs(query)
@@ -258,12 +355,14 @@ class SyntheticIstio:
                     "stable_error_rate",
                     "stable_latency_ms",
                     "rps",
+                    "canary_agents_down",
+                    "stable_agents_down",
                 ):
                     setattr(b, key, float(value))
                 elif key == "canary_traffic":
                     b.canary_traffic = value.lower() in ("1", "true", "yes")
                 elif key == "failed_agents":
-                    self.app.behaviour.failed_agents = int(value)
+                    b.stable_agents_down = float(value)
                 elif key in ("workflow_failure_rate", "transition_failure_rate"):
                     setattr(self.app.behaviour, key, float(value))
                 else:
@@ -306,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("port", type=int, help="TCP port on 127.0.0.1 (0 = any free port, printed)")
+    p.add_argument("--stack", default="local", help="stack whose pods are simulated")
     p.add_argument("--rps", type=float, default=50.0, help="simulated requests/s per version")
     p.add_argument(
         "--canary-error-rate", type=float, default=0.0, help="fraction of canary 5xx (0.02 = 2%%)"
@@ -318,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-traffic", action="store_true", help="the canary receives no requests")
     p.add_argument("--tick", type=float, default=0.25, help="seconds between simulated batches")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--failed-agents", type=int, default=0, help="agents reporting down")
+    p.add_argument("--failed-agents", type=int, default=0, help="stable agents reporting down")
     p.add_argument(
         "--scenario", choices=sorted(SCENARIOS), default=None, help="seeded scenario to replay"
     )
@@ -335,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         canary_error_rate=args.canary_error_rate,
         canary_latency_ms=args.canary_latency_ms,
         canary_traffic=not args.no_traffic,
+        stable_agents_down=args.failed_agents,
     )
     sigma = None
     if args.scenario:
@@ -344,10 +445,11 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, key) == parser.get_default(key):  # explicit flags win
                 setattr(behaviour, key, value)
     app = SyntheticIstio(
+        load_settings(args.stack),
         behaviour,
         tick_s=args.tick,
         seed=args.seed,
-        app=AppBehaviour(failed_agents=args.failed_agents),
+        stack=args.stack,
         latency_sigma=sigma,
     )
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(app))

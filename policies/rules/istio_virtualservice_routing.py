@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.rollout import PHASE_WEIGHTS
+from rollout.phases import PHASE_WEIGHTS
+
 from policies.lib.istio import canary_weights, pinned_conflicts, route_label, routes
 from policies.lib.props import UNKNOWN, as_int, as_list, dig
 from policies.lib.rule import Rule, crd_kind
@@ -21,7 +22,7 @@ RULE = Rule(
         "OWASP": ["A04:2021"],
     },
     remediation="Give every destination of a multi-destination route an explicit weight summing to 100; set "
-    "the canary weight from components/rollout.py (weights_for(phase)) instead of by hand.",
+    "the canary weight from rollout/phases.py (weights_for(phase)) instead of by hand.",
     resource_types=tuple(f"kubernetes:networking.istio.io/{v}:VirtualService" for v in ("v1", "v1beta1", "v1alpha3")),
     config_schema={
         "phaseWeights": {

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from components.rollout import PHASE_WEIGHTS, RolloutError, check_transition
+from rollout.phases import PHASE_WEIGHTS, RolloutError, check_transition
+
 from policies.lib.istio import canary_weights
 from policies.lib.props import as_bool, as_int, as_list
 from policies.lib.rule import Rule, crd_kind

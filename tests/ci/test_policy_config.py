@@ -10,12 +10,12 @@ import pytest
 
 from ci import policy_config
 from ci.stacks import STACKS
-from components import rollout
 from components.mesh import virtual_service_spec
 from components.settings import MeshSettings
 from components.state import Runner
 from policies.lib.props import plain
 from policies.rules import prod_replicas, rollout_phase_step
+from rollout import phases as rollout
 
 VS = "kubernetes:networking.istio.io/v1:VirtualService"
 MESH = MeshSettings(

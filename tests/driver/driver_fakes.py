@@ -1,14 +1,25 @@
-"""Fake collaborators: a Pulumi stack without a CLI, a Prometheus without HTTP, a clock."""
+"""Fake collaborators: a Pulumi stack without a CLI, a Prometheus without HTTP, a clock.
+
+The fake stack's outputs come from the program's own pure builders (traffic targets,
+the phase-0 VirtualService), so the driver is tested against the shapes it really gets.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from components import rollout
+from components.app import traffic_targets
+from components.mesh import virtual_service_manifest
 from driver.prom import PromError
 from driver.stack import OnOutput, Resource, UpOutcome
+from rollout import config as rollout_config
+from rollout import phases
+from tests.unit.conftest import settings_for
+
+_LOCAL = settings_for("local", 0, None)
 
 
 class FakeStack:
@@ -22,31 +33,63 @@ class FakeStack:
         config: dict[str, Any] | None = None,
         deployed: int | None = None,
         fail_up: bool = False,
+        events: list[str] | None = None,
     ) -> None:
         self.stack_name = stack_name
         self.config: dict[str, Any] = dict(config or {"phase": 0})
+        self.app: dict[str, Any] = {
+            "stableVersion": _LOCAL.app.stable_version,
+            "canaryVersion": _LOCAL.app.canary_version,
+        }
         self._outputs: dict[str, Any] = {}
         self.fail_up = fail_up
         self.up_calls: list[dict[str, Any]] = []
+        self.events = events if events is not None else []
+        self.locked = False
+        self.crash_after_set_phase = False
         if deployed is not None:
             self._outputs = self._outputs_for(deployed)
 
-    @staticmethod
-    def _outputs_for(phase: int) -> dict[str, Any]:
-        w = rollout.weights_for(phase)
+    def _outputs_for(self, phase: int) -> dict[str, Any]:
+        cfg = rollout_config.parse(self.config)
+        w = cfg.weights(phase)
+        app = dataclasses.replace(
+            _LOCAL.app,
+            stable_version=self.app["stableVersion"],
+            canary_version=self.app["canaryVersion"],
+        )
         return {
             "rolloutPhase": phase,
             "canaryWeight": w.canary,
             "stableWeight": w.stable,
             "namespace": "claude-enhancer",
             "virtualServiceName": "claude-enhancer",
+            "trafficTargets": traffic_targets(app, "claude-enhancer"),
+            "trafficRollback": virtual_service_manifest(
+                cfg.weights(0), _LOCAL.mesh, "claude-enhancer"
+            ),
         }
 
     def rollout_config(self) -> dict[str, Any]:
         return dict(self.config)
 
     def set_phase(self, phase: int) -> None:
+        self.events.append(f"config phase={phase}")
         self.config["phase"] = str(phase)  # the CLI hands config back as strings sometimes
+        if self.crash_after_set_phase:
+            raise KeyboardInterrupt("killed after the config change")
+
+    def set_config_value(self, key: str, value: str) -> None:
+        assert key.startswith("claude-enhancer:app.")
+        self.events.append(f"config {key}={value}")
+        self.app[key.split(".", 1)[1]] = value
+
+    def config_value(self, key: str) -> Any:
+        return dict(self.app) if key == "claude-enhancer:app" else None
+
+    def cancel_stale_lock(self) -> bool:
+        was, self.locked = self.locked, False
+        return was
 
     def outputs(self) -> dict[str, Any]:
         return dict(self._outputs)
@@ -54,11 +97,14 @@ class FakeStack:
     def up(self, on_output: OnOutput, targets: list[str] | None = None) -> UpOutcome:
         phase = int(self.config["phase"])
         self.up_calls.append({"phase": phase, "targets": targets})
+        self.events.append(f"up phase={phase}")
         on_output(f"Updating (fake): phase {phase}")
+        if self.locked:
+            raise RuntimeError("the stack is currently locked by 1 lock(s)")
         if self.fail_up:
             raise RuntimeError("boom: kube-apiserver unreachable")
         prev = self._outputs.get("rolloutPhase")
-        rollout.check_transition(prev, phase, bool(self.config.get("allowSkip", False)))
+        phases.check_transition(prev, phase, bool(self.config.get("allowSkip", False)))
         self._outputs = self._outputs_for(phase)
         return UpOutcome(outputs=dict(self._outputs), result="succeeded", summary={"update": 1})
 
@@ -87,6 +133,19 @@ class FakeStack:
         ]
 
 
+class FakeTraffic:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.applied: list[Mapping[str, Any]] = []
+
+    def apply(self, manifest: Mapping[str, Any]) -> float:
+        self.applied.append(manifest)
+        route = next(r for r in manifest["spec"]["http"] if r["name"] == "weighted")
+        weights = {d["destination"]["subset"]: d["weight"] for d in route["route"]}
+        self.events.append(f"traffic canary={weights['canary']}")
+        return 0.05
+
+
 class FakeProm:
     def __init__(
         self,
@@ -110,14 +169,24 @@ class FakeProm:
 
     def query_scalar(self, promql: str) -> float | None:
         self.queries.append(promql)
-        if promql.startswith("histogram_quantile"):
+        if promql.startswith("histogram_quantile(0.95"):
             return self.values.get("p95_ms")
+        if promql.startswith("histogram_quantile(0.99"):
+            return self.values.get("p99_ms")
         if promql.startswith("sum(increase"):
             return self.values.get("request_count")
+        if promql.startswith("count(max by (agent)"):
+            return self.values.get("agents_down")
         return self.values.get("error_ratio")
 
 
-HEALTHY = {"error_ratio": 0.0, "p95_ms": 120.0, "request_count": 5000.0}
+HEALTHY = {
+    "error_ratio": 0.0,
+    "p95_ms": 120.0,
+    "p99_ms": 300.0,
+    "request_count": 5000.0,
+    "agents_down": 0.0,
+}
 
 
 class Clock:

@@ -251,7 +251,8 @@ def wait_for_full_window(url: str, jobs: list[str], window: str, timeout: float 
     while time.monotonic() < deadline:
         counts = [
             client.query_scalar(
-                f'sum(increase(istio_requests_total{{job="{j}",destination_version="stable"}}[{window}]))'
+                f'sum(increase(istio_requests_total{{job="{j}",reporter="destination",'
+                f'destination_workload="api-blue"}}[{window}]))'
             )
             for j in jobs
         ]

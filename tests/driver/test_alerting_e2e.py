@@ -268,13 +268,14 @@ def test_workflow_failures_page_the_slo_and_inhibit_its_ticket(tmp_path: Path, s
 
 
 def _wait_for_agents(prom: str) -> None:
-    q = urllib.parse.quote('count(ce_agent_up{job="claude-enhancer"})')
+    # both tracks' agent-runtime pods report the 61 agents, each under its version
+    q = urllib.parse.quote('count by (version) (ce_agent_up{job="claude-enhancer"})')
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{prom}/api/v1/query?query={q}", timeout=2) as r:
                 res = json.loads(r.read())["data"]["result"]
-            if res and float(res[0]["value"][1]) == 61:
+            if len(res) == 2 and all(float(r["value"][1]) == 61 for r in res):
                 return
         except OSError:
             pass

@@ -33,8 +33,8 @@ def test_render_and_merge() -> None:
     res.notes.append("a note")
     section = b.render_section(res, datetime(2025, 1, 1, tzinfo=UTC), "host")
     assert "| full deploy (`destroy` then `up` at phase 0) | 11.00 | 10.00 | 12.00 | 3 |" in section
-    assert "| step / full deploy | 0.23 |" in section
-    assert "| targeted / full rollback | n/a |" in section
+    assert "| step / full deploy (goal <= 0.2) | 0.23 |" in section
+    assert "| Automation API step / CLI step | n/a |" in section
     doc = b.merge_section("# Benchmarks\n\n## Other\nkeep me\n", section)
     assert "keep me" in doc and doc.count(b.BEGIN) == 1
     res.samples["full_deploy"] = [20.0]

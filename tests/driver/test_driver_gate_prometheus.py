@@ -13,8 +13,9 @@ import pytest
 
 from driver import core
 from driver.audit import AuditLog
-from driver.gate import GateResult, GateThresholds, evaluate_gate
 from driver.prom import PrometheusClient, collect_gate_inputs
+from rollout import phases
+from rollout.gate import GateResult, GateThresholds, evaluate
 from tests.driver.driver_fakes import Clock, FakeStack
 from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
 
@@ -42,9 +43,18 @@ def prom_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def gate(url: str, job: str, version: str = "canary") -> GateResult:
+#: the program's own Istio labels per track (from its pure builders, via the fake outputs)
+TARGETS = core.targets_from_outputs(FakeStack(deployed=1).outputs())
+
+
+def gate(url: str, job: str, track: str = "canary") -> GateResult:
     t = thresholds(job)
-    return evaluate_gate(collect_gate_inputs(PrometheusClient(url), t, version), t)
+    phase = 0 if track == "stable" else 1
+    return evaluate(
+        collect_gate_inputs(PrometheusClient(url), t, TARGETS[track]),
+        t,
+        phases.phase(phase).gate_profile,
+    )
 
 
 def failures(r: GateResult) -> dict[str, str]:
@@ -61,7 +71,8 @@ def test_healthy_canary_passes(prom_url: str) -> None:
     assert r.passed, r.summary()
     values = {c.name: c.value for c in r.checks}
     assert values["error_ratio"] == 0.0
-    assert isinstance(values["p95_latency"], float) and values["p95_latency"] < 500
+    assert isinstance(values["p95"], float) and values["p95"] < 500
+    assert values["agents_up"] == 0.0  # no agent down
     assert isinstance(values["request_count"], float) and values["request_count"] >= MIN_REQUESTS
 
 
@@ -75,41 +86,44 @@ def test_two_percent_errors_fail(prom_url: str) -> None:
 
 def test_p95_800ms_fails(prom_url: str) -> None:
     r = gate(prom_url, "slow")
-    assert set(failures(r)) == {"p95_latency"}, r.summary()
-    p95 = next(c.value for c in r.checks if c.name == "p95_latency")
+    assert set(failures(r)) == {"p95"}, r.summary()
+    p95 = next(c.value for c in r.checks if c.name == "p95")
     assert isinstance(p95, float) and p95 >= 500
-    assert ">= 500 ms" in failures(r)["p95_latency"]
+    assert ">= 500.0 ms" in failures(r)["p95"]
 
 
 def test_no_traffic_fails_never_passes(prom_url: str) -> None:
     r = gate(prom_url, "notraffic")
     assert not r.passed
     f = failures(r)
-    assert {"request_count", "error_ratio", "p95_latency"} <= set(f), r.summary()
+    assert {"request_count", "error_ratio", "p95", "p99"} <= set(f), r.summary()
     assert "no data" in f["request_count"]
 
 
 def test_go_no_go_judges_stable_even_without_canary_traffic(prom_url: str) -> None:
-    assert gate(prom_url, "notraffic", version="stable").passed
+    assert gate(prom_url, "notraffic", track="stable").passed
 
 
 def test_missing_metrics_fail(prom_url: str) -> None:
     t = GateThresholds(window=WINDOW, min_requests=MIN_REQUESTS, selector='job="nonexistent"')
-    r = evaluate_gate(collect_gate_inputs(PrometheusClient(prom_url), t, "canary"), t)
+    r = evaluate(collect_gate_inputs(PrometheusClient(prom_url), t, TARGETS["canary"]), t)
     assert not r.passed and "no data" in failures(r)["request_count"]
 
 
 def test_unreachable_prometheus_fails() -> None:
     t = thresholds("healthy")
-    r = evaluate_gate(
-        collect_gate_inputs(PrometheusClient("http://127.0.0.1:9", timeout=2), t, "canary"), t
+    r = evaluate(
+        collect_gate_inputs(
+            PrometheusClient("http://127.0.0.1:9", timeout=2), t, TARGETS["canary"]
+        ),
+        t,
     )
     assert not r.passed and "could not list metric names" in failures(r)["metrics_present"]
 
 
 @pytest.mark.parametrize(
     ("job", "check"),
-    [("errors", "error_ratio"), ("slow", "p95_latency"), ("notraffic", "request_count")],
+    [("errors", "error_ratio"), ("slow", "p95"), ("notraffic", "request_count")],
 )
 def test_driver_rolls_back_on_real_gate(
     prom_url: str, tmp_path: Path, job: str, check: str
@@ -122,7 +136,7 @@ def test_driver_rolls_back_on_real_gate(
     rep = d.advance("tech-lead", prom_url)
     assert rep.code == core.ROLLED_BACK, lines
     assert stack.outputs()["rolloutPhase"] == 0
-    gate_e = d.audit.entries()[-2]
+    (gate_e,) = [e for e in d.audit.entries() if e["result"] == "gate_failed"]
     assert any(c["name"] == check and not c["passed"] for c in gate_e["gate"]["checks"])
 
 

@@ -1,177 +1,64 @@
-"""Unit tests: pure gate / bake / approval logic, audit log, and the driver with fakes."""
+"""Driver and controller with fakes: steps, NO-GO, rollback order, promote, pause, resume, lock,
+webhook and /metrics (no CLI, no cluster)."""
 
 from __future__ import annotations
 
 import json
 import math
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
-from components import rollout
 from driver import bake, cli, core
 from driver.audit import REDACTED, AuditLog, default_audit_path, redact
-from driver.gate import (
-    GateConfigError,
-    GateInputs,
-    GateThresholds,
-    build_queries,
-    evaluate_gate,
-    gate_version_for,
-)
+from driver.controller import Controller
+from driver.lock import LockHeld, StackLock
+from driver.metrics import RolloutMetrics
+from driver.notify import WebhookNotifier
 from driver.prom import collect_gate_inputs
 from driver.stack import Resource, rollback_targets
-from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack
+from driver.traffic import TrafficError, provider_field_manager
+from rollout import phases as rollout
+from rollout.gate import GateThresholds
+from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack, FakeTraffic
 
-NAMES = frozenset({"istio_requests_total", "istio_request_duration_milliseconds_bucket"})
 T = GateThresholds(min_requests=100)
 
 
-def inputs(**kw: object) -> GateInputs:
-    base: dict[str, object] = {
-        "metric_names": NAMES,
-        "error_ratio": 0.0,
-        "p95_ms": 120.0,
-        "request_count": 5000.0,
-    }
-    base.update(kw)
-    return GateInputs(**base)  # type: ignore[arg-type]
-
-
-def failed(result: object) -> dict[str, str]:
-    return {c.name: c.reason for c in result.failures}  # type: ignore[attr-defined]
-
-
-# ---------------------------------------------------------------- gate (pure)
-class TestGate:
-    def test_healthy_passes(self) -> None:
-        r = evaluate_gate(inputs(), T)
-        assert r.passed, r.summary()
-        assert {c.name for c in r.checks} == {
-            "metrics_present",
-            "request_count",
-            "error_ratio",
-            "p95_latency",
-        }
-
-    def test_two_percent_errors_fail_with_value_and_threshold(self) -> None:
-        r = evaluate_gate(inputs(error_ratio=0.02), T)
-        assert not r.passed
-        assert failed(r) == {"error_ratio": "error_ratio: 2.000% >= 0.100% (canary)"}
-
-    def test_error_ratio_threshold_is_strict(self) -> None:
-        assert not evaluate_gate(inputs(error_ratio=0.001), T).passed
-        assert evaluate_gate(inputs(error_ratio=0.000999), T).passed
-
-    def test_p95_800ms_fails(self) -> None:
-        r = evaluate_gate(inputs(p95_ms=800.0), T)
-        assert failed(r) == {"p95_latency": "p95_latency: 800.0 ms >= 500 ms (canary)"}
-
-    def test_p95_threshold_is_strict(self) -> None:
-        assert not evaluate_gate(inputs(p95_ms=500.0), T).passed
-        assert evaluate_gate(inputs(p95_ms=499.9), T).passed
-
-    @pytest.mark.parametrize("missing", [None, math.nan, math.inf])
-    def test_no_data_never_passes(self, missing: float | None) -> None:
-        r = evaluate_gate(inputs(error_ratio=missing, p95_ms=missing, request_count=missing), T)
-        assert not r.passed
-        assert set(failed(r)) == {"request_count", "error_ratio", "p95_latency"}
-        assert "no data" in failed(r)["request_count"]
-
-    def test_too_few_requests_fail(self) -> None:
-        r = evaluate_gate(inputs(request_count=99.0), T)
-        assert failed(r) == {"request_count": "request_count: 99 < 100 (canary, 5m)"}
-        assert evaluate_gate(inputs(request_count=100.0), T).passed
-
-    def test_missing_metric_names_fail(self) -> None:
-        r = evaluate_gate(inputs(metric_names=frozenset({"istio_requests_total"})), T)
-        assert (
-            "missing ['istio_request_duration_milliseconds_bucket']" in failed(r)["metrics_present"]
-        )
-
-    def test_prometheus_unreachable_fails(self) -> None:
-        r = evaluate_gate(
-            inputs(
-                metric_names=None,
-                error_ratio=None,
-                p95_ms=None,
-                request_count=None,
-                errors=("connection refused",),
-            ),
-            T,
-        )
-        assert not r.passed
-        assert "could not list metric names" in failed(r)["metrics_present"]
-        assert "connection refused" in failed(r)["prometheus_api"]
-
-    def test_min_requests_zero_rejected(self) -> None:
-        with pytest.raises(GateConfigError, match="no data must never pass"):
-            GateThresholds(min_requests=0)
-
-    def test_from_config(self) -> None:
-        t = GateThresholds.from_config(
-            {
-                "maxErrorRatio": "0.005",
-                "maxP95Ms": 300,
-                "minRequests": 10,
-                "window": "30s",
-                "selector": 'job="x"',
-            }
-        )
-        assert (t.max_error_ratio, t.max_p95_ms, t.min_requests, t.window) == (
-            0.005,
-            300,
-            10,
-            "30s",
-        )
-        assert GateThresholds.from_config(None) == GateThresholds()
-        with pytest.raises(GateConfigError, match=r"unknown rollout\.gate keys"):
-            GateThresholds.from_config({"maxErrors": 1})
-        with pytest.raises(GateConfigError, match="window"):
-            GateThresholds.from_config({"window": "5 minutes"})
-        with pytest.raises(GateConfigError, match="selector"):
-            GateThresholds.from_config({"selector": "job=x"})
-
-    def test_queries_use_istio_names_selector_and_window(self) -> None:
-        q = build_queries(GateThresholds(window="30s", selector='reporter="destination",job="a"'))
-        sel = '{reporter="destination",job="a",destination_version="canary"'
-        assert q.request_count == f"sum(increase(istio_requests_total{sel}}}[30s]))"
-        assert f'istio_requests_total{sel},response_code=~"5.."}}[30s]' in q.error_ratio
-        assert "or vector(0)" in q.error_ratio
-        assert q.p95_ms.startswith(
-            "histogram_quantile(0.95, sum by (le) (rate(istio_request_duration_milliseconds_bucket"
-        )
-        assert 'destination_version="stable"' in build_queries(GateThresholds(), "stable").p95_ms
-
-    def test_go_no_go_judges_stable(self) -> None:
-        assert gate_version_for(0, T) == "stable"
-        assert [gate_version_for(p, T) for p in (1, 2, 3)] == ["canary"] * 3
-
-    def test_audit_form_is_json_safe(self) -> None:
-        r = evaluate_gate(inputs(p95_ms=math.nan), T)
-        json.dumps(r.as_audit(), allow_nan=False)
-
-
 class TestCollect:
-    def test_collect_uses_all_queries(self) -> None:
+    def test_collect_runs_every_query_on_the_tracks_labels(self) -> None:
         prom = FakeProm(values=HEALTHY)
-        gi = collect_gate_inputs(prom, T, "canary")
-        assert (gi.error_ratio, gi.p95_ms, gi.request_count) == (0.0, 120.0, 5000.0)
-        assert len(prom.queries) == 3
+        stack = FakeStack(deployed=1)
+        target = core.targets_from_outputs(stack.outputs())["canary"]
+        gi = collect_gate_inputs(prom, T, target)
+        assert (gi.error_ratio, gi.p95_ms, gi.p99_ms, gi.request_count, gi.agents_down) == (
+            0.0,
+            120.0,
+            300.0,
+            5000.0,
+            0.0,
+        )
+        assert len(prom.queries) == 5
+        assert all('destination_version="5.1.0"' in q for q in prom.queries[:4])
 
     def test_missing_metrics_skip_queries(self) -> None:
         prom = FakeProm(names={"up"}, values=HEALTHY)
-        gi = collect_gate_inputs(prom, T, "canary")
+        target = core.targets_from_outputs(FakeStack(deployed=1).outputs())["canary"]
+        gi = collect_gate_inputs(prom, T, target)
         assert prom.queries == [] and gi.request_count is None
-        assert not evaluate_gate(gi, T).passed
 
     def test_nan_becomes_no_data(self) -> None:
-        gi = collect_gate_inputs(FakeProm(values={**HEALTHY, "p95_ms": math.nan}), T, "canary")
+        target = core.targets_from_outputs(FakeStack(deployed=1).outputs())["canary"]
+        gi = collect_gate_inputs(FakeProm(values={**HEALTHY, "p95_ms": math.nan}), T, target)
         assert gi.p95_ms is None
 
-    def test_unreachable(self) -> None:
-        gi = collect_gate_inputs(FakeProm(fail=True), T, "canary")
-        assert gi.metric_names is None and gi.errors
+    def test_outputs_without_targets_are_a_clear_error(self) -> None:
+        with pytest.raises(Exception, match="trafficTargets is missing"):
+            core.targets_from_outputs({"rolloutPhase": 0})
 
 
 # ---------------------------------------------------------------- bake + approval (pure)
@@ -190,23 +77,17 @@ class TestBake:
 
     def test_remaining_and_done(self) -> None:
         entered = bake.parse_ts("2025-01-01T10:40:00Z")
-        s = bake.bake_status(2, entered, 45, bake.parse_ts("2025-01-01T11:00:00Z"))
+        s = bake.bake_status(2, entered, 45 * 60, bake.parse_ts("2025-01-01T11:00:00Z"))
         assert (s.required_s, s.elapsed_s, s.remaining_s, s.done) == (2700, 1200, 1500, False)
         assert "1500 s of 2700 s" in s.describe()
-        assert bake.bake_status(2, entered, 45, bake.parse_ts("2025-01-01T11:25:00Z")).done
+        assert bake.bake_status(2, entered, 45 * 60, bake.parse_ts("2025-01-01T11:25:00Z")).done
 
     def test_unknown_entry_time_is_not_done(self) -> None:
-        s = bake.bake_status(1, None, 30, bake.parse_ts("2025-01-01T11:25:00Z"))
+        s = bake.bake_status(1, None, 30 * 60, bake.parse_ts("2025-01-01T11:25:00Z"))
         assert not s.done and "entry time unknown" in s.describe()
 
     def test_phase_zero_and_zero_minutes_need_no_bake(self) -> None:
         assert bake.bake_status(0, None, 0, bake.parse_ts("2025-01-01T00:00:00Z")).done
-
-    def test_bake_minutes_from_config_with_spec_fallback(self) -> None:
-        assert bake.bake_minutes_for(2, {"2": 0.1}) == 0.1
-        assert [bake.bake_minutes_for(p, {}) for p in (0, 1, 2, 3, 4)] == [0, 30, 45, 30, 15]
-        with pytest.raises(rollout.RolloutError):
-            bake.bake_minutes_for(1, {"1": -1})
 
     @pytest.mark.parametrize(
         ("phase", "role"),
@@ -255,8 +136,16 @@ class TestAudit:
 
 
 # ---------------------------------------------------------------- driver with fakes
+CFG = {"phase": 0, "bakeMinutes": {"1": 30, "2": 45, "3": 30, "4": 15}}
+
+
 def make_driver(
-    tmp_path: Path, stack: FakeStack, prom: FakeProm | None = None, clock: Clock | None = None
+    tmp_path: Path,
+    stack: FakeStack,
+    prom: FakeProm | None = None,
+    clock: Clock | None = None,
+    notifier: Any = None,
+    metrics: RolloutMetrics | None = None,
 ) -> tuple[core.Driver, list[str], Clock]:
     lines: list[str] = []
     clk = clock or Clock()
@@ -267,211 +156,365 @@ def make_driver(
         clock=clk,
         prom_factory=lambda url: p,
         out=lines.append,
+        traffic=FakeTraffic(stack.events),
+        notifier=notifier,
+        metrics=metrics,
     )
     return d, lines, clk
 
 
-CFG = {"phase": 0, "bakeMinutes": {"1": 30, "2": 45, "3": 30, "4": 15}}
-
-
 class TestDriver:
-    def test_full_rollout_0_to_4(self, tmp_path: Path) -> None:
+    def test_full_rollout_0_to_4_by_hand(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
         d, lines, clk = make_driver(tmp_path, stack)
         roles = ["deployment-commander", "tech-lead", "sre", "product-owner"]
-        bakes = [0, 30, 45, 30]
-        for phase, (role, minutes) in enumerate(zip(roles, bakes, strict=True)):
+        for phase, (role, minutes) in enumerate(zip(roles, [0, 30, 45, 30], strict=True)):
             clk.advance(minutes)
             rep = d.advance(role, "http://prom")
             assert rep.code == core.OK, lines
             assert stack.outputs()["rolloutPhase"] == phase + 1
-        assert stack.outputs()["canaryWeight"] == 100
-        log = d.audit.entries()
-        assert [(e["from_phase"], e["to_phase"], e["result"], e["actor"]) for e in log] == [
-            (0, 1, "applied", "deployment-commander"),
-            (1, 2, "applied", "tech-lead"),
-            (2, 3, "applied", "sre"),
-            (3, 4, "applied", "product-owner"),
+        applied = [e for e in d.audit.entries() if e["result"] == "applied"]
+        assert [(e["from_phase"], e["to_phase"], e["actor"]) for e in applied] == [
+            (0, 1, "deployment-commander"),
+            (1, 2, "tech-lead"),
+            (2, 3, "sre"),
+            (3, 4, "product-owner"),
         ]
-        assert log[0]["gate"]["version"] == "stable" and log[1]["gate"]["version"] == "canary"
-        assert all(e["gate"]["passed"] and e["ts"].endswith("Z") for e in log)
+        assert applied[0]["gate"]["track"] == "stable" and applied[0]["gate"]["version"] == "5.0.3"
+        assert applied[1]["gate"]["track"] == "canary" and applied[1]["gate"]["version"] == "5.1.0"
         assert d.advance("product-owner", "http://prom").code == core.REFUSED  # final
-        info = d.status()
-        assert info["deployedPhase"] == 4 and info["weights"] == {"stable": 0, "canary": 100}
 
     def test_bake_time_enforced(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
-        d, _lines, clk = make_driver(tmp_path, stack)
+        d, _, clk = make_driver(tmp_path, stack)
         assert d.advance("deployment-commander", "u").code == core.OK
         clk.advance(29)
         rep = d.advance("tech-lead", "u")
-        assert (
-            rep.code == core.REFUSED
-            and "bake time not over" in rep.reason
-            and "60 s of 1800 s" in rep.reason
-        )
-        assert stack.outputs()["rolloutPhase"] == 1 and len(stack.up_calls) == 1
+        assert rep.code == core.REFUSED and "bake time not over" in rep.reason
         clk.advance(1)
         assert d.advance("tech-lead", "u").code == core.OK
 
-    def test_unknown_entry_time_refused(self, tmp_path: Path) -> None:
-        stack = FakeStack(config={**CFG, "phase": 2}, deployed=2)
-        d, _, _ = make_driver(tmp_path, stack)
-        rep = d.advance("sre", "u")
-        assert rep.code == core.REFUSED and "entry time unknown" in rep.reason
-
     def test_wrong_approver_refused_without_touching_stack(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
-        prom = FakeProm(values=HEALTHY)
-        d, _, _ = make_driver(tmp_path, stack, prom)
-        rep = d.advance("tech-lead", "u")
-        assert rep.code == core.REFUSED and "deployment-commander" in rep.reason
-        assert stack.up_calls == [] and prom.queries == []
-        assert d.audit.entries()[-1]["result"] == "refused"
-
-    @pytest.mark.parametrize(
-        ("values", "check"),
-        [
-            ({**HEALTHY, "error_ratio": 0.02}, "error_ratio"),
-            ({**HEALTHY, "p95_ms": 800.0}, "p95_latency"),
-            ({}, "request_count"),
-        ],
-    )
-    def test_gate_failure_rolls_back(
-        self, tmp_path: Path, values: dict[str, float], check: str
-    ) -> None:
-        stack = FakeStack(config=dict(CFG), deployed=0)
-        good = FakeProm(values=HEALTHY)
-        bad = FakeProm(values=values)
-        current = {"p": good}
-        lines: list[str] = []
-        clk = Clock()
-        d = core.Driver(
-            stack,
-            AuditLog(tmp_path / "a.jsonl"),
-            clock=clk,
-            prom_factory=lambda url: current["p"],
-            out=lines.append,
-        )
-        assert d.advance("deployment-commander", "u").code == core.OK
-        clk.advance(30)
-        current["p"] = bad
-        rep = d.advance("tech-lead", "u")
-        assert rep.code == core.ROLLED_BACK
-        assert stack.outputs()["rolloutPhase"] == 0 and stack.outputs()["canaryWeight"] == 0
-        assert [c["phase"] for c in stack.up_calls] == [1, 0]
-        gate_e, rb_e = d.audit.entries()[-2:]
-        assert (gate_e["result"], gate_e["from_phase"], gate_e["to_phase"]) == ("gate_failed", 1, 2)
-        assert any(c["name"] == check and not c["passed"] for c in gate_e["gate"]["checks"])
-        assert (rb_e["action"], rb_e["result"], rb_e["to_phase"], rb_e["trigger"]) == (
-            "rollback",
-            "applied",
-            0,
-            "gate_failed",
-        )
-        assert rb_e["actor"] == "auto:tech-lead" and "wall_s" in rb_e
-        assert any(f"[FAIL] {check}" in line for line in lines)
-        assert any("rollback to phase 0" in line and "wall time" in line for line in lines)
-
-    def test_config_output_mismatch_refused(self, tmp_path: Path) -> None:
-        stack = FakeStack(config={**CFG, "phase": 2}, deployed=1)
         d, _, _ = make_driver(tmp_path, stack)
         rep = d.advance("tech-lead", "u")
-        assert rep.code == core.REFUSED and "differs from deployed" in rep.reason
+        assert rep.code == core.REFUSED and "deployment-commander" in rep.reason
+        assert stack.up_calls == []
+
+    def test_no_go_at_phase_0_changes_nothing_and_runs_no_up(self, tmp_path: Path) -> None:
+        """Before: a failed GO/NO-GO "rolled back" from phase 0 to phase 0 with an `up`."""
+        stack = FakeStack(config=dict(CFG), deployed=0)
+        d, lines, _ = make_driver(tmp_path, stack, prom=FakeProm(fail=True))
+        rep = d.advance("deployment-commander", "http://127.0.0.1:1")
+        assert rep.code == core.REFUSED, lines
+        assert stack.up_calls == [] and stack.events == []
+        assert d.audit.entries()[-1]["result"] == "refused"
+
+    def test_hard_breach_rolls_back_weights_first(self, tmp_path: Path) -> None:
+        stack = FakeStack(config=dict(CFG), deployed=0)
+        prom = FakeProm(values=HEALTHY)
+        d, _, clk = make_driver(tmp_path, stack, prom=prom)
+        assert d.advance("deployment-commander", "u").code == core.OK
+        clk.advance(30)
+        prom.values["error_ratio"] = 0.02
+        rep = d.advance("tech-lead", "u")
+        assert rep.code == core.ROLLED_BACK
+        assert stack.outputs()["rolloutPhase"] == 0
+        # traffic moves before the config/`up` that scales green down
+        tail = stack.events[stack.events.index("traffic canary=0") :]
+        assert tail == ["traffic canary=0", "config phase=0", "up phase=0"]
+
+    def test_soft_failure_at_phase_2_pauses_and_at_3_holds(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={**CFG, "phase": 2}, deployed=2)
+        prom = FakeProm(values={**HEALTHY, "agents_down": 5.0})
+        d, _, clk = make_driver(tmp_path, stack, prom=prom)
+        d.record(action="advance", result="applied", to_phase=2, from_phase=1)
+        clk.advance(45)
+        assert d.advance("sre", "u").code == core.PAUSED
+        assert d.audit.entries()[-1]["result"] == "paused" and stack.up_calls == []
 
     def test_up_failure_reported(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0, fail_up=True)
-        d, _lines, _ = make_driver(tmp_path, stack)
+        d, _, _ = make_driver(tmp_path, stack)
         rep = d.advance("deployment-commander", "u")
-        assert rep.code == core.ERROR and "boom" in rep.reason
-        assert d.audit.entries()[-1]["result"] == "error"
+        assert rep.code == core.ERROR and "boom" in d.audit.entries()[-1]["reason"]
+
+    def test_stale_pulumi_lock_is_removed_once(self, tmp_path: Path) -> None:
+        stack = FakeStack(config=dict(CFG), deployed=0)
+        stack.locked = True
+        d, lines, _ = make_driver(tmp_path, stack)
+        assert d.advance("deployment-commander", "u").code == core.OK
+        assert any("stale update lock" in line for line in lines)
 
     def test_manual_rollback_full_and_targeted(self, tmp_path: Path) -> None:
-        stack = FakeStack(config={**CFG, "phase": 3}, deployed=3)
-        d, _lines, _ = make_driver(tmp_path, stack)
+        stack = FakeStack(config={"phase": 2}, deployed=2)
+        d, _, _ = make_driver(tmp_path, stack)
         assert d.rollback("sre", targeted=True) == core.OK
+        assert stack.up_calls[-1]["targets"] is not None
         assert stack.outputs()["rolloutPhase"] == 0
-        targets = stack.up_calls[-1]["targets"]
-        assert targets is not None and any(t.endswith("::virtual-service") for t in targets)
-        assert any(t.endswith("::api-green") for t in targets)
-        assert any(t.endswith("::claude-enhancer-test") for t in targets)
-        assert not any(t.endswith(("::api-blue", "::dr-api")) or "providers" in t for t in targets)
-        e = d.audit.entries()[-1]
-        assert (e["action"], e["from_phase"], e["to_phase"], e["mode"]) == (
-            "rollback",
-            3,
-            0,
-            "targeted",
-        )
-        assert d.rollback("sre") == core.OK and stack.up_calls[-1]["targets"] is None
 
     def test_rollback_targets_need_a_virtualservice(self) -> None:
-        assert (
-            rollback_targets([Resource("urn:a::x-canary", "kubernetes:apps/v1:Deployment")]) == []
-        )
-        state = {
-            "urn": "urn:a::vs",
-            "type": "kubernetes:networking.istio.io/v1:VirtualService",
-            "inputs": {"kind": "VirtualService", "metadata": {"labels": {"a": "b"}}},
-        }
-        assert Resource.from_state(state).kind == "VirtualService"
-        assert rollback_targets([Resource.from_state(state)]) == ["urn:a::vs"]
+        assert rollback_targets([Resource("urn:x::y", "pulumi:pulumi:Stack")]) == []
 
-    def test_status(self, tmp_path: Path) -> None:
+    def test_approve_checks_the_role(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
-        d, lines, clk = make_driver(tmp_path, stack)
-        d.advance("deployment-commander", "u")
-        clk.advance(10)
-        info = d.status()
-        assert info["deployedPhase"] == 1 and info["weights"] == {"stable": 95, "canary": 5}
-        assert info["bake"]["remainingSeconds"] == 1200 and not info["bake"]["done"]
-        assert info["nextDecider"] == "tech-lead" and len(info["audit"]) == 1
-        d.print_status(info)
-        assert any("1200 s of 1800 s" in line for line in lines)
+        d, _, _ = make_driver(tmp_path, stack)
+        assert d.approve("sre") == core.REFUSED
+        assert d.approve("deployment-commander") == core.OK
+        assert [e["actor"] for e in d.decisions(0)] == ["deployment-commander"]
+
+    def test_promote_after_phase_4(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={**CFG, "phase": 4}, deployed=4)
+        d, _, clk = make_driver(tmp_path, stack)
+        d.record(action="advance", result="applied", to_phase=4, from_phase=3)
+        assert d.promote("deployment-commander") == core.REFUSED  # bake not over
+        clk.advance(15)
+        assert d.promote("sre") == core.REFUSED
+        assert d.promote("deployment-commander") == core.OK
+        assert stack.app["stableVersion"] == "5.1.0" and stack.outputs()["rolloutPhase"] == 0
+        ev = stack.events
+        # blue rolls to the new version while green holds 100 %, then weights, then scale-down
+        assert ev == [
+            "config claude-enhancer:app.stableVersion=5.1.0",
+            "up phase=4",
+            "traffic canary=0",
+            "config phase=0",
+            "up phase=0",
+        ]
+        assert len(stack.up_calls) == 2
 
 
-class TestCli:
-    def test_help(self, capsys: pytest.CaptureFixture[str]) -> None:
-        with pytest.raises(SystemExit) as exc:
-            cli.main(["--help"])
-        assert exc.value.code == 0
-        out = capsys.readouterr().out
-        assert "advance" in out and "rollback" in out and "deployment-commander" in out
+# ---------------------------------------------------------------- controller with fakes
+def run_controller(
+    d: core.Driver, clk: Clock, turns: int, on_turn: Any = None, minutes: float = 1
+) -> int | None:
+    c = Controller(d, "http://prom")
+    code = c.resume()
+    if code is not None:
+        return code
+    for i in range(turns):
+        if on_turn:
+            on_turn(i)
+        code = c.turn()
+        if code is not None:
+            return code
+        clk.advance(minutes)
+    return None
 
-    def test_status_json_and_advance_with_fake_runner(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        stack = FakeStack(config={**CFG, "gate": {"minRequests": 1}}, deployed=0)
-        log = tmp_path / "audit.jsonl"
-        code = cli.main(
-            ["--stack", "test", "--audit-log", str(log), "status", "--json"],
-            runner_factory=lambda s, w: stack,
+
+class TestController:
+    def test_healthy_0_to_4_and_promote(self, tmp_path: Path) -> None:
+        stack = FakeStack(
+            config={"phase": 0, "bakeMinutes": {str(p): 2 for p in (1, 2, 3, 4)}}, deployed=0
         )
-        assert code == 0
-        info = json.loads(capsys.readouterr().out)
-        assert info["deployedPhase"] == 0 and info["auditLog"] == str(log)
-        # no Prometheus listening there: the gate fails closed and rolls back (already at 0)
+        d, lines, clk = make_driver(tmp_path, stack)
+
+        def approve_when_due(_: int) -> None:
+            p = d.current_phase()
+            role = rollout.PROMOTE_DECIDER if p == 4 else rollout.decider_for(p)
+            if not d.decisions(p):
+                d.approve(role)
+
+        assert run_controller(d, clk, 40, approve_when_due) == core.OK, lines
+        applied = [
+            (e.get("from_phase"), e.get("to_phase"))
+            for e in d.audit.entries()
+            if e["result"] == "applied"
+        ]
+        assert applied == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)]
+        assert stack.app["stableVersion"] == "5.1.0"
+        assert d.audit.entries()[-1]["result"] == "promoted"
+
+    def test_waits_for_the_decider_after_the_bake(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={"phase": 1, "bakeMinutes": {"1": 2}}, deployed=1)
+        d, lines, clk = make_driver(tmp_path, stack)
+        d.record(action="advance", result="applied", to_phase=1, from_phase=0)
+        assert run_controller(d, clk, 5) is None
+        assert stack.up_calls == [] and any("approve --role tech-lead" in x for x in lines)
+
+    def test_fault_mid_bake_rolls_back_at_once(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={"phase": 1}, deployed=1)
+        prom = FakeProm(values=HEALTHY)
+        d, _, clk = make_driver(tmp_path, stack, prom=prom)
+        d.record(action="advance", result="applied", to_phase=1, from_phase=0)
+
+        def fault(i: int) -> None:
+            if i == 3:  # minute 3 of a 30-minute bake
+                prom.values["p99_ms"] = 1500.0
+
+        assert run_controller(d, clk, 10, fault) == core.ROLLED_BACK
+        assert stack.outputs()["rolloutPhase"] == 0
+        assert clk.now.minute == 3  # the very turn that saw the breach
+
+    def test_phase_2_pauses_then_rollback_by_decision(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={"phase": 2}, deployed=2)
+        prom = FakeProm(values={**HEALTHY, "agents_down": 6.0})
+        d, _, clk = make_driver(tmp_path, stack, prom=prom)
+        d.record(action="advance", result="applied", to_phase=2, from_phase=1)
+        assert run_controller(d, clk, 3) is None
+        assert [e["result"] for e in d.audit.entries()].count("paused") == 1
+        assert stack.up_calls == [] and stack.outputs()["canaryWeight"] == 20
+        d.approve("sre", decision="rollback")
+        assert run_controller(d, clk, 1) == core.ROLLED_BACK
+
+    def test_phase_2_pause_lifted_by_continue(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={"phase": 2, "bakeMinutes": {"2": 1}}, deployed=2)
+        prom = FakeProm(values={**HEALTHY, "agents_down": 6.0})
+        d, _, clk = make_driver(tmp_path, stack, prom=prom)
+        d.record(action="advance", result="applied", to_phase=2, from_phase=1)
+        assert run_controller(d, clk, 2) is None
+        prom.values["agents_down"] = 0.0
+        assert run_controller(d, clk, 2) is None and stack.up_calls == []  # still paused
+        d.approve("sre")
+        assert run_controller(d, clk, 1) is None
+        assert stack.outputs()["rolloutPhase"] == 3
+
+    def test_phase_3_holds_at_50(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={"phase": 3}, deployed=3)
+        d, _, clk = make_driver(
+            tmp_path, stack, prom=FakeProm(values={**HEALTHY, "agents_down": 9.0})
+        )
+        d.record(action="advance", result="applied", to_phase=3, from_phase=2)
+        assert run_controller(d, clk, 5) is None
+        assert [e["result"] for e in d.audit.entries()].count("held") == 1
+        assert stack.outputs()["canaryWeight"] == 50 and stack.up_calls == []
+
+    def test_resume_after_kill_mid_step_does_not_double_step(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={"phase": 1, "bakeMinutes": {"1": 0}}, deployed=1)
+        d, _, clk = make_driver(tmp_path, stack)
+        d.record(action="advance", result="applied", to_phase=1, from_phase=0)
+        d.approve("tech-lead")
+        stack.crash_after_set_phase = True
+        with pytest.raises(KeyboardInterrupt):
+            run_controller(d, clk, 1)
+        assert stack.config["phase"] == "2" and stack.outputs()["rolloutPhase"] == 1
+        stack.crash_after_set_phase = False
+        # restart: the step to 2 is finished, not repeated, and 2 is not left without approval
+        d2, _, _ = make_driver(tmp_path, stack, clock=clk)
+        assert run_controller(d2, clk, 3) is None
+        assert stack.outputs()["rolloutPhase"] == 2
+        assert [c["phase"] for c in stack.up_calls] == [2]
+        applied = [e for e in d2.audit.entries() if e["result"] == "applied"]
+        assert [(e["from_phase"], e["to_phase"]) for e in applied][-1] == (1, 2)
+
+    def test_resume_after_kill_mid_rollback(self, tmp_path: Path) -> None:
+        stack = FakeStack(config={"phase": 2}, deployed=2)
+        d, _, _ = make_driver(tmp_path, stack)
+        d.record(
+            action="rollback",
+            actor="controller",
+            from_phase=2,
+            to_phase=0,
+            trigger="gate_failed",
+            op="abc",
+            result="started",
+            reason="p99",
+        )
+        assert Controller(d, "u").resume() == core.ROLLED_BACK
+        assert stack.outputs()["rolloutPhase"] == 0 and "traffic canary=0" in stack.events
+
+
+# ---------------------------------------------------------------- lock, webhook, metrics
+def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
+    with (
+        StackLock(tmp_path / "l.lock", "./ce rollout run"),
+        pytest.raises(LockHeld, match=r"held by ./ce rollout run \(pid \d+"),
+    ):
+        StackLock(tmp_path / "l.lock", "./ce rollout advance").acquire()
+    StackLock(tmp_path / "l.lock", "again").acquire()  # released on exit
+
+
+def test_cli_advance_refused_while_a_controller_holds_the_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CE_HOME", str(tmp_path))
+    stack = FakeStack(config=dict(CFG), deployed=0)
+    from driver.lock import default_lock_path
+
+    with StackLock(default_lock_path(stack.project, stack.stack_name), "./ce rollout run"):
         code = cli.main(
             [
                 "--audit-log",
-                str(log),
+                str(tmp_path / "a.jsonl"),
                 "advance",
                 "--approved-by",
                 "deployment-commander",
-                "--prometheus",
-                "http://127.0.0.1:9",
             ],
-            runner_factory=lambda s, w: stack,
+            runner_factory=lambda s, w, k: stack,
+            traffic_factory=lambda: None,
         )
-        assert code == core.ROLLED_BACK
-        out = capsys.readouterr().out
-        assert "[FAIL] metrics_present" in out and stack.outputs()["rolloutPhase"] == 0
+    assert code == core.REFUSED and "held by ./ce rollout run" in capsys.readouterr().err
+    assert stack.up_calls == []
 
-    def test_bad_gate_config_is_an_error(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        stack = FakeStack(config={**CFG, "gate": {"window": "forever"}}, deployed=0)
-        code = cli.main(
-            ["--audit-log", str(tmp_path / "a"), "status"], runner_factory=lambda s, w: stack
-        )
-        assert code == core.REFUSED and "window" in capsys.readouterr().err
+
+class _Receiver(BaseHTTPRequestHandler):
+    got: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        n = int(self.headers["Content-Length"])
+        _Receiver.got.append(json.loads(self.rfile.read(n)))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *a: object) -> None:
+        return
+
+
+def test_each_decision_is_sent_to_the_webhook(tmp_path: Path) -> None:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    _Receiver.got = []
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/hook"
+        stack = FakeStack(config={"phase": 1}, deployed=1)
+        prom = FakeProm(values={**HEALTHY, "error_ratio": 0.05})
+        d, _, clk = make_driver(tmp_path, stack, prom=prom, notifier=WebhookNotifier(url))
+        d.record(action="advance", result="applied", to_phase=1, from_phase=0, notify=False)
+        assert run_controller(d, clk, 2) == core.ROLLED_BACK
+    finally:
+        srv.shutdown()
+    results = [e["result"] for e in _Receiver.got]
+    assert results == ["gate_failed", "traffic_switched", "applied"]
+    assert _Receiver.got[0]["event"] == "rollout.decision"
+    assert "error_ratio: 5.000%" in _Receiver.got[0]["reason"]
+
+
+def test_metrics_endpoint(tmp_path: Path) -> None:
+    m = RolloutMetrics("test")
+    port = m.serve(0)
+    try:
+        stack = FakeStack(config={"phase": 1}, deployed=1)
+        prom = FakeProm(values={**HEALTHY, "error_ratio": 0.05})
+        d, _, clk = make_driver(tmp_path, stack, prom=prom, metrics=m)
+        d.record(action="advance", result="applied", to_phase=1, from_phase=0)
+        assert run_controller(d, clk, 2) == core.ROLLED_BACK
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    finally:
+        m.close()
+    assert 'ce_rollout_phase{stack="test"} 0.0' in text
+    assert 'ce_rollout_canary_weight{stack="test"} 0.0' in text
+    assert 'ce_rollout_rollbacks_total{stack="test",trigger="gate_failed"} 1.0' in text
+    assert 'ce_rollout_gate_check_passed{check="error_ratio",phase="1",stack="test"} 0.0' in text
+    assert "ce_rollout_phase_completed_total" in text
+
+
+def test_provider_field_manager() -> None:
+    live = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "kubectl", "operation": "Update"},
+                {"manager": "pulumi-kubernetes-abc123", "operation": "Apply"},
+            ]
+        }
+    }
+    assert provider_field_manager(live) == "pulumi-kubernetes-abc123"
+    with pytest.raises(TrafficError):
+        provider_field_manager({"metadata": {"managedFields": []}})
+
+
+def test_help_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = capsys.readouterr().out
+    for word in ("run", "approve", "advance", "rollback", "promote", "phase 2 pauses"):
+        assert word in text or word.replace("phase 2 pauses", "2 pauses") in text

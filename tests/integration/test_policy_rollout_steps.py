@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from components.rollout import MAX_PHASE
+from rollout.phases import MAX_PHASE
 from tests.integration.conftest import LocalProject
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,10 +10,11 @@ import copy
 from functools import cache
 from typing import Any
 
-from components import cluster, data, mesh, rollout
+from components import cluster, data, mesh
 from components import vault as vault_component
 from components.app import pod_spec
 from components.settings import Settings, load_settings
+from rollout import phases as rollout
 from tests.unit.conftest import load_stack_raw, with_secrets
 
 ISTIO_NET = "networking.istio.io/v1beta1"

@@ -19,8 +19,8 @@ import pytest
 from analyzer_service import Diagnostic, PackService, secret
 from pulumi.runtime import proto
 
-from components.rollout import MAX_PHASE, PHASE_WEIGHTS
 from policies.pack_config import build_config
+from rollout.phases import MAX_PHASE, PHASE_WEIGHTS
 
 ROLLOUT = "rollout-phase-step"
 WEIGHTS = "istio-virtualservice-weights"

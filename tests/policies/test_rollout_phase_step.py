@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from policy_fixtures import UNKNOWN_NUMBER
 
-from components.rollout import PHASE_WEIGHTS
 from policies.lib.props import plain
 from policies.rules import rollout_phase_step as rule
+from rollout.phases import PHASE_WEIGHTS
 
 T = "kubernetes:networking.istio.io/v1:VirtualService"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components import rollout
+from rollout import phases as rollout
 from tests.unit.conftest import Registered, program_capture, settings_for
 
 DEP = "kubernetes:apps/v1:Deployment"

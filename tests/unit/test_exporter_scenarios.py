@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from monitoring.exporter.exporter import Behaviour, SyntheticIstio
+from monitoring.exporter.exporter import Behaviour, SyntheticIstio, load_settings
 from monitoring.exporter.scenarios import (
     ISTIO_BUCKETS,
     SCENARIOS,
@@ -51,7 +51,7 @@ def test_the_exporter_replays_a_scenario_seeded():
     behaviour = Behaviour(rps=4000.0)
     for key, value in exporter_behaviour(sc).items():  # as exporter.py --scenario does
         setattr(behaviour, key, value)
-    app = SyntheticIstio(behaviour, seed=1, latency_sigma=sc.latency_sigma)
+    app = SyntheticIstio(load_settings("local"), behaviour, seed=1, latency_sigma=sc.latency_sigma)
     for _ in range(20):
         app.tick()  # 1000 requests per version and tick
     totals: dict[tuple[str, str], float] = {}

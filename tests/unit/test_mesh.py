@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components import rollout
 from components.mesh import virtual_service_spec
+from rollout import phases as rollout
 from tests.unit.conftest import program_capture, settings_for
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from components import dashboards
 from components.alerting import all_groups
-from monitoring.exporter.exporter import Behaviour, SyntheticIstio
+from monitoring.exporter.exporter import Behaviour, SyntheticIstio, load_settings
 
 #: metric -> the real exporter that produces it (names checked against upstream sources).
 REAL_EXPORTERS: dict[str, str] = {
@@ -87,7 +87,7 @@ def test_tokenizer() -> None:
 
 
 def _exporter_names() -> set[str]:
-    app = SyntheticIstio(Behaviour(), seed=1)
+    app = SyntheticIstio(load_settings("local"), Behaviour(), seed=1)
     app.tick()  # every labelled series exists after one tick
     names = set()
     for fam in app.registry.collect():

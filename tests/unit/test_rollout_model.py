@@ -2,7 +2,7 @@
 
 import pytest
 
-from components import rollout as r
+from rollout import phases as r
 
 
 @pytest.mark.parametrize(

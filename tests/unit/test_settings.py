@@ -103,10 +103,11 @@ def test_phase_wrong_type(local_raw: dict[str, Any], phase: Any) -> None:
     assert msg.startswith("claude-enhancer:rollout.phase: must be an integer 0..4")
 
 
-def test_missing_phase(local_raw: dict[str, Any]) -> None:
+def test_missing_phase_is_phase_0(local_raw: dict[str, Any]) -> None:
+    # stack files carry only what differs from the defaults; phase 0 is the default
     raw = dict(local_raw)
     raw["claude-enhancer:rollout"] = json.dumps({"allowSkip": False})
-    assert err(raw) == "claude-enhancer:rollout.phase: required value is missing"
+    assert load(raw).rollout.phase == 0
 
 
 def test_skipped_phase(local_raw: dict[str, Any]) -> None:

@@ -1,0 +1,259 @@
+"""``./ce rollout run``: the unattended controller.
+
+Every interval it judges the current phase's gate. A breach rolls back at once
+(hard SLO breaches always; soft ones per the phase's failure action: phase 1 rolls
+back, phase 2 pauses, phase 3 holds at 50 %). After the bake, with the gate green,
+it waits for the phase's decider (``./ce rollout approve --role ROLE``) and steps.
+It keeps no state of its own: everything is re-read from the stack outputs and the
+audit log each turn, so a restart after ``kill -9`` resumes without double-stepping.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from driver import bake, core
+from rollout import phases
+
+TERMINAL = frozenset({bake.APPLIED, "error", "promoted", "abandoned"})
+
+
+class Controller:
+    def __init__(
+        self,
+        driver: core.Driver,
+        prometheus_url: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_turns: int | None = None,
+        until_phase: int | None = None,
+    ) -> None:
+        self.d = driver
+        self.prom = prometheus_url
+        self.sleep = sleep
+        self.max_turns = max_turns
+        self.until_phase = until_phase
+        self._said: set[str] = set()
+        self._holding: int | None = None
+
+    def say_once(self, key: str, text: str) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            self.d.out(text)
+
+    # ------------------------------------------------------------------ resume
+    def pending_op(self) -> dict[str, Any] | None:
+        """The last step started but never finished (the controller died inside it)."""
+        ended = set()
+        pending: dict[str, Any] | None = None
+        for e in self.d.audit.entries():
+            op = e.get("op")
+            if not op:
+                continue
+            if e.get("result") == "started":
+                pending = e
+            elif e.get("result") in TERMINAL:
+                ended.add(op)
+        if pending is not None and pending["op"] in ended:
+            return None
+        return pending
+
+    def resume(self) -> int | None:
+        """Finish what a killed controller left half done; an exit code if it ended the run."""
+        cfg = self.d.config()
+        deployed = self.d.deployed_phase()
+        pending = self.pending_op()
+        if pending is None and (deployed is None or deployed == cfg.phase):
+            return None
+        self.d.out(
+            f"resuming: config phase {cfg.phase}, deployed {deployed}, "
+            f"unfinished step {pending and (pending.get('action'), pending.get('to_phase'))}"
+        )
+        if pending is not None and pending.get("action") == "rollback":
+            code, _ = self.d.do_rollback(
+                actor=str(pending.get("actor")),
+                trigger=str(pending.get("trigger", "resume")),
+                reason=f"resumed after restart: {pending.get('reason', '')}",
+                from_phase=int(pending.get("from_phase") or 0),
+            )
+            self._close(pending, "resumed as a new rollback")
+            return core.ROLLED_BACK if code == core.OK else core.ERROR
+        if deployed != cfg.phase:
+            # the config names the step's target: run its `up` again, never a further step
+            frm = deployed if deployed is not None else cfg.phase
+            code, _ = self.d.step(
+                frm,
+                cfg.phase,
+                actor=str((pending or {}).get("actor", "controller")),
+                reason="resumed after restart",
+                action=str((pending or {}).get("action", "advance")),
+            )
+            if pending is not None:
+                self._close(pending, "finished by the resumed step")
+            return None if code == core.OK else core.ERROR
+        assert pending is not None
+        if pending.get("to_phase") == deployed:
+            # the up finished but its audit entry was never written
+            self.d.record(
+                **{k: pending[k] for k in ("action", "actor", "from_phase", "to_phase", "op")},
+                result=bake.APPLIED,
+                reason="recovered after restart (up had finished)",
+            )
+        else:
+            self._close(pending, "config never changed; nothing was applied")
+        return None
+
+    def _close(self, pending: dict[str, Any], why: str) -> None:
+        self.d.record(
+            op=pending["op"],
+            action=pending.get("action"),
+            result="abandoned",
+            reason=why,
+            notify=False,
+        )
+
+    def paused_since(self, phase: int) -> str | None:
+        """Timestamp of the pause in force at ``phase`` (from the audit log), else None."""
+        since = self.d.entered_at(phase)
+        paused: str | None = None
+        for e in self.d.audit.entries():
+            if since is not None and bake.parse_ts(str(e["ts"])) < since:
+                continue
+            if e.get("result") == "paused" and e.get("from_phase") == phase:
+                paused = str(e["ts"])
+            elif e.get("result") == "continued" and e.get("phase") == phase:
+                paused = None
+        return paused
+
+    # ------------------------------------------------------------------ loop
+    def run(self) -> int:
+        code = self.resume()
+        if code is not None:
+            return code
+        turns = 0
+        while True:
+            code = self.turn()
+            if code is not None:
+                return code
+            turns += 1
+            if self.max_turns is not None and turns >= self.max_turns:
+                return core.OK
+            self.sleep(self.d.config().interval_s)
+
+    def turn(self) -> int | None:
+        """One evaluation; an exit code when the run is over."""
+        d = self.d
+        cfg = d.config()
+        phase = d.current_phase(cfg)
+        d._publish(phase, cfg)
+        if self.until_phase is not None and phase >= self.until_phase and phase > 0:
+            d.out(f"reached phase {phase} (--until-phase); stopping")
+            return core.OK
+        decisions = d.decisions(phase)
+        if phase > 0 and any(
+            e.get("decision") == "rollback" and e.get("result") == "recorded" for e in decisions
+        ):
+            code, _ = d.do_rollback(
+                actor=str(decisions[-1]["actor"]),
+                trigger="decision",
+                reason=f"rolled back by decision of {decisions[-1]['actor']}",
+                from_phase=phase,
+            )
+            return core.ROLLED_BACK if code == core.OK else core.ERROR
+        approved = [
+            e
+            for e in decisions
+            if e.get("decision") == "continue" and e.get("result") == "recorded"
+        ]
+
+        if phase == 0:
+            return self._go_no_go(approved)
+
+        result, gate_audit = d.judge(phase, self.prom)
+        if not result.passed:
+            row = phases.phase(phase)
+            hard = result.hard_failure
+            if hard or row.on_failure is phases.FailureAction.ROLLBACK:
+                rep = d.on_gate_failure(phase, result, gate_audit, actor="controller")
+                return rep.code
+            if row.on_failure is phases.FailureAction.PAUSE:
+                if self.paused_since(phase) is None:
+                    d.on_gate_failure(phase, result, gate_audit, actor="controller")
+                    d.out(
+                        f"PAUSED at phase {phase}: traffic held. Decide with "
+                        f"`./ce rollout approve --role {row.decider} [--decision rollback]`"
+                    )
+                return None
+            if self._holding != phase:  # HOLD: stay at this weight, keep judging
+                d.on_gate_failure(phase, result, gate_audit, actor="controller")
+                self._holding = phase
+            return None
+        self._holding = None
+        paused = self.paused_since(phase)
+        if paused is not None:
+            after = [e for e in approved if bake.parse_ts(str(e["ts"])) >= bake.parse_ts(paused)]
+            if not after:
+                self.say_once(
+                    f"paused-wait-{phase}",
+                    "paused: traffic held until a decision is recorded (continue or rollback)",
+                )
+                return None
+            if d.metrics is not None:
+                d.metrics.paused.labels(d.metrics.stack).set(0)
+            d.record(
+                action="resume",
+                actor=str(after[-1]["actor"]),
+                phase=phase,
+                result="continued",
+                reason="pause lifted by decision",
+            )
+
+        bstat = d.bake_status(phase, cfg)
+        if not bstat.done:
+            self.say_once(f"bake-{phase}", f"phase {phase}: gate green; {bstat.describe()}")
+            return None
+        if phase == phases.MAX_PHASE:
+            if not approved:
+                self.say_once(
+                    f"approve-{phase}",
+                    f"phase {phase} baked; waiting for "
+                    f"`./ce rollout approve --role {phases.PROMOTE_DECIDER}` to promote",
+                )
+                return None
+            return d.promote(str(approved[-1]["actor"]))
+        decider = phases.decider_for(phase)
+        if not approved:
+            self.say_once(
+                f"approve-{phase}",
+                f"phase {phase} baked, gate green; waiting for "
+                f"`./ce rollout approve --role {decider}`",
+            )
+            return None
+        code, _ = d.step(
+            phase,
+            phase + 1,
+            actor=str(approved[-1]["actor"]),
+            reason=f"approved by {approved[-1]['actor']}",
+            gate=gate_audit,
+        )
+        return None if code == core.OK else code
+
+    def _go_no_go(self, approved: list[dict[str, Any]]) -> int | None:
+        d = self.d
+        if not approved:
+            self.say_once(
+                "approve-0",
+                "phase 0: waiting for the GO/NO-GO "
+                "(`./ce rollout approve --role deployment-commander`)",
+            )
+            return None
+        result, gate_audit = d.judge(0, self.prom)
+        for c in result.checks:
+            d.out(f"  [{'PASS' if c.passed else 'FAIL'}] {c.reason}")
+        if not result.passed:
+            # NO-GO: nothing changes, no `up`
+            return d.on_gate_failure(0, result, gate_audit, actor=str(approved[-1]["actor"])).code
+        code, _ = d.step(0, 1, actor=str(approved[-1]["actor"]), reason="GO", gate=gate_audit)
+        return None if code == core.OK else code

@@ -1,0 +1,80 @@
+"""The controller's ``/metrics``: what the info alerts and the dashboard read."""
+
+from __future__ import annotations
+
+import threading
+from http.server import ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.exposition import MetricsHandler
+
+from rollout.gate import GateResult
+from rollout.phases import MAX_PHASE
+
+
+class RolloutMetrics:
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.registry = CollectorRegistry()
+        self.phase = Gauge(
+            "ce_rollout_phase", "Deployed rollout phase (0..4)", ["stack"], registry=self.registry
+        )
+        self.canary_weight = Gauge(
+            "ce_rollout_canary_weight",
+            "Canary traffic weight in percent",
+            ["stack"],
+            registry=self.registry,
+        )
+        self.completed = Counter(
+            "ce_rollout_phase_completed",
+            "Phases that completed their bake with a passing gate",
+            ["stack", "phase"],
+            registry=self.registry,
+        )
+        self.rollbacks = Counter(
+            "ce_rollout_rollbacks",
+            "Rollbacks to phase 0",
+            ["stack", "trigger"],
+            registry=self.registry,
+        )
+        self.gate_passed = Gauge(
+            "ce_rollout_gate_check_passed",
+            "Last gate evaluation per check (1 pass, 0 fail)",
+            ["stack", "phase", "check"],
+            registry=self.registry,
+        )
+        self.gate_value = Gauge(
+            "ce_rollout_gate_check_value",
+            "Last value seen per gate check (NaN = no data)",
+            ["stack", "phase", "check"],
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "ce_rollout_paused", "1 while the rollout is paused", ["stack"], registry=self.registry
+        )
+        self._server: ThreadingHTTPServer | None = None
+        # counters exist at 0 from the first scrape, so increase() sees the first completion
+        for p in range(MAX_PHASE + 1):
+            self.completed.labels(stack, str(p))
+        self.paused.labels(stack).set(0)
+
+    def set_phase(self, phase: int, canary_weight: int) -> None:
+        self.phase.labels(self.stack).set(phase)
+        self.canary_weight.labels(self.stack).set(canary_weight)
+
+    def gate(self, phase: int, result: GateResult) -> None:
+        for c in result.checks:
+            self.gate_passed.labels(self.stack, str(phase), c.name).set(1 if c.passed else 0)
+            value = c.value if isinstance(c.value, (int, float)) else float("nan")
+            self.gate_value.labels(self.stack, str(phase), c.name).set(value)
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> int:
+        handler = MetricsHandler.factory(self.registry)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return int(self._server.server_address[1])
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

@@ -1,0 +1,160 @@
+"""The only parser of ``claude-enhancer:rollout``.
+
+The program's settings, the policy pack's schema defaults and the controller
+all read the rollout config through :func:`parse`; the defaults are the phase
+table's, so a stack file carries only what differs from them (usually
+``phase`` and, for a test stack, shorter bakes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rollout import phases
+from rollout.gate import GateConfigError, GateThresholds
+
+KEY = "claude-enhancer:rollout"
+#: default controller evaluation interval: the SPEC's scrape interval
+DEFAULT_INTERVAL_S = 15.0
+_KNOWN = ("phase", "phaseWeights", "allowSkip", "bakeMinutes", "gate", "intervalSeconds")
+
+
+class RolloutConfigError(phases.RolloutError):
+    """Invalid ``claude-enhancer:rollout`` value; the message starts with the full key."""
+
+
+@dataclass(frozen=True)
+class RolloutConfig:
+    """``claude-enhancer:rollout``, validated, with the table's defaults filled in."""
+
+    phase: int = 0
+    phase_weights: tuple[int, ...] = phases.PHASE_WEIGHTS
+    allow_skip: bool = False
+    bake_minutes: Mapping[int, float] = field(
+        default_factory=lambda: dict(phases.PROD_BAKE_MINUTES)
+    )
+    """Minimum bake time per phase 1..4 (minutes; fractions allowed for test stacks)."""
+    gate: GateThresholds = field(default_factory=GateThresholds)
+    interval_s: float = DEFAULT_INTERVAL_S
+    """How often the controller evaluates the gate."""
+
+    def weights(self, phase: int | None = None) -> phases.Weights:
+        return phases.weights_for(self.phase if phase is None else phase, self.phase_weights)
+
+    def bake_seconds(self, phase: int) -> float:
+        phases.validate_phase(phase)
+        return 0.0 if phase == 0 else float(self.bake_minutes[phase]) * 60.0
+
+    def step(self, full_replicas: int, phase: int | None = None) -> phases.Step:
+        """The resolved step (weights + green api replicas) at ``phase`` (default: current)."""
+        return phases.resolve_step(
+            self.phase if phase is None else phase, self.phase_weights, full_replicas
+        )
+
+
+def _err(path: str, msg: str) -> RolloutConfigError:
+    return RolloutConfigError(f"{KEY}.{path}: {msg}" if path else f"{KEY}: {msg}")
+
+
+def _number(value: Any, path: str) -> float:
+    if isinstance(value, bool):
+        raise _err(path, f"must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise _err(path, f"must be a number, got {value!r}") from None
+
+
+def _bool(value: Any, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _err(path, f"must be true or false, got {value!r}")
+
+
+def _minutes(value: float) -> float:
+    # whole minutes stay ints so exported outputs keep their shape
+    return int(value) if float(value).is_integer() else value
+
+
+def parse(raw: Mapping[str, Any] | str | None) -> RolloutConfig:
+    """Parse the raw config value (a JSON string as the engine passes it, or an object).
+
+    Values set with ``pulumi config set --path`` may arrive as strings; both are read.
+    Unknown keys are rejected (typos must not silently fall back to defaults).
+    """
+    if raw is None:
+        raw = {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise _err("", f"must be an object, got {raw!r}") from None
+    if not isinstance(raw, Mapping):
+        raise _err("", f"must be an object, got {raw!r}")
+    unknown = sorted(set(raw) - set(_KNOWN))
+    if unknown:
+        raise _err(unknown[0], f"unknown setting (known: {', '.join(_KNOWN)})")
+
+    phase_raw = raw.get("phase", 0)
+    if isinstance(phase_raw, str) and re.fullmatch(r"[0-9]+", phase_raw.strip()):
+        phase_raw = int(phase_raw)  # `config set --path` values can come back as strings
+    if isinstance(phase_raw, bool) or not isinstance(phase_raw, int):
+        raise _err("phase", f"must be an integer 0..{phases.MAX_PHASE}, got {phase_raw!r}")
+    phase = phase_raw
+    if not 0 <= phase <= phases.MAX_PHASE:
+        raise _err("phase", f"unknown phase {phase} (phases are 0..{phases.MAX_PHASE})")
+
+    weights_raw = raw.get("phaseWeights", list(phases.PHASE_WEIGHTS))
+    if not isinstance(weights_raw, list):
+        raise _err("phaseWeights", f"must be a list of integers, got {weights_raw!r}")
+    if not all(isinstance(w, int) and not isinstance(w, bool) for w in weights_raw):
+        raise _err("phaseWeights", f"must be a list of integers, got {weights_raw!r}")
+    weights = tuple(weights_raw)
+    try:
+        phases.validate_phase_weights(weights)
+    except phases.RolloutError as e:
+        raise _err("phaseWeights", str(e)) from None
+
+    bake_raw = raw.get("bakeMinutes", {})
+    if not isinstance(bake_raw, Mapping):
+        raise _err("bakeMinutes", f"must be an object, got {bake_raw!r}")
+    known_phases = {str(p) for p in phases.PROD_BAKE_MINUTES}
+    bad = sorted(str(k) for k in bake_raw if str(k) not in known_phases)
+    if bad:
+        raise _err(
+            f"bakeMinutes.{bad[0]}", f"unknown phase (phases with a bake: {sorted(known_phases)})"
+        )
+    bake: dict[int, float] = {}
+    for p, default in phases.PROD_BAKE_MINUTES.items():
+        value = bake_raw.get(str(p), bake_raw.get(p, default))
+        minutes = _number(value, f"bakeMinutes.{p}")
+        if minutes < 0:
+            raise _err(f"bakeMinutes.{p}", f"must be >= 0, got {value!r}")
+        bake[p] = _minutes(minutes)
+
+    gate_raw = raw.get("gate", {})
+    if not isinstance(gate_raw, Mapping):
+        raise _err("gate", f"must be an object, got {gate_raw!r}")
+    try:
+        gate = GateThresholds.from_config(gate_raw)
+    except GateConfigError as e:
+        raise _err("gate", str(e)) from None
+
+    interval = _number(raw.get("intervalSeconds", DEFAULT_INTERVAL_S), "intervalSeconds")
+    if interval <= 0:
+        raise _err("intervalSeconds", f"must be > 0, got {interval}")
+
+    return RolloutConfig(
+        phase=phase,
+        phase_weights=weights,
+        allow_skip=_bool(raw.get("allowSkip", False), "allowSkip"),
+        bake_minutes=bake,
+        gate=gate,
+        interval_s=interval,
+    )

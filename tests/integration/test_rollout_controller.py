@@ -1,0 +1,315 @@
+"""`./ce rollout run` on the local platform, with a real Prometheus scraping the synthetic
+Istio exporter (the program's own labels): a fault mid-bake rolls back by itself, a healthy
+run goes 0 -> 4 and is promoted, phase 2 pauses, and a `kill -9` mid-step resumes without
+double-stepping. A watcher samples the live VirtualService weights against the green api's
+Ready replicas the whole time: no weight on a subset without Ready pods, in either direction.
+
+Runs against the shared `local` stack (hold /tmp/ce-platform.lock); the stack file's bytes
+are restored and the stack is left at phase 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rollout import phases
+from tests.driver.driver_promstack import Exporter, exporters, free_port, prometheus
+from tests.integration.conftest import ROOT, LocalProject, kubectl
+
+NS = "claude-enhancer"
+BAKE_MIN = 0.1  # 6 s per phase
+WINDOW = "15s"
+
+
+@dataclass
+class Watch:
+    """Samples (t, canary weight, green api ready, green api desired) until stopped."""
+
+    env: dict[str, str]
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def sample(self) -> tuple[int, int, int]:
+        out = kubectl(
+            self.env, "get", "virtualservice.networking.istio.io/claude-enhancer",
+            "deployment/api-green", "-n", NS, "-o", "json",
+        )  # fmt: skip
+        items = json.loads(out)["items"]
+        vs = next(i for i in items if i["kind"] == "VirtualService")
+        dep = next(i for i in items if i["kind"] == "Deployment")
+        route = next(r for r in vs["spec"]["http"] if r["name"] == "weighted")
+        w = next(d["weight"] for d in route["route"] if d["destination"]["subset"] == "canary")
+        ready = int(dep.get("status", {}).get("readyReplicas") or 0)
+        return int(w), ready, int(dep["spec"].get("replicas") or 0)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            with contextlib.suppress(AssertionError):  # object briefly unreadable
+                self.samples.append((time.monotonic(), *self.sample()))
+            time.sleep(0.2)
+
+    def violations(self, weights: tuple[int, ...]) -> list[tuple[float, int, int, int]]:
+        """Samples where the canary had weight but fewer Ready pods than its phase needs."""
+        need = {w: phases.canary_replicas(p, 3, weights) for p, w in enumerate(weights)}
+        return [s for s in self.samples if s[1] > 0 and s[2] < need.get(s[1], 1)]
+
+
+class Controller:
+    def __init__(
+        self, env: dict[str, str], audit: Path, prom: str, *extra: str, auto_approve: bool = True
+    ) -> None:
+        self.auto_approve = auto_approve
+        self.metrics_port = free_port()
+        cmd = [
+            sys.executable, "-m", "driver", "--stack", "local", "--audit-log", str(audit),
+            "run", "--prometheus", prom, "--metrics-port", str(self.metrics_port), *extra,
+        ]  # fmt: skip
+        self.env, self.audit = env, audit
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self.approved: set[str] = set()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+            m = re.search(r"approve --role ([a-z-]+)`", line)
+            if m and self.auto_approve and "PAUSED" not in line and line not in self.approved:
+                self.approved.add(line)
+                self.approve(m.group(1))
+
+    def approve(self, role: str, decision: str = "continue") -> None:
+        r = subprocess.run(
+            [sys.executable, "-m", "driver", "--stack", "local", "--audit-log", str(self.audit),
+             "approve", "--role", role, "--decision", decision],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        self.lines.append(f"[approve {role} {decision}] rc={r.returncode} {r.stdout.strip()}")
+
+    def wait_line(self, pattern: str, timeout: float) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            for line in list(self.lines):
+                if re.search(pattern, line):
+                    return line
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines[-60:]))
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(
+                "controller did not finish:\n" + "\n".join(self.lines[-80:])
+            ) from None
+
+    def entries(self) -> list[dict[str, Any]]:
+        if not self.audit.exists():
+            return []
+        return [json.loads(x) for x in self.audit.read_text().splitlines() if x.strip()]
+
+
+@pytest.fixture(scope="module")
+def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Exporter]]:
+    work = tmp_path_factory.mktemp("prom-controller")
+    with exporters({"mesh": []}) as exps, prometheus({"mesh": exps["mesh"].port}, work) as url:
+        deadline = time.monotonic() + 60
+        from driver.prom import PrometheusClient
+
+        client = PrometheusClient(url)
+        while time.monotonic() < deadline:
+            n = client.query_scalar(
+                f'sum(increase(istio_requests_total{{destination_workload="api-green",'
+                f'reporter="destination"}}[{WINDOW}]))'
+            )
+            if n is not None and n > 300:
+                break
+            time.sleep(1)
+        yield url, exps["mesh"]
+
+
+@pytest.fixture
+def rollout_stack(local_project: LocalProject) -> Iterator[LocalProject]:
+    """Shortened bakes and a fast loop for the test; stack file bytes restored after."""
+    stack_file = ROOT / "stacks" / "Pulumi.local.yaml"
+    original = stack_file.read_bytes()
+    p = local_project
+    for path, value in (
+        ("bakeMinutes.1", BAKE_MIN), ("bakeMinutes.2", BAKE_MIN), ("bakeMinutes.3", BAKE_MIN),
+        ("bakeMinutes.4", BAKE_MIN), ("intervalSeconds", 1), ("gate.window", WINDOW),
+        ("gate.minRequests", 100),
+    ):  # fmt: skip
+        p.pulumi("config", "set", "--path", f"claude-enhancer:rollout.{path}", str(value))
+    p.set_phase(0)
+    p.up()
+    try:
+        yield p
+    finally:
+        stack_file.write_bytes(original)
+        p.pulumi("up", "--yes", "--skip-preview", check=False)
+
+
+@pytest.fixture
+def watch(tool_env: dict[str, str]) -> Iterator[Watch]:
+    w = Watch(tool_env)
+    t = threading.Thread(target=w.run, daemon=True)
+    t.start()
+    yield w
+    w.stop.set()
+    t.join(5)
+
+
+def _phases_applied(entries: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
+    return [(e.get("from_phase"), e.get("to_phase")) for e in entries if e["result"] == "applied"]
+
+
+def test_healthy_run_0_to_4_then_promote(
+    rollout_stack: LocalProject, telemetry: tuple[str, Exporter], watch: Watch, tmp_path: Path
+) -> None:
+    url, exp = telemetry
+    exp.control(canary_error_rate=0, canary_latency_ms=80, canary_agents_down=0)
+    c = Controller(rollout_stack.env, tmp_path / "audit.jsonl", url)
+    code = c.wait(900)
+    assert code == 0, "\n".join(c.lines[-80:])
+    assert _phases_applied(c.entries()) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)]
+    assert c.entries()[-1]["result"] == "promoted"
+    outs = json.loads(rollout_stack.pulumi("stack", "output", "--json").stdout)
+    assert outs["rolloutPhase"] == 0
+    assert outs["trafficTargets"]["stable"]["destination"]["destination_version"] == "5.1.0"
+    assert watch.samples and not watch.violations(phases.PHASE_WEIGHTS), watch.violations(
+        phases.PHASE_WEIGHTS
+    )
+    # `up` converged after the server-side applied traffic switch: nothing left to change
+    rollout_stack.pulumi("preview", "--expect-no-changes")
+
+
+def test_fault_mid_bake_rolls_back_by_itself(
+    rollout_stack: LocalProject, telemetry: tuple[str, Exporter], watch: Watch, tmp_path: Path
+) -> None:
+    url, exp = telemetry
+    exp.control(canary_error_rate=0, canary_latency_ms=80, canary_agents_down=0)
+    rollout_stack.pulumi(
+        "config", "set", "--path", "claude-enhancer:rollout.bakeMinutes.1", "10"
+    )  # a long bake: the fault lands in the middle of it
+    c = Controller(rollout_stack.env, tmp_path / "audit.jsonl", url)
+    c.wait_line(r"phase 1: gate green", 300)
+    t_fault = time.monotonic()
+    exp.control(canary_error_rate=0.05)
+    try:
+        code = c.wait(120)
+    finally:
+        exp.control(canary_error_rate=0)
+    assert code == 3, "\n".join(c.lines[-60:])  # rolled back
+    on_stable = next(t for t, w, *_ in watch.samples if t > t_fault and w == 0)
+    assert on_stable - t_fault <= 20, (
+        f"fault -> all traffic on stable took {on_stable - t_fault:.1f} s"
+    )
+    gate = next(e for e in c.entries() if e["result"] == "gate_failed")
+    assert any(x["name"] == "error_ratio" and not x["passed"] for x in gate["gate"]["checks"])
+    switched = next(e for e in c.entries() if e["result"] == "traffic_switched")
+    assert switched["wall_s"] <= 2
+    assert not watch.violations(phases.PHASE_WEIGHTS)
+    rollout_stack.pulumi("preview", "--expect-no-changes")
+
+
+def test_phase_2_pauses_then_rolls_back_by_decision(
+    rollout_stack: LocalProject, telemetry: tuple[str, Exporter], tmp_path: Path
+) -> None:
+    url, exp = telemetry
+    exp.control(canary_error_rate=0, canary_agents_down=0)
+    c = Controller(rollout_stack.env, tmp_path / "audit.jsonl", url)
+    c.wait_line(r"phase 2: gate green", 300)
+    exp.control(canary_agents_down=6)  # agent coordination broken: soft failure
+    try:
+        c.wait_line(r"PAUSED at phase 2", 60)
+        time.sleep(3)
+        assert c.proc.poll() is None  # held, not rolled back, not advanced
+        outs = json.loads(rollout_stack.pulumi("stack", "output", "--json").stdout)
+        assert outs["rolloutPhase"] == 2 and outs["canaryWeight"] == 20
+        metrics = subprocess.run(
+            ["curl", "-s", f"http://127.0.0.1:{c.metrics_port}/metrics"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert 'ce_rollout_paused{stack="local"} 1.0' in metrics
+        c.approve("sre", "rollback")
+        assert c.wait(120) == 3
+    finally:
+        exp.control(canary_agents_down=0)
+    assert [e["result"] for e in c.entries()].count("paused") == 1
+
+
+def test_kill_9_mid_step_resumes_without_double_stepping(
+    rollout_stack: LocalProject, telemetry: tuple[str, Exporter], tmp_path: Path
+) -> None:
+    url, exp = telemetry
+    exp.control(canary_error_rate=0, canary_agents_down=0)
+    audit = tmp_path / "audit.jsonl"
+    c = Controller(rollout_stack.env, audit, url, "--until-phase", "2")
+    # mid-step: the step's `started` entry is written and the config names phase 1 (the
+    # `up` to it is running)
+    stack_file = ROOT / "stacks" / "Pulumi.local.yaml"
+    end = time.monotonic() + 300
+    while not (
+        any(e["result"] == "started" and e.get("to_phase") == 1 for e in c.entries())
+        and "phase: 1" in stack_file.read_text()
+    ):
+        assert time.monotonic() < end and c.proc.poll() is None, "\n".join(c.lines[-40:])
+        time.sleep(0.1)
+    time.sleep(1.0)
+    # the whole process group: the controller and the `pulumi up` it runs (a lost node)
+    os.killpg(c.proc.pid, signal.SIGKILL)
+    c.proc.wait(10)
+    # the kernel dropped our lock; pulumi's lock file of the killed `up` is left behind
+    c2 = Controller(rollout_stack.env, audit, url, "--until-phase", "2")
+    assert c2.wait(600) == 0, "\n".join(c2.lines[-80:])
+    applied = _phases_applied(c2.entries())
+    assert applied[-2:] == [(0, 1), (1, 2)], applied
+    assert applied.count((0, 1)) == 1
+    outs = json.loads(rollout_stack.pulumi("stack", "output", "--json").stdout)
+    assert outs["rolloutPhase"] == 2
+
+
+def test_second_controller_is_refused(
+    rollout_stack: LocalProject, telemetry: tuple[str, Exporter], tmp_path: Path
+) -> None:
+    url, _ = telemetry
+    c = Controller(
+        rollout_stack.env, tmp_path / "audit.jsonl", url, "--max-turns", "1000", auto_approve=False
+    )
+    try:
+        c.wait_line(r"waiting for the GO/NO-GO", 120)
+        r = subprocess.run(
+            [sys.executable, "-m", "driver", "--stack", "local", "advance",
+             "--approved-by", "deployment-commander", "--prometheus", url],
+            cwd=ROOT, env=rollout_stack.env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode == 2 and "held by ./ce rollout run" in r.stderr, r.stderr
+    finally:
+        c.proc.terminate()
+        c.proc.wait(30)
