@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:
 
 from bench.sections import markers, merge_section  # noqa: E402
 from monitoring.exporter.scenarios import SCENARIOS, Scenario, TrackWindow, generate  # noqa: E402
+from rollout import gate  # noqa: E402
 from rollout.analysis import AnalysisSettings  # noqa: E402
 from rollout.judge import (  # noqa: E402
     Action,
@@ -81,26 +82,15 @@ def fixed_gate_passes(canary: TrackCounts) -> bool:
     ratio = canary.errors / n if n else None
     p95 = histogram_quantile(0.95, canary.buckets) if n else None
     p99 = histogram_quantile(0.99, canary.buckets) if n else None
-    try:  # after the rollout package lands (wt/rollout)
-        from rollout import gate as g  # type: ignore[attr-defined]
-
-        inputs = g.GateInputs(
-            metric_names=frozenset(g.REQUIRED_METRICS),
-            error_ratio=ratio,
-            p95_ms=p95,
-            p99_ms=p99,
-            request_count=n,
-        )
-        profile = ("metrics_present", "request_count", "error_ratio", "p95", "p99")
-        return bool(g.evaluate(inputs, g.GateThresholds(), profile).passed)
-    except ImportError:
-        from driver import gate as d
-
-        result = d.evaluate_gate(
-            d.GateInputs(frozenset(d.REQUIRED_METRICS), ratio, p95, n), d.GateThresholds()
-        )
-        p99_ok = p99 is not None and p99 < LIMITS.max_p99_ms
-        return bool(result.passed and p99_ok)
+    inputs = gate.GateInputs(
+        metric_names=frozenset(gate.REQUIRED_METRICS),
+        error_ratio=ratio,
+        p95_ms=p95,
+        p99_ms=p99,
+        request_count=n,
+    )
+    profile = ("metrics_present", "request_count", "error_ratio", "p95", "p99")
+    return bool(gate.evaluate(inputs, gate.GateThresholds(), profile).passed)
 
 
 def _counts(t: TrackWindow) -> TrackCounts:

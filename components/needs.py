@@ -24,14 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BASE_PARTS: tuple[str, ...] = ("postgres", "crds", "kubernetes", "etcd", "kwok")
 
 
-def load_stack_raw(stack: str, root: Path = ROOT) -> dict[str, Any]:
+def load_stack_raw(stack: str, root: Path = ROOT, stack_file: Path | None = None) -> dict[str, Any]:
     """Raw config as the engine passes it: project defaults + stack file, JSON-encoded values."""
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
     raw: dict[str, Any] = {}
     for key, spec in (project.get("config") or {}).items():
         full = key if ":" in key else f"{project['name']}:{key}"
         raw[full] = json.dumps(spec["value"])
-    path = root / "stacks" / f"Pulumi.{stack}.yaml"
+    path = stack_file or root / "stacks" / f"Pulumi.{stack}.yaml"
     if not path.is_file():
         raise settings.SettingsError(f"stack {stack!r}: no stack file {path}")
     stack_doc = yaml.safe_load(path.read_text()) or {}

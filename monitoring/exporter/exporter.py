@@ -126,7 +126,7 @@ class Pods:
 def load_settings(stack: str) -> Pods:
     """The stack's pod settings from Pulumi.yaml + stacks/Pulumi.<stack>.yaml (the program's
     reader; no secrets needed)."""
-    return Pods(*settings_mod.pods_view(needs.load_stack_raw(stack, ROOT)))
+    return Pods(*settings_mod.pods_view(needs.load_stack_raw(stack, ROOT, stack_file(stack))))
 
 
 def request_series(s: Pods, track: str, reporter: str) -> dict[str, str]:

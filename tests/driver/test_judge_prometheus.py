@@ -14,7 +14,9 @@ from collections.abc import Iterator
 import pytest
 
 from driver.prom import PrometheusClient
+from monitoring.exporter.exporter import load_settings
 from rollout.analysis import AnalysisSettings
+from rollout.gate import GateThresholds
 from rollout.judge import JudgeInputs, Judgement, Layer, Outcome, collect_inputs, judge
 from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
 
@@ -27,12 +29,6 @@ SPECS = {
 WINDOW = "20s"
 #: a full window at 400 requests/s is 8000; Prometheus extrapolates, so ask for most of it
 FULL = 6000
-
-
-class SpecLimits:
-    max_error_ratio = 0.001
-    max_p95_ms = 500.0
-    max_p99_ms = 1000.0
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +46,11 @@ def prom_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _inputs(url: str, job: str) -> JudgeInputs:
     base = f'reporter="destination",job="{job}"'
+    app = load_settings("local").app  # the exporter labels requests with the pods' versions
     return collect_inputs(
         PrometheusClient(url).query,
-        f'{base},destination_version="canary"',
-        f'{base},destination_version="stable"',
+        f'{base},destination_version="{app.canary_version}"',
+        f'{base},destination_version="{app.stable_version}"',
         WINDOW,
         50.0,
     )
@@ -62,7 +59,7 @@ def _inputs(url: str, job: str) -> JudgeInputs:
 def judged(url: str, job: str) -> Judgement:
     inputs = _inputs(url, job)
     assert inputs.canary.n >= FULL and inputs.stable.n >= FULL, inputs
-    return judge(inputs, SpecLimits(), AnalysisSettings(interval="1s", window=WINDOW))
+    return judge(inputs, GateThresholds(), AnalysisSettings(interval="1s", window=WINDOW))
 
 
 def outcome(j: Judgement, name: str) -> Outcome:

@@ -51,14 +51,18 @@ def test_the_exporter_replays_a_scenario_seeded():
     behaviour = Behaviour(rps=4000.0)
     for key, value in exporter_behaviour(sc).items():  # as exporter.py --scenario does
         setattr(behaviour, key, value)
-    app = SyntheticIstio(load_settings("local"), behaviour, seed=1, latency_sigma=sc.latency_sigma)
+    pods = load_settings("local")
+    app = SyntheticIstio(pods, behaviour, seed=1, latency_sigma=sc.latency_sigma)
+    version = {pods.app.canary_version: "canary", pods.app.stable_version: "stable"}
     for _ in range(20):
         app.tick()  # 1000 requests per version and tick
     totals: dict[tuple[str, str], float] = {}
     for metric in app.requests.collect():
         for s in metric.samples:
-            if s.name.endswith("_total"):
-                track_code = (s.labels["destination_version"], s.labels["response_code"])
+            # each request is reported by the gateway and by the pod's sidecar: count one
+            if s.name.endswith("_total") and s.labels["reporter"] == "destination":
+                track = version[s.labels["destination_version"]]
+                track_code = (track, s.labels["response_code"])
                 totals[track_code] = totals.get(track_code, 0) + s.value
     canary_errors = totals.get(("canary", "503"), 0)
     stable_errors = totals.get(("stable", "503"), 0)

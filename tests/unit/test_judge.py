@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from scipy import stats
 
 from monitoring.exporter.scenarios import SCENARIOS, Scenario, generate
 from rollout.analysis import AnalysisSettings
+from rollout.gate import GateThresholds
 from rollout.judge import (
     Action,
     JudgeInputs,
@@ -39,16 +39,7 @@ from rollout.judge import (
 SEEDS = range(60)
 
 
-@dataclass(frozen=True)
-class SpecLimits:
-    """SPEC service levels (the gate's defaults): error < 0.1 %, P95 < 500 ms, P99 < 1 s."""
-
-    max_error_ratio: float = 0.001
-    max_p95_ms: float = 500.0
-    max_p99_ms: float = 1000.0
-
-
-LIMITS = SpecLimits()
+LIMITS = GateThresholds()  # the SPEC service levels are its defaults
 DEFAULTS = AnalysisSettings()
 
 
@@ -300,7 +291,9 @@ def test_the_p95_check_counts_slow_requests_as_histogram_quantile_interpolates()
     canary = TrackCounts(2000, 0, b)
 
     def p95(limit: float):
-        j = judge(JudgeInputs(canary, canary, 100.0, "5m"), SpecLimits(max_p95_ms=limit), DEFAULTS)
+        j = judge(
+            JudgeInputs(canary, canary, 100.0, "5m"), GateThresholds(max_p95_ms=limit), DEFAULTS
+        )
         return check(j, "p95")
 
     # 300 ms: 96 requests (4.8 %) slower, P95 under the limit: the two agree
