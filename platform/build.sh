@@ -168,6 +168,8 @@ b_nca() {
   # the venv's scripts name their interpreter by path: rewrite it after the move
   sed -i "1s|^#!.*/python.*|#!$dest/bin/python|" "$dest/bin/nca" "$dest/bin/pip"
   ce_log "nca: $("$dest/bin/nca" --version 2>&1 | head -n1) -> $dest"
+}
+
 b_redis() { # a Redis whose ACL user Vault's Redis database plugin rotates (stacks with Vault)
   apt_packages redis-server || return 1
   fetching || ce_log "redis: $(/usr/bin/redis-server --version)"
