@@ -162,7 +162,9 @@ class Monitoring(pulumi.ComponentResource):
             "alertmanager-receivers",
             metadata=meta(RECEIVERS_SECRET, args.namespace, labels=mon_labels),
             type="Opaque",
-            data=secret_data(secret_urls),
+            # no URLs (the local stack): no data at all; an empty map is stored as none and
+            # would show as a change on every preview
+            data=secret_data(secret_urls) if urls else None,
             opts=child(self, deps),
         )
         # The operator scopes an AlertmanagerConfig to alerts whose `namespace` label is the
