@@ -53,11 +53,31 @@ REDIS_CONTAINER_SECURITY: dict[str, Any] = {
 }
 
 
+def cpu_quantity(millis: int) -> str:
+    """Canonical Kubernetes quantity for CPU millicores: ``1000`` -> ``"1"``, ``500`` -> ``"500m"``."""
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def memory_quantity(mebibytes: int) -> str:
+    """Canonical Kubernetes quantity for MiB: ``4096`` -> ``"4Gi"``, ``3814`` -> ``"3814Mi"``."""
+    return f"{mebibytes // 1024}Gi" if mebibytes % 1024 == 0 else f"{mebibytes}Mi"
+
+
 def k8s_resources(r: ResourceSettings) -> dict[str, dict[str, str]]:
-    """Pure: a container ``resources`` block."""
+    """Pure: a container ``resources`` block, in canonical quantities.
+
+    Operators write the quantities of our CRs back in canonical form (the redis-operator
+    rewrites "4096Mi" as "4Gi"); any other spelling then conflicts with them on every apply.
+    """
     return {
-        "requests": {"cpu": f"{r.request_cpu_m}m", "memory": f"{r.request_memory_mi}Mi"},
-        "limits": {"cpu": f"{r.limit_cpu_m}m", "memory": f"{r.limit_memory_mi}Mi"},
+        "requests": {
+            "cpu": cpu_quantity(r.request_cpu_m),
+            "memory": memory_quantity(r.request_memory_mi),
+        },
+        "limits": {
+            "cpu": cpu_quantity(r.limit_cpu_m),
+            "memory": memory_quantity(r.limit_memory_mi),
+        },
     }
 
 

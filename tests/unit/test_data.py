@@ -78,3 +78,19 @@ def test_redis_pdbs_and_secret() -> None:
     assert secret.inputs["metadata"]["namespace"] == "claude-enhancer-data"
     assert is_secret(secret.inputs["data"])
     assert len(b64(unsecret(secret.inputs["data"]))["password"]) == 32
+
+
+def test_cr_resources_are_canonical_quantities() -> None:
+    # found with the real redis-operator v0.16.0: it writes "4096Mi" back as "4Gi" and "1000m"
+    # as "1", and every later apply of the RedisCluster then conflicted with it
+    from components.data import k8s_resources
+    from components.settings import ResourceSettings
+
+    assert k8s_resources(ResourceSettings(500, 2048, 1000, 4096)) == {
+        "requests": {"cpu": "500m", "memory": "2Gi"},
+        "limits": {"cpu": "1", "memory": "4Gi"},
+    }
+    assert k8s_resources(ResourceSettings(1800, 2670, 1950, 3814)) == {
+        "requests": {"cpu": "1800m", "memory": "2670Mi"},
+        "limits": {"cpu": "1950m", "memory": "3814Mi"},
+    }
