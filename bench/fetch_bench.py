@@ -27,29 +27,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.sections import markers, median_max, merge_section  # noqa: E402 (after sys.path)
+from tests.toolchain import fresh_machine_env  # noqa: E402
 
 NAME = "fetch-bench"
-SYSTEM_PATH = "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def fresh_env(root: Path) -> dict[str, str]:
-    (root / "home").mkdir(parents=True, exist_ok=True)
-    env = {
-        "HOME": str(root / "home"),
-        "PATH": SYSTEM_PATH,
-        "CE_HOME": str(root / "ce"),
-        "GOMODCACHE": str(root / "gomod"),
-        "GOCACHE": str(root / "gocache"),
-        "GOPATH": str(root / "gopath"),
-        "GOFLAGS": "-buildvcs=false",
-        "TMPDIR": str(root),
-        "CE_BUILD_PULUMI": "1",
-        "CE_PLUGIN_DOWNLOAD": "0",
-    }
-    for k in ("GOPROXY", "GOSUMDB", "PIP_INDEX_URL"):
-        if k in os.environ:
-            env[k] = os.environ[k]
-    return env
+    # as on a machine without Pulumi: the CLI is built, plugins are not downloaded
+    return fresh_machine_env(root, CE_BUILD_PULUMI="1", CE_PLUGIN_DOWNLOAD="0")
 
 
 def fetch(env: dict[str, str]) -> float:

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.sections import markers, merge_section  # noqa: E402
 from driver.stack import (  # noqa: E402 (after the sys.path insert above)
     AutomationStack,
     CliStack,
@@ -46,8 +47,8 @@ from driver.stack import (  # noqa: E402 (after the sys.path insert above)
 )
 from driver.traffic import KubectlTraffic  # noqa: E402
 
-BEGIN = "<!-- rollout-bench:begin -->"
-END = "<!-- rollout-bench:end -->"
+NAME = "rollout-bench"
+BEGIN, END = markers(NAME)
 
 
 @dataclass
@@ -113,17 +114,6 @@ def render_section(res: Results, when: datetime, host: str) -> str:
         lines += ["", "Notes:"] + [f"- {n}" for n in res.notes]
     lines.append(END)
     return "\n".join(lines) + "\n"
-
-
-def merge_section(existing: str, section: str) -> str:
-    """Replace our marked section in ``existing`` (or append it)."""
-    if BEGIN in existing and END in existing:
-        head, rest = existing.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        return head + section.rstrip("\n") + tail if tail.strip() else head + section
-    if not existing.strip():
-        return "# Benchmarks\n\n" + section
-    return existing.rstrip("\n") + "\n\n" + section
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -315,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = f"{platform.node() or 'host'} ({os.cpu_count()} cores, {platform.system()})"
     section = render_section(res, datetime.now(UTC), host)
     out = Path(args.output)
-    out.write_text(merge_section(out.read_text() if out.exists() else "", section))
+    out.write_text(merge_section(out.read_text() if out.exists() else "", section, NAME))
     print(section)
     print(f"wrote {out}")
     return 0

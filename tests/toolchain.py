@@ -53,3 +53,32 @@ def pins() -> dict[str, str]:
             k, v = line.split("=", 1)
             out[k.strip()] = v.strip().strip('"')
     return out
+
+
+#: the system's PATH on a machine that has never seen this project (Go from its tarball)
+SYSTEM_PATH = "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def fresh_machine_env(root: Path, **extra: str) -> dict[str, str]:
+    """A user's environment on a machine that has never seen this project: HOME, CE_HOME and the
+    Go module and build caches are empty directories under ``root``; the registries' settings
+    (GOPROXY, pip index) are kept."""
+    import os
+
+    (root / "home").mkdir(parents=True, exist_ok=True)
+    env = {
+        "HOME": str(root / "home"),
+        "PATH": SYSTEM_PATH,
+        "LANG": os.environ.get("LANG", "C.UTF-8"),
+        "CE_HOME": str(root / "ce"),
+        "GOMODCACHE": str(root / "gomod"),
+        "GOCACHE": str(root / "gocache"),
+        "GOPATH": str(root / "gopath"),
+        "GOFLAGS": "-buildvcs=false",
+        "TMPDIR": str(root),
+    }
+    for k in ("GOPROXY", "GOSUMDB", "PIP_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_EXTRA_INDEX_URL"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    env.update(extra)
+    return env

@@ -35,11 +35,13 @@ def test_render_and_merge() -> None:
     assert "| full deploy (`destroy` then `up` at phase 0) | 11.00 | 10.00 | 12.00 | 3 |" in section
     assert "| step / full deploy (goal <= 0.2) | 0.23 |" in section
     assert "| Automation API step / CLI step | n/a |" in section
-    doc = b.merge_section("# Benchmarks\n\n## Other\nkeep me\n", section)
+    doc = b.merge_section("# Benchmarks\n\n## Other\nkeep me\n", section, b.NAME)
     assert "keep me" in doc and doc.count(b.BEGIN) == 1
     res.samples["full_deploy"] = [20.0]
     doc2 = b.merge_section(
-        doc + "\n## Tail\nkeep too\n", b.render_section(res, datetime(2025, 1, 2, tzinfo=UTC), "h")
+        doc + "\n## Tail\nkeep too\n",
+        b.render_section(res, datetime(2025, 1, 2, tzinfo=UTC), "h"),
+        b.NAME,
     )
     assert doc2.count(b.BEGIN) == 1 and "20.00" in doc2 and "keep me" in doc2 and "keep too" in doc2
 

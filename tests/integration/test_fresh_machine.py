@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import ROOT
+from tests.toolchain import SYSTEM_PATH, fresh_machine_env, toolchain_env
 from tests.toolchain import pins as toolchain_pins
-from tests.toolchain import toolchain_env
 
 # The wrapper modules the `local` stack's bootstrap builds, with the packages each build reads
 # (the kubernetes plugin's own main package embeds generated files, so its imports stand in).
@@ -50,7 +50,6 @@ WRAPPERS: dict[str, list[str]] = {
     "platform/gomod/vault": ["github.com/hashicorp/vault"],
     "toolchain/gomod/actionlint": ["github.com/rhysd/actionlint/cmd/actionlint"],
 }
-SYSTEM_PATH = "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass
@@ -62,27 +61,9 @@ class Fetched:
 
 
 def _clean_env(root: Path, **extra: str) -> dict[str, str]:
-    """A user's environment on a machine that has never seen this project."""
-    home = root / "home"
-    home.mkdir(exist_ok=True)
-    env = {
-        "HOME": str(home),
-        "PATH": SYSTEM_PATH,
-        "LANG": os.environ.get("LANG", "C.UTF-8"),
-        "CE_HOME": str(root / "ce"),
-        "GOMODCACHE": str(root / "gomod"),
-        "GOCACHE": str(root / "gocache"),
-        "GOPATH": str(root / "gopath"),
-        "GOFLAGS": "-buildvcs=false",
-        "TMPDIR": str(root),
-    }
-    for k in ("GOPROXY", "GOSUMDB", "PIP_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_EXTRA_INDEX_URL"):
-        if k in os.environ:
-            env[k] = os.environ[k]
     if not shutil.which("go", path=SYSTEM_PATH):
         pytest.fail("`go` is not on the system PATH: the fetch phase needs it", pytrace=False)
-    env.update(extra)
-    return env
+    return fresh_machine_env(root, **extra)
 
 
 def _rm_tree(path: Path) -> None:
