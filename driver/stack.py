@@ -334,7 +334,13 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A killed holder stays a zombie until something reaps it, and signal 0 still reaches a
+    # zombie: its lock is stale all the same (seen here: PID 1 reaps orphans late).
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rfind(")") + 2 :].split(" ", 1)[0] != "Z"
 
 
 def cancel_stale_file_lock(project: str, stack: str) -> bool:
