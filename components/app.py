@@ -214,18 +214,23 @@ def pod_spec(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "affinity": pool_affinity("app"),
+        # Spread per ReplicaSet revision (pod-template-hash): counted across revisions, a
+        # rolling update places the new pods against the old ones' zones, and once the old
+        # pods are gone the new ones can sit in two zones (seen after a promotion here).
         "topologySpreadConstraints": [
             {
                 "maxSkew": 1,
                 "topologyKey": ZONE_LABEL,
                 "whenUnsatisfiable": "DoNotSchedule",
                 "labelSelector": {"matchLabels": sel},
+                "matchLabelKeys": ["pod-template-hash"],
             },
             {
                 "maxSkew": 1,
                 "topologyKey": "kubernetes.io/hostname",
                 "whenUnsatisfiable": "ScheduleAnyway",
                 "labelSelector": {"matchLabels": sel},
+                "matchLabelKeys": ["pod-template-hash"],
             },
         ],
         "containers": [

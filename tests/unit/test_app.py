@@ -90,6 +90,8 @@ def test_topology_spread_and_pool_affinity() -> None:
         assert (
             zones and zones[0]["whenUnsatisfiable"] == "DoNotSchedule" and zones[0]["maxSkew"] == 1
         )
+        # per revision, or a rolling update leaves the new pods in fewer zones
+        assert zones[0]["matchLabelKeys"] == ["pod-template-hash"]
         term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
             "nodeSelectorTerms"
         ][0]
