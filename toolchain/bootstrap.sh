@@ -108,11 +108,14 @@ local plugin_download=${CE_PLUGIN_DOWNLOAD:-}
 [ -n "$plugin_download" ] || { [ "$pulumi_src" = installed ] && plugin_download=1 || plugin_download=0; }
 if [ "$pulumi_src" = installed ]; then
   ce_log "pulumi CLI: using $pulumi_bin ($("$pulumi_bin" version)); plugin download by Pulumi: $plugin_download"
-else
+fi
+# Each tool below is one build_go_tool call that does the phase CE_PHASE names (fetch, then build).
+build_pulumi_cli() {
   GO_TOOL_LDFLAGS="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
     build_go_tool pulumi "v$PULUMI_VERSION" "$here/gomod/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
     || ce_die "pulumi CLI (github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION): see above"
-fi
+}
+[ "$pulumi_src" = build ] && build_pulumi_cli
 
 # ---------------------------------------------------------------- the kubernetes plugin: reuse or build
 local user_plugins=${CE_USER_PULUMI_HOME:-$HOME/.pulumi}/plugins
@@ -156,14 +159,12 @@ bash "$repo/platform/build.sh" "${parts[@]}" || ce_die "platform fetch failed (s
 local -a debs=()
 [ "$test_tools" = 1 ] && read -r -a debs <<<"$DEBIAN_TEST_PACKAGES"
 [ ${#debs[@]} -gt 0 ] && { apt_packages "${debs[@]}" || ce_die "Debian test packages: see above"; }
-build_actionlint() {
+build_test_tools() {
   build_go_tool actionlint "$ACTIONLINT_VERSION" "$here/gomod/actionlint" github.com/rhysd/actionlint/cmd/actionlint \
     || ce_die "actionlint (github.com/rhysd/actionlint v$ACTIONLINT_VERSION): see above"
-}
-if [ "$test_tools" = 1 ]; then
-  build_actionlint
   bash "$repo/platform/build.sh" nca || ce_die "network-config-analyzer: see above"
-fi
+}
+[ "$test_tools" = 1 ] && build_test_tools
 ce_log "fetch phase done in $(( $(ce_now) - t0 ))s"
 
 # The choices env.sh reads (which pulumi, whether Pulumi may download plugins).
@@ -178,11 +179,7 @@ ce_log "fetch phase done in $(( $(ce_now) - t0 ))s"
 step "build phase"
 export CE_PHASE=build
 tb=$(ce_now)
-if [ "$pulumi_src" = build ]; then
-  GO_TOOL_LDFLAGS="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
-    build_go_tool pulumi "v$PULUMI_VERSION" "$here/gomod/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
-    || ce_die "pulumi CLI (github.com/pulumi/pulumi/pkg/v3 v$PULUMI_VERSION) did not build; see above"
-fi
+[ "$pulumi_src" = build ] && build_pulumi_cli
 
 # Our language host and dynamic-provider launcher. Next to our own CLI they are what Pulumi runs;
 # with a reused CLI, its own bundled ones win and ours are only a fallback on PATH.
@@ -240,10 +237,7 @@ if [ ${#debs[@]} -gt 0 ]; then
   pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
   command -v promtool >/dev/null || ce_die "promtool not on PATH after installing Debian's prometheus"
 fi
-if [ "$test_tools" = 1 ]; then
-  build_actionlint
-  bash "$repo/platform/build.sh" nca || ce_die "network-config-analyzer: see above"
-fi
+[ "$test_tools" = 1 ] && build_test_tools
 ce_log "build phase done in $(( $(ce_now) - tb ))s"
 
 "$pulumi_bin" version >/dev/null || ce_die "pulumi version failed"
