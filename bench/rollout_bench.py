@@ -213,7 +213,9 @@ def fault_run(
     entries = [json.loads(x) for x in audit.read_text().splitlines() if x.strip()]
     from driver.bake import parse_ts
 
-    decided = parse_ts(next(e for e in reversed(entries) if e["result"] == "gate_failed")["ts"])
+    decided = parse_ts(
+        next(e for e in reversed(entries) if e["result"] in ("gate_failed", "judge_failed"))["ts"]
+    )
     switched = parse_ts(
         next(e for e in reversed(entries) if e["result"] == "traffic_switched")["ts"]
     )

@@ -15,9 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from driver import bake, core
+from driver.prom import PromError
 from rollout import phases
+from rollout.gate import GateResult
+from rollout.judge import SLO_CHECKS, Action, Judgement, Outcome, decide
 
 TERMINAL = frozenset({bake.APPLIED, "error", "promoted", "abandoned"})
+#: gate checks that fail for missing data (awaited for a grace after a step)
+NO_DATA_CHECKS = frozenset({"request_count", "metrics_present"})
 
 
 class Controller:
@@ -171,25 +176,42 @@ class Controller:
         if phase == 0:
             return self._go_no_go(approved)
 
-        result, gate_audit = d.judge(phase, self.prom)
-        if not result.passed:
+        # the judge's absolute layer replaces the gate's point estimates of the SLOs
+        result, gate_audit = d.judge(phase, self.prom, skip=SLO_CHECKS)
+        j: Judgement | None = None
+        if result.passed:
+            try:
+                j = d.judge_canary(phase, self.prom)
+            except PromError as exc:  # the next turn's gate fails hard if it persists
+                d.out(f"warning: no judgement this turn: {exc}")
+                return None
+            self.say_once(f"judge-{phase}-{j.outcome.value}", f"phase {phase}: {j.summary()}")
+        failed = j if j is not None and j.outcome is Outcome.FAIL else None
+        if not result.passed and self._awaiting_data(phase, result, cfg.data_grace_s):
+            return None
+        if not result.passed or failed is not None:
             row = phases.phase(phase)
-            hard = result.hard_failure
+            hard = (failed or result).hard_failure
             if hard or row.on_failure is phases.FailureAction.ROLLBACK:
-                rep = d.on_gate_failure(phase, result, gate_audit, actor="controller")
+                rep = d.on_gate_failure(
+                    phase, result, gate_audit, actor="controller", judgement=failed
+                )
                 return rep.code
             if row.on_failure is phases.FailureAction.PAUSE:
                 if self.paused_since(phase) is None:
-                    d.on_gate_failure(phase, result, gate_audit, actor="controller")
+                    d.on_gate_failure(
+                        phase, result, gate_audit, actor="controller", judgement=failed
+                    )
                     d.out(
                         f"PAUSED at phase {phase}: traffic held. Decide with "
                         f"`./ce rollout approve --role {row.decider} [--decision rollback]`"
                     )
                 return None
             if self._holding != phase:  # HOLD: stay at this weight, keep judging
-                d.on_gate_failure(phase, result, gate_audit, actor="controller")
+                d.on_gate_failure(phase, result, gate_audit, actor="controller", judgement=failed)
                 self._holding = phase
             return None
+        assert j is not None
         self._holding = None
         paused = self.paused_since(phase)
         if paused is not None:
@@ -214,6 +236,13 @@ class Controller:
         if not bstat.done:
             self.say_once(f"bake-{phase}", f"phase {phase}: gate green; {bstat.describe()}")
             return None
+        cap_s = cfg.analysis.for_phase(phase).max_extension_s
+        if (
+            j.outcome is Outcome.INCONCLUSIVE
+            and not self.continued(phase)
+            and self._inconclusive(phase, j, bstat, cap_s)
+        ):
+            return None
         if phase == phases.MAX_PHASE:
             if not approved:
                 self.say_once(
@@ -237,8 +266,81 @@ class Controller:
             actor=str(approved[-1]["actor"]),
             reason=f"approved by {approved[-1]['actor']}",
             gate=gate_audit,
+            judge=j.to_dict(),
         )
         return None if code == core.OK else code
+
+    def _awaiting_data(self, phase: int, result: GateResult, grace_s: float) -> bool:
+        """Only data is missing, and the phase began less than ``grace_s`` ago: the new
+        weight's series are not scraped yet (on a real mesh the canary had no traffic
+        before phase 1). Past the grace, missing data fails as always."""
+        if not all(c.name in NO_DATA_CHECKS for c in result.failures):
+            return False
+        entered = self.d.entered_at(phase)
+        if entered is None or (self.d.clock() - entered).total_seconds() >= grace_s:
+            return False
+        self.say_once(
+            f"grace-{phase}",
+            f"phase {phase}: waiting for data at the new weight (up to {grace_s:.0f} s): "
+            + "; ".join(c.reason for c in result.failures),
+        )
+        return True
+
+    def continued(self, phase: int) -> bool:
+        """A decider lifted a pause at ``phase`` since it began: an inconclusive judgement
+        no longer holds the phase (a human looked and said continue); a fail still acts."""
+        since = self.d.entered_at(phase)
+        return any(
+            e.get("result") == "continued"
+            and e.get("phase") == phase
+            and (since is None or bake.parse_ts(str(e["ts"])) >= since)
+            for e in self.d.audit.entries()
+        )
+
+    def _inconclusive(
+        self, phase: int, j: Judgement, bstat: bake.BakeStatus, max_extension_s: float
+    ) -> bool:
+        """Bake over, judgement inconclusive: extend up to the cap, then pause for a human.
+        True while the phase is held."""
+        d = self.d
+        elapsed = bstat.elapsed_s if bstat.elapsed_s is not None else bstat.required_s
+        dec = decide([j], elapsed, bstat.required_s, max_extension_s)
+        if dec.action is Action.EXTEND:
+            if f"extend-{phase}" not in self._said:
+                d.record(
+                    action="judge",
+                    actor="controller",
+                    phase=phase,
+                    result="extended",
+                    reason=dec.reason,
+                    judge=j.to_dict(),
+                )
+            self.say_once(f"extend-{phase}", f"phase {phase}: {dec.reason}")
+            return True
+        if dec.action is Action.PAUSE:
+            if self.paused_since(phase) is None:
+                d.record(
+                    action="judge",
+                    actor="controller",
+                    from_phase=phase,
+                    to_phase=None,
+                    result="paused",
+                    reason=dec.reason,
+                    judge=j.to_dict(),
+                )
+                if d.metrics is not None:
+                    d.metrics.paused.labels(d.metrics.stack).set(1)
+                role = (
+                    phases.PROMOTE_DECIDER
+                    if phase == phases.MAX_PHASE
+                    else phases.decider_for(phase)
+                )
+                d.out(
+                    f"PAUSED at phase {phase}: {dec.reason}. Decide with `./ce rollout approve "
+                    f"--role {role} [--decision rollback]`"
+                )
+            return True
+        return False
 
     def _go_no_go(self, approved: list[dict[str, Any]]) -> int | None:
         d = self.d

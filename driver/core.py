@@ -24,7 +24,9 @@ from driver.stack import StackRunner, rollback_targets
 from driver.traffic import TrafficError, TrafficSwitch
 from rollout import config as rollout_config
 from rollout import phases
-from rollout.gate import GateConfigError, GateResult, GateTarget, evaluate
+from rollout.gate import GateConfigError, GateResult, GateTarget, evaluate, track_matchers
+from rollout.judge import Judgement, TrackCounts, collect_inputs, collect_track
+from rollout.judge import judge as judge_canary
 
 # exit codes
 OK = 0
@@ -173,13 +175,16 @@ class Driver:
             self.metrics.set_phase(phase, cfg.weights(phase).canary)
 
     # ------------------------------------------------------------------ gate
-    def judge(self, phase: int, prometheus_url: str) -> tuple[GateResult, dict[str, Any]]:
-        """Evaluate ``phase``'s gate profile on the track it judges."""
+    def judge(
+        self, phase: int, prometheus_url: str, skip: tuple[str, ...] = ()
+    ) -> tuple[GateResult, dict[str, Any]]:
+        """Evaluate ``phase``'s gate profile (less the ``skip`` checks) on the track it judges."""
         cfg = self.config()
         row = phases.phase(phase)
         target = targets_from_outputs(self.runner.outputs())[row.judged_track]
         inputs = collect_gate_inputs(self.prom_factory(prometheus_url), cfg.gate, target)
-        result = evaluate(inputs, cfg.gate, row.gate_profile)
+        profile = tuple(c for c in row.gate_profile if c not in skip)
+        result = evaluate(inputs, cfg.gate, profile)
         if self.metrics is not None:
             self.metrics.gate(phase, result)
         audit = {
@@ -190,6 +195,30 @@ class Driver:
             "prometheus": prometheus_url,
         }
         return result, audit
+
+    def judge_canary(self, phase: int, prometheus_url: str) -> Judgement:
+        """The canary judge at ``phase``: canary against the SLO over the gate's window,
+        and against stable over the phase's analysis window, capped at the time since the
+        phase began (traffic from before the step says nothing about this weight).
+
+        Raises :class:`driver.prom.PromError` when Prometheus does not answer.
+        """
+        cfg = self.config()
+        s = cfg.analysis.for_phase(phase)
+        targets = targets_from_outputs(self.runner.outputs())
+        entered = self.entered_at(phase)
+        age = s.window_s if entered is None else (self.clock() - entered).total_seconds()
+        window = f"{max(1, min(s.window_s, int(age)))}s"
+        sel = cfg.gate.selector
+        canary = track_matchers(sel, targets["canary"].labels)
+        stable = track_matchers(sel, targets["stable"].labels)
+        api = self.prom_factory(prometheus_url)
+        inputs = collect_inputs(api.query, canary, stable, window, cfg.weights(phase).canary)
+        slo: TrackCounts = collect_track(api.query, canary, cfg.gate.window)
+        j = judge_canary(inputs, cfg.gate, s, slo=slo, slo_window=cfg.gate.window)
+        if self.metrics is not None:
+            self.metrics.judge(phase, j)
+        return j
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
@@ -325,26 +354,40 @@ class Driver:
         return AdvanceReport(code, current, target, approval.describe(), result, entries=[e])
 
     def on_gate_failure(
-        self, current: int, result: GateResult, gate_audit: dict[str, Any], actor: str
+        self,
+        current: int,
+        result: GateResult,
+        gate_audit: dict[str, Any],
+        actor: str,
+        judgement: Judgement | None = None,
     ) -> AdvanceReport:
-        """Apply the phase's failure action (hard SLO breaches always roll back)."""
+        """Apply the phase's failure action (hard SLO breaches always roll back).
+
+        With a failed ``judgement`` (the gate passed), the judge's verdict is the reason;
+        its absolute layer is the SLO guard, so a failure there is hard.
+        """
         row = phases.phase(current)
-        reason = result.summary()
+        failing: GateResult | Judgement = result if judgement is None else judgement
+        reason = failing.summary()
         action = row.on_failure
-        if current > 0 and result.hard_failure:
+        if current > 0 and failing.hard_failure:
             action = phases.FailureAction.ROLLBACK
+        explained: dict[str, Any] = {"gate": gate_audit}
+        if judgement is not None:
+            explained["judge"] = judgement.to_dict()
         if action is phases.FailureAction.ROLLBACK:
+            failed = "gate_failed" if judgement is None else "judge_failed"
             e1 = self.record(
                 action="gate",
                 actor=actor,
                 from_phase=current,
-                result="gate_failed",
+                result=failed,
                 reason=reason,
-                gate=gate_audit,
+                **explained,
             )
             self.out(f"{reason}\nautomatic rollback to phase 0 (all traffic on stable)")
             code, e2 = self.do_rollback(
-                actor=f"auto:{actor}", trigger="gate_failed", reason=reason, from_phase=current
+                actor=f"auto:{actor}", trigger=failed, reason=reason, from_phase=current
             )
             return AdvanceReport(
                 ROLLED_BACK if code == OK else ERROR, current, 0, reason, result, entries=[e1, e2]
@@ -361,7 +404,7 @@ class Driver:
             to_phase=None,
             result=result_name,
             reason=reason,
-            gate=gate_audit,
+            **explained,
         )
         self.out(f"{result_name.upper()}: {reason}")
         if action is phases.FailureAction.PAUSE and self.metrics is not None:
@@ -378,6 +421,7 @@ class Driver:
         reason: str,
         gate: dict[str, Any] | None = None,
         action: str = "advance",
+        judge: dict[str, Any] | None = None,
     ) -> tuple[int, dict[str, Any]]:
         """Config phase = ``target`` and one ``up``; audit entries bracket the step."""
         cfg = self.config()
@@ -412,6 +456,7 @@ class Driver:
             result=bake.APPLIED,
             reason=reason,
             gate=gate,
+            judge=judge,
             wall_s=round(wall, 3),
             changes=outcome.summary,
         )

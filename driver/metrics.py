@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import MetricsHandler
+from prometheus_client.registry import Collector
 
 from rollout.gate import GateResult
+from rollout.judge import METRIC_HELP, Judgement, MetricSample, metric_samples
 from rollout.phases import MAX_PHASE
+
+
+class _LatestJudgement(Collector):
+    """Serves the last judgement's samples; a new judgement replaces every series, so a
+    check that is no longer judged (e.g. the relative ones at 100 %) disappears."""
+
+    def __init__(self) -> None:
+        self.samples: list[MetricSample] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_name: dict[str, list[MetricSample]] = {}
+        for x in self.samples:
+            by_name.setdefault(x.name, []).append(x)
+        for name, xs in by_name.items():
+            keys = sorted(xs[0].labels)
+            fam = GaugeMetricFamily(name, METRIC_HELP.get(name, name), labels=keys)
+            for x in xs:
+                fam.add_metric([x.labels[k] for k in keys], x.value)
+            yield fam
 
 
 class RolloutMetrics:
@@ -52,6 +75,8 @@ class RolloutMetrics:
         self.paused = Gauge(
             "ce_rollout_paused", "1 while the rollout is paused", ["stack"], registry=self.registry
         )
+        self._judgement = _LatestJudgement()
+        self.registry.register(self._judgement)
         self._server: ThreadingHTTPServer | None = None
         # counters exist at 0 from the first scrape, so increase() sees the first completion
         for p in range(MAX_PHASE + 1):
@@ -67,6 +92,9 @@ class RolloutMetrics:
             self.gate_passed.labels(self.stack, str(phase), c.name).set(1 if c.passed else 0)
             value = c.value if isinstance(c.value, (int, float)) else float("nan")
             self.gate_value.labels(self.stack, str(phase), c.name).set(value)
+
+    def judge(self, phase: int, j: Judgement) -> None:
+        self._judgement.samples = metric_samples(j, {"stack": self.stack, "phase": str(phase)})
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
         handler = MetricsHandler.factory(self.registry)

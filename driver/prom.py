@@ -21,6 +21,8 @@ class PromAPI(Protocol):
 
     def query_scalar(self, promql: str) -> float | None: ...
 
+    def query(self, promql: str) -> list[dict[str, Any]]: ...
+
 
 class PrometheusClient:
     """Minimal client over urllib (no extra dependency)."""

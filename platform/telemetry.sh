@@ -16,6 +16,8 @@ T="$CE_HOME/platform/telemetry"
 PROM_PORT="${CE_PROMETHEUS_PORT:-9090}"
 EXP_PORT="${CE_EXPORTER_PORT:-15090}"
 CTRL_PORT="${CE_ROLLOUT_METRICS_PORT:-9465}"
+# per track: enough for the local stack's canary judge to conclude within its short bakes
+EXP_RPS="${CE_EXPORTER_RPS:-200}"
 # the local stack's scrape is faster than the SPEC's 15 s so shortened bakes see enough samples
 SCRAPE="${CE_LOCAL_SCRAPE_INTERVAL:-5s}"
 PY="${CE_PYTHON:-$CE_HOME/venv/bin/python}"
@@ -85,7 +87,7 @@ cmd_up() {
   mkdir -p "$T/data"
   if ! { pid_alive exporter && h_exporter; }; then
     stop exporter
-    start exporter "$PY" "$repo/monitoring/exporter/exporter.py" "$EXP_PORT" --stack "$STACK"
+    start exporter "$PY" "$repo/monitoring/exporter/exporter.py" "$EXP_PORT" --stack "$STACK" --rps "$EXP_RPS"
     wait_ready exporter 60 h_exporter
     log "synthetic Istio exporter up (pid $(cat "$T/exporter.pid"), http://127.0.0.1:$EXP_PORT/metrics, stack $STACK)"
   fi

@@ -15,12 +15,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rollout import phases
+from rollout.analysis import Analysis, AnalysisConfigError, parse_analysis
 from rollout.gate import GateConfigError, GateThresholds
 
 KEY = "claude-enhancer:rollout"
 #: default controller evaluation interval: the SPEC's scrape interval
 DEFAULT_INTERVAL_S = 15.0
-_KNOWN = ("phase", "phaseWeights", "allowSkip", "bakeMinutes", "gate", "intervalSeconds")
+#: after a step, "no data" for the new weight is expected for about two scrapes (a series
+#: that did not exist needs two samples before increase() sees it): not yet a breach
+DEFAULT_DATA_GRACE_S = 60.0
+_KNOWN = (
+    "phase",
+    "phaseWeights",
+    "allowSkip",
+    "bakeMinutes",
+    "gate",
+    "intervalSeconds",
+    "dataGraceSeconds",
+    "analysis",
+)
 
 
 class RolloutConfigError(phases.RolloutError):
@@ -41,6 +54,10 @@ class RolloutConfig:
     gate: GateThresholds = field(default_factory=GateThresholds)
     interval_s: float = DEFAULT_INTERVAL_S
     """How often the controller evaluates the gate."""
+    data_grace_s: float = DEFAULT_DATA_GRACE_S
+    """How long after entering a phase missing data is awaited before it fails the gate."""
+    analysis: Analysis = field(default_factory=Analysis)
+    """The canary judge's settings per phase (``rollout.analysis``)."""
 
     def weights(self, phase: int | None = None) -> phases.Weights:
         return phases.weights_for(self.phase if phase is None else phase, self.phase_weights)
@@ -150,6 +167,18 @@ def parse(raw: Mapping[str, Any] | str | None) -> RolloutConfig:
     if interval <= 0:
         raise _err("intervalSeconds", f"must be > 0, got {interval}")
 
+    grace = _number(raw.get("dataGraceSeconds", DEFAULT_DATA_GRACE_S), "dataGraceSeconds")
+    if grace < 0:
+        raise _err("dataGraceSeconds", f"must be >= 0, got {grace}")
+
+    analysis_raw = raw.get("analysis", {})
+    if not isinstance(analysis_raw, Mapping):
+        raise _err("analysis", f"must be an object, got {analysis_raw!r}")
+    try:
+        analysis = parse_analysis(analysis_raw)
+    except AnalysisConfigError as e:
+        raise RolloutConfigError(str(e)) from None  # already names the full key
+
     return RolloutConfig(
         phase=phase,
         phase_weights=weights,
@@ -157,4 +186,6 @@ def parse(raw: Mapping[str, Any] | str | None) -> RolloutConfig:
         bake_minutes=bake,
         gate=gate,
         interval_s=interval,
+        data_grace_s=grace,
+        analysis=analysis,
     )

@@ -144,12 +144,18 @@ class GateTarget:
         return self.labels.get("destination_version", "?")
 
 
-def _matchers(selector: str, labels: Mapping[str, str], extra: str = "") -> str:
+def track_matchers(selector: str, labels: Mapping[str, str], extra: str = "") -> str:
+    """The label matchers (no braces) selecting one track: the gate's selector plus the
+    track's Istio labels; the judge's queries use the same text."""
     parts = _split_matchers(selector)
     parts += [f'{k}="{v}"' for k, v in sorted(labels.items())]
     if extra:
         parts.append(extra)
-    return "{" + ",".join(parts) + "}"
+    return ",".join(parts)
+
+
+def _matchers(selector: str, labels: Mapping[str, str], extra: str = "") -> str:
+    return "{" + track_matchers(selector, labels, extra) + "}"
 
 
 @dataclass(frozen=True)

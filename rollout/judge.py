@@ -48,9 +48,10 @@ import numpy as np
 from scipy import optimize, stats
 
 from rollout.analysis import AnalysisSettings
+from rollout.gate import DURATION_BUCKET_METRIC, REQUESTS_METRIC
 
-REQUESTS_METRIC = "istio_requests_total"
-DURATION_BUCKET_METRIC = "istio_request_duration_milliseconds_bucket"
+#: the gate's point-estimate checks that the judge's absolute layer replaces in phases 1-4
+SLO_CHECKS: tuple[str, ...] = ("error_ratio", "p95", "p99")
 
 
 class SloLimits(Protocol):
@@ -382,6 +383,21 @@ class MetricSample:
     name: str
     labels: Mapping[str, str]
     value: float
+
+
+#: help text per gauge of :func:`metric_samples` (the controller's ``/metrics``)
+METRIC_HELP: dict[str, str] = {
+    "ce_judge_outcome": "Last judgement of the canary (1 on its outcome)",
+    "ce_judge_min_sample": "Canary requests needed before every check can pass",
+    "ce_judge_check_outcome": "Last outcome per judge check (1 on its outcome)",
+    "ce_judge_check_value": "Value judged per check (canary, or canary/stable ratio)",
+    "ce_judge_check_threshold": "Threshold per check",
+    "ce_judge_check_p_value": "p-value of the check's test (NaN: no test)",
+    "ce_judge_check_ci_low": "Lower bound of the check's confidence interval",
+    "ce_judge_check_ci_high": "Upper bound of the check's confidence interval",
+    "ce_judge_check_min_sample": "Canary requests the check needs to pass",
+    "ce_judge_check_requests": "Requests per track in the check's window",
+}
 
 
 def metric_samples(j: Judgement, labels: Mapping[str, str] | None = None) -> list[MetricSample]:
@@ -732,14 +748,25 @@ def _latency_rel(inp: JudgeInputs, s: AnalysisSettings) -> CheckResult:
     )
 
 
-def judge(inputs: JudgeInputs, limits: SloLimits, settings: AnalysisSettings) -> Judgement:
+def judge(
+    inputs: JudgeInputs,
+    limits: SloLimits,
+    settings: AnalysisSettings,
+    slo: TrackCounts | None = None,
+    slo_window: str | None = None,
+) -> Judgement:
     """Judge the canary over one window. With no stable traffic (weight 100) only the
-    absolute layer is judged: there is nothing to compare with."""
+    absolute layer is judged: there is nothing to compare with.
+
+    ``slo`` (the canary over ``slo_window``, the gate's short window) feeds the absolute
+    layer when given: a sudden breach is not diluted by the long comparison window.
+    """
     w = inputs.window
+    c, sw = (inputs.canary, w) if slo is None else (slo, slo_window or w)
     checks = [
-        _error_ratio_abs(inputs.canary, limits, settings, w),
-        _quantile_abs("p95", 0.95, limits.max_p95_ms, inputs.canary, settings, w),
-        _quantile_abs("p99", 0.99, limits.max_p99_ms, inputs.canary, settings, w),
+        _error_ratio_abs(c, limits, settings, sw),
+        _quantile_abs("p95", 0.95, limits.max_p95_ms, c, settings, sw),
+        _quantile_abs("p99", 0.99, limits.max_p99_ms, c, settings, sw),
     ]
     if 0 < inputs.weight < 100:
         checks += [

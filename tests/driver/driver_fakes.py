@@ -7,6 +7,7 @@ the phase-0 VirtualService), so the driver is tested against the shapes it reall
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -161,6 +162,9 @@ class FakeProm:
         self.values: dict[str, float | None] = dict(values or {})
         self.fail = fail
         self.queries: list[str] = []
+        #: per-version overrides of ``values`` for the judge's queries (e.g. a canary whose
+        #: error ratio is 3x stable's): ``{"5.1.0": {"error_ratio": 0.0006}}``
+        self.track_values: dict[str, dict[str, float]] = {}
 
     def metric_names(self) -> frozenset[str]:
         if self.fail:
@@ -179,12 +183,46 @@ class FakeProm:
             return self.values.get("agents_down")
         return self.values.get("error_ratio")
 
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """The judge's ``increase()`` counts, shaped by the same values: ``request_count``
+        requests (both tracks), ``error_ratio`` of them 5xx, and a latency histogram whose
+        95th and 99th percentiles fall in the buckets of ``p95_ms`` and ``p99_ms``."""
+        if self.fail:
+            raise PromError("cannot query Prometheus at http://127.0.0.1:1: connection refused")
+        self.queries.append(promql)
+        version = re.search(r'destination_version="([^"]+)"', promql)
+        values = {**self.values, **self.track_values.get(version.group(1) if version else "", {})}
+        n = values.get("request_count") or 0.0
+        if promql.startswith("sum by (le)"):
+            p95 = values.get("p95_ms") or 0.0
+            p99 = values.get("p99_ms") or 0.0
+            mass = {le: 0.94 * n * (le >= 50) for le in _LES}
+            for le in _LES:  # 1 % at the p95 bucket, the last 5 % at the p99 bucket
+                mass[le] += 0.01 * n * (le >= p95) + 0.05 * n * (le >= p99)
+            return [
+                {"metric": {"le": _le_text(le)}, "value": [0, str(v)]} for le, v in mass.items()
+            ]
+        if 'response_code=~"5.."' in promql:
+            return [{"metric": {}, "value": [0, str(n * (values.get("error_ratio") or 0))]}]
+        return [{"metric": {}, "value": [0, str(n)]}] if n else []
+
+
+#: Istio's default duration buckets (ms)
+_LES = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
+        300000, 600000, 1800000, 3600000, float("inf"))  # fmt: skip
+
+
+def _le_text(le: float) -> str:
+    return "+Inf" if le == float("inf") else f"{le:g}"
+
 
 HEALTHY = {
     "error_ratio": 0.0,
     "p95_ms": 120.0,
     "p99_ms": 300.0,
-    "request_count": 5000.0,
+    # a long window at the SPEC's load (about 1000 requests/s): enough for the judge to
+    # conclude at every weight (the relative error check at 50 % needs the most)
+    "request_count": 1_000_000.0,
     "agents_down": 0.0,
 }
 

@@ -39,7 +39,7 @@ class TestCollect:
             0.0,
             120.0,
             300.0,
-            5000.0,
+            1_000_000.0,
             0.0,
         )
         assert len(prom.queries) == 5
@@ -474,9 +474,16 @@ def test_each_decision_is_sent_to_the_webhook(tmp_path: Path) -> None:
     finally:
         srv.shutdown()
     results = [e["result"] for e in _Receiver.got]
-    assert results == ["gate_failed", "traffic_switched", "applied"]
-    assert _Receiver.got[0]["event"] == "rollout.decision"
-    assert "error_ratio: 5.000%" in _Receiver.got[0]["reason"]
+    assert results == ["judge_failed", "traffic_switched", "applied"]
+    first = _Receiver.got[0]
+    assert first["event"] == "rollout.decision"
+    assert "error_ratio: 5.0000% vs < 0.1000%" in first["reason"]
+    # the decision carries its numbers: value, threshold, window, sample, p-value and CI
+    check = next(c for c in first["judge"]["checks"] if c["name"] == "error_ratio")
+    assert check["outcome"] == "fail" and check["layer"] == "absolute"
+    assert check["value"] == pytest.approx(0.05) and check["threshold"] == 0.001
+    assert check["canary_n"] == 1_000_000 and check["window"] == "5m"
+    assert check["p_value"] < 0.02 and check["ci"][0] > 0.001
 
 
 def test_metrics_endpoint(tmp_path: Path) -> None:
@@ -493,8 +500,18 @@ def test_metrics_endpoint(tmp_path: Path) -> None:
         m.close()
     assert 'ce_rollout_phase{stack="test"} 0.0' in text
     assert 'ce_rollout_canary_weight{stack="test"} 0.0' in text
-    assert 'ce_rollout_rollbacks_total{stack="test",trigger="gate_failed"} 1.0' in text
-    assert 'ce_rollout_gate_check_passed{check="error_ratio",phase="1",stack="test"} 0.0' in text
+    assert 'ce_rollout_rollbacks_total{stack="test",trigger="judge_failed"} 1.0' in text
+    # the SLO is judged by the judge's absolute layer: its verdict and numbers are served
+    labels = 'check="error_ratio",layer="absolute",phase="1",stack="test"'
+    assert (
+        'ce_judge_check_outcome{check="error_ratio",layer="absolute",outcome="fail",'
+        'phase="1",stack="test"} 1.0'
+    ) in text
+    assert f"ce_judge_check_value{{{labels}}} 0.05" in text
+    assert f"ce_judge_check_threshold{{{labels}}} 0.001" in text
+    assert f"ce_judge_check_p_value{{{labels}}}" in text
+    assert 'ce_judge_outcome{outcome="fail",phase="1",stack="test"} 1.0' in text
+    assert 'ce_rollout_gate_check_passed{check="agents_up",phase="1",stack="test"} 1.0' in text
     assert "ce_rollout_phase_completed_total" in text
 
 
