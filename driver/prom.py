@@ -98,6 +98,7 @@ def collect_gate_inputs(api: PromAPI, thresholds: GateThresholds, target: GateTa
             ("p99_ms", q.p99_ms),
             ("request_count", q.request_count),
             ("agents_down", q.agents_down),
+            ("workflow_failure_ratio", q.workflow_failure_ratio),
         ):
             try:
                 v = api.query_scalar(promql)
@@ -112,6 +113,7 @@ def collect_gate_inputs(api: PromAPI, thresholds: GateThresholds, target: GateTa
         p99_ms=values.get("p99_ms"),
         request_count=values.get("request_count"),
         agents_down=values.get("agents_down"),
+        workflow_failure_ratio=values.get("workflow_failure_ratio"),
         track=f"{target.track} {target.version}",
         errors=tuple(errors),
     )

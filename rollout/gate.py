@@ -11,6 +11,7 @@ whatever the phase's failure action; a statistical judge can later add
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import re
@@ -24,6 +25,8 @@ DURATION_BUCKET_METRIC = "istio_request_duration_milliseconds_bucket"
 REQUIRED_METRICS: tuple[str, ...] = (REQUESTS_METRIC, DURATION_BUCKET_METRIC)
 #: per-agent health the app exports (1 = loaded and healthy)
 AGENT_UP_METRIC = "ce_agent_up"
+#: finished workflows by result, exported by the workflow engine's pods
+WORKFLOW_RUNS_METRIC = "ce_workflow_runs_total"
 
 _WINDOW_RE = re.compile(r"^[0-9]+(ms|s|m|h|d)$")
 _MATCHER_RE = re.compile(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"[^"]*"\s*$')
@@ -49,6 +52,8 @@ class GateThresholds:
     max_p99_ms: float = 1000.0
     min_requests: float = 100.0
     max_agents_down: float = 3.0
+    max_workflow_failure_ratio: float = 0.02
+    """SPEC: workflow success >= 98 %."""
     window: str = "5m"
     selector: str = 'reporter="destination"'
 
@@ -63,6 +68,11 @@ class GateThresholds:
         if self.min_requests < 1:
             raise GateConfigError(
                 f"gate.minRequests must be >= 1 (no data must never pass), got {self.min_requests}"
+            )
+        if not 0 <= self.max_workflow_failure_ratio <= 1:
+            raise GateConfigError(
+                "gate.maxWorkflowFailureRatio must be within 0..1, "
+                f"got {self.max_workflow_failure_ratio}"
             )
         if self.max_agents_down < 0:
             raise GateConfigError(f"gate.maxAgentsDown must be >= 0, got {self.max_agents_down}")
@@ -105,11 +115,19 @@ _KEYS: dict[str, str] = {
     "maxP99Ms": "max_p99_ms",
     "minRequests": "min_requests",
     "maxAgentsDown": "max_agents_down",
+    "maxWorkflowFailureRatio": "max_workflow_failure_ratio",
     "window": "window",
     "selector": "selector",
 }
 _NUMERIC = frozenset(
-    {"max_error_ratio", "max_p95_ms", "max_p99_ms", "min_requests", "max_agents_down"}
+    {
+        "max_error_ratio",
+        "max_p95_ms",
+        "max_p99_ms",
+        "min_requests",
+        "max_agents_down",
+        "max_workflow_failure_ratio",
+    }
 )
 
 
@@ -167,6 +185,7 @@ class GateQueries:
     p99_ms: str
     request_count: str
     agents_down: str
+    workflow_failure_ratio: str
 
 
 def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries:
@@ -181,6 +200,8 @@ def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries
         )
 
     agents = _matchers("", target.pod_labels)
+    runs = _matchers("", target.pod_labels)
+    failed_runs = _matchers("", target.pod_labels, 'result="failure"')
     return GateQueries(
         error_ratio=(
             f"(sum(rate({REQUESTS_METRIC}{err_req}[{w}])) or vector(0)) / "
@@ -192,6 +213,10 @@ def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries
         # an agent counts as down when no pod of the track reports it up
         agents_down=f"count(max by (agent) ({AGENT_UP_METRIC}{agents}) == 0) or "
         f"(count(max by (agent) ({AGENT_UP_METRIC}{agents})) * 0)",
+        workflow_failure_ratio=(
+            f"(sum(rate({WORKFLOW_RUNS_METRIC}{failed_runs}[{w}])) or vector(0)) / "
+            f"sum(rate({WORKFLOW_RUNS_METRIC}{runs}[{w}]))"
+        ),
     )
 
 
@@ -205,6 +230,7 @@ class GateInputs:
     request_count: float | None
     p99_ms: float | None = None
     agents_down: float | None = None
+    workflow_failure_ratio: float | None = None
     track: str = "canary"
     errors: tuple[str, ...] = ()  # transport / API errors seen while querying
 
@@ -274,9 +300,10 @@ ALL_CHECKS: tuple[str, ...] = (
     "p95",
     "p99",
     "agents_up",
+    "workflows",
 )
 #: checks whose failure is a soft (phase-action) failure, not an SLO breach
-SOFT_CHECKS: frozenset[str] = frozenset({"agents_up"})
+SOFT_CHECKS: frozenset[str] = frozenset({"agents_up", "workflows"})
 
 
 def _upper(
@@ -401,6 +428,17 @@ def evaluate(
                     hard=False,
                 )
             )
+
+    if "workflows" in wanted:
+        wf = _upper(
+            "workflows",
+            inputs.workflow_failure_ratio,
+            thresholds.max_workflow_failure_ratio,
+            _fmt_pct,
+            v,
+            w,
+        )
+        checks.append(dataclasses.replace(wf, hard=False))
 
     for err in inputs.errors:
         checks.append(Check("prometheus_api", False, err, "no errors", f"prometheus_api: {err}"))

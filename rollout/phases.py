@@ -52,7 +52,13 @@ HARD_CHECKS: tuple[str, ...] = ("metrics_present", "request_count", "error_ratio
 PHASES: tuple[Phase, ...] = (
     # GO/NO-GO: monitoring up and the stable version healthy
     Phase(
-        0, 0, 0, "deployment-commander", FailureAction.REFUSE, (*HARD_CHECKS, "agents_up"), "stable"
+        0,
+        0,
+        0,
+        "deployment-commander",
+        FailureAction.REFUSE,
+        (*HARD_CHECKS, "agents_up", "workflows"),
+        "stable",
     ),
     # error < 0.1 %, agents loaded, UX normal (tech lead) -> else roll back
     Phase(1, 5, 30, "tech-lead", FailureAction.ROLLBACK, (*HARD_CHECKS, "agents_up"), "canary"),
@@ -63,7 +69,7 @@ PHASES: tuple[Phase, ...] = (
         45,
         "sre",
         FailureAction.PAUSE,
-        (*HARD_CHECKS, "agents_up"),
+        (*HARD_CHECKS, "agents_up", "workflows"),
         "canary",
     ),
     # green fully ready, data consistent, all metrics normal (product owner) -> else stay at 50 %
@@ -73,7 +79,7 @@ PHASES: tuple[Phase, ...] = (
         30,
         "product-owner",
         FailureAction.HOLD,
-        (*HARD_CHECKS, "agents_up"),
+        (*HARD_CHECKS, "agents_up", "workflows"),
         "canary",
     ),
     # full switch; promotion follows the bake
@@ -83,7 +89,7 @@ PHASES: tuple[Phase, ...] = (
         15,
         None,
         FailureAction.HOLD,
-        (*HARD_CHECKS, "agents_up"),
+        (*HARD_CHECKS, "agents_up", "workflows"),
         "canary",
     ),
 )

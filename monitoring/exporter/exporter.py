@@ -22,9 +22,11 @@ canary_traffic=0|1, canary_agents_down, stable_agents_down):
   --canary-latency-ms 800      canary latencies spread around 800 ms
   --no-traffic                 the canary receives no requests (no series at all)
 
-It also exports the app's workflow counters the alert rules read (``SyntheticApp``). Control
-keys: failed_agents=N (the first N agents of the stable track report down; the same as
-stable_agents_down), workflow_failure_rate, transition_failure_rate.
+It also exports the workflow engine's counters, per track with its pod labels, which the
+alert rules and the gate's ``workflows`` check read (``SyntheticApp``). Control keys:
+failed_agents=N (the first N agents of the stable track report down; the same as
+stable_agents_down), workflow_failure_rate (both tracks), canary_workflow_failure_rate,
+transition_failure_rate.
 
 Usage: python monitoring/exporter/exporter.py PORT [--stack local] [flags]
 """
@@ -177,13 +179,31 @@ class Behaviour:
 
 @dataclass
 class AppBehaviour:
-    workflows_per_s: float = 4.0
-    workflow_failure_rate: float = 0.0
+    workflows_per_s: float = 4.0  # per track
+    workflow_failure_rate: float = 0.0  # stable's, and canary's unless set apart
+    canary_workflow_failure_rate: float | None = None
     transition_failure_rate: float = 0.0
 
 
+WORKFLOW_SERVICE = "workflow-engine"
+_WORKFLOW_LABELS = ("job", "namespace", "service", "pod", *app_spec.APP_METRIC_POD_LABELS)
+
+
+def workflow_series(s: Pods, track: str) -> dict[str, str]:
+    """Pure: the workflow engine's labels for one track, as Prometheus stores them (the
+    ServiceMonitor's job and ``podTargetLabels``), so the gate can tell the tracks apart."""
+    pl = app_spec.pod_labels(s.app, WORKFLOW_SERVICE, track)
+    return {
+        "job": "claude-enhancer",
+        "namespace": s.namespaces.app,
+        "service": f"{WORKFLOW_SERVICE}-{track}",
+        "pod": f"{app_spec.workload_name(WORKFLOW_SERVICE, track)}-0",
+        **{k: pl[k] for k in app_spec.APP_METRIC_POD_LABELS},
+    }
+
+
 class SyntheticApp:
-    """The app's own workflow/phase counters (its agent states are per track, in SyntheticIstio)."""
+    """The workflow engine's workflow/phase counters, per track (agent states: SyntheticIstio)."""
 
     def __init__(
         self, registry: CollectorRegistry, behaviour: AppBehaviour, rng: random.Random
@@ -191,43 +211,62 @@ class SyntheticApp:
         self.behaviour = behaviour
         self.rng = rng
         self.runs = Counter(
-            "ce_workflow_runs_total", "Finished workflows by result", ("result",), registry=registry
+            "ce_workflow_runs_total",
+            "Finished workflows by result",
+            (*_WORKFLOW_LABELS, "result"),
+            registry=registry,
         )
         self.phases = Counter(
             "ce_workflow_phase_executions_total",
             "Workflow phase executions by phase and result",
-            ("phase", "result"),
+            (*_WORKFLOW_LABELS, "phase", "result"),
             registry=registry,
         )
         self.transitions = Counter(
             "ce_workflow_phase_transitions_total",
             "Transitions between workflow phases by result",
-            ("from_phase", "to_phase", "result"),
+            (*_WORKFLOW_LABELS, "from_phase", "to_phase", "result"),
             registry=registry,
         )
-        self._carry = 0.0
+        self._carry: dict[str, float] = {t: 0.0 for t in TRACKS}
 
-    def tick(self, dt: float) -> None:
+    def clear(self) -> None:
+        for c in (self.runs, self.phases, self.transitions):
+            c.clear()
+
+    def tick(self, dt: float, series: dict[str, dict[str, str]]) -> None:
+        """One batch per track; ``series`` holds each track's labels (workflow_series)."""
         b = self.behaviour
-        self._carry += b.workflows_per_s * dt
-        n = int(self._carry)
-        self._carry -= n
-        for _ in range(n):
-            ok = True
-            for phase in PHASES:
-                self.phases.labels(str(phase), "success").inc()
-                if phase == PHASES[-1]:
-                    break
-                moved = self.rng.random() >= b.transition_failure_rate
-                self.transitions.labels(
-                    str(phase), str(phase + 1), "success" if moved else "failure"
-                ).inc()
-                if not moved:
-                    ok = False
-                    break
-            if ok and self.rng.random() < b.workflow_failure_rate:
+        for track, labels in series.items():
+            fail_rate = b.workflow_failure_rate
+            if track == "canary" and b.canary_workflow_failure_rate is not None:
+                fail_rate = b.canary_workflow_failure_rate
+            self._carry[track] += b.workflows_per_s * dt
+            n = int(self._carry[track])
+            self._carry[track] -= n
+            for _ in range(n):
+                self._one(labels, fail_rate)
+
+    def _one(self, labels: dict[str, str], fail_rate: float) -> None:
+        b = self.behaviour
+        ok = True
+        for phase in PHASES:
+            self.phases.labels(**labels, phase=str(phase), result="success").inc()
+            if phase == PHASES[-1]:
+                break
+            moved = self.rng.random() >= b.transition_failure_rate
+            self.transitions.labels(
+                **labels,
+                from_phase=str(phase),
+                to_phase=str(phase + 1),
+                result="success" if moved else "failure",
+            ).inc()
+            if not moved:
                 ok = False
-            self.runs.labels("success" if ok else "failure").inc()
+                break
+        if ok and self.rng.random() < fail_rate:
+            ok = False
+        self.runs.labels(**labels, result="success" if ok else "failure").inc()
 
 
 class SyntheticIstio:
@@ -297,6 +336,7 @@ class SyntheticIstio:
             self.requests.clear()
             self.duration.clear()
             self.agent_up.clear()
+            self.app.clear()
 
     def start(self) -> None:
         self.tick()  # series exist from the first scrape on
@@ -341,7 +381,8 @@ class SyntheticIstio:
             for track, down in (("stable", b.stable_agents_down), ("canary", b.canary_agents_down)):
                 for i, labels in enumerate(agent_series(self.settings, track)):
                     self.agent_up.labels(**labels).set(0 if i < down else 1)
-            self.app.tick(self.tick_s)
+            # both tracks' pods run (and export) whether or not the mesh sends them requests
+            self.app.tick(self.tick_s, {t: workflow_series(self.settings, t) for t in TRACKS})
 
     def control(self, query: str) -> str:
         params = urllib.parse.parse_qs(query)
@@ -363,7 +404,11 @@ class SyntheticIstio:
                     b.canary_traffic = value.lower() in ("1", "true", "yes")
                 elif key == "failed_agents":
                     b.stable_agents_down = float(value)
-                elif key in ("workflow_failure_rate", "transition_failure_rate"):
+                elif key in (
+                    "workflow_failure_rate",
+                    "canary_workflow_failure_rate",
+                    "transition_failure_rate",
+                ):
                     setattr(self.app.behaviour, key, float(value))
                 else:
                     raise ValueError(f"unknown control key {key!r}")

@@ -181,6 +181,8 @@ class FakeProm:
             return self.values.get("request_count")
         if promql.startswith("count(max by (agent)"):
             return self.values.get("agents_down")
+        if "ce_workflow_runs_total" in promql:
+            return self.values.get("workflow_failure_ratio")
         return self.values.get("error_ratio")
 
     def query(self, promql: str) -> list[dict[str, Any]]:
@@ -224,6 +226,7 @@ HEALTHY = {
     # conclude at every weight (the relative error check at 50 % needs the most)
     "request_count": 1_000_000.0,
     "agents_down": 0.0,
+    "workflow_failure_ratio": 0.0,
 }
 
 

@@ -133,3 +133,14 @@ def test_a_breach_during_the_grace_still_rolls_back(tmp_path: Path) -> None:
     d, _, clk = make_driver(tmp_path, stack, prom=prom)
     _entered(d, 1)
     assert run_controller(d, clk, 1) == core.ROLLED_BACK  # agents_up is not a data check
+
+
+def test_workflow_failures_at_phase_2_pause(tmp_path: Path) -> None:
+    stack = FakeStack(config={"phase": 2}, deployed=2)
+    prom = FakeProm(values={**HEALTHY, "workflow_failure_ratio": 0.1})
+    d, _, clk = make_driver(tmp_path, stack, prom=prom)
+    _entered(d, 2)
+    assert run_controller(d, clk, 3) is None
+    paused = next(e for e in d.audit.entries() if e["result"] == "paused")
+    assert "workflows: 10.000% >= 2.000%" in paused["reason"]
+    assert stack.up_calls == []

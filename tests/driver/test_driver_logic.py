@@ -42,8 +42,10 @@ class TestCollect:
             1_000_000.0,
             0.0,
         )
-        assert len(prom.queries) == 5
+        assert len(prom.queries) == 6
         assert all('destination_version="5.1.0"' in q for q in prom.queries[:4])
+        # the app's own series (agents, workflows) carry the pod's labels
+        assert all('version="5.1.0"' in q for q in prom.queries[4:])
 
     def test_missing_metrics_skip_queries(self) -> None:
         prom = FakeProm(names={"up"}, values=HEALTHY)

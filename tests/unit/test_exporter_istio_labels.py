@@ -142,3 +142,35 @@ def test_exporter_follows_a_promotion_in_the_stack_file(tmp_path: Path, monkeypa
         if x["destination_workload"] == "api-blue"
     }
     assert blue == {"5.1.0"}
+
+
+def test_workflow_series_carry_each_tracks_pod_labels() -> None:
+    """The gate's ``workflows`` check selects the judged track's workflow engine by the
+    labels Prometheus copies from its pods (``podTargetLabels``), as for ``ce_agent_up``."""
+    exp = _exporter()
+    s = settings_for("local", 1, None)
+    app = exp.SyntheticIstio(s, exp.Behaviour(), seed=1)
+    for _ in range(8):  # 4 workflows/s per track at 0.25 s ticks: a few finish
+        app.tick()
+    from prometheus_client import generate_latest
+
+    text = generate_latest(app.registry).decode()
+    from components.app import traffic_targets
+
+    deps = {
+        d.inputs["metadata"]["name"]: d.inputs
+        for d in program_capture("local", 1).of_type("kubernetes:apps/v1:Deployment")
+    }
+    runs = [x for x in _series(text, "ce_workflow_runs_total") if "result" in x]
+    for track, t in traffic_targets(s.app, s.namespaces.app).items():
+        q = build_queries(GateThresholds(), GateTarget(track, t["destination"], t["pod"]))
+        sel = q.workflow_failure_ratio.rsplit("ce_workflow_runs_total", 1)[1]
+        sel = sel[: sel.index("}") + 1]
+        hits = [x for x in runs if _selects(sel, x)]
+        assert hits, (track, sel)
+        workloads = {x["pod"].rsplit("-", 1)[0] for x in hits}
+        assert len(workloads) == 1
+        (workload,) = workloads
+        pod_labels = deps[workload]["spec"]["template"]["metadata"]["labels"]
+        assert pod_labels["app"] == "workflow-engine"
+        assert {x["version"] for x in hits} == {pod_labels["version"]}

@@ -32,6 +32,7 @@ def inputs(**kw: object) -> GateInputs:
         "p99_ms": 300.0,
         "request_count": 5000.0,
         "agents_down": 0.0,
+        "workflow_failure_ratio": 0.0,
     }
     base.update(kw)
     return GateInputs(**base)  # type: ignore[arg-type]
@@ -72,6 +73,22 @@ def test_agents_down_is_soft() -> None:
     assert failed(r) == {"agents_up": "agents_up: 5 agents down > 3 (canary)"}
     assert r.verdict is Verdict.FAIL and not r.hard_failure
     assert evaluate(inputs(agents_down=3.0), T).passed  # the SPEC tolerates 3 of 61
+
+
+def test_workflow_failures_are_soft_and_judged_where_the_spec_asks() -> None:
+    """SPEC phase 2: "workflow state correct" (SRE) -> else pause; success >= 98 %."""
+    r = evaluate(inputs(workflow_failure_ratio=0.05), T)
+    assert failed(r) == {"workflows": "workflows: 5.000% >= 2.000% (canary)"}
+    assert r.verdict is Verdict.FAIL and not r.hard_failure
+    assert evaluate(inputs(workflow_failure_ratio=0.019), T).passed
+    no_data = evaluate(inputs(workflow_failure_ratio=None), T)
+    assert "no data" in failed(no_data)["workflows"] and not no_data.hard_failure
+    assert "workflows" in phases.phase(2).gate_profile
+    assert "workflows" in phases.phase(0).gate_profile  # GO/NO-GO: stable's workflows
+    assert (
+        GateThresholds.from_config({"maxWorkflowFailureRatio": 0.05}).max_workflow_failure_ratio
+        == 0.05
+    )
 
 
 def test_thresholds_are_strict() -> None:
