@@ -18,7 +18,7 @@ from driver import bake, core
 from driver.prom import PromError
 from rollout import phases
 from rollout.gate import GateResult
-from rollout.judge import SLO_CHECKS, Action, Judgement, Outcome, decide
+from rollout.judge import SLO_CHECKS, Action, Judgement, Outcome, combine, decide
 
 TERMINAL = frozenset({bake.APPLIED, "error", "promoted", "abandoned"})
 #: gate checks that fail for missing data (awaited for a grace after a step)
@@ -42,6 +42,8 @@ class Controller:
         self.until_phase = until_phase
         self._said: set[str] = set()
         self._holding: int | None = None
+        #: the last full judgement (with the comparison against stable) per phase
+        self._compared: dict[int, tuple[float, Judgement]] = {}
 
     def say_once(self, key: str, text: str) -> None:
         if key not in self._said:
@@ -181,7 +183,7 @@ class Controller:
         j: Judgement | None = None
         if result.passed:
             try:
-                j = d.judge_canary(phase, self.prom)
+                j = self._judgement(phase, cfg.analysis.for_phase(phase).interval_s)
             except PromError as exc:  # the next turn's gate fails hard if it persists
                 d.out(f"warning: no judgement this turn: {exc}")
                 return None
@@ -269,6 +271,21 @@ class Controller:
             judge=j.to_dict(),
         )
         return None if code == core.OK else code
+
+    def _judgement(self, phase: int, interval_s: float) -> Judgement:
+        """The SLO layer every turn; the comparison with stable every analysis interval
+        (the last comparison is reused in between, its numbers and window unchanged)."""
+        now = self.d.clock().timestamp()  # the injected clock: bakes use it too
+        last = self._compared.get(phase)
+        if last is None or now - last[0] >= interval_s:
+            j = self.d.judge_canary(phase, self.prom)
+            self._compared = {phase: (now, j)}
+            return j
+        fresh = self.d.judge_canary(phase, self.prom, relative=False)
+        j = combine(fresh, last[1])
+        if self.d.metrics is not None:
+            self.d.metrics.judge(phase, j)
+        return j
 
     def _awaiting_data(self, phase: int, result: GateResult, grace_s: float) -> bool:
         """Only data is missing, and the phase began less than ``grace_s`` ago: the new

@@ -25,7 +25,7 @@ from driver.traffic import TrafficError, TrafficSwitch
 from rollout import config as rollout_config
 from rollout import phases
 from rollout.gate import GateConfigError, GateResult, GateTarget, evaluate, track_matchers
-from rollout.judge import Judgement, TrackCounts, collect_inputs, collect_track
+from rollout.judge import JudgeInputs, Judgement, TrackCounts, collect_inputs, collect_track
 from rollout.judge import judge as judge_canary
 
 # exit codes
@@ -196,11 +196,12 @@ class Driver:
         }
         return result, audit
 
-    def judge_canary(self, phase: int, prometheus_url: str) -> Judgement:
+    def judge_canary(self, phase: int, prometheus_url: str, relative: bool = True) -> Judgement:
         """The canary judge at ``phase``: canary against the SLO over the gate's window,
         and against stable over the phase's analysis window, capped at the time since the
         phase began (traffic from before the step says nothing about this weight).
 
+        ``relative=False``: the SLO layer only (the canary's queries over the gate window).
         Raises :class:`driver.prom.PromError` when Prometheus does not answer.
         """
         cfg = self.config()
@@ -213,9 +214,15 @@ class Driver:
         canary = track_matchers(sel, targets["canary"].labels)
         stable = track_matchers(sel, targets["stable"].labels)
         api = self.prom_factory(prometheus_url)
-        inputs = collect_inputs(api.query, canary, stable, window, cfg.weights(phase).canary)
+        weight = cfg.weights(phase).canary
         slo: TrackCounts = collect_track(api.query, canary, cfg.gate.window)
-        j = judge_canary(inputs, cfg.gate, s, slo=slo, slo_window=cfg.gate.window)
+        if relative:
+            inputs = collect_inputs(api.query, canary, stable, window, weight)
+        else:
+            inputs = JudgeInputs(slo, TrackCounts(0, 0), weight, cfg.gate.window)
+        j = judge_canary(
+            inputs, cfg.gate, s, slo=slo, slo_window=cfg.gate.window, relative=relative
+        )
         if self.metrics is not None:
             self.metrics.judge(phase, j)
         return j

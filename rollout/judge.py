@@ -754,12 +754,15 @@ def judge(
     settings: AnalysisSettings,
     slo: TrackCounts | None = None,
     slo_window: str | None = None,
+    relative: bool = True,
 ) -> Judgement:
     """Judge the canary over one window. With no stable traffic (weight 100) only the
     absolute layer is judged: there is nothing to compare with.
 
     ``slo`` (the canary over ``slo_window``, the gate's short window) feeds the absolute
     layer when given: a sudden breach is not diluted by the long comparison window.
+    ``relative=False`` judges the absolute layer only (between two comparisons, see
+    :func:`combine`).
     """
     w = inputs.window
     c, sw = (inputs.canary, w) if slo is None else (slo, slo_window or w)
@@ -768,19 +771,33 @@ def judge(
         _quantile_abs("p95", 0.95, limits.max_p95_ms, c, settings, sw),
         _quantile_abs("p99", 0.99, limits.max_p99_ms, c, settings, sw),
     ]
-    if 0 < inputs.weight < 100:
+    if relative and 0 < inputs.weight < 100:
         checks += [
             _error_ratio_rel(inputs, settings, limits.max_error_ratio),
             _latency_rel(inputs, settings),
             _burn_rel(inputs, settings, limits.max_error_ratio),
         ]
+    return Judgement(_overall(checks), tuple(checks), w, inputs.weight, settings)
+
+
+def _overall(checks: Sequence[CheckResult]) -> Outcome:
     if any(c.outcome is Outcome.FAIL for c in checks):
-        outcome = Outcome.FAIL
-    elif any(c.outcome is Outcome.INCONCLUSIVE for c in checks):
-        outcome = Outcome.INCONCLUSIVE
-    else:
-        outcome = Outcome.PASS
-    return Judgement(outcome, tuple(checks), w, inputs.weight, settings)
+        return Outcome.FAIL
+    if any(c.outcome is Outcome.INCONCLUSIVE for c in checks):
+        return Outcome.INCONCLUSIVE
+    return Outcome.PASS
+
+
+def combine(absolute: Judgement, comparison: Judgement) -> Judgement:
+    """The fresh absolute layer of ``absolute`` with the relative layer of the last full
+    ``comparison``: the SLO guard is judged every controller turn, the comparison with
+    stable every ``interval`` of the analysis settings."""
+    checks = tuple(c for c in absolute.checks if c.layer is Layer.ABSOLUTE) + tuple(
+        c for c in comparison.checks if c.layer is Layer.RELATIVE
+    )
+    return Judgement(
+        _overall(checks), checks, comparison.window, absolute.weight, absolute.settings
+    )
 
 
 # --------------------------------------------------------------------------- decision

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from driver import core
+from driver.controller import Controller
 from rollout import config as rollout_config
 from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack
 from tests.driver.test_driver_logic import make_driver, run_controller
@@ -144,3 +145,40 @@ def test_workflow_failures_at_phase_2_pause(tmp_path: Path) -> None:
     paused = next(e for e in d.audit.entries() if e["result"] == "paused")
     assert "workflows: 10.000% >= 2.000%" in paused["reason"]
     assert stack.up_calls == []
+
+
+def test_slo_every_turn_comparison_every_interval(tmp_path: Path) -> None:
+    """analysis.interval paces the comparison with stable; the SLO guard runs every turn."""
+    stack = FakeStack(config={"phase": 1, "analysis": {"interval": "3m"}}, deployed=1)
+    prom = FakeProm(values=HEALTHY)
+    d, _, clk = make_driver(tmp_path, stack, prom=prom)
+    _entered(d, 1)
+    c = Controller(d, "http://prom")
+    stable_q: list[int] = []
+    for _ in range(6):  # minutes 0..5
+        before = len(prom.queries)
+        assert c.turn() is None
+        stable_q.append(sum(STABLE in q for q in prom.queries[before:]))
+        clk.advance(1)
+    assert [n > 0 for n in stable_q] == [True, False, False, True, False, False]
+    # a breach between two comparisons is caught on the very turn it shows
+    prom.values["error_ratio"] = 0.05
+    assert c.turn() == core.ROLLED_BACK
+
+
+def test_combine_keeps_fresh_slo_checks_and_the_last_comparison() -> None:
+    from rollout.analysis import AnalysisSettings
+    from rollout.gate import GateThresholds
+    from rollout.judge import JudgeInputs, Layer, Outcome, TrackCounts, combine, judge
+
+    les = ((100.0, 0.0), (float("inf"), 0.0))
+    ok = TrackCounts(10_000, 0, ((100.0, 10_000.0), (float("inf"), 10_000.0)))
+    bad = TrackCounts(10_000, 500, ((100.0, 10_000.0), (float("inf"), 10_000.0)))
+    s, g = AnalysisSettings(), GateThresholds()
+    full = judge(JudgeInputs(ok, ok, 20, "10m"), g, s)
+    fresh = judge(JudgeInputs(bad, TrackCounts(0, 0, les), 20, "5m"), g, s, relative=False)
+    j = combine(fresh, full)
+    assert {c.layer for c in fresh.checks} == {Layer.ABSOLUTE}
+    assert [c.name for c in j.checks] == [c.name for c in full.checks]
+    assert j.outcome is Outcome.FAIL and j.hard_failure
+    assert next(c for c in j.checks if c.name == "error_ratio").canary_n == 10_000
