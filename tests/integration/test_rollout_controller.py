@@ -272,7 +272,9 @@ def test_errors_3x_stable_under_the_slo_roll_back_on_the_relative_check(
     assert checks["error_ratio_vs_stable"]["outcome"] == "fail", failed["reason"]
     assert checks["error_ratio"]["outcome"] != "fail"  # under the SLO
     rel = checks["error_ratio_vs_stable"]
-    assert rel["p_value"] < 0.02 and rel["ci"][0] > 1.5 and rel["stable_n"] > 0
+    # significant at the stack's confidence; the interval's lower end clears the limit
+    assert rel["p_value"] < 1 - rel["confidence"] and rel["ci"][0] > rel["threshold"]
+    assert rel["stable_n"] > 0
     assert any("error_ratio_vs_stable" in x and "FAIL" in x for x in c.lines)
 
 
