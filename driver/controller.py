@@ -51,26 +51,31 @@ class Controller:
             self.d.out(text)
 
     # ------------------------------------------------------------------ resume
-    def pending_op(self) -> dict[str, Any] | None:
-        """The last step started but never finished (the controller died inside it)."""
-        ended = set()
-        pending: dict[str, Any] | None = None
+    def open_ops(self) -> list[dict[str, Any]]:
+        """``started`` entries whose op never ended (the controller died inside them)."""
+        open_: dict[str, dict[str, Any]] = {}
         for e in self.d.audit.entries():
             op = e.get("op")
             if not op:
                 continue
             if e.get("result") == "started":
-                pending = e
+                open_[str(op)] = e
             elif e.get("result") in TERMINAL:
-                ended.add(op)
-        if pending is not None and pending["op"] in ended:
-            return None
-        return pending
+                open_.pop(str(op), None)
+        return list(open_.values())
+
+    def pending_op(self) -> dict[str, Any] | None:
+        """The last step started but never finished (the controller died inside it)."""
+        ops = [e for e in self.open_ops() if e.get("action") != "promote"]
+        return ops[-1] if ops else None
 
     def resume(self) -> int | None:
         """Finish what a killed controller left half done; an exit code if it ended the run."""
         cfg = self.d.config()
         deployed = self.d.deployed_phase()
+        promo = next((e for e in reversed(self.open_ops()) if e.get("action") == "promote"), None)
+        if promo is not None:
+            return self._resume_promote(promo, deployed)
         pending = self.pending_op()
         if pending is None and (deployed is None or deployed == cfg.phase):
             return None
@@ -111,6 +116,37 @@ class Controller:
         else:
             self._close(pending, "config never changed; nothing was applied")
         return None
+
+    def _resume_promote(self, promo: dict[str, Any], deployed: int | None) -> int:
+        """A promotion the controller died inside: finish it, never promote twice."""
+        d, actor = self.d, str(promo.get("actor"))
+        d.out(f"resuming an unfinished promotion (deployed phase {deployed})")
+        switch = self.pending_op()
+        if switch is not None and switch.get("trigger") == "promote":
+            # died while moving traffic to the new stable: move it again (idempotent)
+            code, _ = d.do_rollback(
+                actor=actor,
+                trigger="promote",
+                reason=f"resumed after restart: {switch.get('reason', '')}",
+                from_phase=int(switch.get("from_phase") or phases.MAX_PHASE),
+            )
+            self._close(switch, "resumed as a new traffic switch")
+        elif deployed == phases.MAX_PHASE:
+            # died before or inside the first `up` (blue to the new version): run it again
+            self._close(promo, "resumed as a new promotion")
+            return d.promote(actor)
+        else:
+            code = core.OK  # the switch had finished; only its record was missing
+        d.record(
+            op=promo["op"],
+            action="promote",
+            actor=actor,
+            from_phase=promo.get("from_phase"),
+            to_phase=0,
+            result="promoted" if code == core.OK else "error",
+            reason="promotion finished after restart",
+        )
+        return core.OK if code == core.OK else core.ERROR
 
     def _close(self, pending: dict[str, Any], why: str) -> None:
         self.d.record(

@@ -604,6 +604,7 @@ class Driver:
             self.out(f"ERROR: {APP_KEY}.canaryVersion is not set")
             return ERROR
         t0 = self.monotonic()
+        base["op"] = uuid.uuid4().hex[:12]  # a controller restarted mid-promotion finishes it
         self.record(
             **base, to_phase=current, result="started", reason=f"stable := {canary}", notify=False
         )
