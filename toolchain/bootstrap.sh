@@ -163,6 +163,9 @@ build_test_tools() {
   build_go_tool actionlint "$ACTIONLINT_VERSION" "$here/gomod/actionlint" github.com/rhysd/actionlint/cmd/actionlint \
     || ce_die "actionlint (github.com/rhysd/actionlint v$ACTIONLINT_VERSION): see above"
   bash "$repo/platform/build.sh" nca || ce_die "network-config-analyzer: see above"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool istioctl "$ISTIOCTL_VERSION" "$here/gomod/istioctl" \
+    istio.io/istio/istioctl/cmd/istioctl \
+    || ce_die "istioctl (istio.io/istio $ISTIOCTL_VERSION): see above"
 }
 [ "$test_tools" = 1 ] && build_test_tools
 ce_log "fetch phase done in $(( $(ce_now) - t0 ))s"

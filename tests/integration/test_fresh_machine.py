@@ -49,6 +49,7 @@ WRAPPERS: dict[str, list[str]] = {
     # the local stack enables Vault (issue 12): its server is built too
     "platform/gomod/vault": ["github.com/hashicorp/vault"],
     "toolchain/gomod/actionlint": ["github.com/rhysd/actionlint/cmd/actionlint"],
+    "toolchain/gomod/istioctl": ["istio.io/istio/istioctl/cmd/istioctl"],
 }
 
 
@@ -99,6 +100,7 @@ def test_fetch_phase_downloads_every_build_input_and_compiles_nothing(fetched: F
         "kwok",
         "vault",
         "actionlint",
+        "istioctl",
     ):
         assert re.search(rf"\] {re.escape(tool)} \S+: modules fetched", fetched.log), (
             f"{tool}: no fetch in the log:\n{fetched.log}"
