@@ -59,9 +59,25 @@ def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+def _ensure_stack() -> None:
+    """Select the stack, or create it as `./ce up` does: on a fresh machine `./ce test` runs
+    before any `./ce up`, and these tests may run before any other test created it."""
+    env = toolchain_env()
+    Path(env["PULUMI_BACKEND_URL"].removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+    for args in (["stack", "select", STACK], ["stack", "init", STACK]):
+        r = subprocess.run(
+            ["pulumi", *args, "--non-interactive"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        if r.returncode == 0:
+            return
+    pytest.fail(f"cannot select or create stack {STACK!r}: {r.stderr}", pytrace=False)
+
+
 @pytest.fixture(scope="module")
 def real_stack() -> Iterator[AutomationStack]:
     _load_toolchain_env()
+    _ensure_stack()
     try:
         runner = AutomationStack(STACK, ROOT)
     except Exception as exc:

@@ -28,15 +28,23 @@ def _deployments(project: LocalProject) -> list[dict]:
     ]
 
 
+def _rolled_out(d: dict) -> bool:
+    """The rollout is complete: every pod is of the current template, Ready, none left over
+    (readyReplicas alone also counts an old ReplicaSet's pods in the middle of a rollout)."""
+    want, st = d["spec"].get("replicas") or 0, d["status"]
+    return (
+        st.get("observedGeneration", 0) >= d["metadata"]["generation"]
+        and (st.get("updatedReplicas") or 0) == want
+        and (st.get("readyReplicas") or 0) == want
+        and (st.get("replicas") or 0) == want
+    )
+
+
 def _wait_ready(project: LocalProject, timeout: float = 300) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:
         deps = _deployments(project)
-        pending = [
-            d["metadata"]["name"]
-            for d in deps
-            if (d["status"].get("readyReplicas") or 0) < (d["spec"].get("replicas") or 0)
-        ]
+        pending = [d["metadata"]["name"] for d in deps if not _rolled_out(d)]
         if not pending:
             return deps
         if time.monotonic() > deadline:
@@ -67,6 +75,8 @@ def test_up_converges_on_kwok_nodes_in_three_zones(local_project: LocalProject) 
     ]
     zones_by_app: dict[str, set[str]] = {}
     for p in pods:
+        if p["metadata"].get("deletionTimestamp"):
+            continue  # a pod of a finished rollout, still terminating
         assert p["status"].get("phase") == "Running", p["metadata"]["name"]
         app = p["metadata"]["labels"]["app.kubernetes.io/name"]
         zones_by_app.setdefault(app, set()).add(zone_of[p["spec"]["nodeName"]])
