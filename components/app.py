@@ -180,6 +180,7 @@ def pod_spec(
     namespace: str,
     vault_address: str,
     data_namespace: str,
+    zones: int = 1,
 ) -> dict[str, Any]:
     """Pure: the pod template spec of one service track."""
     r = app.resources
@@ -224,6 +225,10 @@ def pod_spec(
                 "whenUnsatisfiable": "DoNotSchedule",
                 "labelSelector": {"matchLabels": sel},
                 "matchLabelKeys": ["pod-template-hash"],
+                # while fewer zones have nodes (nodes still joining, a zone scaled from zero),
+                # the skew counts the missing ones as empty: pods wait instead of all landing
+                # in the first zone (seen on a fresh machine: the api in one zone for good)
+                **({"minDomains": zones} if zones > 1 else {}),
             },
             {
                 "maxSkew": 1,
@@ -322,6 +327,8 @@ class AppArgs:
     """Namespace, quotas etc."""
     phase_weights: tuple[int, ...] = phases.PHASE_WEIGHTS
     """Configured canary weight per phase (the green api scales with it)."""
+    zones: int = 1
+    """Zones the cluster spans: pods wait for that many zones before spreading (minDomains)."""
 
 
 class App(pulumi.ComponentResource):
@@ -387,7 +394,13 @@ class App(pulumi.ComponentResource):
                             ),
                         },
                         "spec": pod_spec(
-                            app, svc, track, ns, args.vault_address, args.data_namespace
+                            app,
+                            svc,
+                            track,
+                            ns,
+                            args.vault_address,
+                            args.data_namespace,
+                            zones=args.zones,
                         ),
                     },
                 }

@@ -92,6 +92,8 @@ def test_topology_spread_and_pool_affinity() -> None:
         )
         # per revision, or a rolling update leaves the new pods in fewer zones
         assert zones[0]["matchLabelKeys"] == ["pod-template-hash"]
+        # nodes joining zone by zone must not put every pod in the first zone
+        assert zones[0]["minDomains"] == 3
         term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
             "nodeSelectorTerms"
         ][0]
