@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import re
+import time
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -56,6 +57,10 @@ def dynamic_type(kind: str) -> str:
 
 
 # ------------------------------------------------------------------ Vault API (effects)
+
+
+#: back-off before retrying a request Vault answered with 500 (then the error stands)
+RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 
 
 class VaultForbidden(Exception):
@@ -97,13 +102,24 @@ class HvacApi:
             self._call(self._client.delete, path)
 
     @staticmethod
-    def _call(fn: Callable[[str], Any], path: str) -> Any:
+    def _call(
+        fn: Callable[[str], Any], path: str, sleep: Callable[[float], None] = time.sleep
+    ) -> Any:
         import hvac.exceptions
 
-        try:
-            return fn(path)
-        except hvac.exceptions.Forbidden as e:
-            raise VaultForbidden(f"{path}: {e}") from None
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                return fn(path)
+            except hvac.exceptions.Forbidden as e:
+                raise VaultForbidden(f"{path}: {e}") from None
+            except hvac.exceptions.InternalServerError:
+                # Vault fails closed while it cannot audit a request: measured for a second
+                # after the audit device is re-enabled at the same path ("failed to persist
+                # salt: cannot write to storage during setup"), every request answers 500
+                if delay is None:
+                    raise
+                sleep(delay)
+        raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------ pure translation

@@ -239,3 +239,34 @@ def test_refresh_with_a_stale_state_token_retries_with_the_current_one(
     assert p.read("id", props(o)).id is None  # the new server has nothing: re-created by `up`
     fake.paths[f"sys/policies/acl/{o.props['name']}"] = {"policy": "x"}
     assert p.read("id", props(o)).id == "id"
+
+
+def test_a_transient_vault_500_is_retried_then_stands() -> None:
+    """Vault answers 500 while it cannot audit (right after the audit device is re-enabled)."""
+    import hvac.exceptions
+
+    from components.vault_hvac import RETRY_DELAYS_S, HvacApi
+
+    calls: list[str] = []
+    slept: list[float] = []
+
+    def flaky(path: str) -> str:
+        calls.append(path)
+        if len(calls) < 3:
+            raise hvac.exceptions.InternalServerError("internal error")
+        return "ok"
+
+    assert HvacApi._call(flaky, "sys/mounts", sleep=slept.append) == "ok"
+    assert calls == ["sys/mounts"] * 3 and slept == list(RETRY_DELAYS_S[:2])
+
+    def broken(path: str) -> str:
+        raise hvac.exceptions.InternalServerError("internal error")
+
+    slept.clear()
+    try:
+        HvacApi._call(broken, "sys/mounts", sleep=slept.append)
+    except hvac.exceptions.InternalServerError:
+        pass
+    else:
+        raise AssertionError("a lasting 500 must not be swallowed")
+    assert slept == list(RETRY_DELAYS_S)
