@@ -601,7 +601,12 @@ cmd_status() {
 
 cmd_up() {
   command -v ss >/dev/null || die "ss (iproute2) is required"
-  if all_up; then log "already up (no-op)"; return 0; fi
+  if all_up; then
+    # a destroyed stack leaves its static PVs Released: hand them back to new claims, or the
+    # next deploy's PostgreSQL/Redis claims stay Pending once the pool is used up
+    if needs cnpg || needs redisop; then up_storage; fi
+    log "already up (no-op)"; return 0
+  fi
   mkdir -p "$P" "$RUN" "$LOGS"; chmod 711 "$P"  # traverse-only for others (postgres); secrets are 0600
   ensure_binaries
   gen_pki
