@@ -42,8 +42,8 @@ class Controller:
         self.until_phase = until_phase
         self._said: set[str] = set()
         self._holding: int | None = None
-        #: the last full judgement (with the comparison against stable) per phase
-        self._compared: dict[int, tuple[float, Judgement]] = {}
+        #: the last full judgement (with the comparison against stable): phase, time, judgement
+        self._compared: tuple[int, float, Judgement] | None = None
 
     def say_once(self, key: str, text: str) -> None:
         if key not in self._said:
@@ -312,13 +312,12 @@ class Controller:
         """The SLO layer every turn; the comparison with stable every analysis interval
         (the last comparison is reused in between, its numbers and window unchanged)."""
         now = self.d.clock().timestamp()  # the injected clock: bakes use it too
-        last = self._compared.get(phase)
-        if last is None or now - last[0] >= interval_s:
+        last = self._compared
+        if last is None or last[0] != phase or now - last[1] >= interval_s:
             j = self.d.judge_canary(phase, self.prom)
-            self._compared = {phase: (now, j)}
-            return j
-        fresh = self.d.judge_canary(phase, self.prom, relative=False)
-        j = combine(fresh, last[1])
+            self._compared = (phase, now, j)
+        else:
+            j = combine(self.d.judge_canary(phase, self.prom, relative=False), last[2])
         if self.d.metrics is not None:
             self.d.metrics.judge(phase, j)
         return j
@@ -383,14 +382,9 @@ class Controller:
                 )
                 if d.metrics is not None:
                     d.metrics.paused.labels(d.metrics.stack).set(1)
-                role = (
-                    phases.PROMOTE_DECIDER
-                    if phase == phases.MAX_PHASE
-                    else phases.decider_for(phase)
-                )
                 d.out(
                     f"PAUSED at phase {phase}: {dec.reason}. Decide with `./ce rollout approve "
-                    f"--role {role} [--decision rollback]`"
+                    f"--role {phases.approver_for(phase)} [--decision rollback]`"
                 )
             return True
         return False

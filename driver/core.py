@@ -207,25 +207,22 @@ class Driver:
         cfg = self.config()
         s = cfg.analysis.for_phase(phase)
         targets = targets_from_outputs(self.runner.outputs())
-        entered = self.entered_at(phase)
-        age = s.window_s if entered is None else (self.clock() - entered).total_seconds()
-        window = f"{max(1, min(s.window_s, int(age)))}s"
         sel = cfg.gate.selector
         canary = track_matchers(sel, targets["canary"].labels)
-        stable = track_matchers(sel, targets["stable"].labels)
         api = self.prom_factory(prometheus_url)
         weight = cfg.weights(phase).canary
         slo: TrackCounts = collect_track(api.query, canary, cfg.gate.window)
         if relative:
+            entered = self.entered_at(phase)
+            age = s.window_s if entered is None else (self.clock() - entered).total_seconds()
+            window = f"{max(1, min(s.window_s, int(age)))}s"
+            stable = track_matchers(sel, targets["stable"].labels)
             inputs = collect_inputs(api.query, canary, stable, window, weight)
         else:
             inputs = JudgeInputs(slo, TrackCounts(0, 0), weight, cfg.gate.window)
-        j = judge_canary(
+        return judge_canary(
             inputs, cfg.gate, s, slo=slo, slo_window=cfg.gate.window, relative=relative
         )
-        if self.metrics is not None:
-            self.metrics.judge(phase, j)
-        return j
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
@@ -293,9 +290,7 @@ class Driver:
         if decision not in ("continue", "rollback"):
             self.out(f"REFUSED: decision must be continue or rollback, got {decision!r}")
             return REFUSED
-        expected = (
-            phases.PROMOTE_DECIDER if current == phases.MAX_PHASE else phases.decider_for(current)
-        )
+        expected = phases.approver_for(current)
         if role != expected:
             reason = f"phase {current} is decided by {expected!r}, not {role!r}"
             self.record(

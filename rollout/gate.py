@@ -11,7 +11,6 @@ whatever the phase's failure action; a statistical judge can later add
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import math
 import re
@@ -199,8 +198,7 @@ def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries
             f"histogram_quantile({q}, sum by (le) (rate({DURATION_BUCKET_METRIC}{all_req}[{w}])))"
         )
 
-    agents = _matchers("", target.pod_labels)
-    runs = _matchers("", target.pod_labels)
+    pod = _matchers("", target.pod_labels)  # the app's own metrics carry the pods' labels
     failed_runs = _matchers("", target.pod_labels, 'result="failure"')
     return GateQueries(
         error_ratio=(
@@ -211,11 +209,11 @@ def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries
         p99_ms=quantile(0.99),
         request_count=f"sum(increase({REQUESTS_METRIC}{all_req}[{w}]))",
         # an agent counts as down when no pod of the track reports it up
-        agents_down=f"count(max by (agent) ({AGENT_UP_METRIC}{agents}) == 0) or "
-        f"(count(max by (agent) ({AGENT_UP_METRIC}{agents})) * 0)",
+        agents_down=f"count(max by (agent) ({AGENT_UP_METRIC}{pod}) == 0) or "
+        f"(count(max by (agent) ({AGENT_UP_METRIC}{pod})) * 0)",
         workflow_failure_ratio=(
             f"(sum(rate({WORKFLOW_RUNS_METRIC}{failed_runs}[{w}])) or vector(0)) / "
-            f"sum(rate({WORKFLOW_RUNS_METRIC}{runs}[{w}]))"
+            f"sum(rate({WORKFLOW_RUNS_METRIC}{pod}[{w}]))"
         ),
     )
 
@@ -309,10 +307,16 @@ SOFT_CHECKS: frozenset[str] = frozenset({"agents_up", "workflows"})
 def _upper(
     name: str, value: float | None, limit: float, fmt: Any, track: str, window: str
 ) -> Check:
-    """``value < limit`` passes; no data fails."""
+    """``value < limit`` passes; no data fails. Hard unless ``name`` is in SOFT_CHECKS."""
+    hard = name not in SOFT_CHECKS
     if not _usable(value):
         return Check(
-            name, False, value, f"< {fmt(limit)}", f"{name}: no data for {track} over {window}"
+            name,
+            False,
+            value,
+            f"< {fmt(limit)}",
+            f"{name}: no data for {track} over {window}",
+            hard=hard,
         )
     assert value is not None
     ok = value < limit
@@ -322,6 +326,7 @@ def _upper(
         value,
         f"< {fmt(limit)}",
         f"{name}: {fmt(value)} {'<' if ok else '>='} {fmt(limit)} ({track})",
+        hard=hard,
     )
 
 
@@ -430,15 +435,16 @@ def evaluate(
             )
 
     if "workflows" in wanted:
-        wf = _upper(
-            "workflows",
-            inputs.workflow_failure_ratio,
-            thresholds.max_workflow_failure_ratio,
-            _fmt_pct,
-            v,
-            w,
+        checks.append(
+            _upper(
+                "workflows",
+                inputs.workflow_failure_ratio,
+                thresholds.max_workflow_failure_ratio,
+                _fmt_pct,
+                v,
+                w,
+            )
         )
-        checks.append(dataclasses.replace(wf, hard=False))
 
     for err in inputs.errors:
         checks.append(Check("prometheus_api", False, err, "no errors", f"prometheus_api: {err}"))

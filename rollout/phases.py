@@ -231,3 +231,8 @@ def decider_for(phase: int) -> str:
     if phase not in DECIDERS:
         raise RolloutError(f"phase {phase} is final; no gate to approve (promote instead)")
     return DECIDERS[phase]
+
+
+def approver_for(phase: int) -> str:
+    """Role whose ``approve`` counts at ``phase``: its decider, or the promoter at the last."""
+    return PROMOTE_DECIDER if phase == MAX_PHASE else decider_for(phase)

@@ -147,22 +147,24 @@ def request_series(s: Pods, track: str, reporter: str) -> dict[str, str]:
     }
 
 
+def app_series(s: Pods, service: str, track: str) -> dict[str, str]:
+    """Pure: the labels Prometheus stores on the app's own metrics from one track's pod of
+    ``service`` (the ServiceMonitor's job and ``podTargetLabels``), so the gate can tell the
+    tracks apart."""
+    pl = app_spec.pod_labels(s.app, service, track)
+    return {
+        "job": "claude-enhancer",
+        "namespace": s.namespaces.app,
+        "service": f"{service}-{track}",
+        "pod": f"{app_spec.workload_name(service, track)}-0",
+        **{k: pl[k] for k in app_spec.APP_METRIC_POD_LABELS},
+    }
+
+
 def agent_series(s: Pods, track: str) -> list[dict[str, str]]:
     """Pure: ``ce_agent_up`` labels per agent for one track, as Prometheus stores them."""
-    pl = app_spec.pod_labels(s.app, AGENT_SERVICE, track)
-    pod = f"{app_spec.workload_name(AGENT_SERVICE, track)}-0"
-    return [
-        {
-            "job": "claude-enhancer",
-            "namespace": s.namespaces.app,
-            "service": f"{AGENT_SERVICE}-{track}",
-            "pod": pod,
-            "agent": a.name,
-            "kind": a.kind,
-            **{k: pl[k] for k in app_spec.APP_METRIC_POD_LABELS},
-        }
-        for a in s.app.agents
-    ]
+    base = app_series(s, AGENT_SERVICE, track)
+    return [{**base, "agent": a.name, "kind": a.kind} for a in s.app.agents]
 
 
 @dataclass
@@ -190,16 +192,8 @@ _WORKFLOW_LABELS = ("job", "namespace", "service", "pod", *app_spec.APP_METRIC_P
 
 
 def workflow_series(s: Pods, track: str) -> dict[str, str]:
-    """Pure: the workflow engine's labels for one track, as Prometheus stores them (the
-    ServiceMonitor's job and ``podTargetLabels``), so the gate can tell the tracks apart."""
-    pl = app_spec.pod_labels(s.app, WORKFLOW_SERVICE, track)
-    return {
-        "job": "claude-enhancer",
-        "namespace": s.namespaces.app,
-        "service": f"{WORKFLOW_SERVICE}-{track}",
-        "pod": f"{app_spec.workload_name(WORKFLOW_SERVICE, track)}-0",
-        **{k: pl[k] for k in app_spec.APP_METRIC_POD_LABELS},
-    }
+    """Pure: the workflow engine's labels for one track, as Prometheus stores them."""
+    return app_series(s, WORKFLOW_SERVICE, track)
 
 
 class SyntheticApp:
@@ -306,6 +300,7 @@ class SyntheticIstio:
         )  # fmt: skip
         self.app = SyntheticApp(self.registry, app or AppBehaviour(), self.rng)
         self._series = self._request_series()
+        self._agents, self._workflows = self._app_series()
         self._stop = threading.Event()
         self._carry: dict[str, float] = {t: 0.0 for t in TRACKS}
         self.thread = threading.Thread(target=self._run, name="synthetic-traffic", daemon=True)
@@ -316,6 +311,13 @@ class SyntheticIstio:
             for track in TRACKS
             for rep in ("source", "destination")
         }
+
+    def _app_series(self) -> tuple[dict[str, list[dict[str, str]]], dict[str, dict[str, str]]]:
+        """Per track: the agents' and the workflow engine's labels (change only with the stack)."""
+        return (
+            {t: agent_series(self.settings, t) for t in TRACKS},
+            {t: workflow_series(self.settings, t) for t in TRACKS},
+        )
 
     def follow_stack(self) -> None:
         """Re-read the stack's settings when its file changes (e.g. a promotion set a new
@@ -333,6 +335,7 @@ class SyntheticIstio:
         with self.lock:
             self.settings = settings
             self._series = self._request_series()
+            self._agents, self._workflows = self._app_series()
             self.requests.clear()
             self.duration.clear()
             self.agent_up.clear()
@@ -379,10 +382,10 @@ class SyntheticIstio:
                         # the gateway sees the sidecar's time plus its own hop
                         self.duration.labels(**labels).observe(ms + (1 if rep == "source" else 0))
             for track, down in (("stable", b.stable_agents_down), ("canary", b.canary_agents_down)):
-                for i, labels in enumerate(agent_series(self.settings, track)):
+                for i, labels in enumerate(self._agents[track]):
                     self.agent_up.labels(**labels).set(0 if i < down else 1)
             # both tracks' pods run (and export) whether or not the mesh sends them requests
-            self.app.tick(self.tick_s, {t: workflow_series(self.settings, t) for t in TRACKS})
+            self.app.tick(self.tick_s, self._workflows)
 
     def control(self, query: str) -> str:
         params = urllib.parse.parse_qs(query)
