@@ -28,6 +28,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -230,11 +231,14 @@ def run(args: argparse.Namespace) -> Results:
     runner = CliStack(args.stack, ROOT)
     kubectl = KubectlTraffic().kubectl
     tmp = Path(tempfile.mkdtemp(prefix="ce-bench-"))
+    modes: dict[tuple[str, int], list[str]] = defaultdict(list)
 
     def up_at(r: StackRunner, phase: int) -> tuple[float, float]:
         t0 = time.monotonic()
+        targets = r.step_targets()  # as the driver's step decides it
+        modes[type(r).__name__, phase].append("targeted" if targets else "full")
         r.set_phase(phase)
-        secs, outcome = _timed(lambda: r.up(quiet))
+        secs, outcome = _timed(lambda: r.up(quiet, targets=targets))
         if outcome.outputs.get("rolloutPhase") != phase:
             raise RuntimeError(
                 f"after up at phase {phase}: {outcome.outputs.get('rolloutPhase')!r}"
@@ -265,6 +269,11 @@ def run(args: argparse.Namespace) -> Results:
                 time.sleep(16)  # let the injected errors leave the gate window
         if args.skip_full_deploy:
             res.notes.append("full deploy skipped (--skip-full-deploy)")
+        steps = modes["CliStack", 1]
+        res.notes.append(
+            f"step 0->1 (CLI runner): {steps.count('targeted')} of {len(steps)} targeted "
+            "(the driver targets a step when nothing but the phase changed since its last `up`)"
+        )
         res.notes.append(
             "fault runs: `./ce rollout run` (CLI runner) at phase 1, local stack interval 2 s, "
             "Prometheus scrape 5 s, gate window 15 s, 5 % canary 5xx injected in the exporter; "

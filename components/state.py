@@ -1,16 +1,24 @@
 """Read the stack's own previous ``rolloutPhase`` output (before any resource).
 
 Order: ``CE_PREVIOUS_PHASE`` env (``none``/empty = no previous phase) ->
-nothing under Pulumi mocks -> ``pulumi stack output --json`` for the
-current stack. The command runner is injectable for tests.
+nothing under Pulumi mocks -> the file backend's checkpoint, read directly ->
+``pulumi stack output --json`` for the current stack (any other backend). The
+command runner is injectable for tests.
+
+Why the checkpoint: ``stack output`` is a second CLI process inside every ``up``
+(start-up plus the passphrase key derivation, about 1.4 s of a 6 s phase step);
+the checkpoint is the file that command reads, and the Stack's outputs in it are
+the last completed update's until this update registers new ones.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 ENV_VAR = "CE_PREVIOUS_PHASE"
 OUTPUT_NAME = "rolloutPhase"
@@ -68,11 +76,45 @@ def phase_from_outputs(stdout: str) -> int | None:
     return parse_phase(outputs.get(OUTPUT_NAME), f"stack output {OUTPUT_NAME}")
 
 
+def checkpoint_path(backend_url: str, project: str, stack: str) -> Path | None:
+    """The file backend's checkpoint of ``stack`` (project-scoped or legacy layout), if any."""
+    if not backend_url.startswith("file://"):
+        return None
+    base = Path(backend_url[len("file://") :]).expanduser() / ".pulumi" / "stacks"
+    for d in (base / project, base):
+        for name in (f"{stack}.json", f"{stack}.json.gz"):
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def read_checkpoint(path: Path) -> bytes:
+    """A checkpoint file's JSON bytes (the backend may gzip them)."""
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.suffix == ".gz" else raw
+
+
+def phase_from_checkpoint(path: Path) -> int | None:
+    """``rolloutPhase`` of the Stack resource in a checkpoint file (None: no outputs yet)."""
+    raw = read_checkpoint(path)
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise StateError(f"{path}: invalid checkpoint JSON: {e}") from None
+    latest = ((doc.get("checkpoint") or {}).get("latest") or {}) if isinstance(doc, dict) else {}
+    for r in latest.get("resources") or []:
+        if r.get("type") == "pulumi:pulumi:Stack":
+            outputs = r.get("outputs") or {}
+            return parse_phase(outputs.get(OUTPUT_NAME), f"{path} output {OUTPUT_NAME}")
+    return None
+
+
 def previous_phase(
     env: Mapping[str, str] | None = None,
     runner: Runner | None = None,
     stack: str | None = None,
     under_mocks: Callable[[], bool] = _under_mocks,
+    project: str | None = None,
 ) -> int | None:
     """The stack's last exported rolloutPhase, or None for a fresh stack."""
     env = os.environ if env is None else env
@@ -82,10 +124,14 @@ def previous_phase(
         if under_mocks():
             return None
         runner = _run
-    if stack is None:
-        import pulumi
+    import pulumi
 
+    if stack is None:
         stack = pulumi.get_stack()
+    url = env.get("PULUMI_BACKEND_URL", "")
+    path = checkpoint_path(url, project or pulumi.get_project(), stack) if url else None
+    if path is not None:
+        return phase_from_checkpoint(path)
     try:
         code, out, err = runner(["pulumi", "stack", "output", "--json", "--stack", stack])
     except (OSError, subprocess.SubprocessError) as e:

@@ -437,9 +437,10 @@ class Driver:
         }
         self.record(**base, result="started", reason=reason, notify=False)
         t0 = self.monotonic()
+        targets = self.runner.step_targets()
         try:
             self.runner.set_phase(target)
-            outcome = self.up()
+            outcome = self.up(targets)
         except Exception as exc:
             wall = self.monotonic() - t0
             why = f"pulumi up failed: {_short(exc)}"
@@ -459,6 +460,7 @@ class Driver:
             reason=reason,
             gate=gate,
             judge=judge,
+            mode=_mode(targets),
             wall_s=round(wall, 3),
             changes=outcome.summary,
         )
@@ -471,14 +473,15 @@ class Driver:
         )
         return OK, e
 
-    def up(self) -> Any:
-        """``up``; a lock left by a killed ``up`` is removed once and the update retried."""
+    def up(self, targets: list[str] | None = None) -> Any:
+        """``up`` (targeted when given URNs); a lock left by a killed ``up`` is removed once
+        and the update retried."""
         try:
-            return self.runner.up(self._stream)
+            return self.runner.up(self._stream, targets=targets)
         except Exception as exc:
             if "locked" in str(exc).lower() and self.runner.cancel_stale_lock():
                 self.out("removed a stale update lock left by a killed `up`; retrying")
-                return self.runner.up(self._stream)
+                return self.runner.up(self._stream, targets=targets)
             raise
 
     # ------------------------------------------------------------------ rollback
@@ -524,14 +527,16 @@ class Driver:
                 reason=reason,
                 wall_s=round(self.monotonic() - t0, 3),
             )
-        targets: list[str] | None = None
-        mode = "full"
-        if targeted:
+        # nothing but the phase changed since the last `up`: only the phase's resources;
+        # --targeted forces it from the deployed resources
+        targets = self.runner.step_targets()
+        mode = _mode(targets)
+        if targeted and targets is None:
             targets = rollback_targets(self.runner.resources()) or None
             mode = "targeted" if targets else "full (no VirtualService found to target)"
         try:
             self.runner.set_phase(0)
-            outcome = self.runner.up(self._stream, targets=targets) if targets else self.up()
+            outcome = self.up(targets)
         except Exception as exc:
             wall = self.monotonic() - t0
             why = f"rollback up failed after {wall:.1f} s: {_short(exc)}"
@@ -626,6 +631,11 @@ class Driver:
         )
         self.out(f"promoted {canary} to stable in {wall:.1f} s" if code == OK else "promote failed")
         return code
+
+
+def _mode(targets: list[str] | None) -> str:
+    """Audit wording: a phase step over its own resources, or the whole program."""
+    return f"targeted ({len(targets)} resources)" if targets else "full"
 
 
 def _short(exc: BaseException, limit: int = 600) -> str:

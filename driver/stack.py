@@ -7,6 +7,7 @@ methods to exercise the driver logic without a CLI or a cluster.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from components.state import checkpoint_path, read_checkpoint
 
 PROJECT_NAMESPACE = "claude-enhancer"
 ROLLOUT_KEY = f"{PROJECT_NAMESPACE}:rollout"
@@ -79,6 +82,11 @@ class StackRunner(Protocol):
 
     def resources(self) -> list[Resource]:
         """Every resource of the last deployment (urn, type, kind, labels)."""
+        ...
+
+    def step_targets(self) -> list[str] | None:
+        """URNs a phase step must update when nothing but the phase changed since this
+        runner's last successful ``up``; None means a full ``up``."""
         ...
 
 
@@ -175,6 +183,9 @@ class AutomationStack:
         }
         return UpOutcome(outputs=outputs, result=str(res.summary.result), summary=changes)
 
+    def step_targets(self) -> list[str] | None:
+        return None  # no cheap view of the backend's state here: always a full `up`
+
     def resources(self) -> list[Resource]:
         dep = self._stack.export_stack()
         return [Resource.from_state(r) for r in (dep.deployment or {}).get("resources", []) or []]
@@ -218,6 +229,8 @@ class CliStack:
         self._config_dir = self.work_dir / str(project.get("stackConfigDir") or ".")
         self._outputs: dict[str, Any] | None = None
         self.on_call: Callable[[str, float], None] | None = None
+        # (program inputs, backend state) right after this runner's last successful `up`
+        self._converged: tuple[str, str] | None = None
 
     def _run(self, *args: str, on_output: OnOutput | None = None) -> str:
         import subprocess
@@ -276,8 +289,29 @@ class CliStack:
             self._outputs = json.loads(self._run("stack", "output", "--json", "--show-secrets"))
         return dict(self._outputs)
 
+    def _checkpoint(self) -> bytes | None:
+        url = (self.env if self.env is not None else os.environ).get("PULUMI_BACKEND_URL", "")
+        path = checkpoint_path(url, self.project, self.stack_name) if url else None
+        return read_checkpoint(path) if path is not None else None
+
+    def inputs_digest(self) -> str:
+        """What the program reads, the rollout phase aside (see :func:`program_inputs_digest`)."""
+        return program_inputs_digest(self.work_dir, self._stack_config())
+
+    def step_targets(self) -> list[str] | None:
+        if self._converged is None:
+            return None
+        raw = self._checkpoint()
+        if raw is None or (self.inputs_digest(), _sha(raw)) != self._converged:
+            return None
+        latest = (json.loads(raw).get("checkpoint") or {}).get("latest") or {}
+        found = rollback_targets([Resource.from_state(r) for r in latest.get("resources") or []])
+        return found or None
+
     def up(self, on_output: OnOutput, targets: list[str] | None = None) -> UpOutcome:
         self._outputs = None
+        inputs = self.inputs_digest()
+        self._converged = None
         args = ["up", "--yes", "--skip-preview", "--json"]
         for t in targets or []:
             args += ["--target", t]
@@ -304,6 +338,9 @@ class CliStack:
                 on_output(str(diag.get("message", "")).rstrip())
 
         self._run(*args, on_output=event)
+        raw = self._checkpoint()
+        if raw is not None:
+            self._converged = (inputs, _sha(raw))
         if outputs is None or any(v == "[secret]" for v in outputs.values()):
             self._outputs = None
             outputs = self.outputs()
@@ -320,6 +357,44 @@ def _plain_outputs(raw: dict[str, Any]) -> dict[str, Any]:
     """Engine event outputs mark secrets with a sentinel object; surface them as "[secret]"."""
     sig = "4dabf18193072939515e22adb298388d"
     return {k: "[secret]" if isinstance(v, dict) and sig in v else v for k, v in raw.items()}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+#: Not read by the program: a change here never needs more than a phase step.
+NOT_PROGRAM_INPUTS = frozenset({".git", "tests", "bench", "stacks", "__pycache__"})
+
+
+def program_inputs_digest(work_dir: Path, stack_config: dict[str, Any]) -> str:
+    """Digest of everything a phase step's ``up`` could see change, except the phase.
+
+    The stack's config (rollout phase removed; key order ignored) and every file of the
+    project outside :data:`NOT_PROGRAM_INPUTS` and dot-directories. Too wide on purpose:
+    a false "changed" costs one full ``up``; a missed change would leave drift behind.
+    """
+    h = hashlib.sha256()
+    cfg = json.loads(json.dumps(stack_config, default=str))
+    rollout = cfg.get(ROLLOUT_KEY)
+    if isinstance(rollout, dict):
+        rollout.pop("phase", None)
+    h.update(json.dumps(cfg, sort_keys=True).encode())
+    files: list[Path] = []
+    for top, dirs, names in os.walk(work_dir):
+        rel_top = Path(top).relative_to(work_dir)
+        dirs[:] = [
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d != "__pycache__"
+            and not (rel_top == Path(".") and d in NOT_PROGRAM_INPUTS)
+        ]
+        files += [Path(top) / n for n in names if not n.startswith(".") and not n.endswith(".pyc")]
+    for path in sorted(files):
+        rel = path.relative_to(work_dir).as_posix()
+        h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _backend_dir() -> Path | None:
@@ -371,8 +446,8 @@ def cancel_stale_file_lock(project: str, stack: str) -> bool:
 
 
 def rollback_targets(resources: list[Resource]) -> list[str]:
-    """URNs a targeted rollback updates: the root stack (outputs), every Istio
-    VirtualService (the traffic weights) and the canary-track Deployments (their
+    """URNs a targeted phase step (advance or rollback) updates: the root stack (outputs),
+    every Istio VirtualService (the traffic weights) and the canary-track Deployments (their
     replica count is the only other phase-dependent field, see components/app.py).
 
     Pure; unit-tested. Empty when no VirtualService is found (the caller then

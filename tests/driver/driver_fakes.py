@@ -48,6 +48,7 @@ class FakeStack:
         self.events = events if events is not None else []
         self.locked = False
         self.crash_after_set_phase = False
+        self.converged_targets: list[str] | None = None  # what step_targets() answers
         if deployed is not None:
             self._outputs = self._outputs_for(deployed)
 
@@ -108,6 +109,9 @@ class FakeStack:
         phases.check_transition(prev, phase, bool(self.config.get("allowSkip", False)))
         self._outputs = self._outputs_for(phase)
         return UpOutcome(outputs=dict(self._outputs), result="succeeded", summary={"update": 1})
+
+    def step_targets(self) -> list[str] | None:
+        return self.converged_targets
 
     def resources(self) -> list[Resource]:
         base = "urn:pulumi:test::claude-enhancer::"

@@ -41,3 +41,64 @@ def test_step_is_config_set_plus_one_up(tmp_path: Path) -> None:
     assert calls == ["config set --path", "up --yes --skip-preview"]
     assert s.rollout_config() == {"phase": 1}  # read from the stack file, no CLI process
     assert s.outputs()["rolloutPhase"] == 1 and len(calls) == 2  # cached from the up
+
+
+STEP_PROGRAM = """\
+import pulumi
+cfg = pulumi.Config("claude-enhancer")
+rollout = cfg.get_object("rollout") or {}
+
+class VirtualService(pulumi.ComponentResource):
+    def __init__(self, name):
+        super().__init__("test:index:VirtualService", name, None, None)
+        self.register_outputs({})
+
+VirtualService("virtual-service")
+pulumi.export("rolloutPhase", int(rollout.get("phase", 0)))
+"""
+
+
+def test_a_step_targets_its_resources_only_when_nothing_else_changed(tmp_path: Path) -> None:
+    """After this runner's own `up`, a change of the phase alone is a targeted step; any
+    other change since (a program file, another config key, an update by someone else) makes
+    it a full `up` again, so a targeted step never leaves drift behind."""
+    env = toolchain_env()
+    venv = str(Path(env["CE_PYTHON"]).parent.parent)
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: claude-enhancer\nstackConfigDir: stacks\n"
+        f"runtime:\n  name: python\n  options:\n    virtualenv: {venv}\n"
+    )
+    main = tmp_path / "__main__.py"
+    main.write_text(STEP_PROGRAM)
+    (tmp_path / "stacks").mkdir()
+    state = tmp_path / "state"
+    state.mkdir()
+    env.update(PULUMI_BACKEND_URL=f"file://{state}", PULUMI_CONFIG_PASSPHRASE="test")
+    s = CliStack("t", tmp_path, env=env)
+    s._run("stack", "init")
+    quiet = lambda _l: None  # noqa: E731
+    assert s.step_targets() is None  # no `up` of this runner yet
+    s.set_phase(0)
+    s.up(quiet)
+    targets = s.step_targets()
+    assert targets is not None and [t.rsplit("::", 1)[-1] for t in targets] == [
+        "claude-enhancer-t",
+        "virtual-service",
+    ]
+    s.set_phase(1)
+    assert s.step_targets() == targets  # the phase alone changed
+    assert s.up(quiet, targets=targets).outputs["rolloutPhase"] == 1
+    assert s.step_targets() == targets  # still converged after a targeted step
+
+    main.write_text(STEP_PROGRAM + "# changed\n")
+    assert s.step_targets() is None  # a program file changed
+    main.write_text(STEP_PROGRAM)
+    assert s.step_targets() == targets
+
+    s.set_config_value("claude-enhancer:app.replicas", "3")
+    assert s.step_targets() is None  # another config key changed
+    s.up(quiet)
+    assert s.step_targets() == targets
+
+    s._run("refresh", "--yes", "--skip-preview")
+    assert s.step_targets() is None  # the state changed outside this runner

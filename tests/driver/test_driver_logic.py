@@ -255,6 +255,17 @@ class TestDriver:
         assert stack.up_calls[-1]["targets"] is not None
         assert stack.outputs()["rolloutPhase"] == 0
 
+    def test_steps_take_the_runners_targets_and_audit_the_mode(self, tmp_path: Path) -> None:
+        stack = FakeStack(config=dict(CFG), deployed=0)
+        d, _, _ = make_driver(tmp_path, stack)
+        assert d.advance("deployment-commander", "u").code == core.OK  # nothing converged yet
+        assert stack.up_calls[-1]["targets"] is None
+        assert d.audit.entries()[-1]["mode"] == "full"
+        stack.converged_targets = ["urn:stack", "urn:vs"]
+        assert d.rollback("sre") == core.OK
+        assert stack.up_calls[-1]["targets"] == ["urn:stack", "urn:vs"]
+        assert d.audit.entries()[-1]["mode"] == "targeted (2 resources)"
+
     def test_rollback_targets_need_a_virtualservice(self) -> None:
         assert rollback_targets([Resource("urn:x::y", "pulumi:pulumi:Stack")]) == []
 

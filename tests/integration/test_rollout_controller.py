@@ -204,6 +204,9 @@ def test_healthy_run_0_to_4_then_promote(
     assert code == 0, "\n".join(c.lines[-80:])
     assert _phases_applied(c.entries()) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)]
     assert c.entries()[-1]["result"] == "promoted"
+    # after the controller's own first `up`, a step touches only the phase's resources
+    modes = [e["mode"] for e in c.entries() if e["result"] == "applied" and e["to_phase"] > 0]
+    assert modes[0] == "full" and all(m.startswith("targeted") for m in modes[1:]), modes
     outs = json.loads(rollout_stack.pulumi("stack", "output", "--json").stdout)
     assert outs["rolloutPhase"] == 0
     assert outs["trafficTargets"]["stable"]["destination"]["destination_version"] == "5.1.0"

@@ -90,6 +90,7 @@ def test_existing_cluster_needs_the_declared_dataplane_and_operator_identities()
 class _FakeApi(BaseHTTPRequestHandler):
     crds: ClassVar[list[str]] = []
     objects: ClassVar[set[str]] = set()
+    accepts: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -98,6 +99,7 @@ class _FakeApi(BaseHTTPRequestHandler):
             return
         body: dict[str, Any]
         if self.path == "/apis/apiextensions.k8s.io/v1/customresourcedefinitions":
+            type(self).accepts.append(self.headers.get("Accept", ""))
             body = {"items": [{"metadata": {"name": n}} for n in self.crds]}
         elif self.path in self.objects:
             body = {"metadata": {"name": self.path.rsplit("/", 1)[-1]}}
@@ -118,7 +120,7 @@ class _FakeApi(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_api(tmp_path: Path) -> Iterator[tuple[type[_FakeApi], Path]]:
-    handler = type("Handler", (_FakeApi,), {"crds": [], "objects": set()})
+    handler = type("Handler", (_FakeApi,), {"crds": [], "objects": set(), "accepts": []})
     srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -142,6 +144,8 @@ def test_kube_api_lists_crds_and_looks_objects_up(fake_api: tuple[Any, Path]) ->
     handler.objects = {"/api/v1/namespaces/a/serviceaccounts/b"}
     api = P.KubeApi(P.load_kubeconfig(None, {"KUBECONFIG": str(path)}))
     assert api.crd_names() == {"clusters.postgresql.cnpg.io"}
+    # names only (the full list carries every schema); a plain JSON answer is accepted too
+    assert handler.accepts == [f"{P.METADATA_LIST},application/json"]
     assert api.exists("/api/v1/namespaces/a/serviceaccounts/b")
     assert not api.exists("/api/v1/namespaces/a/serviceaccounts/c")
     # the provider's own config wins over $KUBECONFIG (a path or the document itself)

@@ -152,3 +152,60 @@ def test_state_error_becomes_settings_error(monkeypatch: pytest.MonkeyPatch) -> 
         S.SettingsError, match=r"^claude-enhancer:rollout\.phase: CE_PREVIOUS_PHASE"
     ):
         _run_main(raw, {"CE_PREVIOUS_PHASE": "two"}, monkeypatch)
+
+
+def _checkpoint(phase: object) -> dict[str, Any]:
+    outputs = {} if phase is None else {"rolloutPhase": phase}
+    return {
+        "version": 3,
+        "checkpoint": {
+            "stack": "organization/claude-enhancer/s",
+            "latest": {"resources": [{"type": "pulumi:pulumi:Stack", "outputs": outputs}]},
+        },
+    }
+
+
+@pytest.mark.parametrize("layout", ["project", "legacy", "gzip"])
+def test_file_backend_checkpoint_read_without_a_cli(tmp_path: Path, layout: str) -> None:
+    """A file backend's checkpoint answers directly: no second `pulumi` inside every `up`."""
+    import gzip
+
+    base = tmp_path / ".pulumi" / "stacks"
+    d = base / "claude-enhancer" if layout != "legacy" else base
+    d.mkdir(parents=True)
+    body = json.dumps(_checkpoint(2)).encode()
+    if layout == "gzip":
+        (d / "s.json.gz").write_bytes(gzip.compress(body))
+    else:
+        (d / "s.json").write_bytes(body)
+
+    def boom(cmd: Sequence[str]) -> tuple[int, str, str]:
+        raise AssertionError(f"must not run {cmd}")
+
+    env = {"PULUMI_BACKEND_URL": f"file://{tmp_path}"}
+    got = state.previous_phase(env, runner=boom, stack="s", project="claude-enhancer")
+    assert got == 2
+
+
+def test_file_backend_checkpoint_edge_cases(tmp_path: Path) -> None:
+    d = tmp_path / ".pulumi" / "stacks" / "p"
+    d.mkdir(parents=True)
+    env = {"PULUMI_BACKEND_URL": f"file://{tmp_path}"}
+    seen: list[list[str]] = []
+
+    def runner(cmd: Sequence[str]) -> tuple[int, str, str]:
+        seen.append(list(cmd))
+        return 0, json.dumps({"rolloutPhase": 1}), ""
+
+    # no checkpoint yet (another backend layout, or a stack never updated): the CLI answers
+    assert state.previous_phase(env, runner=runner, stack="s", project="p") == 1
+    assert seen and seen[0][:3] == ["pulumi", "stack", "output"]
+    (d / "s.json").write_text(json.dumps(_checkpoint(None)))
+    assert state.previous_phase(env, runner=runner, stack="s", project="p") is None
+    (d / "s.json").write_text(json.dumps(_checkpoint("x")))
+    with pytest.raises(state.StateError, match="not an integer"):
+        state.previous_phase(env, runner=runner, stack="s", project="p")
+    (d / "s.json").write_text("{not json")
+    with pytest.raises(state.StateError, match="invalid checkpoint JSON"):
+        state.previous_phase(env, runner=runner, stack="s", project="p")
+    assert len(seen) == 1
