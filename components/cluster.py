@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import capacity
+from components import capacity, prometheus
 from components.common import POOL_LABEL, ZONE_LABEL, child, meta, no_default_token
 from components.data import (
     CNPG_METRICS_PORT,
@@ -86,7 +86,7 @@ def app_quota(app: AppSettings) -> dict[str, str]:
     }
 
 
-#: LimitRange max where the program declares no container of its own (monitoring).
+#: LimitRange max for a namespace where the program declares no container of its own.
 DEFAULT_CONTAINER_MAX = ResourceSettings(0, 0, 2000, 4096)
 
 
@@ -326,6 +326,15 @@ def network_policies(
                 },
             ),
             (
+                # Prometheus' service discovery lists and watches through the API server
+                "allow-apiserver-egress",
+                {
+                    "podSelector": {"matchLabels": dict(prometheus.PROMETHEUS_PODS)},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"ports": _ports(443, 6443)}],
+                },
+            ),
+            (
                 "allow-alert-egress",
                 {
                     "podSelector": {},
@@ -446,7 +455,11 @@ class Cluster(pulumi.ComponentResource):
                 "limits.memory": "96Gi",
             },
         }
-        declared = {ns.app: [args.app.resources], ns.data: data_containers(args.data)}
+        declared = {
+            ns.app: [args.app.resources],
+            ns.data: data_containers(args.data),
+            ns.monitoring: list(prometheus.CONTAINERS),
+        }
         self.quotas = []
         self.limit_ranges = []
         self.network_policies = []

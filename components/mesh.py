@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import prometheus
 from components.common import child, labels, meta, no_default_token
 from components.data import (
     CNPG_METRICS_PORT,
@@ -195,7 +196,8 @@ def authorization_policies(
     api = sa_principal(ns.app, "api")
     wf = sa_principal(ns.app, "workflow-engine")
     agent = sa_principal(ns.app, "agent-runtime")
-    prom = f"cluster.local/ns/{ns.monitoring}/sa/prometheus"
+    prom = sa_principal(ns.monitoring, prometheus.PROMETHEUS_SA)
+    am = sa_principal(ns.monitoring, prometheus.ALERTMANAGER_SA)
     out: list[tuple[str, str, dict[str, Any]]] = [(n, "deny-all", {}) for n in ns.all()]
 
     def allow(
@@ -224,6 +226,11 @@ def authorization_policies(
     allow(ns.app, "allow-api-to-workflow-engine", "workflow-engine", [api], ["8080"])
     allow(ns.app, "allow-to-agent-runtime", "agent-runtime", [api, wf], ["8080"])
     allow(ns.app, "allow-prometheus-metrics", None, [prom], ["8080"], ["/metrics"])
+    # the operator's Prometheus sends alerts; the Alertmanager replicas gossip (TCP part)
+    am_pods = prometheus.ALERTMANAGER_PODS
+    am_port, gossip = prometheus.ALERTMANAGER_PORT, prometheus.ALERTMANAGER_MESH_PORT
+    allow(ns.monitoring, "allow-prometheus-to-alertmanager", am_pods, [prom], [str(am_port)])
+    allow(ns.monitoring, "allow-alertmanager-peers", am_pods, [am], [str(gossip)])
     cl = clients or DataClients()
     pg_peers = sa_principal(ns.data, PG_SERVICE_ACCOUNT)
     redis_peers = sa_principal(ns.data, REDIS_NAME)

@@ -1,5 +1,6 @@
 """Monitoring: ServiceMonitor (15 s), PrometheusRule from the rule files, Alertmanager
-routing (AlertmanagerConfig + a plain alertmanager.yml), Grafana dashboards as ConfigMaps.
+routing (AlertmanagerConfig + a plain alertmanager.yml), Grafana dashboards as ConfigMaps, and
+the Prometheus and Alertmanager that prometheus-operator runs (specs: ``components.prometheus``).
 
 The routing tree, escalation ladder and SLO rules are built by ``components.alerting``
 (pure); this component only wires them to resources. Webhook URLs reach Kubernetes only
@@ -17,6 +18,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import alerting, dashboards
+from components import prometheus as prom
 from components.app import APP_METRIC_POD_LABELS
 from components.common import PART_OF, child, labels, meta, secret_data
 from components.settings import MonitoringSettings
@@ -25,9 +27,9 @@ RULES_FILE = alerting.RULES_FILE
 MON_API = "monitoring.coreos.com/v1"
 #: Secret with the receivers' webhook URLs (read by the operator through urlSecret).
 RECEIVERS_SECRET = "alertmanager-receivers"
-#: Secret with the plain alertmanager.yml, for an Alertmanager run without the operator
-#: (the operator's own convention: key ``alertmanager.yaml`` in ``alertmanager-<name>``).
-PLAIN_CONFIG_SECRET = "alertmanager-claude-enhancer"
+#: Secret with the plain alertmanager.yml: the operator's own convention (key
+#: ``alertmanager.yaml`` in ``alertmanager-<name>``) makes it the program's Alertmanager's config.
+PLAIN_CONFIG_SECRET = f"alertmanager-{prom.NAME}"
 PLAIN_CONFIG_KEY = "alertmanager.yaml"
 
 
@@ -120,7 +122,7 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("claude-enhancer:index:Monitoring", name, None, opts)
         deps = list(args.depends_on or [])
         m = args.monitoring
-        mon_labels = {**labels("claude-enhancer", "monitoring"), "release": "prometheus"}
+        mon_labels = {**labels("claude-enhancer", "monitoring"), **prom.SELECTOR}
         self.service_monitor = k8s.apiextensions.CustomResource(
             "service-monitor",
             api_version=MON_API,
@@ -187,6 +189,7 @@ class Monitoring(pulumi.ComponentResource):
             ),
             opts=child(self, deps),
         )
+        self._operated(args, deps)
         self.dashboards = [
             k8s.core.v1.ConfigMap(
                 f"dashboard-{dname}",
@@ -202,5 +205,55 @@ class Monitoring(pulumi.ComponentResource):
             for dname, body in dashboards.render_all().items()
         ]
         self.register_outputs(
-            {"dashboards": [f"grafana-dashboard-{d}" for d in dashboards.DASHBOARDS]}
+            {
+                "dashboards": [f"grafana-dashboard-{d}" for d in dashboards.DASHBOARDS],
+                "prometheus": f"{args.namespace}/{prom.NAME}",
+                "alertmanager": f"{args.namespace}/{prom.NAME}",
+            }
+        )
+
+    def _operated(self, args: MonitoringArgs, deps: list[pulumi.Resource]) -> None:
+        """The Prometheus and Alertmanager CRs, their service accounts and Prometheus' RBAC."""
+        ns = args.namespace
+        accounts = {
+            sa: k8s.core.v1.ServiceAccount(
+                f"{sa}-sa",
+                metadata=meta(sa, ns, labels=labels(sa, "monitoring")),
+                automount_service_account_token=False,  # per pod: see components.prometheus
+                opts=child(self, deps),
+            )
+            for sa in (prom.PROMETHEUS_SA, prom.ALERTMANAGER_SA)
+        }
+        role = k8s.rbac.v1.ClusterRole(
+            "prometheus-role",
+            metadata=meta(f"{prom.NAME}-prometheus", labels=labels("prometheus", "monitoring")),
+            rules=prom.prometheus_cluster_rules(),
+            opts=child(self),
+        )
+        binding = k8s.rbac.v1.ClusterRoleBinding(
+            "prometheus-binding",
+            metadata=meta(f"{prom.NAME}-prometheus", labels=labels("prometheus", "monitoring")),
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": role.metadata["name"],
+            },
+            subjects=[{"kind": "ServiceAccount", "name": prom.PROMETHEUS_SA, "namespace": ns}],
+            opts=child(self, [accounts[prom.PROMETHEUS_SA]]),
+        )
+        self.prometheus = k8s.apiextensions.CustomResource(
+            "prometheus",
+            api_version=MON_API,
+            kind="Prometheus",
+            metadata=meta(prom.NAME, ns, labels=labels("prometheus", "monitoring")),
+            spec=prom.prometheus_spec(args.monitoring, args.app_namespace, ns),
+            opts=child(self, [*deps, binding]),
+        )
+        self.alertmanager_server = k8s.apiextensions.CustomResource(
+            "alertmanager",
+            api_version=MON_API,
+            kind="Alertmanager",
+            metadata=meta(prom.NAME, ns, labels=labels("alertmanager", "monitoring")),
+            spec=prom.alertmanager_spec(),
+            opts=child(self, [*deps, accounts[prom.ALERTMANAGER_SA], self.plain_config]),
         )

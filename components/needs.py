@@ -47,9 +47,9 @@ def platform_parts(raw: dict[str, Any]) -> list[str]:
         # the Vault server, and a Redis for its Redis static role to rotate (PostgreSQL is base)
         parts += ["vault", "redis"]
     if settings.cluster_mode(raw) == "kwok":
-        # the local platform runs the real operators that reconcile the program's CNPG Cluster
-        # and RedisCluster
-        parts += ["cnpg", "redisop"]
+        # the local platform runs the real operators that reconcile the program's CNPG Cluster,
+        # RedisCluster, Prometheus and Alertmanager
+        parts += ["cnpg", "redisop", "promop"]
     return parts
 
 

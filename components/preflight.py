@@ -39,6 +39,8 @@ CRDS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("monitoring.coreos.com", "ServiceMonitor"): ("servicemonitors.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
     ("monitoring.coreos.com", "PrometheusRule"): ("prometheusrules.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
     ("monitoring.coreos.com", "AlertmanagerConfig"): ("alertmanagerconfigs.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+    ("monitoring.coreos.com", "Prometheus"): ("prometheuses.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+    ("monitoring.coreos.com", "Alertmanager"): ("alertmanagers.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
 }  # fmt: skip
 
 #: how to install each prerequisite ({version} from toolchain/versions.env).

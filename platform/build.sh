@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
-#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|nca]...   (default: all)
+#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|nca]...   (default: all)
 # CE_PHASE=fetch downloads what the parts need and compiles nothing; the default build phase is
 # offline (toolchain/lib.sh). toolchain/bootstrap.sh runs both, for the parts the stack needs.
 # Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
@@ -147,6 +147,20 @@ b_redisop() {
     github.com/OT-CONTAINER-KIT/redis-operator
 }
 
+# prometheus-operator: turns the program's Prometheus and Alertmanager CRs into StatefulSets.
+b_promop() {
+  check_pin promop github.com/prometheus-operator/prometheus-operator "$PROMOP_VERSION"
+  [ "github.com/prometheus-operator/prometheus-operator@$PROMOP_VERSION" = "$CRD_PROMOP_MODULE" ] \
+    || ce_die "PROMOP_VERSION ($PROMOP_VERSION) must match CRD_PROMOP_MODULE ($CRD_PROMOP_MODULE)"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool promop "$PROMOP_VERSION" "$here/gomod/promop" \
+    github.com/prometheus-operator/prometheus-operator/cmd/operator || return 1
+  fetching && return 0
+  # "operator" is too generic a process name for platform/local.sh's pid checks
+  local b="$CE_TOOLS/promop-$PROMOP_VERSION/bin"
+  if [ -x "$b/operator" ] && [ ! -x "$b/prometheus-operator" ]; then mv "$b/operator" "$b/prometheus-operator"; fi
+  [ -x "$b/prometheus-operator" ] || ce_die "prometheus-operator binary missing in $b"
+}
+
 # Test tool: np-guard's network-config-analyzer (PyPI), the NetworkPolicy + Istio
 # AuthorizationPolicy semantics behind tests/integration/test_reachability.py. Its own venv: it
 # pins PyYAML 6.0.2, the program's venv 6.0.4. Fetch: the wheels; build: offline install.
@@ -176,10 +190,10 @@ b_redis() { # a Redis whose ACL user Vault's Redis database plugin rotates (stac
 }
 
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
-[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault redis cnpg redisop)
+[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault redis cnpg redisop promop)
 t0=$(ce_now)
 for p in "${parts[@]}"; do
-  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|nca)"
+  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|nca)"
   "b_$p" || ce_die "platform build of '$p' failed (see above)"
 done
 ce_log "platform ${CE_PHASE:-build} (${parts[*]}) done in $(( $(ce_now) - t0 ))s"

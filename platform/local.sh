@@ -44,6 +44,8 @@ CNPG_NS=cnpg-system CNPG_SA=cnpg-manager
 REDISOP_BIN="$CE_TOOLS/redisop-${REDISOP_VERSION:-}/bin"
 REDISOP_NS=redis-operator-system REDISOP_SA=redis-operator
 REDISOP_METRICS_PORT=18080 REDISOP_PROBE_PORT=18081
+PROMOP_BIN="$CE_TOOLS/promop-${PROMOP_VERSION:-}/bin"
+PROMOP_PORT=18090
 
 T0=$(date +%s%N)
 log() { local ms=$(( ($(date +%s%N) - T0) / 1000000 )); printf '[local.sh +%d.%01ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*" >&2; }
@@ -143,6 +145,7 @@ ensure_binaries() {
   needs vault && files+=("$VAULT_BIN/vault")
   needs cnpg && files+=("$CNPG_BIN/cnpg-manager")
   needs redisop && files+=("$REDISOP_BIN/redis-operator")
+  needs promop && files+=("$PROMOP_BIN/prometheus-operator")
   needs redis && files+=("$REDIS_BIN/redis-server" "$REDIS_BIN/redis-cli")
   for f in "${files[@]}"; do
     [ -e "$f" ] || { log "missing $f"; missing=1; }
@@ -533,11 +536,25 @@ up_redisop() {
   log "redis-operator $REDISOP_VERSION up (pid $(pid_of redis-operator), 127.0.0.1:$REDISOP_PROBE_PORT, as $REDISOP_NS/$REDISOP_SA)"
 }
 
+h_promop() { curl -sf --max-time 2 "http://127.0.0.1:$PROMOP_PORT/healthz" >/dev/null; }
+up_promop() {
+  alive prometheus-operator && h_promop && return 0
+  stop_pid prometheus-operator
+  # no kubeconfig flag: the API server and the admin client certificate are named directly;
+  # web (metrics, /healthz) on loopback; its admission webhook is a separate binary, not run
+  start_bg prometheus-operator "$PROMOP_BIN/prometheus-operator" \
+    --apiserver "https://127.0.0.1:$APISERVER_PORT" --ca-file "$PKI/ca.crt" \
+    --cert-file "$PKI/admin.crt" --key-file "$PKI/admin.key" \
+    --web.listen-address "127.0.0.1:$PROMOP_PORT" --log-format json
+  wait_for prometheus-operator 60 h_promop
+  log "prometheus-operator $PROMOP_VERSION up (pid $(pid_of prometheus-operator), 127.0.0.1:$PROMOP_PORT)"
+}
+
 # ------------------------------------------------------------------ loopback check
 # Every TCP/UDP listener owned by a platform process must be on 127.0.0.0/8 or ::1.
 check_loopback() {
   local lpids="" n bad=0 line
-  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault redis-server postgres redis-operator; do
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault redis-server postgres redis-operator prometheus-operator; do
     alive "$n" && lpids="$lpids $(pid_of "$n")"
   done
   while read -r line; do
@@ -562,12 +579,15 @@ needs vault && COMPONENTS+=(vault)
 needs redis && COMPONENTS+=(redis-server)
 needs cnpg && COMPONENTS+=(cnpg-manager)
 needs redisop && COMPONENTS+=(redis-operator)
+needs promop && COMPONENTS+=(prometheus-operator)
 declare -A PORT=([etcd]=$ETCD_PORT [kube-apiserver]=$APISERVER_PORT [kube-controller-manager]=$KCM_PORT
   [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT
-  [redis-server]=$REDIS_PORT [cnpg-manager]="-(own netns)" [redis-operator]=$REDISOP_PROBE_PORT)
+  [redis-server]=$REDIS_PORT [cnpg-manager]="-(own netns)" [redis-operator]=$REDISOP_PROBE_PORT
+  [prometheus-operator]=$PROMOP_PORT)
 declare -A PROBE=([etcd]=h_etcd [kube-apiserver]=h_apiserver [kube-controller-manager]=h_kcm
   [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres
-  [redis-server]=h_redis [cnpg-manager]=h_cnpg [redis-operator]=h_redisop)
+  [redis-server]=h_redis [cnpg-manager]=h_cnpg [redis-operator]=h_redisop
+  [prometheus-operator]=h_promop)
 
 all_up() {
   local c
@@ -625,6 +645,7 @@ cmd_up() {
   if needs cnpg || needs redisop; then up_storage; fi
   if needs cnpg; then up_cnpg; else stop_pid cnpg-manager; fi
   if needs redisop; then up_redisop; else stop_pid redis-operator; fi
+  if needs promop; then up_promop; else stop_pid prometheus-operator; fi
   check_loopback || die "a platform process listens on a non-loopback address (see above)"
   log "platform up: KUBECONFIG=$KUBECONFIG_ADMIN VAULT_ADDR=http://127.0.0.1:$VAULT_PORT"
 }
@@ -633,7 +654,7 @@ cmd_down() {
   local purge=0
   [ "${1:-}" = --purge ] && purge=1
   local c
-  stop_pid cnpg-manager redis-operator
+  stop_pid cnpg-manager redis-operator prometheus-operator
   stop_pid kwok kube-scheduler kube-controller-manager vault redis-server
   stop_pid kube-apiserver
   stop_pid etcd

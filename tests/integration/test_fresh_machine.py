@@ -46,6 +46,7 @@ WRAPPERS: dict[str, list[str]] = {
     "platform/gomod/kwok": ["sigs.k8s.io/kwok/cmd/kwok"],
     "platform/gomod/cnpg": ["github.com/cloudnative-pg/cloudnative-pg/cmd/manager"],
     "platform/gomod/redisop": ["github.com/OT-CONTAINER-KIT/redis-operator"],
+    "platform/gomod/promop": ["github.com/prometheus-operator/prometheus-operator/cmd/operator"],
     # the local stack enables Vault (issue 12): its server is built too
     "platform/gomod/vault": ["github.com/hashicorp/vault"],
     "toolchain/gomod/actionlint": ["github.com/rhysd/actionlint/cmd/actionlint"],

@@ -32,12 +32,6 @@ ALLOWED_WARNINGS: dict[str, tuple[str, str]] = {
         "pod missing the Istio proxy: nothing injects sidecars on the local platform (no istiod, "
         "no CNI); a real cluster injects through the Istio CNI plugin (mesh.dataplane: cni)",
     ),
-    "IST0127": (
-        "AuthorizationPolicy claude-enhancer-monitoring/",
-        "no workload in the monitoring namespace: the program admits Prometheus there (service "
-        "account `prometheus`) but declares no Prometheus yet; open in issue 9 "
-        "(prometheus-operator creating Prometheus and Alertmanager from the program's objects)",
-    ),
 }
 
 

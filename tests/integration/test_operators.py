@@ -10,11 +10,15 @@ primary. What is asserted here is what the real operator does up to that point.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+from components import alerting, monitoring
+from components import prometheus as prom
 from components.data import PG_NAME
 from tests.integration.conftest import LocalProject, kubectl
 
@@ -27,11 +31,11 @@ def _get(env: dict[str, str], *args: str) -> Any:
     return json.loads(kubectl(env, *args, "-o", "json"))
 
 
-def _refusals(env: dict[str, str], since: str, prefix: str) -> list[str]:
+def _refusals(env: dict[str, str], since: str, prefix: str, ns: str = DATA_NS) -> list[str]:
     """Admission refusals of objects named ``prefix...`` reported at or after ``since`` (RFC 3339):
     earlier ones belong to whatever spec the shared platform held before this deploy."""
     out = []
-    for e in _get(env, "get", "events", "-n", DATA_NS)["items"]:
+    for e in _get(env, "get", "events", "-n", ns)["items"]:
         when = e.get("lastTimestamp") or e.get("eventTime") or ""
         if not e["involvedObject"].get("name", "").startswith(prefix) or when < since:
             continue
@@ -118,3 +122,59 @@ def test_redis_operator_creates_3_leaders_and_3_followers(local_project: LocalPr
         assert pools == {"data"}, (role, nodes)
         assert len(set(nodes)) == 3, f"{role}: one pod per data node (anti-affinity) {nodes}"
     assert _refusals(env, since, "claude-enhancer-redis") == []
+
+
+MON_NS = "claude-enhancer-monitoring"
+
+
+def _secret_gz(env: dict[str, str], name: str, key: str) -> str:
+    data = _get(env, "get", "secret", "-n", MON_NS, name)["data"][key]
+    return gzip.decompress(base64.b64decode(data)).decode()
+
+
+def test_prometheus_operator_runs_the_programs_prometheus_and_alertmanager(
+    local_project: LocalProject,
+) -> None:
+    """prometheus-operator (run by platform/local.sh) turns the program's Prometheus and
+    Alertmanager into StatefulSets whose pods pass admission, and builds their configuration from
+    the program's ServiceMonitor, PrometheusRule and alertmanager config Secret."""
+    env = local_project.env
+    since = _now()
+    want = {"prometheus": prom.PROMETHEUS_REPLICAS, "alertmanager": prom.ALERTMANAGER_REPLICAS}
+
+    def pods_running() -> tuple[bool, Any]:
+        seen: dict[str, list[dict[str, Any]]] = {}
+        for app in want:
+            sel = f"app.kubernetes.io/name={app},app.kubernetes.io/instance={prom.NAME}"
+            pods = _get(env, "get", "pods", "-n", MON_NS, "-l", sel)["items"]
+            seen[app] = [p for p in pods if p["status"].get("phase") == "Running"]
+        return all(len(seen[a]) == n for a, n in want.items()), {
+            a: [p["metadata"]["name"] for p in v] for a, v in seen.items()
+        }
+
+    _wait("Prometheus 2/2 and Alertmanager 3/3 Running", 240, pods_running)
+    for app, sa in (("prometheus", prom.PROMETHEUS_SA), ("alertmanager", prom.ALERTMANAGER_SA)):
+        sts = _get(env, "get", "statefulset", "-n", MON_NS, f"{app}-{prom.NAME}")
+        assert sts["metadata"]["ownerReferences"][0]["kind"] == app.capitalize()
+        sel = f"app.kubernetes.io/name={app},app.kubernetes.io/instance={prom.NAME}"
+        for pod in _get(env, "get", "pods", "-n", MON_NS, "-l", sel)["items"]:
+            assert pod["spec"]["serviceAccountName"] == sa  # the identity the mesh admits
+            node = _get(env, "get", "node", pod["spec"]["nodeName"])
+            assert node["metadata"]["labels"][POOL_LABEL] == "system"
+            assert all(
+                c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+                for c in pod["spec"]["containers"]
+            )
+    assert _refusals(env, since, "prometheus-", MON_NS) == []
+    assert _refusals(env, since, "alertmanager-", MON_NS) == []
+
+    # the operator generated Prometheus' config from the program's ServiceMonitor and rules
+    config = _secret_gz(env, f"prometheus-{prom.NAME}", "prometheus.yaml.gz")
+    assert "job_name: serviceMonitor/claude-enhancer/claude-enhancer/0" in config
+    rules = _get(env, "get", "configmap", "-n", MON_NS, f"prometheus-{prom.NAME}-rulefiles-0")
+    text = "\n".join(rules["data"].values())
+    groups = monitoring.load_rule_groups()
+    assert groups and all(f"name: {g['name']}" in text for g in groups)
+    # ... and Alertmanager's from the program's routing tree (alertmanager-<name>)
+    am = _secret_gz(env, f"alertmanager-{prom.NAME}-generated", "alertmanager.yaml.gz")
+    assert "receivers:" in am and alerting.PAGING in am

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from components import data as data_mod
+from components import prometheus as prom
 from components.settings import Settings
 from tests.unit.conftest import Capture, program_capture, settings_for
 
@@ -116,9 +117,22 @@ def render(cap: Capture, s: Settings) -> list[dict[str, Any]]:
         (cl.cnpg_operator.namespace, cl.cnpg_operator.service_account, "cnpg-operator"),
         (cl.redis_operator.namespace, cl.redis_operator.service_account, "redis-operator"),
         (cl.vault.namespace, cl.vault.service_account, "vault"),
-        (ns.monitoring, "prometheus", "prometheus"),
         (s.mesh.root_namespace, s.mesh.ingress_service_account, "gateway"),
     ]
+    # prometheus-operator's StatefulSet pods: its selector labels (makeSelectorLabels, which win
+    # over the CR's podMetadata) plus podMetadata, and the CR's service account
+    for app, n, pods, sa in (
+        ("prometheus", prom.PROMETHEUS_REPLICAS, prom.PROMETHEUS_PODS, prom.PROMETHEUS_SA),
+        ("alertmanager", prom.ALERTMANAGER_REPLICAS, prom.ALERTMANAGER_PODS, prom.ALERTMANAGER_SA),
+    ):
+        for i in range(n):
+            labels = {
+                **prom.POD_METADATA,
+                **pods,
+                "app.kubernetes.io/managed-by": "prometheus-operator",
+                app: prom.NAME,
+            }
+            docs.append(_pod(ns.monitoring, f"{app}-{prom.NAME}-{i}", labels, sa))
     have = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"}
     for pns, sa, role in peers:
         if pns not in have:
@@ -134,7 +148,9 @@ ROLE_RE = [
     (re.compile(r"^agent-runtime-(blue|green)"), "agent-runtime"),
     (re.compile(rf"^{data_mod.PG_NAME}-\d+$"), "postgres"),
     (re.compile(rf"^{data_mod.REDIS_NAME}-(leader|follower)-\d+$"), "redis"),
-    (re.compile(r"^(cnpg-operator|redis-operator|vault|prometheus|gateway)-0$"), None),
+    (re.compile(rf"^prometheus-{prom.NAME}-\d+$"), "prometheus"),
+    (re.compile(rf"^alertmanager-{prom.NAME}-\d+$"), "alertmanager"),
+    (re.compile(r"^(cnpg-operator|redis-operator|vault|gateway)-0$"), None),
 ]
 
 
@@ -197,8 +213,10 @@ INTENDED: dict[tuple[str, str], set[str]] = {
     ("vault", "postgres"): {"{dst_ports:5432}"},
     ("prometheus", "postgres"): {"{dst_ports:9187}"},
     **({("prometheus", "redis"): {"{dst_ports:9121}"}} if data_mod.REDIS_EXPORTER_ENABLED else {}),
+    ("prometheus", "alertmanager"): {f"{{dst_ports:{prom.ALERTMANAGER_PORT}}}"},
+    ("alertmanager", "alertmanager"): {f"{{dst_ports:{prom.ALERTMANAGER_MESH_PORT}}}"},
 }
-PROGRAM_ROLES = {*APP, "postgres", "redis"}
+PROGRAM_ROLES = {*APP, "postgres", "redis", "prometheus", "alertmanager"}
 
 
 @pytest.mark.parametrize("stack", ["prod", "local"])

@@ -155,6 +155,8 @@ def test_service_accounts_no_automount() -> None:
         ("claude-enhancer", "agent-runtime"),
         ("claude-enhancer-data", "claude-enhancer-redis"),
         ("claude-enhancer", "vault-token-reviewer"),  # Vault's TokenReview identity
+        ("claude-enhancer-monitoring", "prometheus"),  # the operator's Prometheus
+        ("claude-enhancer-monitoring", "alertmanager"),
     }
     assert all(s.inputs["automountServiceAccountToken"] is False for s in sas)
 

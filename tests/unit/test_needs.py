@@ -11,12 +11,19 @@ from tests.unit.conftest import set_obj
 def test_local_stack_needs_vault_and_the_redis_it_rotates() -> None:
     raw = needs.load_stack_raw("local")
     assert settings.vault_enabled(raw) is True  # through the hvac provider (issue 12)
-    assert needs.platform_parts(raw) == [*needs.BASE_PARTS, "vault", "redis", "cnpg", "redisop"]
+    assert needs.platform_parts(raw) == [
+        *needs.BASE_PARTS,
+        "vault",
+        "redis",
+        "cnpg",
+        "redisop",
+        "promop",
+    ]
 
 
 def test_without_vault_neither_vault_nor_redis() -> None:
     raw = set_obj(needs.load_stack_raw("local"), "vault", "enabled", False)
-    assert needs.platform_parts(raw) == [*needs.BASE_PARTS, "cnpg", "redisop"]
+    assert needs.platform_parts(raw) == [*needs.BASE_PARTS, "cnpg", "redisop", "promop"]
 
 
 def test_vault_defaults_to_enabled_like_the_program() -> None:
@@ -37,11 +44,13 @@ def test_cli_prints_one_part_per_line(capsys: pytest.CaptureFixture[str]) -> Non
         "redis",
         "cnpg",
         "redisop",
+        "promop",
     ]
 
 
 def test_kwok_stacks_run_the_real_operators_existing_clusters_bring_their_own() -> None:
     raw = needs.load_stack_raw("local")
-    assert needs.platform_parts(raw)[-2:] == ["cnpg", "redisop"]
+    assert needs.platform_parts(raw)[-3:] == ["cnpg", "redisop", "promop"]
     assert "cnpg" not in needs.platform_parts(set_obj(raw, "cluster", "mode", "existing"))
     assert "redisop" not in needs.platform_parts(needs.load_stack_raw("prod"))
+    assert "promop" not in needs.platform_parts(needs.load_stack_raw("prod"))

@@ -91,8 +91,11 @@ def test_kubernetes_auth_roles_short_ttl(provider: str) -> None:
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_token_review_through_a_reviewer_bound_to_auth_delegator(provider: str) -> None:
     cap = program_capture(provider)
-    (binding,) = cap.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
-    assert binding.inputs["roleRef"]["name"] == "system:auth-delegator"
+    (binding,) = [
+        b
+        for b in cap.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding")
+        if b.inputs["roleRef"]["name"] == "system:auth-delegator"
+    ]
     assert binding.inputs["subjects"] == [
         {"kind": "ServiceAccount", "name": spec.REVIEWER_SA, "namespace": "claude-enhancer"}
     ]
