@@ -13,7 +13,7 @@ and only placed; ``VaultObject.secrets`` names the props to keep secret.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from components.settings import SERVICES, VaultSettings
@@ -292,4 +292,12 @@ def vault_objects(v: VaultSettings, x: VaultInputs) -> list[VaultObject]:
                 depends_on=("kv",),
             )
         )
-    return objs
+    # Everything after the audit device: every request is audited (SOC2), and Vault fails closed
+    # (500) on requests while a just-enabled device is still setting up its salt.
+    audit = objs[0].name
+    return [
+        o
+        if o.kind == AUDIT
+        else replace(o, depends_on=tuple(dict.fromkeys((audit, *o.depends_on))))
+        for o in objs
+    ]
