@@ -18,20 +18,26 @@ pulumi.export("trafficTargets", {"stable": {"destination": {"destination_version
 """
 
 
-def test_step_is_config_set_plus_one_up(tmp_path: Path) -> None:
+def _project(tmp_path: Path, program: str) -> CliStack:
+    """A throwaway project running ``program`` on a file backend, its stack ``t`` created."""
     env = toolchain_env()
     venv = str(Path(env["CE_PYTHON"]).parent.parent)
     (tmp_path / "Pulumi.yaml").write_text(
         "name: claude-enhancer\nstackConfigDir: stacks\n"
         f"runtime:\n  name: python\n  options:\n    virtualenv: {venv}\n"
     )
-    (tmp_path / "__main__.py").write_text(PROGRAM)
+    (tmp_path / "__main__.py").write_text(program)
     (tmp_path / "stacks").mkdir()
     state = tmp_path / "state"
     state.mkdir()
     env.update(PULUMI_BACKEND_URL=f"file://{state}", PULUMI_CONFIG_PASSPHRASE="test")
     s = CliStack("t", tmp_path, env=env)
     s._run("stack", "init")
+    return s
+
+
+def test_step_is_config_set_plus_one_up(tmp_path: Path) -> None:
+    s = _project(tmp_path, PROGRAM)
     calls: list[str] = []
     s.on_call = lambda name, _secs: calls.append(name)
     s.set_phase(1)
@@ -62,20 +68,8 @@ def test_a_step_targets_its_resources_only_when_nothing_else_changed(tmp_path: P
     """After this runner's own `up`, a change of the phase alone is a targeted step; any
     other change since (a program file, another config key, an update by someone else) makes
     it a full `up` again, so a targeted step never leaves drift behind."""
-    env = toolchain_env()
-    venv = str(Path(env["CE_PYTHON"]).parent.parent)
-    (tmp_path / "Pulumi.yaml").write_text(
-        "name: claude-enhancer\nstackConfigDir: stacks\n"
-        f"runtime:\n  name: python\n  options:\n    virtualenv: {venv}\n"
-    )
+    s = _project(tmp_path, STEP_PROGRAM)
     main = tmp_path / "__main__.py"
-    main.write_text(STEP_PROGRAM)
-    (tmp_path / "stacks").mkdir()
-    state = tmp_path / "state"
-    state.mkdir()
-    env.update(PULUMI_BACKEND_URL=f"file://{state}", PULUMI_CONFIG_PASSPHRASE="test")
-    s = CliStack("t", tmp_path, env=env)
-    s._run("stack", "init")
     quiet = lambda _l: None  # noqa: E731
     assert s.step_targets() is None  # no `up` of this runner yet
     s.set_phase(0)

@@ -224,15 +224,9 @@ def test_without_vault_no_injector_annotations() -> None:
 def test_every_vault_object_waits_for_the_audit_device() -> None:
     """Nothing reaches Vault before its audit device exists: every request is audited, and no
     request meets the 500s Vault answers while a just-enabled device sets up."""
-    x = spec.VaultInputs(
-        app_namespace="claude-enhancer",
-        db_admin_password="pg-admin",
-        redis_admin_password="redis-admin",
-        reviewer_jwt="jwt",
-        kubernetes_ca_cert="-----BEGIN CERTIFICATE-----",
-        kv_data={"api/config": "{}"},
-    )
-    objs = spec.vault_objects(settings_for("local").vault, x)
+    from tests.unit.test_vault_hvac import objects
+
+    objs = objects()
     (audit,) = [o for o in objs if o.kind == spec.AUDIT]
     assert objs[0] is audit and audit.depends_on == ()
     assert len(objs) > 10 and all(audit.name in o.depends_on for o in objs[1:])
