@@ -125,40 +125,36 @@ b_postgres() {
   fetching || ce_log "postgres: $("/usr/lib/postgresql/$PG_MAJOR/bin/postgres" --version)"
 }
 
-# Operators that reconcile the program's CRs on the local platform (run by platform/local.sh).
+# Operators that reconcile the program's CRs on the local platform (run by platform/local.sh),
+# each the same version as the CRDs the platform applies.
+# build_operator PART VERSION_VAR CRD_VAR MODULE PACKAGE [BINARY NAME]: BINARY, a process name too
+# generic for platform/local.sh's pid checks ("manager", "operator"), is installed as NAME.
+build_operator() {
+  local part=$1 vvar=$2 cvar=$3 module=$4 pkg=$5 generic=${6:-} name=${7:-}
+  local version=${!vvar} crd=${!cvar}
+  check_pin "$part" "$module" "$version"
+  [ "$module@$version" = "$crd" ] || ce_die "$vvar ($version) must match $cvar ($crd)"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool "$part" "$version" "$here/gomod/$part" "$pkg" || return 1
+  if fetching || [ -z "$generic" ]; then return 0; fi
+  local b="$CE_TOOLS/$part-$version/bin"
+  if [ -x "$b/$generic" ] && [ ! -x "$b/$name" ]; then mv "$b/$generic" "$b/$name"; fi
+  [ -x "$b/$name" ] || ce_die "$name binary missing in $b"
+}
+
 b_cnpg() {
-  check_pin cnpg github.com/cloudnative-pg/cloudnative-pg "$CNPG_VERSION"
-  [ "github.com/cloudnative-pg/cloudnative-pg@$CNPG_VERSION" = "$CRD_CNPG_MODULE" ] \
-    || ce_die "CNPG_VERSION ($CNPG_VERSION) must match CRD_CNPG_MODULE ($CRD_CNPG_MODULE)"
-  GO_TOOL_LDFLAGS="-s -w" build_go_tool cnpg "$CNPG_VERSION" "$here/gomod/cnpg" \
-    github.com/cloudnative-pg/cloudnative-pg/cmd/manager || return 1
-  fetching && return 0
-  # "manager" is too generic a process name for platform/local.sh's pid checks
-  local b="$CE_TOOLS/cnpg-$CNPG_VERSION/bin"
-  if [ -x "$b/manager" ] && [ ! -x "$b/cnpg-manager" ]; then mv "$b/manager" "$b/cnpg-manager"; fi
-  [ -x "$b/cnpg-manager" ] || ce_die "cnpg-manager binary missing in $b"
+  build_operator cnpg CNPG_VERSION CRD_CNPG_MODULE github.com/cloudnative-pg/cloudnative-pg \
+    github.com/cloudnative-pg/cloudnative-pg/cmd/manager manager cnpg-manager
 }
 
 b_redisop() {
-  check_pin redisop github.com/OT-CONTAINER-KIT/redis-operator "$REDISOP_VERSION"
-  [ "github.com/OT-CONTAINER-KIT/redis-operator@$REDISOP_VERSION" = "$CRD_REDISOP_MODULE" ] \
-    || ce_die "REDISOP_VERSION ($REDISOP_VERSION) must match CRD_REDISOP_MODULE ($CRD_REDISOP_MODULE)"
-  GO_TOOL_LDFLAGS="-s -w" build_go_tool redisop "$REDISOP_VERSION" "$here/gomod/redisop" \
+  build_operator redisop REDISOP_VERSION CRD_REDISOP_MODULE github.com/OT-CONTAINER-KIT/redis-operator \
     github.com/OT-CONTAINER-KIT/redis-operator
 }
 
 # prometheus-operator: turns the program's Prometheus and Alertmanager CRs into StatefulSets.
 b_promop() {
-  check_pin promop github.com/prometheus-operator/prometheus-operator "$PROMOP_VERSION"
-  [ "github.com/prometheus-operator/prometheus-operator@$PROMOP_VERSION" = "$CRD_PROMOP_MODULE" ] \
-    || ce_die "PROMOP_VERSION ($PROMOP_VERSION) must match CRD_PROMOP_MODULE ($CRD_PROMOP_MODULE)"
-  GO_TOOL_LDFLAGS="-s -w" build_go_tool promop "$PROMOP_VERSION" "$here/gomod/promop" \
-    github.com/prometheus-operator/prometheus-operator/cmd/operator || return 1
-  fetching && return 0
-  # "operator" is too generic a process name for platform/local.sh's pid checks
-  local b="$CE_TOOLS/promop-$PROMOP_VERSION/bin"
-  if [ -x "$b/operator" ] && [ ! -x "$b/prometheus-operator" ]; then mv "$b/operator" "$b/prometheus-operator"; fi
-  [ -x "$b/prometheus-operator" ] || ce_die "prometheus-operator binary missing in $b"
+  build_operator promop PROMOP_VERSION CRD_PROMOP_MODULE github.com/prometheus-operator/prometheus-operator \
+    github.com/prometheus-operator/prometheus-operator/cmd/operator operator prometheus-operator
 }
 
 # Test tool: np-guard's network-config-analyzer (PyPI), the NetworkPolicy + Istio
