@@ -76,11 +76,19 @@ def phase_from_outputs(stdout: str) -> int | None:
     return parse_phase(outputs.get(OUTPUT_NAME), f"stack output {OUTPUT_NAME}")
 
 
-def checkpoint_path(backend_url: str, project: str, stack: str) -> Path | None:
-    """The file backend's checkpoint of ``stack`` (project-scoped or legacy layout), if any."""
+def backend_dir(backend_url: str) -> Path | None:
+    """The directory of a ``file://`` backend (None for any other backend)."""
     if not backend_url.startswith("file://"):
         return None
-    base = Path(backend_url[len("file://") :]).expanduser() / ".pulumi" / "stacks"
+    return Path(backend_url[len("file://") :]).expanduser()
+
+
+def checkpoint_path(backend_url: str, project: str, stack: str) -> Path | None:
+    """The file backend's checkpoint of ``stack`` (project-scoped or legacy layout), if any."""
+    root = backend_dir(backend_url)
+    if root is None:
+        return None
+    base = root / ".pulumi" / "stacks"
     for d in (base / project, base):
         for name in (f"{stack}.json", f"{stack}.json.gz"):
             if (d / name).is_file():

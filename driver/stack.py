@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from components.state import checkpoint_path, read_checkpoint
+from components.state import backend_dir, checkpoint_path, read_checkpoint
 
 PROJECT_NAMESPACE = "claude-enhancer"
 ROLLOUT_KEY = f"{PROJECT_NAMESPACE}:rollout"
@@ -291,7 +291,7 @@ class CliStack:
 
     def _checkpoint(self) -> bytes | None:
         url = (self.env if self.env is not None else os.environ).get("PULUMI_BACKEND_URL", "")
-        path = checkpoint_path(url, self.project, self.stack_name) if url else None
+        path = checkpoint_path(url, self.project, self.stack_name)
         return read_checkpoint(path) if path is not None else None
 
     def inputs_digest(self) -> str:
@@ -397,11 +397,6 @@ def program_inputs_digest(work_dir: Path, stack_config: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _backend_dir() -> Path | None:
-    url = os.environ.get("PULUMI_BACKEND_URL", "")
-    return Path(url[len("file://") :]) if url.startswith("file://") else None
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -423,7 +418,7 @@ def cancel_stale_file_lock(project: str, stack: str) -> bool:
 
     A live holder's lock is never touched. Only this host's locks are judged.
     """
-    base = _backend_dir()
+    base = backend_dir(os.environ.get("PULUMI_BACKEND_URL", ""))
     if base is None:
         return False
     removed = False

@@ -18,7 +18,7 @@ MON_NS = "claude-enhancer-monitoring"
 
 
 def _cr(cap: Any, kind: str) -> Any:
-    (cr,) = [r for r in cap.of_type(f"kubernetes:monitoring.coreos.com/v1:{kind}")]
+    (cr,) = cap.of_type(f"kubernetes:monitoring.coreos.com/v1:{kind}")
     return cr
 
 
