@@ -1,0 +1,57 @@
+"""Our Pulumi plugin launchers (toolchain/) stop at once when the engine closes them.
+
+The engine closes a plugin by sending SIGINT to its process group and waits up to 5 s before
+SIGKILL (sdk/go/common/resource/plugin: cmdutil.InterruptChildren, then a 5 s timeout). A
+process started from a background job (`cmd &`, a controller under nohup) inherits SIGINT
+*ignored*; a Python plugin then never sees it, and every `up` paid those 5 s per plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCHERS = ["pulumi-language-python", "pulumi-resource-pulumi-python"]
+
+
+def _start(name: str, *, sigint_ignored: bool) -> subprocess.Popen[bytes]:
+    def preexec() -> None:
+        os.setpgid(0, 0)  # the engine starts each plugin in its own process group
+        if sigint_ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # what `&` does to a job's children
+
+    return subprocess.Popen(
+        [str(ROOT / "toolchain" / name)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, CE_PYTHON=sys.executable),
+        preexec_fn=preexec,
+    )
+
+
+@pytest.mark.parametrize("sigint_ignored", [True, False], ids=["background", "foreground"])
+@pytest.mark.parametrize("name", LAUNCHERS)
+def test_plugin_exits_on_the_engines_sigint(name: str, sigint_ignored: bool) -> None:
+    proc = _start(name, sigint_ignored=sigint_ignored)
+    try:
+        assert proc.stdout is not None
+        port = proc.stdout.readline().strip()
+        assert port.isdigit(), f"{name} did not print its port: {port!r}"
+        os.killpg(proc.pid, signal.SIGINT)
+        start = time.monotonic()
+        try:
+            proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{name} still running 2 s after SIGINT: the engine would wait 5 s on it")
+        assert time.monotonic() - start < 2.0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
