@@ -1,6 +1,6 @@
-"""Our Pulumi plugin launchers (toolchain/) stop at once when the engine closes them.
+"""Our Pulumi plugin launchers (toolchain/): what the engine asks of them, done fast.
 
-The engine closes a plugin by sending SIGINT to its process group and waits up to 5 s before
+Stopping: the engine closes a plugin by sending SIGINT to its process group and waits up to 5 s before
 SIGKILL (sdk/go/common/resource/plugin: cmdutil.InterruptChildren, then a 5 s timeout). A
 process started from a background job (`cmd &`, a controller under nohup) inherits SIGINT
 *ignored*; a Python plugin then never sees it, and every `up` paid those 5 s per plugin.
@@ -8,12 +8,17 @@ process started from a background job (`cmd &`, a controller under nohup) inheri
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -55,3 +60,27 @@ def test_plugin_exits_on_the_engines_sigint(name: str, sigint_ignored: bool) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _langhost() -> ModuleType:
+    path = str(ROOT / "toolchain" / "pulumi-language-python")
+    loader = importlib.machinery.SourceFileLoader("ce_langhost", path)
+    spec = importlib.util.spec_from_loader("ce_langhost", loader)
+    assert spec is not None
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def test_required_plugins_are_every_installed_sdk_package_with_a_resource_plugin() -> None:
+    """The package-root glob finds what a walk of every distribution's files finds."""
+    expected = {}
+    for dist in metadata.distributions():
+        for f in dist.files or ():
+            if f.name == "pulumi-plugin.json":
+                data = json.loads(f.read_text() or "{}")
+                if data.get("resource") and data.get("name"):
+                    expected[data["name"]] = data.get("version") or dist.version
+    found = {name: v[0] for name, v in _langhost()._installed_sdk_plugins().items()}
+    assert found == expected
+    assert "kubernetes" in found
