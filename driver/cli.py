@@ -39,7 +39,7 @@ on a failing gate: phase 0 refuses (nothing changes), 1 rolls back, 2 pauses, 3 
 run      the unattended controller: judges the gate every rollout.intervalSeconds (default 15),
          rolls back at once on a breach, waits for `approve` after each bake, steps, promotes.
 approve  record a decider's decision for the current phase (--decision continue|rollback).
-advance  one gated step by hand (bake over + approver + gate), then `pulumi up`.
+advance  one gated step by hand (bake over + approver + gate + the judge), then `pulumi up`.
 audit log: $CE_AUDIT_DIR or $CE_HOME/audit/<project>-<stack>.jsonl (JSON lines, UTC).
 exit codes: 0 ok, 1 error, 2 refused (nothing changed), 3 rolled back, 4 paused.
 """

@@ -25,7 +25,15 @@ from driver.traffic import TrafficError, TrafficSwitch
 from rollout import config as rollout_config
 from rollout import phases
 from rollout.gate import GateConfigError, GateResult, GateTarget, evaluate, track_matchers
-from rollout.judge import JudgeInputs, Judgement, TrackCounts, collect_inputs, collect_track
+from rollout.judge import (
+    SLO_CHECKS,
+    JudgeInputs,
+    Judgement,
+    Outcome,
+    TrackCounts,
+    collect_inputs,
+    collect_track,
+)
 from rollout.judge import judge as judge_canary
 
 # exit codes
@@ -345,13 +353,34 @@ class Driver:
             return refuse(approval.describe(), target)
 
         self.out(f"gate: querying {prometheus_url} (window {cfg.gate.window})")
-        result, gate_audit = self.judge(current, prometheus_url)
+        # As `rollout run` decides: past phase 0, the judge's absolute layer replaces the
+        # gate's point estimates of the SLOs, and its relative layer compares canary with
+        # stable (phase 0 has no canary traffic to compare).
+        skip = SLO_CHECKS if current > 0 else ()
+        result, gate_audit = self.judge(current, prometheus_url, skip=skip)
         for c in result.checks:
             self.out(f"  [{'PASS' if c.passed else 'FAIL'}] {c.reason}")
         if not result.passed:
             return self.on_gate_failure(current, result, gate_audit, actor=approval.given)
+        judgement = self.judge_canary(current, prometheus_url) if current > 0 else None
+        if judgement is not None:
+            for jc in judgement.checks:
+                self.out(f"  [{jc.outcome.value.upper()}] {jc.text}")
+            if judgement.outcome is Outcome.FAIL:
+                return self.on_gate_failure(
+                    current, result, gate_audit, actor=approval.given, judgement=judgement
+                )
+            if judgement.outcome is Outcome.INCONCLUSIVE:
+                # What a decider's "continue" does to a paused controller: the person who
+                # approves this step has seen the numbers; they are in the audit entry.
+                self.out(f"note: {judgement.summary()}; advancing on {approval.given}'s approval")
         code, e = self.step(
-            current, target, actor=approval.given, reason=approval.describe(), gate=gate_audit
+            current,
+            target,
+            actor=approval.given,
+            reason=approval.describe(),
+            gate=gate_audit,
+            judge=judgement.to_dict() if judgement is not None else None,
         )
         return AdvanceReport(code, current, target, approval.describe(), result, entries=[e])
 

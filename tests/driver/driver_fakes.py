@@ -18,6 +18,7 @@ from driver.prom import PromError
 from driver.stack import OnOutput, Resource, UpOutcome
 from rollout import config as rollout_config
 from rollout import phases
+from rollout.judge import SLO_CHECKS
 from tests.unit.conftest import settings_for
 
 _LOCAL = settings_for("local", 0, None)
@@ -243,3 +244,16 @@ class Clock:
 
     def advance(self, minutes: float) -> None:
         self.now += timedelta(minutes=minutes)
+
+
+def assert_failed_on(entries: list[dict[str, Any]], check: str) -> dict[str, Any]:
+    """The one audit entry whose failed ``check`` stopped a step past phase 0: the judge's
+    absolute layer decides the SLO checks there (as in `rollout run`), the gate the rest."""
+    (failed,) = [e for e in entries if e["result"] in ("gate_failed", "judge_failed")]
+    if check in SLO_CHECKS:
+        assert failed["result"] == "judge_failed"
+        assert any(c["name"] == check and c["outcome"] == "fail" for c in failed["judge"]["checks"])
+    else:
+        assert failed["result"] == "gate_failed"
+        assert any(c["name"] == check and not c["passed"] for c in failed["gate"]["checks"])
+    return failed

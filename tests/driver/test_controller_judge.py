@@ -12,7 +12,7 @@ from driver import core
 from driver.controller import Controller
 from rollout import config as rollout_config
 from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack
-from tests.driver.test_driver_logic import make_driver, run_controller
+from tests.driver.test_driver_logic import CFG, make_driver, run_controller
 
 CANARY, STABLE = "5.1.0", "5.0.3"
 
@@ -182,3 +182,58 @@ def test_combine_keeps_fresh_slo_checks_and_the_last_comparison() -> None:
     assert [c.name for c in j.checks] == [c.name for c in full.checks]
     assert j.outcome is Outcome.FAIL and j.hard_failure
     assert next(c for c in j.checks if c.name == "error_ratio").canary_n == 10_000
+
+
+# ------------------------------------------------- the manual `advance` asks the same judge
+def _baked(tmp_path: Path, phase: int, prom: FakeProm) -> tuple[core.Driver, FakeStack, list[str]]:
+    """A stack at ``phase`` whose bake is over (the ``local``-like bakes of test_driver_logic)."""
+    stack = FakeStack(config={**CFG, "phase": phase}, deployed=phase)
+    d, lines, clk = make_driver(tmp_path, stack, prom=prom)
+    _entered(d, phase)
+    clk.advance(60)
+    return d, stack, lines
+
+
+def test_manual_advance_rolls_back_at_phase_1_on_the_judges_relative_failure(
+    tmp_path: Path,
+) -> None:
+    """The gate's fixed thresholds pass this canary; before, `advance` stepped to 20 %."""
+    d, stack, lines = _baked(tmp_path, 1, _three_times_stable())
+    rep = d.advance("tech-lead", "http://prom")
+    assert rep.code == core.ROLLED_BACK and stack.outputs()["rolloutPhase"] == 0
+    failed = next(e for e in d.audit.entries() if e["result"] == "judge_failed")
+    assert failed["gate"]["passed"] and failed["actor"] == "tech-lead"
+    assert {c["name"]: c["outcome"] for c in failed["judge"]["checks"]}[
+        "error_ratio_vs_stable"
+    ] == "fail"
+    assert any("[FAIL]" in x and "error_ratio_vs_stable" in x for x in lines)
+
+
+def test_manual_advance_pauses_at_phase_2_on_the_judges_relative_failure(tmp_path: Path) -> None:
+    d, stack, _ = _baked(tmp_path, 2, _three_times_stable())
+    assert d.advance("sre", "http://prom").code == core.PAUSED
+    assert stack.up_calls == [] and stack.outputs()["canaryWeight"] == 20
+
+
+def test_manual_advance_records_the_judgement_it_stepped_on(tmp_path: Path) -> None:
+    d, stack, _ = _baked(tmp_path, 1, FakeProm(values=HEALTHY))
+    assert d.advance("tech-lead", "http://prom").code == core.OK
+    assert stack.outputs()["rolloutPhase"] == 2
+    applied = d.audit.entries()[-1]
+    assert applied["result"] == "applied" and applied["to_phase"] == 2
+    assert applied["judge"]["outcome"] == "pass"
+    # the judge's absolute layer replaces the gate's point estimates, as in `rollout run`
+    assert not {"error_ratio", "p95", "p99"} & {c["name"] for c in applied["gate"]["checks"]}
+
+
+def test_manual_advance_on_an_inconclusive_judgement_steps_on_the_approval(
+    tmp_path: Path,
+) -> None:
+    """Too few requests to tell canary from stable: the approver decides, as a decider's
+    "continue" does for a paused controller; the judgement is shown and kept."""
+    d, stack, lines = _baked(tmp_path, 1, FakeProm(values={**HEALTHY, "request_count": 500.0}))
+    assert d.advance("tech-lead", "http://prom").code == core.OK
+    assert stack.outputs()["rolloutPhase"] == 2
+    applied = d.audit.entries()[-1]
+    assert applied["result"] == "applied" and applied["judge"]["outcome"] == "inconclusive"
+    assert any("judge INCONCLUSIVE" in x and "tech-lead" in x for x in lines)

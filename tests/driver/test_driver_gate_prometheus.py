@@ -16,7 +16,7 @@ from driver.audit import AuditLog
 from driver.prom import PrometheusClient, collect_gate_inputs
 from rollout import phases
 from rollout.gate import GateResult, GateThresholds, evaluate
-from tests.driver.driver_fakes import Clock, FakeStack
+from tests.driver.driver_fakes import Clock, FakeStack, assert_failed_on
 from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
 
 SPECS = {
@@ -136,8 +136,7 @@ def test_driver_rolls_back_on_real_gate(
     rep = d.advance("tech-lead", prom_url)
     assert rep.code == core.ROLLED_BACK, lines
     assert stack.outputs()["rolloutPhase"] == 0
-    (gate_e,) = [e for e in d.audit.entries() if e["result"] == "gate_failed"]
-    assert any(c["name"] == check and not c["passed"] for c in gate_e["gate"]["checks"])
+    assert assert_failed_on(d.audit.entries(), check)["from_phase"] == 1
 
 
 def test_driver_advances_on_real_healthy_gate(prom_url: str, tmp_path: Path) -> None:
