@@ -61,6 +61,10 @@ pid_of() {
   exe=${exe% (deleted)}
   local want=$1
   [ "$want" = redis-server ] && want=redis-check-rdb  # Debian's redis-server links to that binary
+  if [ "$want" = cnpg-status ]; then  # a python3 script: check its command line too
+    [[ "$(basename "$exe")" == python3* ]] && grep -qa "cnpg-status.py" "/proc/$pid/cmdline" && echo "$pid"
+    return 0
+  fi
   [ "$(basename "$exe")" = "$want" ] && echo "$pid"
   return 0
 }
@@ -326,6 +330,7 @@ options:
   manageAllNodes: false
   manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake
   serverAddress: 127.0.0.1:$KWOK_PORT
+  cidr: $KWOK_POD_CIDR
   nodeLeaseDurationSeconds: 40
 EOF
     cat "$KWOK_DIR/stages.yaml"; } >"$P/kwok.yaml"
@@ -496,6 +501,19 @@ up_storage() {
   done
 }
 
+# kwok's pod IP pool (its default, named here): the CNPG operator's namespace delivers it locally
+KWOK_POD_CIDR=10.0.0.1/24 KWOK_POD_NET=10.0.0.0/24 CNPG_STATUS_PORT=18000
+h_cnpg_status() { port_listening "$CNPG_STATUS_PORT"; }
+up_cnpg_status() {
+  alive cnpg-status && h_cnpg_status && return 0
+  stop_pid cnpg-status
+  # answers the operator's /pg/status for kwok's instance pods, as their instance manager would
+  start_bg cnpg-status python3 "$here/cnpg-status.py" --listen "127.0.0.1:$CNPG_STATUS_PORT" \
+    --apiserver "https://127.0.0.1:$APISERVER_PORT" --pki "$PKI" --certs "$P/cnpg-status"
+  wait_for cnpg-status 30 h_cnpg_status
+  log "cnpg instance status (pid $(pid_of cnpg-status), 127.0.0.1:$CNPG_STATUS_PORT)"
+}
+
 h_cnpg() { grep -q '"Starting workers".*"controller":"cluster"' "$LOGS/cnpg-manager.log" 2>/dev/null; }
 up_cnpg() {
   alive cnpg-manager && h_cnpg && return 0
@@ -514,7 +532,8 @@ up_cnpg() {
   # operator's self-managed PKI (which patches webhook configurations that do not exist here).
   # (exec: no shell stays behind holding the caller's stdout, e.g. a pipe someone reads to EOF)
   (cd "$wd" && OPERATOR_NAMESPACE="$CNPG_NS" WEBHOOK_CERT_DIR="$PKI" KUBECONFIG="$KUBECONFIG_ADMIN" \
-    exec setsid python3 "$here/netns-run.py" --pidfile "$RUN/cnpg-manager.pid" --forward "$APISERVER_PORT" -- \
+    exec setsid python3 "$here/netns-run.py" --pidfile "$RUN/cnpg-manager.pid" --forward "$APISERVER_PORT" \
+      --local-cidr "$KWOK_POD_NET" --expose "8000:$CNPG_STATUS_PORT" -- \
       "$CNPG_BIN/cnpg-manager" controller --leader-elect=false --metrics-bind-address 127.0.0.1:8080 \
       >>"$LOGS/cnpg-manager.log" 2>&1 </dev/null) &
   wait_for cnpg-manager 90 h_cnpg
@@ -554,7 +573,7 @@ up_promop() {
 # Every TCP/UDP listener owned by a platform process must be on 127.0.0.0/8 or ::1.
 check_loopback() {
   local lpids="" n bad=0 line
-  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault redis-server postgres redis-operator prometheus-operator; do
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault redis-server postgres redis-operator prometheus-operator cnpg-status; do
     alive "$n" && lpids="$lpids $(pid_of "$n")"
   done
   while read -r line; do
@@ -577,16 +596,16 @@ check_loopback() {
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok postgres)
 needs vault && COMPONENTS+=(vault)
 needs redis && COMPONENTS+=(redis-server)
-needs cnpg && COMPONENTS+=(cnpg-manager)
+needs cnpg && COMPONENTS+=(cnpg-status cnpg-manager)
 needs redisop && COMPONENTS+=(redis-operator)
 needs promop && COMPONENTS+=(prometheus-operator)
 declare -A PORT=([etcd]=$ETCD_PORT [kube-apiserver]=$APISERVER_PORT [kube-controller-manager]=$KCM_PORT
   [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT
-  [redis-server]=$REDIS_PORT [cnpg-manager]="-(own netns)" [redis-operator]=$REDISOP_PROBE_PORT
+  [redis-server]=$REDIS_PORT [cnpg-manager]="-(own netns)" [cnpg-status]=$CNPG_STATUS_PORT [redis-operator]=$REDISOP_PROBE_PORT
   [prometheus-operator]=$PROMOP_PORT)
 declare -A PROBE=([etcd]=h_etcd [kube-apiserver]=h_apiserver [kube-controller-manager]=h_kcm
   [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres
-  [redis-server]=h_redis [cnpg-manager]=h_cnpg [redis-operator]=h_redisop
+  [redis-server]=h_redis [cnpg-manager]=h_cnpg [cnpg-status]=h_cnpg_status [redis-operator]=h_redisop
   [prometheus-operator]=h_promop)
 
 all_up() {
@@ -643,7 +662,7 @@ cmd_up() {
   up_kwok
   up_crds
   if needs cnpg || needs redisop; then up_storage; fi
-  if needs cnpg; then up_cnpg; else stop_pid cnpg-manager; fi
+  if needs cnpg; then up_cnpg_status; up_cnpg; else stop_pid cnpg-manager cnpg-status; fi
   if needs redisop; then up_redisop; else stop_pid redis-operator; fi
   if needs promop; then up_promop; else stop_pid prometheus-operator; fi
   check_loopback || die "a platform process listens on a non-loopback address (see above)"
@@ -654,7 +673,7 @@ cmd_down() {
   local purge=0
   [ "${1:-}" = --purge ] && purge=1
   local c
-  stop_pid cnpg-manager redis-operator prometheus-operator
+  stop_pid cnpg-manager cnpg-status redis-operator prometheus-operator
   stop_pid kwok kube-scheduler kube-controller-manager vault redis-server
   stop_pid kube-apiserver
   stop_pid etcd

@@ -2,10 +2,13 @@
 the local control plane; its pods go through real admission (Pod Security "restricted",
 LimitRanger, ResourceQuota) and scheduling.
 
-kwok fakes the kubelet: pods become Running/Ready and Job pods complete, but nothing answers on a
-pod IP, so the operator cannot read an instance manager's status (:8000) and, by design
-(cluster_controller.go: a replica joins only when every instance reports), stops after the
-primary. What is asserted here is what the real operator does up to that point.
+kwok fakes the kubelet: pods become Running/Ready and Job pods complete, but no container runs.
+What the operator reads from each instance (``GET https://<pod IP>:8000/pg/status``) is answered
+by platform/cnpg-status.py, relayed from the operator's network namespace by netns-run.py, the
+way the instance manager would answer (TLS with the cluster's server certificate, one primary,
+equal LSNs), and it sets ``currentPrimary`` as the primary's instance manager does. So the
+operator's whole path to 3 instances runs for real; PostgreSQL replication does not (nothing
+streams).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from typing import Any
 from components import alerting, monitoring
 from components import prometheus as prom
 from components.data import PG_NAME
-from tests.integration.conftest import LocalProject, kubectl
+from tests.integration.conftest import ROOT, LocalProject, kubectl
 
 DATA_NS = "claude-enhancer-data"
 POOL_LABEL = "node.claude-enhancer.io/pool"
@@ -61,43 +65,76 @@ def _wait(what: str, timeout: float, probe: Any) -> Any:
     raise AssertionError(f"{what} not reached after {timeout}s; last seen: {last}")
 
 
-def test_cnpg_operator_turns_the_cluster_into_admitted_pods(local_project: LocalProject) -> None:
+def test_cnpg_operator_brings_up_3_admitted_instances_over_the_zones(
+    local_project: LocalProject,
+) -> None:
     env = local_project.env
+    # from nothing: the Cluster deleted out of band (its pods and claims go with it), the static
+    # PVs handed back by `local.sh up`, then `up --refresh` creates it again
+    kubectl(env, "delete", "clusters.postgresql.cnpg.io", "-n", DATA_NS, PG_NAME, "--wait=true")
+    _wait(
+        "old instance pods gone",
+        120,
+        lambda: (not _instances(env), [p["metadata"]["name"] for p in _instances(env)]),
+    )
+    subprocess.run(
+        ["bash", str(ROOT / "platform" / "local.sh"), "up"],
+        env={**env, "CE_TELEMETRY": "0"},
+        check=True,
+        capture_output=True,
+    )
     since = _now()
+    local_project.pulumi("up", "--yes", "--skip-preview", "--refresh")
 
-    def primary_running() -> tuple[bool, Any]:
-        pods = _get(env, "get", "pods", "-n", DATA_NS, "-l", f"cnpg.io/cluster={PG_NAME}")["items"]
-        seen = {p["metadata"]["name"]: p["status"].get("phase") for p in pods}
-        return seen.get(f"{PG_NAME}-1") == "Running", seen
+    def healthy() -> tuple[bool, Any]:
+        st = _get(env, "get", "clusters.postgresql.cnpg.io", "-n", DATA_NS, PG_NAME).get(
+            "status", {}
+        )
+        ready = [p["metadata"]["name"] for p in _instances(env) if _ready(p)]
+        return len(ready) == 3 and st.get("phase") == "Cluster in healthy state", (ready, st)
 
-    seen = _wait("CNPG primary instance Running", 240, primary_running)
-    # the initdb Job ran (kwok completed its pod) before the instance was created
-    assert seen.get(f"{PG_NAME}-1-initdb") in (None, "Succeeded"), seen
-    jobs = _get(env, "get", "jobs", "-n", DATA_NS, "-l", f"cnpg.io/cluster={PG_NAME}")["items"]
-    assert any(j["metadata"]["name"] == f"{PG_NAME}-1-initdb" for j in jobs)
+    _, st = _wait("3 Ready CNPG instances, cluster healthy", 300, healthy)
+    assert st["instances"] == st["readyInstances"] == 3
+    assert st["currentPrimary"] == st["targetPrimary"] == f"{PG_NAME}-1"
+    reported = st["instancesReportedState"]
+    assert len(reported) == 3 and sum(r["isPrimary"] for r in reported.values()) == 1
 
-    pod = _get(env, "get", "pod", "-n", DATA_NS, f"{PG_NAME}-1")
-    node = _get(env, "get", "node", pod["spec"]["nodeName"])
-    assert node["metadata"]["labels"][POOL_LABEL] == "data"
-    assert node["metadata"]["labels"][ZONE_LABEL]
-    # the operator applied the program's resources to the instance container, admitted by the
-    # data namespace's LimitRange (defect 1) under Pod Security "restricted"
-    (pg,) = [c for c in pod["spec"]["containers"] if c["name"] == "postgres"]
-    assert pg["resources"]["limits"] == {"cpu": "4", "memory": "12Gi"}
-    assert pod["spec"]["serviceAccountName"] == PG_NAME
+    pods = _instances(env)
+    nodes = [_get(env, "get", "node", p["spec"]["nodeName"]) for p in pods]
+    assert {n["metadata"]["labels"][POOL_LABEL] for n in nodes} == {"data"}
+    assert len({n["metadata"]["labels"][ZONE_LABEL] for n in nodes}) == 3, "one per zone"
+    for pod in pods:
+        # the operator applied the program's resources to the instance container, admitted by
+        # the data namespace's LimitRange (defect 1) under Pod Security "restricted"
+        (pg,) = [c for c in pod["spec"]["containers"] if c["name"] == "postgres"]
+        assert pg["resources"]["limits"] == {"cpu": "4", "memory": "12Gi"}
+        assert pod["spec"]["serviceAccountName"] == PG_NAME
 
-    # nothing the operator created since this deploy was refused by admission
-    assert _refusals(env, since, PG_NAME) == []
-    # the operator creates instance pods itself: a refusal shows up in its log
+    # the replicas joined through the operator's own Jobs (initdb, then a join per replica)
     log = Path(env["CE_HOME"]) / "platform" / "logs" / "cnpg-manager.log"
     assert log.is_file(), f"{log} missing: is the cnpg part in components/needs.py running?"
-    assert [
+    recent = [
         line
         for line in log.read_text().splitlines()
-        if "is forbidden" in line and line.split('"ts":"', 1)[-1][:19] >= since[:19]
-    ] == []
-    cluster = _get(env, "get", "clusters.postgresql.cnpg.io", "-n", DATA_NS, PG_NAME)
-    assert cluster["status"].get("instances", 0) >= 1, cluster.get("status")
+        if line.split('"ts":"', 1)[-1][:19] >= since[:19]
+    ]
+    created = " ".join(line for line in recent if "Creating new Job" in line)
+    for job in (f"{PG_NAME}-1-initdb", f"{PG_NAME}-2-join", f"{PG_NAME}-3-join"):
+        assert job in created, f"no Job {job} in the operator's log since {since}"
+    # nothing the operator created since this deploy was refused by admission
+    assert _refusals(env, since, PG_NAME) == []
+    assert [line for line in recent if "is forbidden" in line] == []
+
+
+def _instances(env: dict[str, str]) -> list[dict[str, Any]]:
+    sel = f"cnpg.io/cluster={PG_NAME},cnpg.io/podRole=instance"
+    pods = _get(env, "get", "pods", "-n", DATA_NS, "-l", sel)["items"]
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    conds = pod.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
 
 def test_redis_operator_creates_3_leaders_and_3_followers(local_project: LocalProject) -> None:
