@@ -52,34 +52,17 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
                 s.shutdown(socket.SHUT_RDWR)
 
 
-def _serve(listener: socket.socket, port: int, host_ns: int) -> None:
+def _serve(listener: socket.socket, port: int, host_ns: int, proxy: bool = False) -> None:
+    """Relay each connection to 127.0.0.1:port of the host. ``proxy``: first a PROXY v1 line
+    naming the address that was dialled inside (a pod IP: the host side answers for that pod)."""
+
     def handle(conn: socket.socket) -> None:
-        _check(libc.setns(host_ns, CLONE_NEWNET), "setns(host)")  # this thread only
         try:
+            (src, sport), (dst, dport) = conn.getpeername()[:2], conn.getsockname()[:2]
+            _check(libc.setns(host_ns, CLONE_NEWNET), "setns(host)")  # this thread only
             up = socket.create_connection(("127.0.0.1", port))
-        except OSError:
-            conn.close()
-            return
-        threading.Thread(target=_pipe, args=(up, conn), daemon=True).start()
-        _pipe(conn, up)
-
-    while True:
-        conn, _ = listener.accept()
-        threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-
-def _expose(listener: socket.socket, host_port: int, host_ns: int) -> None:
-    """Connections to any address of a local CIDR inside the namespace, relayed to
-    127.0.0.1:host_port of the host, each behind a PROXY v1 line naming the address dialled
-    (a pod IP: the host side answers for that pod)."""
-
-    def handle(conn: socket.socket) -> None:
-        src, sport = conn.getpeername()[:2]
-        dst, dport = conn.getsockname()[:2]
-        _check(libc.setns(host_ns, CLONE_NEWNET), "setns(host)")  # this thread only
-        try:
-            up = socket.create_connection(("127.0.0.1", host_port))
-            up.sendall(f"PROXY TCP4 {src} {dst} {sport} {dport}\r\n".encode())
+            if proxy:
+                up.sendall(f"PROXY TCP4 {src} {dst} {sport} {dport}\r\n".encode())
         except OSError:
             conn.close()
             return
@@ -122,7 +105,9 @@ def main() -> int:
         port, _, host_port = spec.partition(":")
         # every address of the namespace: only what its own processes dial can reach it
         ls = socket.create_server(("0.0.0.0", int(port)))
-        threading.Thread(target=_expose, args=(ls, int(host_port), host_ns), daemon=True).start()
+        threading.Thread(
+            target=_serve, args=(ls, int(host_port), host_ns, True), daemon=True
+        ).start()
     for port in a.forward:
         ls = socket.create_server(("127.0.0.1", port))
         threading.Thread(target=_serve, args=(ls, port, host_ns), daemon=True).start()
