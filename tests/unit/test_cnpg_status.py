@@ -4,24 +4,19 @@ one configuration hash), for the pod behind the address the operator dialled."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "cnpg_status", ROOT / "platform" / "cnpg-status.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("cnpg_status", ROOT / "platform" / "cnpg-status.py")
 
 
 cs = _module()

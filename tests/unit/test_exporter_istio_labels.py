@@ -8,30 +8,22 @@ from the builder the exporter uses, so a drift between the pods and the telemetr
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from rollout.gate import GateTarget, GateThresholds, build_queries
+from tests.scripts import load_script
 from tests.unit.conftest import program_capture, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _exporter() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "ce_exporter", ROOT / "monitoring" / "exporter" / "exporter.py"
-    )
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["ce_exporter"] = mod  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("ce_exporter", ROOT / "monitoring" / "exporter" / "exporter.py")
 
 
 def _istio_view(dep: dict[str, Any]) -> dict[str, str]:

@@ -8,8 +8,6 @@ process started from a background job (`cmd &`, a controller under nohup) inheri
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import signal
@@ -21,6 +19,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHERS = ["pulumi-language-python", "pulumi-resource-pulumi-python"]
@@ -63,13 +63,7 @@ def test_plugin_exits_on_the_engines_sigint(name: str, sigint_ignored: bool) -> 
 
 
 def _langhost() -> ModuleType:
-    path = str(ROOT / "toolchain" / "pulumi-language-python")
-    loader = importlib.machinery.SourceFileLoader("ce_langhost", path)
-    spec = importlib.util.spec_from_loader("ce_langhost", loader)
-    assert spec is not None
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
+    return load_script("ce_langhost", ROOT / "toolchain" / "pulumi-language-python")
 
 
 def test_required_plugins_are_every_installed_sdk_package_with_a_resource_plugin() -> None:
