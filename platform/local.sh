@@ -41,6 +41,8 @@ CRD_DIR="$CE_TOOLS/platform-crds"
 KUBECTL="$K8S_BIN/kubectl"
 CNPG_BIN="$CE_TOOLS/cnpg-${CNPG_VERSION:-}/bin"
 CNPG_NS=cnpg-system CNPG_SA=cnpg-manager
+# kwok's pod IP pool (its default, named here): the CNPG operator's namespace delivers it locally
+KWOK_POD_CIDR=10.0.0.1/24 KWOK_POD_NET=10.0.0.0/24 CNPG_STATUS_PORT=18000
 REDISOP_BIN="$CE_TOOLS/redisop-${REDISOP_VERSION:-}/bin"
 REDISOP_NS=redis-operator-system REDISOP_SA=redis-operator
 REDISOP_METRICS_PORT=18080 REDISOP_PROBE_PORT=18081
@@ -501,8 +503,6 @@ up_storage() {
   done
 }
 
-# kwok's pod IP pool (its default, named here): the CNPG operator's namespace delivers it locally
-KWOK_POD_CIDR=10.0.0.1/24 KWOK_POD_NET=10.0.0.0/24 CNPG_STATUS_PORT=18000
 h_cnpg_status() { port_listening "$CNPG_STATUS_PORT"; }
 up_cnpg_status() {
   alive cnpg-status && h_cnpg_status && return 0
