@@ -23,6 +23,8 @@ Stdlib only; it talks to the kube-apiserver with the platform's admin client cer
 from __future__ import annotations
 
 import argparse
+import base64
+import http.client
 import json
 import os
 import socket
@@ -35,7 +37,7 @@ import time
 import urllib.parse
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
-from typing import Any, ClassVar
+from typing import Any
 
 LSN = "0/5000060"
 CONFIG_HASH = "ce-local-platform"
@@ -106,8 +108,6 @@ class Kube:
         self.ctx.load_cert_chain(os.path.join(pki, "admin.crt"), os.path.join(pki, "admin.key"))
 
     def request(self, method: str, path: str, body: Any = None, ctype: str = "") -> Any:
-        import http.client
-
         conn = http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=10)
         try:
             data = None if body is None else json.dumps(body).encode()
@@ -169,16 +169,31 @@ def mark_primaries(kube: Kube) -> None:
 
 
 # ------------------------------------------------------------------ server
+def instance(kube: Kube, ip: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The live instance pod at ``ip`` and its Cluster, read for every request: kwok reuses pod
+    IPs and the operator keeps connections open, so what was true when a connection opened (a
+    pod name, a primary) may no longer be."""
+    pod = kube.pod_by_ip(ip)
+    if pod is None:
+        return None
+    meta = pod["metadata"]
+    return pod, kube.cluster(meta["namespace"], meta["labels"]["cnpg.io/cluster"])
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    pod: str = ""
-    cluster_obj: ClassVar[dict[str, Any]] = {}
+    kube: Kube
+    ip: str = ""
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/pg/status":
-            body = json.dumps(pg_status(self.pod, self.cluster_obj)).encode()
-            code = 200
+            found = instance(self.kube, self.ip)
+            if found is None:  # the pod is gone: no instance manager answers
+                body, code = b"no instance at this address", 503
+            else:
+                pod, cluster = found
+                body, code = json.dumps(pg_status(pod["metadata"]["name"], cluster)).encode(), 200
         elif path in ("/healthz", "/readyz", "/startupz"):
             body, code = b"OK", 200
         else:
@@ -206,25 +221,20 @@ class Relayed(socketserver.BaseRequestHandler):
                 return
             line += ch
         ip = parse_proxy_v1(line)
-        pod = self.kube.pod_by_ip(ip)
-        if pod is None:
+        found = instance(self.kube, ip)
+        if found is None:
             return  # not an instance pod: close, as an unreachable address would
-        ns = pod["metadata"]["namespace"]
-        cname = pod["metadata"]["labels"]["cnpg.io/cluster"]
-        cluster = self.kube.cluster(ns, cname)
+        pod, cluster = found
+        ns, cname = pod["metadata"]["namespace"], cluster["metadata"]["name"]
         secret_name = ((cluster.get("status") or {}).get("certificates") or {}).get(
             "serverTLSSecret"
         ) or f"{cname}-server"
         ctx = self._context(ns, secret_name)
         with ctx.wrap_socket(raw, server_side=True) as tls:
-            handler = type(
-                "H", (Handler,), {"pod": pod["metadata"]["name"], "cluster_obj": cluster}
-            )
+            handler = type("H", (Handler,), {"kube": self.kube, "ip": ip})
             handler(tls, self.client_address, self.server)
 
     def _context(self, ns: str, name: str) -> ssl.SSLContext:
-        import base64
-
         data = self.kube.secret(ns, name)["data"]
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
