@@ -50,6 +50,9 @@ def platform_parts(raw: dict[str, Any]) -> list[str]:
         # the local platform runs the real operators that reconcile the program's CNPG Cluster,
         # RedisCluster, Prometheus and Alertmanager
         parts += ["cnpg", "redisop", "promop"]
+        if settings.mesh_dataplane(raw) == "cni":
+            # istiod as the sidecar injector, so pods go through admission as injected pods do
+            parts.append("istiod")
     return parts
 
 

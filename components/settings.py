@@ -817,6 +817,11 @@ def cluster_mode(raw: Mapping[str, Any]) -> str:
     return _top(raw, "cluster").get_str("mode")
 
 
+def mesh_dataplane(raw: Mapping[str, Any]) -> str:
+    """``mesh.dataplane`` (cni | ambient), read without validating the rest of the stack."""
+    return _top(raw, "mesh", required=False).get_str("dataplane", "cni")
+
+
 def vault_enabled(raw: Mapping[str, Any]) -> bool:
     """Whether the stack registers the Vault component (read without needing its secrets)."""
     return _vault_enabled(_top(raw, "vault"))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
-#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|nca]...   (default: all)
+#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|nca]...   (default: all)
 # CE_PHASE=fetch downloads what the parts need and compiles nothing; the default build phase is
 # offline (toolchain/lib.sh). toolchain/bootstrap.sh runs both, for the parts the stack needs.
 # Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
@@ -12,6 +12,8 @@
 #   platform-crds/<group>/*.yaml  (+ SOURCES: module@version of each file)
 #   cnpg-$CNPG_VERSION/bin/cnpg-manager   (CloudNativePG operator + instance manager)
 #   redisop-$REDISOP_VERSION/bin/redis-operator
+#   istiod-$ISTIOCTL_VERSION/bin/{pilot-discovery,istioctl} + inject/{config,values}, mesh,
+#     meshNetworks, mutatingwebhook.json   (Istio's sidecar injector, rendered by its own istioctl)
 #   nca-$NCA_VERSION/bin/nca   (test tool, not in "all": network-config-analyzer from PyPI)
 # Warm runs only compare stamps (a few seconds). Exits non-zero naming the failing part.
 set -euo pipefail
@@ -157,6 +159,38 @@ b_promop() {
     github.com/prometheus-operator/prometheus-operator/cmd/operator operator prometheus-operator
 }
 
+# Istio's sidecar injector (istiod, run by platform/local.sh as the injector only), from the same
+# istio.io/istio wrapper module as the istioctl test tool. Its injector templates, values, mesh
+# config and MutatingWebhookConfiguration are rendered by the istioctl built with it, from Istio's
+# own charts, with the Istio CNI plugin on (what mesh.dataplane: cni requires under PSS restricted).
+# The webhook is called by URL (no kube-proxy here); the CA bundle is filled in by local.sh.
+ISTIOD_INJECT_URL=https://localhost:15017/inject
+ISTIOD_CA_PLACEHOLDER=Q0VfQ0FfQlVORExF  # base64 of "CE_CA_BUNDLE": local.sh sets the platform CA
+b_istiod() {
+  local wrapper="$repo/toolchain/gomod/istioctl" dest="$CE_TOOLS/istiod-$ISTIOCTL_VERSION"
+  grep -q "^require istio.io/istio $ISTIOCTL_VERSION\b" "$wrapper/go.mod" \
+    || ce_die "toolchain/gomod/istioctl/go.mod does not require istio.io/istio $ISTIOCTL_VERSION"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool istiod "$ISTIOCTL_VERSION" "$wrapper" \
+    istio.io/istio/pilot/cmd/pilot-discovery istio.io/istio/istioctl/cmd/istioctl || return 1
+  fetching && return 0
+  # the proxy image is the one the CRDs are pinned at (the injected pods name it; kwok runs none)
+  local tag=${CRD_ISTIO_MODULE##*@v} key
+  local -a args=(manifest generate --set components.cni.enabled=true --set hub=docker.io/istio
+    --set "tag=$tag" --set "values.istiodRemote.injectionURL=$ISTIOD_INJECT_URL"
+    --set "values.istiodRemote.injectionCABundle=$ISTIOD_CA_PLACEHOLDER")
+  key=$( { cat "$dest/.stamp"; printf '%s\n' "${args[@]}"; cat "$here/istiod-render.py"; } | sha256sum | cut -c1-16)
+  [ "$(cat "$dest/.render-stamp" 2>/dev/null)" = "$key" ] && return 0
+  rm -rf "$dest/render.new"
+  # KUBECONFIG: rendering must never reach for a cluster
+  KUBECONFIG=/nonexistent "$dest/bin/istioctl" "${args[@]}" 2>>"$CE_LOGS/build-istiod-$ISTIOCTL_VERSION.log" \
+    | "${CE_PYTHON:-$CE_HOME/venv/bin/python}" "$here/istiod-render.py" "$dest/render.new" \
+    || ce_die "istiod: rendering the injector config with istioctl failed (log $CE_LOGS/build-istiod-$ISTIOCTL_VERSION.log)"
+  echo "istioctl ${args[*]}" >"$dest/render.new/SOURCES"
+  rm -rf "$dest/render" && mv "$dest/render.new" "$dest/render"
+  echo "$key" >"$dest/.render-stamp"
+  ce_log "istiod: injector config rendered (CNI template, proxy $tag) -> $dest/render"
+}
+
 # Test tool: np-guard's network-config-analyzer (PyPI), the NetworkPolicy + Istio
 # AuthorizationPolicy semantics behind tests/integration/test_reachability.py. Its own venv: it
 # pins PyYAML 6.0.2, the program's venv 6.0.4. Fetch: the wheels; build: offline install.
@@ -186,10 +220,10 @@ b_redis() { # a Redis whose ACL user Vault's Redis database plugin rotates (stac
 }
 
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
-[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault redis cnpg redisop promop)
+[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault redis cnpg redisop promop istiod)
 t0=$(ce_now)
 for p in "${parts[@]}"; do
-  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|nca)"
+  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|nca)"
   "b_$p" || ce_die "platform build of '$p' failed (see above)"
 done
 ce_log "platform ${CE_PHASE:-build} (${parts[*]}) done in $(( $(ce_now) - t0 ))s"

@@ -7,10 +7,11 @@
 # Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes/pods),
 # CRDs (Istio, CloudNativePG, monitoring.coreos.com, redis-operator; from module zips, see
 # platform/build.sh), Vault dev server, PostgreSQL private cluster, Redis (with Vault: its ACL user
-# ce_app is rotated by Vault's Redis database plugin), and the operators the stack needs
+# ce_app is rotated by Vault's Redis database plugin), and the controllers the stack needs
 # (components/needs.py): the CloudNativePG operator (in its own network namespace, see
-# platform/netns-run.py) and the OT redis-operator, with static PersistentVolumes for their
-# claims (kwok has no storage).
+# platform/netns-run.py), the OT redis-operator and prometheus-operator, with static
+# PersistentVolumes for their claims (kwok has no storage), and istiod as the sidecar injector
+# (a URL webhook on localhost; mesh.dataplane: cni).
 # Files: kubeconfig (admin), vault-token (0600), postgres-vault-password (0600),
 # redis-vault-password (0600), logs/, run/ (pids).
 # Binaries come from platform/build.sh (run automatically when one is missing).
@@ -48,6 +49,9 @@ REDISOP_NS=redis-operator-system REDISOP_SA=redis-operator
 REDISOP_METRICS_PORT=18080 REDISOP_PROBE_PORT=18081
 PROMOP_BIN="$CE_TOOLS/promop-${PROMOP_VERSION:-}/bin"
 PROMOP_PORT=18090
+# istiod as the sidecar injector only: the apiserver calls it by URL (build.sh renders the URL)
+ISTIOD_DIR="$CE_TOOLS/istiod-${ISTIOCTL_VERSION:-}"
+ISTIOD_HTTP_PORT=15014 ISTIOD_WEBHOOK_PORT=15017 ISTIOD_CTRLZ_PORT=9876
 
 T0=$(date +%s%N)
 log() { local ms=$(( ($(date +%s%N) - T0) / 1000000 )); printf '[local.sh +%d.%01ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*" >&2; }
@@ -152,6 +156,7 @@ ensure_binaries() {
   needs cnpg && files+=("$CNPG_BIN/cnpg-manager")
   needs redisop && files+=("$REDISOP_BIN/redis-operator")
   needs promop && files+=("$PROMOP_BIN/prometheus-operator")
+  needs istiod && files+=("$ISTIOD_DIR/bin/pilot-discovery" "$ISTIOD_DIR/render/mutatingwebhook.json")
   needs redis && files+=("$REDIS_BIN/redis-server" "$REDIS_BIN/redis-cli")
   for f in "${files[@]}"; do
     [ -e "$f" ] || { log "missing $f"; missing=1; }
@@ -206,6 +211,22 @@ gen_front_proxy_pki() { # aggregation-layer request-header CA (kubeadm's front-p
   ) || die "openssl: generating front-proxy certificates in $PKI failed"
 }
 
+# istiod's webhook serving certificate: the apiserver checks it against the URL's host (localhost)
+gen_istiod_pki() {
+  [ -s "$PKI/istiod.crt" ] && [ "$PKI/istiod.crt" -nt "$PKI/ca.crt" ] && return 0
+  (
+    cd "$PKI"; umask 077
+    printf '%s\n' basicConstraints=CA:FALSE keyUsage=digitalSignature,keyEncipherment extendedKeyUsage=serverAuth \
+      subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:istiod.istio-system.svc >istiod.ext
+    openssl req -newkey rsa:2048 -nodes -keyout istiod.key -out istiod.csr -subj "/CN=istiod.istio-system.svc" 2>/dev/null
+    openssl x509 -req -in istiod.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out istiod.crt -days 3650 -extfile istiod.ext 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout istiod-client.key -out istiod-client.csr -subj "/O=system:masters/CN=istiod" 2>/dev/null
+    openssl x509 -req -in istiod-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out istiod-client.crt -days 3650 -extfile client.ext 2>/dev/null
+    rm -f istiod.csr istiod-client.csr
+  ) || die "openssl: generating istiod's certificates in $PKI failed"
+  write_kubeconfig "$P/istiod.kubeconfig" istiod-client istiod
+}
+
 write_kubeconfig() { # FILE CERTNAME USER
   local f=$1 c=$2 u=$3
   (umask 077; cat >"$f.tmp" <<EOF
@@ -249,6 +270,9 @@ h_scheduler() { curl -skf --max-time 2 "https://127.0.0.1:$SCHED_PORT/healthz" |
 h_kwok() { curl -sf --max-time 2 "http://127.0.0.1:$KWOK_PORT/healthz" | grep -q ok; }
 h_vault() { curl -s --max-time 2 "http://127.0.0.1:$VAULT_PORT/v1/sys/health" | grep -q '"sealed":false'; }
 h_postgres() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
+h_istiod() { curl -sf --max-time 2 --cacert "$PKI/ca.crt" "https://localhost:$ISTIOD_WEBHOOK_PORT/ready" >/dev/null; }
+# serving, and registered with the apiserver (a deleted webhook configuration injects nothing)
+h_injector() { h_istiod && kc get mutatingwebhookconfiguration istio-sidecar-injector -o name >/dev/null 2>&1; }
 h_redis() {
   REDISCLI_AUTH="$(cat "$P/redis-vault-password" 2>/dev/null)" "$REDIS_BIN/redis-cli" --user vault \
     -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -qx PONG
@@ -569,11 +593,63 @@ up_promop() {
   log "prometheus-operator $PROMOP_VERSION up (pid $(pid_of prometheus-operator), 127.0.0.1:$PROMOP_PORT)"
 }
 
+# istiod (pilot-discovery) serving only the sidecar-injection webhook, the way an Istio install
+# with the CNI plugin injects: its own templates and values (rendered by build.sh), no CA, no
+# xDS clients, no status writes. Pods created in istio-injection=enabled namespaces then reach
+# Pod Security admission as injected pods, as on a real cluster. Every listener is pinned to
+# loopback (its defaults bind every interface).
+up_istiod() {
+  alive pilot-discovery && h_istiod || start_istiod
+  # the webhook configuration an Istio install registers, trusting the platform CA
+  local r="$ISTIOD_DIR/render"
+  sed -E "s|\"caBundle\": \"[^\"]*\"|\"caBundle\": \"$(base64 -w0 "$PKI/ca.crt")\"|" "$r/mutatingwebhook.json" \
+    | kc apply --server-side --force-conflicts --field-manager ce-platform -f - >>"$LOGS/istiod.log" 2>&1 \
+    || die "registering istiod's MutatingWebhookConfiguration failed (log $LOGS/istiod.log)"
+  log "istiod $ISTIOCTL_VERSION up as the sidecar injector (pid $(pid_of pilot-discovery), https://localhost:$ISTIOD_WEBHOOK_PORT/inject)"
+  recreate_uninjected
+}
+start_istiod() {
+  stop_pid pilot-discovery
+  gen_istiod_pki
+  # istiod reads the injector config from ./var/lib/istio/inject (fixed, relative to its cwd)
+  local wd="$P/istiod" r="$ISTIOD_DIR/render"
+  rm -rf "$wd"; mkdir -p "$wd/var/lib/istio/inject" "$wd/etc/istio/config"
+  cp "$r/inject/config" "$r/inject/values" "$wd/var/lib/istio/inject/"
+  cp "$r/mesh" "$r/meshNetworks" "$wd/etc/istio/config/"
+  # (empty values turn features off: istiod reads them with LookupEnv)
+  (cd "$wd" && REVISION=default POD_NAMESPACE=istio-system POD_NAME=istiod-local ENABLE_CA_SERVER=false \
+    INJECTION_WEBHOOK_CONFIG_NAME="" VALIDATION_WEBHOOK_CONFIG_NAME="" PILOT_ENABLE_IP_AUTOALLOCATE=false \
+    AMBIENT_ENABLE_STATUS=false ENABLE_NATIVE_SIDECARS=true \
+    start_bg pilot-discovery "$ISTIOD_DIR/bin/pilot-discovery" discovery \
+      --kubeconfig "$P/istiod.kubeconfig" --meshConfig etc/istio/config/mesh \
+      --networksConfig etc/istio/config/meshNetworks \
+      --httpAddr "127.0.0.1:$ISTIOD_HTTP_PORT" --monitoringAddr= --grpcAddr= --secureGRPCAddr= \
+      --httpsAddr "127.0.0.1:$ISTIOD_WEBHOOK_PORT" \
+      --tlsCertFile "$PKI/istiod.crt" --tlsKeyFile "$PKI/istiod.key" --caCertFile "$PKI/ca.crt" \
+      --ctrlz_address 127.0.0.1 --ctrlz_port "$ISTIOD_CTRLZ_PORT" --domain cluster.local)
+  wait_for pilot-discovery 120 h_istiod
+}
+
+# Pods created before the injector existed (a platform from before it, or one whose istiod was
+# down) run without a sidecar: delete them so their controllers recreate them through the
+# webhook, as one restarts workloads after installing Istio. Finished pods and pods that opt out
+# are left alone.
+recreate_uninjected() {
+  local ns line n=0
+  for ns in $(kc get ns -l istio-injection=enabled -o jsonpath='{.items[*].metadata.name}'); do
+    while IFS='|' read -r name status phase owner; do
+      [ -z "$status" ] && [ -n "$owner" ] && [ "$phase" != Succeeded ] && [ "$phase" != Failed ] || continue
+      kc -n "$ns" delete pod "$name" --wait=false >>"$LOGS/istiod.log" 2>&1 && n=$((n + 1))
+    done < <(kc -n "$ns" get pods -l 'sidecar.istio.io/inject!=false' -o jsonpath='{range .items[*]}{.metadata.name}{"|"}{.metadata.annotations.sidecar\.istio\.io/status}{"|"}{.status.phase}{"|"}{.metadata.ownerReferences[0].kind}{"\n"}{end}')
+  done
+  [ "$n" = 0 ] || log "istiod: deleted $n pods created before the injector (their controllers recreate them injected)"
+}
+
 # ------------------------------------------------------------------ loopback check
 # Every TCP/UDP listener owned by a platform process must be on 127.0.0.0/8 or ::1.
 check_loopback() {
   local lpids="" n bad=0 line
-  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault redis-server postgres redis-operator prometheus-operator cnpg-status; do
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault redis-server postgres redis-operator prometheus-operator cnpg-status pilot-discovery; do
     alive "$n" && lpids="$lpids $(pid_of "$n")"
   done
   while read -r line; do
@@ -599,14 +675,15 @@ needs redis && COMPONENTS+=(redis-server)
 needs cnpg && COMPONENTS+=(cnpg-status cnpg-manager)
 needs redisop && COMPONENTS+=(redis-operator)
 needs promop && COMPONENTS+=(prometheus-operator)
+needs istiod && COMPONENTS+=(pilot-discovery)
 declare -A PORT=([etcd]=$ETCD_PORT [kube-apiserver]=$APISERVER_PORT [kube-controller-manager]=$KCM_PORT
   [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT
   [redis-server]=$REDIS_PORT [cnpg-manager]="-(own netns)" [cnpg-status]=$CNPG_STATUS_PORT [redis-operator]=$REDISOP_PROBE_PORT
-  [prometheus-operator]=$PROMOP_PORT)
+  [prometheus-operator]=$PROMOP_PORT [pilot-discovery]=$ISTIOD_WEBHOOK_PORT)
 declare -A PROBE=([etcd]=h_etcd [kube-apiserver]=h_apiserver [kube-controller-manager]=h_kcm
   [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres
   [redis-server]=h_redis [cnpg-manager]=h_cnpg [cnpg-status]=h_cnpg_status [redis-operator]=h_redisop
-  [prometheus-operator]=h_promop)
+  [prometheus-operator]=h_promop [pilot-discovery]=h_injector)
 
 all_up() {
   local c
@@ -661,6 +738,8 @@ cmd_up() {
   up_scheduler
   up_kwok
   up_crds
+  # before anything creates pods in the program's namespaces (the webhook fails closed)
+  if needs istiod; then up_istiod; else stop_pid pilot-discovery; fi
   if needs cnpg || needs redisop; then up_storage; fi
   if needs cnpg; then up_cnpg_status; up_cnpg; else stop_pid cnpg-manager cnpg-status; fi
   if needs redisop; then up_redisop; else stop_pid redis-operator; fi
@@ -673,7 +752,7 @@ cmd_down() {
   local purge=0
   [ "${1:-}" = --purge ] && purge=1
   local c
-  stop_pid cnpg-manager cnpg-status redis-operator prometheus-operator
+  stop_pid cnpg-manager cnpg-status redis-operator prometheus-operator pilot-discovery
   stop_pid kwok kube-scheduler kube-controller-manager vault redis-server
   stop_pid kube-apiserver
   stop_pid etcd
@@ -691,7 +770,7 @@ case "${1:-}" in
   up) cmd_up; telemetry up ;;
   down) shift; telemetry down; cmd_down "$@" ;;
   status) rc=0; cmd_status || rc=1; telemetry status || rc=1; exit "$rc" ;;
-  _up) # debugging: start one component (postgres|vault|redis|etcd|apiserver|kcm|scheduler|kwok|crds|storage|cnpg|redisop)
+  _up) # debugging: start one component (postgres|vault|redis|etcd|apiserver|kcm|scheduler|kwok|crds|storage|cnpg|redisop|promop|istiod)
     mkdir -p "$P" "$RUN" "$LOGS"; chmod 711 "$P"; gen_pki; gen_front_proxy_pki; gen_kubeconfigs; "up_$2" ;;
   check-loopback) check_loopback && echo "ok: all platform listeners are on loopback" ;;
   *) echo "usage: $0 up|down [--purge]|status|check-loopback" >&2; exit 2 ;;

@@ -29,11 +29,16 @@ PROJECT_FILES = (
 )
 
 
-def kubectl(env: dict[str, str], *args: str) -> str:
+def kubectl_run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """kubectl, whatever it answers (for tests that expect a refusal)."""
     exe = shutil.which("kubectl", path=env.get("PATH")) or str(
         Path(env["CE_TOOLS"]) / f"kubernetes-{env['K8S_VERSION']}" / "bin" / "kubectl"
     )
-    r = subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def kubectl(env: dict[str, str], *args: str) -> str:
+    r = kubectl_run(env, *args)
     assert r.returncode == 0, f"kubectl {' '.join(args)} failed: {r.stderr}"
     return r.stdout
 

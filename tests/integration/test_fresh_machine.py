@@ -50,7 +50,11 @@ WRAPPERS: dict[str, list[str]] = {
     # the local stack enables Vault (issue 12): its server is built too
     "platform/gomod/vault": ["github.com/hashicorp/vault"],
     "toolchain/gomod/actionlint": ["github.com/rhysd/actionlint/cmd/actionlint"],
-    "toolchain/gomod/istioctl": ["istio.io/istio/istioctl/cmd/istioctl"],
+    # istioctl (test tool) and pilot-discovery (the platform's sidecar injector, part istiod)
+    "toolchain/gomod/istioctl": [
+        "istio.io/istio/istioctl/cmd/istioctl",
+        "istio.io/istio/pilot/cmd/pilot-discovery",
+    ],
 }
 
 
@@ -102,6 +106,7 @@ def test_fetch_phase_downloads_every_build_input_and_compiles_nothing(fetched: F
         "vault",
         "actionlint",
         "istioctl",
+        "istiod",
     ):
         assert re.search(rf"\] {re.escape(tool)} \S+: modules fetched", fetched.log), (
             f"{tool}: no fetch in the log:\n{fetched.log}"

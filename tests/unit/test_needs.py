@@ -18,12 +18,13 @@ def test_local_stack_needs_vault_and_the_redis_it_rotates() -> None:
         "cnpg",
         "redisop",
         "promop",
+        "istiod",
     ]
 
 
 def test_without_vault_neither_vault_nor_redis() -> None:
     raw = set_obj(needs.load_stack_raw("local"), "vault", "enabled", False)
-    assert needs.platform_parts(raw) == [*needs.BASE_PARTS, "cnpg", "redisop", "promop"]
+    assert needs.platform_parts(raw) == [*needs.BASE_PARTS, "cnpg", "redisop", "promop", "istiod"]
 
 
 def test_vault_defaults_to_enabled_like_the_program() -> None:
@@ -45,12 +46,22 @@ def test_cli_prints_one_part_per_line(capsys: pytest.CaptureFixture[str]) -> Non
         "cnpg",
         "redisop",
         "promop",
+        "istiod",
     ]
 
 
 def test_kwok_stacks_run_the_real_operators_existing_clusters_bring_their_own() -> None:
     raw = needs.load_stack_raw("local")
-    assert needs.platform_parts(raw)[-3:] == ["cnpg", "redisop", "promop"]
+    assert needs.platform_parts(raw)[-4:-1] == ["cnpg", "redisop", "promop"]
     assert "cnpg" not in needs.platform_parts(set_obj(raw, "cluster", "mode", "existing"))
     assert "redisop" not in needs.platform_parts(needs.load_stack_raw("prod"))
     assert "promop" not in needs.platform_parts(needs.load_stack_raw("prod"))
+
+
+def test_sidecar_injector_only_where_sidecars_are_injected() -> None:
+    """istiod injects with the CNI template (mesh.dataplane: cni); ambient injects nothing, and
+    an existing cluster brings its own Istio."""
+    raw = needs.load_stack_raw("local")
+    assert needs.platform_parts(raw)[-1] == "istiod"
+    assert "istiod" not in needs.platform_parts(set_obj(raw, "mesh", "dataplane", "ambient"))
+    assert "istiod" not in needs.platform_parts(set_obj(raw, "cluster", "mode", "existing"))
