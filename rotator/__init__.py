@@ -1,0 +1,8 @@
+"""Credential rotation that Vault's own engines cannot do safely (see :mod:`rotator.redis_acl`).
+
+- :mod:`rotator.redis_acl`   the pure model: state machine, durable ACL text, invariants;
+- :mod:`rotator.redis_io`    its effects: Redis nodes (redis-py), Vault KV v2 (hvac), ACL sinks;
+- ``python -m rotator``      one step, or until idle (the CronJob, ``./ce redis rotate``).
+
+It imports nothing from ``components/`` or ``driver/``.
+"""
