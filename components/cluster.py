@@ -22,6 +22,7 @@ from components.data import (
     REDIS_PORT,
     data_containers,
 )
+from components.redis_rotation import ROTATOR_PODS
 from components.settings import (
     AppSettings,
     ClusterSettings,
@@ -297,6 +298,16 @@ def network_policies(
                     "podSelector": {"matchLabels": PG_PODS},
                     "policyTypes": ["Ingress"],
                     "ingress": [{"from": [_ns_sel(cl.vault.namespace)], "ports": _ports(PG_PORT)}],
+                },
+            ),
+            (
+                # the Redis rotator: Vault (outside the cluster) and the API server (its
+                # ACL Secret); 443 is open to the namespace already (backups)
+                "allow-redis-rotator-egress",
+                {
+                    "podSelector": {"matchLabels": ROTATOR_PODS},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"ports": _ports(8200, 6443)}],
                 },
             ),
             (

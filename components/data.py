@@ -18,10 +18,14 @@ from components.common import (
     secret_data,
 )
 from components.settings import DataSettings, ResourceSettings, Secret
+from rotator.redis_acl import initial_acl_text, sha
 
 PG_NAME = "claude-enhancer-pg"
 REDIS_NAME = "claude-enhancer-redis"
 REDIS_SECRET = "claude-enhancer-redis-auth"
+#: the durable ACL every Redis node loads at start (redis-operator spec.acl: key user.acl);
+#: the Redis rotator (components/redis_rotation.py) keeps it in step with the live nodes.
+REDIS_ACL_SECRET = "claude-enhancer-redis-acl"
 PG_BACKUP_SECRET = "claude-enhancer-pg-backup-s3"
 #: cloudnative-pg v1.27.1 ports (pkg/management/url): instance manager status, metrics.
 CNPG_STATUS_PORT = 8000
@@ -142,9 +146,11 @@ def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any
     }
 
 
-def redis_spec(data: DataSettings) -> dict[str, Any]:
-    """Pure: RedisCluster spec (masters + replicas on the data pool)."""
+def redis_spec(data: DataSettings, acl: bool = False) -> dict[str, Any]:
+    """Pure: RedisCluster spec (masters + replicas on the data pool); ``acl``: the nodes load
+    their users from the rotator's ACL Secret (stacks with Vault)."""
     r = data.redis
+    extra: dict[str, Any] = {"acl": {"secret": {"secretName": REDIS_ACL_SECRET}}} if acl else {}
     return {
         "clusterSize": r.masters,
         "clusterVersion": "v7",
@@ -179,6 +185,7 @@ def redis_spec(data: DataSettings) -> dict[str, Any]:
             }
         },
         "priorityClassName": "ce-data-critical",
+        **extra,
     }
 
 
@@ -226,6 +233,8 @@ class DataArgs:
     """Application database name."""
     owner: str = "ce_app"
     """Application database owner (Vault rotates its password)."""
+    redis_app_user: str | None = None
+    """The Redis application user the rotator rotates (stacks with Vault); None: no ACL."""
     depends_on: list[pulumi.Resource] | None = None
     """Namespace etc."""
 
@@ -285,13 +294,34 @@ class Data(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child(self, deps),
         )
+        redis_deps: list[pulumi.Resource] = [*deps, self.redis_secret, self.redis_service_account]
+        self.redis_acl: k8s.core.v1.Secret | None = None
+        if args.redis_app_user:
+            # created once: from then on the rotator owns its content (hashes only)
+            user = args.redis_app_user
+            acl = pulumi.Output.secret(args.redis_password).apply(
+                lambda pw: initial_acl_text(sha(pw), user)
+            )
+            self.redis_acl = k8s.core.v1.Secret(
+                "redis-acl",
+                metadata=meta(REDIS_ACL_SECRET, ns, labels=labels(REDIS_NAME, "cache")),
+                type="Opaque",
+                data=secret_data({"user.acl": acl}),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=deps,
+                    additional_secret_outputs=["stringData", "data"],
+                    ignore_changes=["data", "stringData"],
+                ),
+            )
+            redis_deps.append(self.redis_acl)
         self.redis = k8s.apiextensions.CustomResource(
             "redis",
             api_version="redis.redis.opstreelabs.in/v1beta2",
             kind="RedisCluster",
             metadata=meta(REDIS_NAME, ns, labels=labels(REDIS_NAME, "cache")),
-            spec=redis_spec(args.data),
-            opts=child(self, [*deps, self.redis_secret, self.redis_service_account]),
+            spec=redis_spec(args.data, acl=self.redis_acl is not None),
+            opts=child(self, redis_deps),
         )
         self.pdbs = [
             k8s.policy.v1.PodDisruptionBudget(

@@ -27,6 +27,7 @@ from components.data import (
 )
 from components.settings import SERVICES, DataClients, MeshSettings, Namespaces
 from components.tls import EdgeTls, EdgeTlsArgs
+from components.vault_spec import ROTATOR_SA
 from rollout import phases
 
 SEC_API = "security.istio.io/v1beta1"
@@ -269,6 +270,9 @@ def authorization_policies(
         [cl.redis_operator.principal],
         ports(REDIS_PORT),
     )
+    # the Redis rotator sets the app user's passwords on every node (components/redis_rotation.py)
+    rotator = sa_principal(ns.data, ROTATOR_SA)
+    allow(ns.data, "allow-redis-rotator", REDIS_PODS, [rotator], ports(REDIS_PORT))
     return out
 
 

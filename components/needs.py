@@ -44,7 +44,7 @@ def platform_parts(raw: dict[str, Any]) -> list[str]:
     """Pure: the platform/build.sh parts this stack's config needs, in build order."""
     parts = list(BASE_PARTS)
     if settings.vault_enabled(raw):
-        # the Vault server, and a Redis for its Redis static role to rotate (PostgreSQL is base)
+        # the Vault server, and the Redis Cluster the Redis rotator rotates (PostgreSQL is base)
         parts += ["vault", "redis"]
     if settings.cluster_mode(raw) == "kwok":
         # the local platform runs the real operators that reconcile the program's CNPG Cluster,

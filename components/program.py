@@ -23,6 +23,7 @@ from components.mesh import (
 )
 from components.monitoring import Monitoring, MonitoringArgs
 from components.passwords import PASSWORDS, AppSecrets, AppSecretsArgs, Passwords, PasswordsArgs
+from components.redis_rotation import RedisRotation, RedisRotationArgs, rotator_image
 from components.settings import SERVICES, Settings
 from components.vault import Vault, VaultArgs
 from components.vault_spec import injector_annotations
@@ -40,6 +41,8 @@ class Stack:
     app_secrets: AppSecrets | None
     """Kubernetes Secrets holding the app passwords when Vault is disabled."""
     data: Data
+    redis_rotation: RedisRotation | None
+    """The Redis rotator (stacks with Vault)."""
     mesh: Mesh
     app: App
     monitoring: Monitoring
@@ -76,6 +79,7 @@ def run(s: Settings) -> Stack:
             VaultArgs(
                 vault=s.vault,
                 app_namespace=ns.app,
+                data_namespace=ns.data,
                 passwords=passwords.passwords,
                 depends_on=[cluster.namespaces[ns.app]],
             ),
@@ -97,9 +101,25 @@ def run(s: Settings) -> Stack:
             redis_password=passwords.passwords["redis-password"],
             database=s.vault.db_name,
             owner=s.vault.db_static_user,
+            redis_app_user=s.vault.redis_static_user if s.vault.enabled else None,
             depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes, *cluster.nodes],
         ),
     )
+    rotation: RedisRotation | None = None
+    if vault is not None:
+        # with Vault, the Redis application password is rotated by the rotator, not Vault
+        rotation = RedisRotation(
+            "redis-rotation",
+            RedisRotationArgs(
+                vault=s.vault,
+                data=s.data,
+                namespace=ns.data,
+                image=rotator_image(s.app.registry, s.vault.redis_rotator_digest),
+                # not on the Vault objects: its first run comes minutes later, and a Vault-only
+                # destroy or replace must not take the CronJob with it
+                depends_on=[data],
+            ),
+        )
     app = App(
         "app",
         AppArgs(
@@ -161,4 +181,4 @@ def run(s: Settings) -> Stack:
     pulumi.export("bakeMinutes", {str(k): v for k, v in s.rollout.bake_minutes.items()})
     pulumi.export("vaultEnabled", s.vault.enabled)
     pulumi.export("passwordGenerator", s.passwords.generator)
-    return Stack(cluster, passwords, vault, app_secrets, data, mesh, app, monitoring)
+    return Stack(cluster, passwords, vault, app_secrets, data, rotation, mesh, app, monitoring)

@@ -41,6 +41,9 @@ BACKUP_SECRET_KEY, BACKUP_SECRET_ENV = (
 DATAPLANES: tuple[str, ...] = ("cni", "ambient")
 REDIS_PASSWORD_KEY = f"{PROJECT}:redisAdminPassword"
 REDIS_PASSWORD_ENV = "CE_REDIS_ADMIN_PASSWORD"
+#: the Redis rotator's CronJob runs every 5 minutes; it decides from its state when to rotate.
+ROTATOR_SCHEDULE = "*/5 * * * *"
+ROTATOR_INTERVAL_SECONDS = 300
 
 #: top-level project keys this program understands.
 KNOWN_KEYS: tuple[str, ...] = (
@@ -342,14 +345,21 @@ class VaultSettings:
     provider: str = "pulumi-vault"
     """pulumi-vault (resource plugin) or hvac (our dynamic provider)."""
     redis_host: str = "claude-enhancer-redis-leader.claude-enhancer-data.svc"
+    """The Redis rotator's seed: it finds every node of the cluster from there."""
     redis_port: int = 6379
     redis_tls: bool = False
     redis_admin_user: str = "default"
     redis_admin_password: Secret | None = None
-    """None: the generated ``redis-password`` (the data tier's default user) is used."""
+    """Only for running the rotator by hand; the CronJob reads the data tier's own Secret."""
     redis_static_user: str = "ce_app"
     redis_rotation_period: int = 86400
-    """Seconds between rotations of the Redis static role."""
+    """Seconds between rotations of the Redis application user (the rotator's CronJob)."""
+    redis_rotation_grace: int = 900
+    """Seconds old and new Redis passwords both work after the new one is published."""
+    agent_render_interval: int = 300
+    """Seconds between the Vault agents' re-reads of KV secrets (the Redis credential)."""
+    redis_rotator_digest: str | None = None
+    """``sha256:<hex>`` of the rotator's image (production pins images by digest)."""
 
 
 @dataclass(frozen=True)
@@ -868,7 +878,26 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
         redis_admin_user=rd.get_str("adminUser", "default"),
         redis_static_user=rd.get_str("staticUser", "ce_app"),
         redis_rotation_period=rd.get_int("rotationPeriodSeconds", 86400, lo=300),
+        redis_rotation_grace=rd.get_int("rotationGraceSeconds", 900, lo=30),
+        agent_render_interval=o.get_int("agentRenderIntervalSeconds", 300, lo=10),
+        redis_rotator_digest=(
+            rd.get_str("rotatorImageDigest", pattern=_DIGEST_RE)
+            if "rotatorImageDigest" in rd.data
+            else None
+        ),
     )
+    # clients re-read the published password within one render interval: the old one must
+    # outlive that; and a rotation must end (the CronJob's next run) before the next is due
+    if vs.redis_rotation_grace < vs.agent_render_interval + 30:
+        raise SettingsError(
+            f"{rd._k('rotationGraceSeconds')}: must be >= agentRenderIntervalSeconds + 30 "
+            f"({vs.agent_render_interval + 30}): clients may hold the old password that long"
+        )
+    if vs.redis_rotation_period < vs.redis_rotation_grace + ROTATOR_INTERVAL_SECONDS:
+        raise SettingsError(
+            f"{rd._k('rotationPeriodSeconds')}: must be >= rotationGraceSeconds + "
+            f"{ROTATOR_INTERVAL_SECONDS} (the rotator's schedule)"
+        )
     db.done()
     rd.done()
     o.done()

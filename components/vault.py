@@ -1,7 +1,8 @@
 """Vault: KV v2, Kubernetes auth with short-lived tokens (TokenReview through a reviewer
 ServiceAccount bound to ``system:auth-delegator``), least-privilege policies, a database secrets
-engine whose static roles rotate the PostgreSQL and Redis passwords, a file audit device and the
-generated passwords stored as secrets.
+engine whose static role rotates the PostgreSQL password, a file audit device, the generated
+passwords stored as secrets, and the policy and role of the Redis rotator (the Redis password is a
+KV v2 secret the rotator writes: components/redis_rotation.py).
 
 The objects come from the pure builders in components/vault_spec.py; ``vault.provider`` picks
 who writes them: the pulumi-vault resource plugin, or our hvac dynamic provider
@@ -64,6 +65,8 @@ class VaultArgs:
     """Address, token, TTLs, database and Redis connections, the back-end."""
     app_namespace: str
     """Namespace of the service accounts allowed to log in (and of the reviewer account)."""
+    data_namespace: str
+    """Namespace of the Redis rotator's ServiceAccount (it logs in too)."""
     passwords: dict[str, pulumi.Output[str]]
     """Generated passwords (components.passwords.Passwords), stored in KV v2."""
     depends_on: list[pulumi.Resource] | None = None
@@ -154,11 +157,6 @@ class Vault(pulumi.ComponentResource):
         )
         data = self.reviewer_token.data
         db_pw = pulumi.Output.secret(_reveal(v.db_admin_password, "PostgreSQL admin password"))
-        redis_pw = (
-            pulumi.Output.secret(v.redis_admin_password.reveal())
-            if v.redis_admin_password is not None
-            else args.passwords["redis-password"]
-        )
         self.passwords = dict(args.passwords)
         kv_data: dict[str, pulumi.Output[str]] = {
             path: pulumi.Output.secret(cast(Any, pulumi.Output.json_dumps(values)))
@@ -167,7 +165,7 @@ class Vault(pulumi.ComponentResource):
         inputs = VaultInputs(
             app_namespace=ns,
             db_admin_password=db_pw,
-            redis_admin_password=redis_pw,
+            data_namespace=args.data_namespace,
             reviewer_jwt=pulumi.Output.secret(_decoded(data, "token")),
             kubernetes_ca_cert=pulumi.Output.unsecret(_decoded(data, "ca.crt")),
             kv_data=kv_data,

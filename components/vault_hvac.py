@@ -177,6 +177,9 @@ class Handler:
     def remove(self, api: Api, props: Mapping[str, Any]) -> None:
         api.delete(self.object_id(props))
 
+    def retire(self, api: Api, olds: Mapping[str, Any], news: Mapping[str, Any]) -> None:
+        """On update: remove what the old props created and the new ones no longer name."""
+
 
 class _Audit(Handler):
     replace_on = ("type", "path", "description", "options")  # devices cannot be tuned
@@ -281,6 +284,17 @@ class _DatabaseMount(Handler):
         for kind in self.connections:
             for conn in p.get(kind) or []:
                 api.write(f"{p['path']}/config/{conn['name']}", _connection_config(kind, conn))
+
+    def retire(self, api: Api, olds: Mapping[str, Any], news: Mapping[str, Any]) -> None:
+        # a connection dropped from the spec (the Redis one, once its static role went) would
+        # otherwise stay configured in Vault; pulumi-vault removes it the same way
+        if olds.get("path") != news.get("path"):
+            return  # a new mount: the old one is replaced whole
+        keep = {c["name"] for kind in self.connections for c in news.get(kind) or []}
+        for kind in self.connections:
+            for conn in olds.get(kind) or []:
+                if conn["name"] not in keep:
+                    api.delete(f"{olds['path']}/config/{conn['name']}")
 
     def exists(self, api: Api, p: Mapping[str, Any]) -> bool:
         return _mount_present(api.read("sys/mounts"), p["path"])
@@ -389,9 +403,11 @@ class VaultObjectProvider(ResourceProvider):
         handler.apply(self._api(p), p)
         return CreateResult(id_=handler.object_id(p), outs=p)
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         p = self._props(news)
-        HANDLERS[self.kind].apply(self._api(p), p)
+        api = self._api(p)
+        HANDLERS[self.kind].retire(api, self._props(olds), p)
+        HANDLERS[self.kind].apply(api, p)
         return UpdateResult(outs=p)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -20,9 +20,15 @@ from components.settings import SERVICES, VaultSettings
 
 DB_MOUNT = "claude-enhancer-db"
 DB_CONNECTION = "claude-enhancer-pg"
-REDIS_CONNECTION = "claude-enhancer-redis"
 STATIC_ROLE = "ce-app"
-REDIS_STATIC_ROLE = "ce-redis"
+#: KV v2 paths of the Redis application credential (what pods read) and of its rotation state;
+#: the Redis rotator (rotator/, run by the CronJob of components/redis_rotation.py) writes both.
+#: Not a database static role: Vault's Redis plugin cannot rotate a Redis Cluster's per-node
+#: ACLs without a refusal window (docs/vault.md).
+REDIS_APP_PATH = "shared/redis-app"
+REDIS_STATE_PATH = "ops/redis-rotation"
+#: the rotator's ServiceAccount (data namespace) and Vault role/policy.
+ROTATOR_SA = "redis-rotator"
 K8S_AUTH_PATH = "kubernetes"
 #: the ServiceAccount whose token Vault uses for TokenReview (bound to system:auth-delegator).
 REVIEWER_SA = "vault-token-reviewer"
@@ -75,14 +81,14 @@ class VaultInputs:
     """Namespace of the service accounts allowed to log in."""
     db_admin_password: Any
     """PostgreSQL admin password (secret)."""
-    redis_admin_password: Any
-    """Redis admin password (secret)."""
     reviewer_jwt: Any
     """Token of the reviewer ServiceAccount (secret)."""
     kubernetes_ca_cert: Any
     """PEM of the kube-apiserver CA."""
     kv_data: Mapping[str, Any] = field(default_factory=dict)
     """KV path -> JSON document of that path's secrets (secret)."""
+    data_namespace: str = "claude-enhancer-data"
+    """Namespace of the Redis rotator's ServiceAccount."""
 
 
 def role_name(service: str) -> str:
@@ -95,15 +101,28 @@ def service_paths(kv_path: str, service: str) -> list[str]:
     return [
         f"{kv_path}/data/{service}/config",
         f"{DB_MOUNT}/static-creds/{STATIC_ROLE}",
-        f"{DB_MOUNT}/static-creds/{REDIS_STATIC_ROLE}",
+        f"{kv_path}/data/{REDIS_APP_PATH}",
     ]
+
+
+def _hcl(paths: list[str], capabilities: tuple[str, ...]) -> str:
+    caps = ", ".join(f'"{c}"' for c in capabilities)
+    return "\n".join(f'path "{p}" {{\n  capabilities = [{caps}]\n}}\n' for p in paths)
 
 
 def policy_document(kv_path: str, service: str) -> str:
     """Pure: exact-path, read-only HCL policy for one service (no globs, no sudo)."""
-    return "\n".join(
-        f'path "{p}" {{\n  capabilities = ["read"]\n}}\n' for p in service_paths(kv_path, service)
-    )
+    return _hcl(service_paths(kv_path, service), ("read",))
+
+
+def rotator_paths(kv_path: str) -> list[str]:
+    """Pure: the two KV v2 data paths the Redis rotator reads and writes (and nothing else)."""
+    return [f"{kv_path}/data/{REDIS_APP_PATH}", f"{kv_path}/data/{REDIS_STATE_PATH}"]
+
+
+def rotator_policy_document(kv_path: str) -> str:
+    """Pure: the rotator's policy: exact paths; create/update for its check-and-set writes."""
+    return _hcl(rotator_paths(kv_path), ("create", "read", "update"))
 
 
 def connection_url(v: VaultSettings) -> str:
@@ -123,7 +142,9 @@ def injector_annotations(v: VaultSettings, service: str) -> dict[str, str]:
 
     The agent logs in with the pod's projected ``vault``-audience token (the pods do not
     automount the API token) and renders each secret into a memory volume; the app never sees
-    a Kubernetes Secret. Rotated credentials are re-rendered as Vault rotates them.
+    a Kubernetes Secret. Rotated credentials are re-rendered as Vault rotates them; the Redis
+    credential is a KV v2 secret (no lease), re-read every ``agent_render_interval`` seconds,
+    which the rotator's grace period exceeds.
     """
     pre = "vault.hashicorp.com"
     out = {
@@ -134,14 +155,21 @@ def injector_annotations(v: VaultSettings, service: str) -> dict[str, str]:
         f"{pre}/agent-pre-populate-only": "false",
         f"{pre}/agent-run-as-user": "10001",
         f"{pre}/agent-run-as-group": "10001",
+        f"{pre}/template-static-secret-render-interval": f"{v.agent_render_interval}s",
     }
     files = {
         "config": f"{v.kv_path}/data/{service}/config",
         "database": f"{DB_MOUNT}/static-creds/{STATIC_ROLE}",
-        "redis": f"{DB_MOUNT}/static-creds/{REDIS_STATIC_ROLE}",
+        "redis": f"{v.kv_path}/data/{REDIS_APP_PATH}",
     }
     for fname, path in files.items():
         out[f"{pre}/agent-inject-secret-{fname}"] = path
+    # the same {username, password} JSON a database static role's file has
+    out[f"{pre}/agent-inject-template-redis"] = (
+        f'{{{{- with secret "{files["redis"]}" -}}}}'
+        '{"username":"{{ .Data.data.username }}","password":"{{ .Data.data.password }}"}'
+        "{{- end }}"
+    )
     return out
 
 
@@ -192,31 +220,28 @@ def vault_objects(v: VaultSettings, x: VaultInputs) -> list[VaultObject]:
             depends_on=("kubernetes-auth",),
         ),
     ]
-    for svc in SERVICES:
-        objs.append(
-            VaultObject(
-                POLICY,
-                f"policy-{svc}",
-                {"name": role_name(svc), "policy": policy_document(v.kv_path, svc)},
-            )
-        )
-    for svc in SERVICES:
+    # who logs in: each service (its app-namespace ServiceAccount) and the Redis rotator
+    identities = [(svc, x.app_namespace, policy_document(v.kv_path, svc)) for svc in SERVICES]
+    identities.append((ROTATOR_SA, x.data_namespace, rotator_policy_document(v.kv_path)))
+    for sa, _ns, policy in identities:
+        objs.append(VaultObject(POLICY, f"policy-{sa}", {"name": role_name(sa), "policy": policy}))
+    for sa, ns, _policy in identities:
         objs.append(
             VaultObject(
                 K8S_ROLE,
-                f"role-{svc}",
+                f"role-{sa}",
                 {
                     "backend": K8S_AUTH_PATH,
-                    "roleName": role_name(svc),
-                    "boundServiceAccountNames": [svc],
-                    "boundServiceAccountNamespaces": [x.app_namespace],
+                    "roleName": role_name(sa),
+                    "boundServiceAccountNames": [sa],
+                    "boundServiceAccountNamespaces": [ns],
                     "audience": "vault",
                     "tokenTtl": v.token_ttl,
                     "tokenMaxTtl": v.token_max_ttl,
-                    "tokenPolicies": [role_name(svc)],
+                    "tokenPolicies": [role_name(sa)],
                     "tokenNoDefaultPolicy": True,
                 },
-                depends_on=("kubernetes-auth-config", f"policy-{svc}"),
+                depends_on=("kubernetes-auth-config", f"policy-{sa}"),
             )
         )
     objs.append(
@@ -225,7 +250,7 @@ def vault_objects(v: VaultSettings, x: VaultInputs) -> list[VaultObject]:
             "database",
             {
                 "path": DB_MOUNT,
-                "description": "Rotated PostgreSQL and Redis credentials",
+                "description": "Rotated PostgreSQL credentials",
                 "postgresqls": [
                     {
                         "name": DB_CONNECTION,
@@ -237,20 +262,8 @@ def vault_objects(v: VaultSettings, x: VaultInputs) -> list[VaultObject]:
                         "maxOpenConnections": 10,
                     }
                 ],
-                "redis": [
-                    {
-                        "name": REDIS_CONNECTION,
-                        "host": v.redis_host,
-                        "port": v.redis_port,
-                        "username": v.redis_admin_user,
-                        "password": x.redis_admin_password,
-                        "tls": v.redis_tls,
-                        "allowedRoles": [REDIS_STATIC_ROLE],
-                        "verifyConnection": True,
-                    }
-                ],
             },
-            secrets=("postgresqls", "redis"),
+            secrets=("postgresqls",),
         )
     )
     objs.append(
@@ -264,20 +277,6 @@ def vault_objects(v: VaultSettings, x: VaultInputs) -> list[VaultObject]:
                 "username": v.db_static_user,
                 "rotationPeriod": v.rotation_period,
                 "rotationStatements": list(PG_ROTATION_STATEMENTS),
-            },
-            depends_on=("database",),
-        )
-    )
-    objs.append(
-        VaultObject(
-            STATIC_ROLE_KIND,
-            "redis-static-role",
-            {
-                "backend": DB_MOUNT,
-                "name": REDIS_STATIC_ROLE,
-                "dbName": REDIS_CONNECTION,
-                "username": v.redis_static_user,
-                "rotationPeriod": v.redis_rotation_period,
             },
             depends_on=("database",),
         )

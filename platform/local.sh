@@ -6,14 +6,15 @@
 #   platform/local.sh check-loopback  fail if a platform process listens on a non-loopback address
 # Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (fake nodes/pods),
 # CRDs (Istio, CloudNativePG, monitoring.coreos.com, redis-operator; from module zips, see
-# platform/build.sh), Vault dev server, PostgreSQL private cluster, Redis (with Vault: its ACL user
-# ce_app is rotated by Vault's Redis database plugin), and the controllers the stack needs
+# platform/build.sh), Vault dev server, PostgreSQL private cluster, a Redis Cluster of 3 + 3 nodes
+# (with Vault: the rotator, ./ce redis-rotate, rotates its ACL user ce_app on every node), and the
+# controllers the stack needs
 # (components/needs.py): the CloudNativePG operator (in its own network namespace, see
 # platform/netns-run.py), the OT redis-operator and prometheus-operator, with static
 # PersistentVolumes for their claims (kwok has no storage), and istiod as the sidecar injector
 # (a URL webhook on localhost; mesh.dataplane: cni).
 # Files: kubeconfig (admin), vault-token (0600), postgres-vault-password (0600),
-# redis-vault-password (0600), logs/, run/ (pids).
+# redis-admin-password (0600), redis/users.acl (hashes only), logs/, run/ (pids).
 # Binaries come from platform/build.sh (run automatically when one is missing).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,7 +31,8 @@ ETCD_PORT=2379 ETCD_PEER_PORT=2380
 APISERVER_PORT=6443 KCM_PORT=10257 SCHED_PORT=10259 KWOK_PORT=10247
 VAULT_PORT=8200  # vault -dev also listens on 127.0.0.1:8201 (cluster)
 PG_PORT="${PLATFORM_PG_PORT:-55432}"
-REDIS_PORT="${PLATFORM_REDIS_PORT:-56379}"
+REDIS_PORT="${PLATFORM_REDIS_PORT:-56379}"  # the first of REDIS_NODES nodes, on consecutive ports
+REDIS_NODES=6 REDIS_BUS_PORT=27379  # cluster bus of node i: REDIS_BUS_PORT + i - 1
 REDIS_BIN=/usr/bin
 PG_BIN="/usr/lib/postgresql/${PG_MAJOR:-15}/bin"
 
@@ -61,12 +63,17 @@ kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 # ------------------------------------------------------------------ process helpers
 # pid_of NAME: pid from run/NAME.pid, only if that process still runs the NAME binary (guards pid reuse)
 pid_of() {
+  if [ "$1" = redis-cluster ]; then  # every node alive: the first node's pid
+    local i; for i in $(seq 2 "$REDIS_NODES"); do [ -n "$(pid_of "redis-$i")" ] || return 0; done
+    pid_of redis-1; return 0
+  fi
   local f="$RUN/$1.pid" pid exe
   [ -s "$f" ] || return 0
   pid=$(cat "$f"); exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 0
   exe=${exe% (deleted)}
   local want=$1
-  [ "$want" = redis-server ] && want=redis-check-rdb  # Debian's redis-server links to that binary
+  # Debian's redis-server links to that binary
+  [[ "$want" == redis-server || "$want" =~ ^redis-[0-9]+$ ]] && want=redis-check-rdb
   if [ "$want" = cnpg-status ]; then  # a python3 script: check its command line too
     [[ "$(basename "$exe")" == python3* ]] && grep -qa "cnpg-status.py" "/proc/$pid/cmdline" && echo "$pid"
     return 0
@@ -75,6 +82,7 @@ pid_of() {
   return 0
 }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+redis_names() { local i; for i in $(seq 1 "$REDIS_NODES"); do echo "redis-$i"; done; }
 port_listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
 # close_fds: in a subshell about to exec a daemon, close every descriptor beyond stdio. A caller's
@@ -273,10 +281,8 @@ h_postgres() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 h_istiod() { curl -sf --max-time 2 --cacert "$PKI/ca.crt" "https://localhost:$ISTIOD_WEBHOOK_PORT/ready" >/dev/null; }
 # serving, and registered with the apiserver (a deleted webhook configuration injects nothing)
 h_injector() { h_istiod && kc get mutatingwebhookconfiguration istio-sidecar-injector -o name >/dev/null 2>&1; }
-h_redis() {
-  REDISCLI_AUTH="$(cat "$P/redis-vault-password" 2>/dev/null)" "$REDIS_BIN/redis-cli" --user vault \
-    -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -qx PONG
-}
+redis_cli() { REDISCLI_AUTH="$(cat "$P/redis-admin-password" 2>/dev/null)" "$REDIS_BIN/redis-cli" "$@"; }
+h_redis() { redis_cli -h 127.0.0.1 -p "$REDIS_PORT" cluster info 2>/dev/null | grep -q '^cluster_state:ok'; }
 
 # ------------------------------------------------------------------ components
 up_etcd() {
@@ -468,34 +474,59 @@ SELECT 'CREATE DATABASE claude_enhancer OWNER ce_app'
 EOF
 }
 
+# A Redis Cluster of 3 masters + 3 replicas, as the program's RedisCluster is: the Redis
+# rotator (./ce redis-rotate, rotator/) rotates the app user's ACL password on every node. The
+# default user is the admin (the operator's REDIS_PASSWORD); every node loads one aclfile, the
+# local stand-in for the operator's spec.acl Secret, which the rotator keeps current.
 up_redis() {
-  alive redis-server && h_redis && return 0
-  stop_pid redis-server
+  alive redis-cluster && h_redis && return 0
+  stop_pid redis-server  # the single Redis of earlier platforms
   mkdir -p "$P/redis"; chmod 700 "$P/redis"
-  if [ ! -s "$P/redis-vault-password" ]; then
-    (umask 077; openssl rand -hex 24 >"$P/redis-vault-password")
+  if [ ! -s "$P/redis-admin-password" ]; then
+    (umask 077; openssl rand -hex 24 >"$P/redis-admin-password")
   fi
-  chmod 600 "$P/redis-vault-password"
-  # ACL users: vault administers users (Vault's database engine), ce_app is the application's
-  # user whose password Vault rotates; the default user is off. Written once: a restart keeps them.
-  if [ ! -s "$P/redis/users.acl" ]; then
-    (umask 077; printf '%s\n' "user default off" \
-      "user vault on >$(cat "$P/redis-vault-password") ~* &* +@all" \
-      "user ce_app on >$(openssl rand -hex 24) ~* &* +@all -@admin -@dangerous" >"$P/redis/users.acl")
+  chmod 600 "$P/redis-admin-password"
+  local pw i port d
+  pw=$(cat "$P/redis-admin-password")
+  # first run (or a single-node platform's file): the default user protected, the app user off
+  if [ ! -s "$P/redis/users.acl" ] || grep -q '^user vault ' "$P/redis/users.acl"; then
+    printf '%s' "$pw" | (cd "$repo" && umask 077 && "${CE_PYTHON:-$CE_HOME/venv/bin/python}" -c \
+      'import sys; from rotator.redis_acl import initial_acl_text, sha; sys.stdout.write(initial_acl_text(sha(sys.stdin.read()), "ce_app"))' \
+      >"$P/redis/users.acl.new") && mv "$P/redis/users.acl.new" "$P/redis/users.acl" \
+      || die "writing the Redis ACL file failed"
   fi
-  (umask 077; cat >"$P/redis/redis.conf" <<EOF
+  for i in $(seq 1 "$REDIS_NODES"); do
+    port=$((REDIS_PORT + i - 1)) d="$P/redis/n$i"
+    mkdir -p "$d"
+    (umask 077; cat >"$d/redis.conf" <<EOF
 bind 127.0.0.1
-port $REDIS_PORT
+port $port
 protected-mode yes
-dir $P/redis
+cluster-enabled yes
+cluster-config-file $d/nodes.conf
+cluster-port $((REDIS_BUS_PORT + i - 1))
+cluster-node-timeout 5000
+dir $d
 aclfile $P/redis/users.acl
+masterauth $pw
 save ""
 appendonly no
 EOF
-  )
-  start_bg redis-server "$REDIS_BIN/redis-server" "$P/redis/redis.conf"
-  wait_for redis-server 30 h_redis
-  log "redis up (pid $(pid_of redis-server), 127.0.0.1:$REDIS_PORT; user vault, password in $P/redis-vault-password)"
+    )
+    alive "redis-$i" || start_bg "redis-$i" "$REDIS_BIN/redis-server" "$d/redis.conf"
+  done
+  for i in $(seq 1 "$REDIS_NODES"); do
+    wait_for "redis-$i" 30 redis_cli -h 127.0.0.1 -p $((REDIS_PORT + i - 1)) ping
+  done
+  # a new cluster (its nodes.conf files remember it across restarts)
+  if redis_cli -h 127.0.0.1 -p "$REDIS_PORT" cluster info | grep -q '^cluster_known_nodes:1\b'; then
+    local -a addrs=()
+    for i in $(seq 1 "$REDIS_NODES"); do addrs+=("127.0.0.1:$((REDIS_PORT + i - 1))"); done
+    redis_cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >>"$LOGS/redis-cluster.log" 2>&1 \
+      || { tail -n 20 "$LOGS/redis-cluster.log" >&2; die "redis-cli --cluster create failed"; }
+  fi
+  wait_for redis-1 60 h_redis
+  log "redis cluster up (3 masters + 3 replicas, 127.0.0.1:$REDIS_PORT-$((REDIS_PORT + REDIS_NODES - 1)); admin password in $P/redis-admin-password)"
 }
 
 down_postgres() {
@@ -649,7 +680,7 @@ recreate_uninjected() {
 # Every TCP/UDP listener owned by a platform process must be on 127.0.0.0/8 or ::1.
 check_loopback() {
   local lpids="" n bad=0 line
-  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault redis-server postgres redis-operator prometheus-operator cnpg-status pilot-discovery; do
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler kwok vault postgres redis-operator prometheus-operator cnpg-status pilot-discovery $(redis_names); do
     alive "$n" && lpids="$lpids $(pid_of "$n")"
   done
   while read -r line; do
@@ -671,18 +702,18 @@ check_loopback() {
 # ------------------------------------------------------------------ commands
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok postgres)
 needs vault && COMPONENTS+=(vault)
-needs redis && COMPONENTS+=(redis-server)
+needs redis && COMPONENTS+=(redis-cluster)
 needs cnpg && COMPONENTS+=(cnpg-status cnpg-manager)
 needs redisop && COMPONENTS+=(redis-operator)
 needs promop && COMPONENTS+=(prometheus-operator)
 needs istiod && COMPONENTS+=(pilot-discovery)
 declare -A PORT=([etcd]=$ETCD_PORT [kube-apiserver]=$APISERVER_PORT [kube-controller-manager]=$KCM_PORT
   [kube-scheduler]=$SCHED_PORT [kwok]=$KWOK_PORT [vault]=$VAULT_PORT [postgres]=$PG_PORT
-  [redis-server]=$REDIS_PORT [cnpg-manager]="-(own netns)" [cnpg-status]=$CNPG_STATUS_PORT [redis-operator]=$REDISOP_PROBE_PORT
+  [redis-cluster]="$REDIS_PORT-$((REDIS_PORT + REDIS_NODES - 1))" [cnpg-manager]="-(own netns)" [cnpg-status]=$CNPG_STATUS_PORT [redis-operator]=$REDISOP_PROBE_PORT
   [prometheus-operator]=$PROMOP_PORT [pilot-discovery]=$ISTIOD_WEBHOOK_PORT)
 declare -A PROBE=([etcd]=h_etcd [kube-apiserver]=h_apiserver [kube-controller-manager]=h_kcm
   [kube-scheduler]=h_scheduler [kwok]=h_kwok [vault]=h_vault [postgres]=h_postgres
-  [redis-server]=h_redis [cnpg-manager]=h_cnpg [cnpg-status]=h_cnpg_status [redis-operator]=h_redisop
+  [redis-cluster]=h_redis [cnpg-manager]=h_cnpg [cnpg-status]=h_cnpg_status [redis-operator]=h_redisop
   [prometheus-operator]=h_promop [pilot-discovery]=h_injector)
 
 all_up() {
@@ -731,7 +762,7 @@ cmd_up() {
   up_postgres
   if needs vault; then up_vault; else stop_pid vault; fi
   needs vault && up_pg_app_db
-  if needs redis; then up_redis; else stop_pid redis-server; fi
+  if needs redis; then up_redis; else stop_pid redis-server $(redis_names); fi
   up_etcd
   up_apiserver
   up_kcm
@@ -753,7 +784,7 @@ cmd_down() {
   [ "${1:-}" = --purge ] && purge=1
   local c
   stop_pid cnpg-manager cnpg-status redis-operator prometheus-operator pilot-discovery
-  stop_pid kwok kube-scheduler kube-controller-manager vault redis-server
+  stop_pid kwok kube-scheduler kube-controller-manager vault redis-server $(redis_names)
   stop_pid kube-apiserver
   stop_pid etcd
   down_postgres

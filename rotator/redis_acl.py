@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -149,6 +149,15 @@ def acl_text(cfg: Config, hashes: frozenset[str]) -> str:
     return f"{default}\n{app}\n"
 
 
+def initial_acl_text(admin_password_sha: str, user: str) -> str:
+    """Pure: the durable ACL before the first rotation: the default user protected, the app
+    user present but off (the rotator's first run gives it its password)."""
+    if not _HEX64.match(admin_password_sha):
+        raise RotationError("the default user's password hash must be 64 hex digits")
+    default = " ".join(("user default on", f"#{admin_password_sha}", *DEFAULT_RULES))
+    return f"{default}\nuser {user} off {' '.join(APP_RULES)}\n"
+
+
 @dataclass
 class Rotator:
     cfg: Config
@@ -204,6 +213,11 @@ class Rotator:
             self.converge(both)
             if self.store.read_app() != nxt:
                 self.store.write_app(self.cfg.user, nxt)
+            if state.prev_sha is None:
+                # the first password: no client holds an older one, nothing to wait out
+                self.store.write_state(State("idle", rotated_at=now), version)
+                self.log("first password published on every node")
+                return "idle"
             state = replace(state, phase="published", published_at=now)
             version = self.store.write_state(state, version)
             self.log("every node accepts old and new; new published")
@@ -218,11 +232,15 @@ class Rotator:
         return "idle"
 
 
-def run_until(rotator: Rotator, target: Sequence[str], force: bool, wait: Callable[[float], None],
-              poll_seconds: float) -> str:  # fmt: skip
-    """Step until the state reaches one of ``target`` (``./ce`` and tests; the CronJob steps once)."""
-    phase = rotator.step(force=force)
-    while phase not in target:
-        wait(poll_seconds)
-        phase = rotator.step()
+def run_until_idle(rotator: Rotator, force: bool, wait: Callable[[float], None],
+                   poll_seconds: float) -> str:  # fmt: skip
+    """Step until idle (``./ce`` and tests; the CronJob steps once). ``force``: a whole new
+    rotation, after finishing one already in flight."""
+    phase = rotator.step()
+    for forced in (False, force):
+        if forced:
+            phase = rotator.step(force=True)
+        while phase != "idle":
+            wait(poll_seconds)
+            phase = rotator.step()
     return phase

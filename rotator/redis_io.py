@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import ssl
 import tempfile
+import urllib.error
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
@@ -145,3 +150,42 @@ class FileSink:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, self.path)
+
+
+class KubeSecretSink:
+    """The operator's ``spec.acl`` Secret (key ``user.acl``), through the API server with the
+    pod's own ServiceAccount token (its Role may get/patch only that Secret). Unchanged text
+    writes nothing, so a no-op run leaves the Secret's resourceVersion alone."""
+
+    KEY = "user.acl"
+
+    def __init__(self, api: str, token_file: Path, ca_file: Path | None, namespace: str,
+                 name: str) -> None:  # fmt: skip
+        self.url = f"{api.rstrip('/')}/api/v1/namespaces/{namespace}/secrets/{name}"
+        self.token_file, self.ca_file = token_file, ca_file
+
+    def _call(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        req = urllib.request.Request(self.url, method=method)
+        req.add_header("Authorization", f"Bearer {self.token_file.read_text().strip()}")
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            req.add_header("Content-Type", "application/merge-patch+json")
+        ctx = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        try:
+            with urllib.request.urlopen(req, data=data, timeout=15, context=ctx) as r:
+                out: dict[str, Any] = json.loads(r.read())
+                return out
+        except urllib.error.HTTPError as e:
+            raise RotationError(f"{method} {self.url}: {e.code} {e.read()[:300]!r}") from e
+        except OSError as e:
+            raise RotationError(f"{method} {self.url}: {e}") from e
+
+    def read(self) -> str | None:
+        data = self._call("GET").get("data") or {}
+        return base64.b64decode(data[self.KEY]).decode() if self.KEY in data else None
+
+    def write(self, text: str) -> None:
+        if self.read() == text:
+            return
+        self._call("PATCH", {"data": {self.KEY: base64.b64encode(text.encode()).decode()}})

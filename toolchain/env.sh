@@ -39,13 +39,13 @@ export VAULT_ADDR="${VAULT_ADDR:-http://127.0.0.1:8200}"
 if [ -z "${VAULT_TOKEN:-}" ] && [ -r "$CE_HOME/platform/vault-token" ]; then
   VAULT_TOKEN=$(cat "$CE_HOME/platform/vault-token"); export VAULT_TOKEN
 fi
-# The admin logins Vault's database engine uses on the platform's PostgreSQL and Redis
-# (the local stack's vault.postgres.adminUser / vault.redis.adminUser).
+# The admin logins on the platform's PostgreSQL (Vault's database engine, the local stack's
+# vault.postgres.adminUser) and Redis Cluster (its default user: the Redis rotator's).
 if [ -z "${CE_POSTGRES_ADMIN_PASSWORD:-}" ] && [ -r "$CE_HOME/platform/postgres-vault-password" ]; then
   CE_POSTGRES_ADMIN_PASSWORD=$(cat "$CE_HOME/platform/postgres-vault-password"); export CE_POSTGRES_ADMIN_PASSWORD
 fi
-if [ -z "${CE_REDIS_ADMIN_PASSWORD:-}" ] && [ -r "$CE_HOME/platform/redis-vault-password" ]; then
-  CE_REDIS_ADMIN_PASSWORD=$(cat "$CE_HOME/platform/redis-vault-password"); export CE_REDIS_ADMIN_PASSWORD
+if [ -z "${CE_REDIS_ADMIN_PASSWORD:-}" ] && [ -r "$CE_HOME/platform/redis-admin-password" ]; then
+  CE_REDIS_ADMIN_PASSWORD=$(cat "$CE_HOME/platform/redis-admin-password"); export CE_REDIS_ADMIN_PASSWORD
 fi
 
 # pulumi (+ our pulumi-language-python next to it, or on PATH after a reused CLI), then the venv.

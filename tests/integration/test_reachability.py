@@ -97,6 +97,12 @@ def render(cap: Capture, s: Settings) -> list[dict[str, Any]]:
             doc["metadata"] = {**doc["metadata"], "labels": labels}
         docs.append(_ints(json.loads(json.dumps(doc))))
     ns = s.namespaces
+    # a CronJob's pod: the Job controller creates it from the program's own template
+    for r in cap.resources.values():
+        if r.typ == "kubernetes:batch/v1:CronJob":
+            tpl = r.inputs["spec"]["jobTemplate"]["spec"]["template"]
+            docs.append(_pod(r.inputs["metadata"]["namespace"], f"{r.inputs['metadata']['name']}-job",
+                             tpl["metadata"]["labels"], tpl["spec"]["serviceAccountName"]))  # fmt: skip
     # cloudnative-pg: instance pods carry cnpg.io/cluster and run as the Cluster-named SA
     for i, role in ((1, "primary"), (2, "replica"), (3, "replica")):
         labels = {**data_mod.PG_PODS, "cnpg.io/instanceRole": role, "role": role}
@@ -150,6 +156,7 @@ ROLE_RE = [
     (re.compile(rf"^{data_mod.REDIS_NAME}-(leader|follower)-\d+$"), "redis"),
     (re.compile(rf"^prometheus-{prom.NAME}-\d+$"), "prometheus"),
     (re.compile(rf"^alertmanager-{prom.NAME}-\d+$"), "alertmanager"),
+    (re.compile(r"^claude-enhancer-redis-rotator-job$"), "redis-rotator"),
     (re.compile(r"^(cnpg-operator|redis-operator|vault|gateway)-0$"), None),
 ]
 
@@ -210,13 +217,14 @@ INTENDED: dict[tuple[str, str], set[str]] = {
     ("redis", "redis"): {"{dst_ports:6379,16379}"},
     ("cnpg-operator", "postgres"): {"{dst_ports:5432,8000}"},
     ("redis-operator", "redis"): {"{dst_ports:6379}"},
+    ("redis-rotator", "redis"): {"{dst_ports:6379}"},  # ACL SETUSER on every node
     ("vault", "postgres"): {"{dst_ports:5432}"},
     ("prometheus", "postgres"): {"{dst_ports:9187}"},
     **({("prometheus", "redis"): {"{dst_ports:9121}"}} if data_mod.REDIS_EXPORTER_ENABLED else {}),
     ("prometheus", "alertmanager"): {f"{{dst_ports:{prom.ALERTMANAGER_PORT}}}"},
     ("alertmanager", "alertmanager"): {f"{{dst_ports:{prom.ALERTMANAGER_MESH_PORT}}}"},
 }
-PROGRAM_ROLES = {*APP, "postgres", "redis", "prometheus", "alertmanager"}
+PROGRAM_ROLES = {*APP, "postgres", "redis", "prometheus", "alertmanager", "redis-rotator"}
 
 
 @pytest.mark.parametrize("stack", ["prod", "local"])

@@ -1,7 +1,7 @@
-"""The hvac Vault provider against a real Vault v1.21.1, PostgreSQL 15 and Redis 7 of its own.
+"""The hvac Vault provider against a real Vault v1.21.1 and PostgreSQL 15 of its own.
 
-No shared platform (no lock needed): this starts a private Vault dev server, PostgreSQL and Redis
-on free loopback ports, deploys every Vault object of the local stack's settings (pointed at
+No shared platform (no lock needed): this starts a private Vault dev server and PostgreSQL on
+free loopback ports, deploys every Vault object of the local stack's settings (pointed at
 them) with the real Pulumi CLI, then checks rotation, audit, state secrets, idempotency and
 destroy. The Kubernetes login path needs the shared kube-apiserver: tests/integration/test_vault_local.py.
 """
@@ -27,7 +27,6 @@ from tests.toolchain import toolchain_env
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_TOKEN = "private-root-token-for-tests"
 PG_ADMIN_PW = "pg-vault-admin-password-for-tests"
-REDIS_ADMIN_PW = "redis-vault-admin-password-for-tests"
 
 PROGRAM = """
 import dataclasses, os, sys
@@ -39,13 +38,11 @@ from tests.unit.conftest import settings_for
 v = dataclasses.replace(
     settings_for().vault,
     db_port=int(os.environ["T_PG_PORT"]),
-    redis_port=int(os.environ["T_REDIS_PORT"]),
 )
 pws = {n: pulumi.Output.secret(f"{n}-generated-for-tests") for n in PASSWORDS}
 x = vault_spec.VaultInputs(
     "claude-enhancer",
     pulumi.Output.secret(os.environ["T_PG_PW"]),
-    pulumi.Output.secret(os.environ["T_REDIS_PW"]),
     pulumi.Output.secret("reviewer-jwt-for-tests"),
     open(os.environ["T_CA"]).read(),
     {p: pulumi.Output.secret(pulumi.Output.json_dumps(d)) for p, d in group_by_path(pws).items()},
@@ -85,7 +82,6 @@ class Private:
     work: Path
     vault_log: Path
     pg_port: int
-    redis_port: int
     psql: str
 
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -110,19 +106,17 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private]:
     env = toolchain_env()
     vault_bin = Path(env["CE_TOOLS"]) / f"vault-{pin('VAULT_VERSION')}" / "bin" / "vault"
     pg_bin = Path(f"/usr/lib/postgresql/{pin('PG_MAJOR')}/bin")
-    for tool in (vault_bin, pg_bin / "initdb", Path("/usr/bin/redis-server")):
+    for tool in (vault_bin, pg_bin / "initdb"):
         if not tool.exists():
-            pytest.fail(
-                f"{tool} is missing: run ./ce bootstrap (platform parts vault, postgres, redis)"
-            )
+            pytest.fail(f"{tool} is missing: run ./ce bootstrap (platform parts vault, postgres)")
     base = Path("/tmp") / f"ce-vault-private-{os.getpid()}"
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(mode=0o711)
     procs: list[subprocess.Popen[bytes]] = []
     pg_data = base / "pg" / "data"
     try:
-        vport, pg_port, redis_port = free_port(), free_port(), free_port()
-        while vport + 1 in (pg_port, redis_port):
+        vport, pg_port = free_port(), free_port()
+        while vport + 1 == pg_port:
             vport = free_port()
         vault_log = base / "vault.log"
         procs.append(
@@ -140,26 +134,6 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private]:
                 env={**os.environ, "VAULT_DEV_ROOT_TOKEN_ID": ROOT_TOKEN},
                 stdout=vault_log.open("w"),
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-        # Redis with the platform's ACL layout (platform/local.sh up_redis)
-        rdir = base / "redis"
-        rdir.mkdir()
-        (rdir / "users.acl").write_text(
-            "user default off\n"
-            f"user vault on >{REDIS_ADMIN_PW} ~* &* +@all\n"
-            "user ce_app on >initial-redis-password ~* &* +@all -@admin -@dangerous\n"
-        )
-        (rdir / "redis.conf").write_text(
-            f"bind 127.0.0.1\nport {redis_port}\nprotected-mode yes\ndir {rdir}\n"
-            f'aclfile {rdir / "users.acl"}\nsave ""\nappendonly no\n'
-        )
-        procs.append(
-            subprocess.Popen(
-                ["/usr/bin/redis-server", str(rdir / "redis.conf")],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
         )
@@ -249,14 +223,12 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private]:
             T_VAULT_ADDR=addr,
             T_VAULT_TOKEN=ROOT_TOKEN,
             T_PG_PORT=str(pg_port),
-            T_REDIS_PORT=str(redis_port),
             T_PG_PW=PG_ADMIN_PW,
-            T_REDIS_PW=REDIS_ADMIN_PW,
             T_CA=str(Path(env["CE_HOME"]) / "platform" / "pki" / "ca.crt"),
         )
         env.pop("VAULT_TOKEN", None)
         assert Path(env["T_CA"]).is_file(), "no platform CA: run ./ce platform up once"
-        p = Private(env, work, vault_log, pg_port, redis_port, str(pg_bin / "psql"))
+        p = Private(env, work, vault_log, pg_port, str(pg_bin / "psql"))
         p.pulumi("stack", "init")
         p.pulumi("up", "--yes", "--skip-preview")
         yield p
@@ -296,7 +268,15 @@ def test_every_object_is_in_vault_and_preview_is_clean(private: Private) -> None
         "vault",
         ["claude-enhancer-api"],
     )
-    assert c.read(f"{spec.DB_MOUNT}/static-roles/ce-redis")["data"]["rotation_period"] == 3600
+    assert c.read(f"{spec.DB_MOUNT}/static-roles/ce-app")["data"]["rotation_period"] == 3600
+    # Redis: no static role or connection (the rotator's KV paths and role instead)
+    assert c.list(f"{spec.DB_MOUNT}/static-roles")["data"]["keys"] == ["ce-app"]
+    assert c.list(f"{spec.DB_MOUNT}/config")["data"]["keys"] == ["claude-enhancer-pg"]
+    rot = c.read(f"auth/kubernetes/role/{spec.role_name(spec.ROTATOR_SA)}")["data"]
+    assert rot["bound_service_account_names"] == [spec.ROTATOR_SA]
+    assert c.sys.read_policy(spec.role_name(spec.ROTATOR_SA))["data"]["rules"] == (
+        spec.rotator_policy_document("claude-enhancer")
+    )
     private.pulumi("preview", "--expect-no-changes")
 
 
@@ -325,38 +305,16 @@ def _psql_ok(p: Private, password: str) -> bool:
     return r.returncode == 0
 
 
-def _redis_ok(p: Private, password: str) -> bool:
-    r = subprocess.run(
-        [
-            "/usr/bin/redis-cli",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(p.redis_port),
-            "--user",
-            "ce_app",
-            "ping",
-        ],
-        env={"REDISCLI_AUTH": password},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return r.stdout.strip() == "PONG"
-
-
-@pytest.mark.parametrize(
-    ("role", "works"), [(spec.STATIC_ROLE, _psql_ok), (spec.REDIS_STATIC_ROLE, _redis_ok)]
-)
-def test_rotation_new_password_works_old_fails(private: Private, role: str, works: object) -> None:
+def test_rotation_new_password_works_old_fails(private: Private) -> None:
     c = private.vault()
+    role = spec.STATIC_ROLE
     old = c.read(f"{spec.DB_MOUNT}/static-creds/{role}")["data"]["password"]
-    assert works(private, old)  # type: ignore[operator]
+    assert _psql_ok(private, old)
     c.write_data(f"{spec.DB_MOUNT}/rotate-role/{role}")
     new = c.read(f"{spec.DB_MOUNT}/static-creds/{role}")["data"]["password"]
     assert new != old
-    assert works(private, new)  # type: ignore[operator]
-    assert not works(private, old)  # type: ignore[operator]
+    assert _psql_ok(private, new)
+    assert not _psql_ok(private, old)
 
 
 def test_audit_device_records_reads_without_the_secret(private: Private) -> None:
@@ -379,7 +337,6 @@ def test_state_holds_no_secret_in_plaintext(private: Private) -> None:
     for s in (
         ROOT_TOKEN,
         PG_ADMIN_PW,
-        REDIS_ADMIN_PW,
         "reviewer-jwt-for-tests",
         "api-session-secret-generated-for-tests",
     ):

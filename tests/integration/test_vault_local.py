@@ -3,8 +3,10 @@
 Through the hvac dynamic provider (vault.provider: hvac), with the real Pulumi CLI:
 - a ServiceAccount token from the local kube-apiserver (TokenRequest, audience vault) logs in
   with its role, reads exactly its own paths and is denied every other;
-- rotating the static roles changes the PostgreSQL 15 password (new works, old fails) and the
-  Redis ACL password (same);
+- rotating the static role changes the PostgreSQL 15 password (new works, old fails);
+- the Redis rotator (what the program's CronJob runs; here on the platform's 3+3 Redis Cluster)
+  changes the Redis ACL password on every node (new works, old fails), logs in with its own role
+  and reads/writes exactly its two KV paths, and its ServiceAccount may patch the ACL Secret only;
 - the audit device records the reads;
 - the state holds none of the Vault secrets in plaintext;
 - the policy pack's Vault rules see the dynamic resources in the real preview;
@@ -32,7 +34,8 @@ from tests.integration.conftest import LocalProject, kubectl
 APP_NS = "claude-enhancer"
 KV = "claude-enhancer"
 PG_PORT = 55432
-REDIS_PORT = 56379
+REDIS_PORTS = range(56379, 56385)  # the platform's Redis Cluster (platform/local.sh up_redis)
+DATA_NS = "claude-enhancer-data"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -42,11 +45,10 @@ def root_client(env: dict[str, str]) -> hvac.Client:
     return c
 
 
-def sa_token(env: dict[str, str], sa: str) -> str:
+def sa_token(env: dict[str, str], sa: str, ns: str = APP_NS, audience: str = "vault") -> str:
     # TokenRequest against the local kube-apiserver, as the pod's projected volume would get it
-    return kubectl(
-        env, "create", "token", sa, "-n", APP_NS, "--audience", "vault", "--duration", "10m"
-    ).strip()
+    aud = ["--audience", audience] if audience else []
+    return kubectl(env, "create", "token", sa, "-n", ns, *aud, "--duration", "10m").strip()
 
 
 def login(env: dict[str, str], role: str, jwt: str) -> hvac.Client:
@@ -71,6 +73,10 @@ def vault_env(local_project: LocalProject) -> dict[str, str]:
     env = local_project.env
     for k in ("VAULT_ADDR", "VAULT_TOKEN", "CE_POSTGRES_ADMIN_PASSWORD", "CE_REDIS_ADMIN_PASSWORD"):
         assert env.get(k), f"{k} is not set by toolchain/env.sh (is the platform up with Vault?)"
+    # the rotator CronJob's first run, as ./ce up makes it (kwok runs no CronJob)
+    r = subprocess.run([env["CE_PYTHON"], "-m", "rotator.local"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
     return env
 
 
@@ -89,11 +95,16 @@ def test_every_vault_object_exists(vault_env: dict[str, str]) -> None:
         role = c.read(f"auth/{spec.K8S_AUTH_PATH}/role/{spec.role_name(svc)}")["data"]
         assert role["bound_service_account_names"] == [svc]
         assert role["token_policies"] == [spec.role_name(svc)]
-    for role, period in (("ce-app", 3600), ("ce-redis", 3600)):
-        got = c.read(f"{spec.DB_MOUNT}/static-roles/{role}")["data"]
-        assert got["rotation_period"] == period
+    assert c.read(f"{spec.DB_MOUNT}/static-roles/ce-app")["data"]["rotation_period"] == 3600
+    # no Redis static role or connection: the rotator owns the Redis credential
+    assert c.list(f"{spec.DB_MOUNT}/static-roles")["data"]["keys"] == ["ce-app"]
+    assert c.list(f"{spec.DB_MOUNT}/config")["data"]["keys"] == [spec.DB_CONNECTION]
+    rot = spec.role_name(spec.ROTATOR_SA)
+    assert c.sys.read_policy(rot)["data"]["rules"] == spec.rotator_policy_document(KV)
+    role = c.read(f"auth/{spec.K8S_AUTH_PATH}/role/{rot}")["data"]
+    assert role["bound_service_account_namespaces"] == [DATA_NS]
     kv = c.secrets.kv.v2.list_secrets(path="", mount_point=KV)["data"]["keys"]
-    assert sorted(kv) == ["agent-runtime/", "api/", "shared/", "workflow-engine/"]
+    assert sorted(kv) == ["agent-runtime/", "api/", "ops/", "shared/", "workflow-engine/"]
 
 
 @pytest.mark.parametrize("svc", SERVICES)
@@ -106,6 +117,7 @@ def test_service_account_reads_exactly_its_own_paths(vault_env: dict[str, str], 
     others = sorted(
         {p for s, ps in all_paths().items() if s != svc for p in ps} - set(mine)
         | {f"{KV}/data/shared/redis", f"{KV}/metadata/{svc}/config", "sys/mounts"}
+        | {f"{KV}/data/{spec.REDIS_STATE_PATH}"}  # the pending password: the rotator's only
     )
     assert others
     for path in others:
@@ -199,28 +211,103 @@ def test_rotation_changes_the_postgres_password(vault_env: dict[str, str]) -> No
     assert not _psql_ok(vault_env, "ce_app", old["password"])
 
 
-def _redis_ok(user: str, password: str) -> bool:
-    r = subprocess.run(
-        ["/usr/bin/redis-cli", "-h", "127.0.0.1", "-p", str(REDIS_PORT), "--user", user, "ping"],
-        env={"REDISCLI_AUTH": password},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    return r.stdout.strip() == "PONG"
+def _redis_ok(user: str, password: str) -> list[bool]:
+    """Whether ``user`` authenticates on each node of the platform's Redis Cluster."""
+    out = []
+    for port in REDIS_PORTS:
+        r = subprocess.run(
+            ["/usr/bin/redis-cli", "-h", "127.0.0.1", "-p", str(port), "--user", user, "ping"],
+            env={"REDISCLI_AUTH": password}, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        out.append(r.stdout.strip() == "PONG")
+    return out
 
 
-def test_rotation_changes_the_redis_password(vault_env: dict[str, str]) -> None:
+def _redis_app(c: hvac.Client) -> dict[str, str]:
+    doc = c.secrets.kv.v2.read_secret_version(path=spec.REDIS_APP_PATH, mount_point=KV,
+                                              raise_on_deleted_version=True)  # fmt: skip
+    return dict(doc["data"]["data"])
+
+
+def test_rotation_changes_the_redis_password_on_every_node(vault_env: dict[str, str]) -> None:
+    from dataclasses import replace
+
+    from rotator.local import rotator_argv
+
     c = root_client(vault_env)
-    creds = f"{spec.DB_MOUNT}/static-creds/{spec.REDIS_STATIC_ROLE}"
-    old = c.read(creds)["data"]
+    old = _redis_app(c)
     assert old["username"] == "ce_app"
-    assert _redis_ok("ce_app", old["password"])
-    c.write_data(f"{spec.DB_MOUNT}/rotate-role/{spec.REDIS_STATIC_ROLE}")
-    new = c.read(creds)["data"]
+    assert _redis_ok("ce_app", old["password"]) == [True] * 6
+    # the stack's settings with a short grace, so the test need not wait out 2 minutes
+    v = replace(stack_vault(), redis_rotation_grace=2)
+    platform = Path(vault_env["CE_HOME"]) / "platform"
+    argv = rotator_argv(v, platform, ["--now", "--until-idle"])
+    env = {**vault_env, "REDIS_PASSWORD": (platform / "redis-admin-password").read_text().strip()}
+    r = subprocess.run([vault_env["CE_PYTHON"], "-m", "rotator", *argv], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert (r.returncode, r.stdout.strip()) == (0, "idle"), r.stderr
+    new = _redis_app(c)
     assert new["password"] != old["password"]
-    assert _redis_ok("ce_app", new["password"])
-    assert not _redis_ok("ce_app", old["password"])
+    assert _redis_ok("ce_app", new["password"]) == [True] * 6
+    assert _redis_ok("ce_app", old["password"]) == [False] * 6
+    # a node restarted from the aclfile would come back with the new password only
+    acl = (platform / "redis" / "users.acl").read_text()
+    assert new["password"] not in acl and "user default on #" in acl
+
+
+def test_the_rotator_role_reads_and_writes_exactly_its_two_paths(
+    vault_env: dict[str, str],
+) -> None:
+    client = login(vault_env, spec.role_name(spec.ROTATOR_SA),
+                   sa_token(vault_env, spec.ROTATOR_SA, DATA_NS))  # fmt: skip
+    for path in spec.rotator_paths(KV):
+        assert client.read(path)["data"], path
+    state = client.secrets.kv.v2.read_secret_version(
+        path=spec.REDIS_STATE_PATH, mount_point=KV, raise_on_deleted_version=True
+    )["data"]
+    # a check-and-set write with the version it read: allowed (and a no-op on the content)
+    client.secrets.kv.v2.create_or_update_secret(
+        path=spec.REDIS_STATE_PATH, secret=state["data"], cas=state["metadata"]["version"],
+        mount_point=KV,
+    )  # fmt: skip
+    for path in [f"{KV}/data/api/config", f"{spec.DB_MOUNT}/static-creds/{spec.STATIC_ROLE}",
+                 f"{KV}/data/shared/redis", "sys/mounts"]:  # fmt: skip
+        with pytest.raises(hvac.exceptions.Forbidden):
+            client.read(path)
+    # an app service's token cannot log in as the rotator
+    with pytest.raises((hvac.exceptions.Forbidden, hvac.exceptions.InvalidRequest)):
+        login(vault_env, spec.role_name(spec.ROTATOR_SA), sa_token(vault_env, "api"))
+
+
+def test_the_rotator_service_account_may_patch_the_acl_secret_only(
+    vault_env: dict[str, str], tmp_path: Path
+) -> None:
+    from components.data import REDIS_ACL_SECRET, REDIS_SECRET
+    from rotator.redis_acl import RotationError
+    from rotator.redis_io import KubeSecretSink
+
+    token = tmp_path / "token"
+    token.write_text(sa_token(vault_env, spec.ROTATOR_SA, DATA_NS, audience=""))
+    ca = Path(vault_env["CE_HOME"]) / "platform" / "pki" / "ca.crt"
+    api = "https://127.0.0.1:6443"
+    sink = KubeSecretSink(api, token, ca, DATA_NS, REDIS_ACL_SECRET)
+    before = sink.read()
+    assert before is not None and before.startswith("user default on #")
+
+    def version() -> str:
+        got = kubectl(vault_env, "get", "secret", REDIS_ACL_SECRET, "-n", DATA_NS, "-o", "json")
+        return str(json.loads(got)["metadata"]["resourceVersion"])
+
+    try:
+        sink.write(before + "user probe off\n")
+        assert sink.read() == before + "user probe off\n"
+        v1 = version()
+        sink.write(before + "user probe off\n")  # unchanged text: no write
+        assert version() == v1
+    finally:
+        sink.write(before)
+    with pytest.raises(RotationError, match="403"):
+        KubeSecretSink(api, token, ca, DATA_NS, REDIS_SECRET).read()
 
 
 def test_state_holds_no_vault_secret_in_plaintext(
@@ -232,6 +319,7 @@ def test_state_holds_no_vault_secret_in_plaintext(
         vault_env["VAULT_TOKEN"],
         vault_env["CE_POSTGRES_ADMIN_PASSWORD"],
         vault_env["CE_REDIS_ADMIN_PASSWORD"],
+        _redis_app(c)["password"],
         *c.secrets.kv.v2.read_secret_version(
             path="api/config", mount_point=KV, raise_on_deleted_version=True
         )["data"]["data"].values(),

@@ -62,7 +62,13 @@ def with_digests(stack: str) -> dict[str, object]:
             v: "sha256:" + hashlib.sha256(f"{name}:{v}".encode()).hexdigest()
             for v in (app["stableVersion"], app["canaryVersion"])
         }
-    return {"claude-enhancer:app": app}
+    vault = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"][
+        "claude-enhancer:vault"
+    ]
+    vault.setdefault("redis", {})["rotatorImageDigest"] = (
+        "sha256:" + hashlib.sha256(b"redis-rotator").hexdigest()
+    )
+    return {"claude-enhancer:app": app, "claude-enhancer:vault": vault}
 
 
 @pytest.mark.skipif(not (ROOT / "__main__.py").is_file(), reason="main program not present")
@@ -75,12 +81,14 @@ def test_main_program_stack_passes_the_pack(stack: str) -> None:
 
 
 def test_prod_requires_image_digests() -> None:
-    """Production pack config refuses tag-only images: each of the 6 Deployments is named."""
+    """Production pack config refuses tag-only images: each of the 6 Deployments and the
+    Redis rotator's CronJob is named."""
     resources = mock_resources("prod")
     violations = evaluate(resources, build_config(environment="prod"))
     assert {v.rule for v in violations} == {"image-provenance"}
+    workloads = ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:CronJob")
     assert sorted(v.resource_name for v in violations) == sorted(
-        r["name"] for r in resources if r["type"] == "kubernetes:apps/v1:Deployment"
+        r["name"] for r in resources if r["type"] in workloads
     )
-    assert len(violations) == 6
+    assert len(violations) == 7
     assert all("must be pinned by digest" in v.message for v in violations)

@@ -166,7 +166,7 @@ def _program_objects() -> dict[str, tuple[str, dict]]:
     from components import vault_hvac, vault_spec
     from tests.unit.conftest import settings_for
 
-    x = vault_spec.VaultInputs("claude-enhancer", "pw", "pw", "jwt", "ca", {"api/config": "{}"})
+    x = vault_spec.VaultInputs("claude-enhancer", "pw", "jwt", "ca", {"api/config": "{}"})
     return {
         o.name: (vault_hvac.dynamic_type(o.kind), dict(o.props))
         for o in vault_spec.vault_objects(settings_for().vault, x)

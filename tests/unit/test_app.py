@@ -154,6 +154,7 @@ def test_service_accounts_no_automount() -> None:
         ("claude-enhancer", "workflow-engine"),
         ("claude-enhancer", "agent-runtime"),
         ("claude-enhancer-data", "claude-enhancer-redis"),
+        ("claude-enhancer-data", "redis-rotator"),  # the Redis rotator's CronJob
         ("claude-enhancer", "vault-token-reviewer"),  # Vault's TokenReview identity
         ("claude-enhancer-monitoring", "prometheus"),  # the operator's Prometheus
         ("claude-enhancer-monitoring", "alertmanager"),

@@ -185,6 +185,7 @@ def test_vault_enabled_has_no_app_secrets(provider: str) -> None:
     # receivers/config Secrets are monitoring's); no app secret
     assert names - {RECEIVERS_SECRET, PLAIN_CONFIG_SECRET} == {
         "claude-enhancer-redis-auth",
+        "claude-enhancer-redis-acl",  # the Redis nodes' ACL: hashes only, the rotator's
         "claude-enhancer-tls",
         "vault-token-reviewer-token",
     }

@@ -22,7 +22,7 @@ from rotator.redis_acl import (
     Rotator,
     State,
     acl_text,
-    run_until,
+    run_until_idle,
     sha,
 )
 
@@ -176,8 +176,8 @@ def test_a_crash_before_any_effect_resumes_without_a_refusal(crash_at: int) -> N
         full_rotation(w, r)
     # the next run (a new process: a new rotator over the same world) finishes the job
     r = rotator(w)
-    run_until(r, ("idle",), force=False, wait=lambda s: setattr(w, "now", w.now + s),
-              poll_seconds=CFG.grace_seconds / 2)  # fmt: skip
+    run_until_idle(r, force=False, wait=lambda s: setattr(w, "now", w.now + s),
+                   poll_seconds=CFG.grace_seconds / 2)  # fmt: skip
     if len(w.published) < 2:  # crashed during the bootstrap: the rotation is still to come
         full_rotation(w, r)
     assert w.violations == []
@@ -271,3 +271,16 @@ def test_a_bad_hash_is_never_written() -> None:
 def test_unknown_phase_in_the_state_is_a_clear_error() -> None:
     with pytest.raises(RotationError, match="unknown phase 'rotating'"):
         State.from_doc({"phase": "rotating"})
+
+
+def test_rotate_now_while_a_rotation_is_in_flight_finishes_it_then_rotates_again() -> None:
+    w = World()
+    r = rotator(w)
+    full_rotation(w, r)
+    assert r.step(force=True) == "published"
+    in_flight = w.app
+    phase = run_until_idle(r, force=True, wait=lambda s: setattr(w, "now", w.now + s),
+                           poll_seconds=CFG.grace_seconds / 2)  # fmt: skip
+    assert phase == "idle" and w.app != in_flight and len(w.published) == 4
+    assert set(w.nodes.values()) == {frozenset({sha(str(w.app))})}
+    assert w.violations == []

@@ -75,17 +75,15 @@ def test_kubernetes_auth_roles_short_ttl(provider: str) -> None:
     (backend,) = of_kind(cap, provider, spec.AUTH_BACKEND)
     assert backend.inputs["type"] == "kubernetes"
     roles = of_kind(cap, provider, spec.K8S_ROLE)
-    assert {r.inputs["boundServiceAccountNames"][0] for r in roles} == {
-        "api",
-        "workflow-engine",
-        "agent-runtime",
-    }
-    for r in roles:
-        assert r.inputs["tokenTtl"] == 900
-        assert r.inputs["tokenMaxTtl"] == 3600
-        assert r.inputs["boundServiceAccountNamespaces"] == ["claude-enhancer"]
-        assert r.inputs["tokenNoDefaultPolicy"] is True
-        assert r.inputs["audience"] == "vault"
+    bound = {r.inputs["boundServiceAccountNames"][0]: r.inputs for r in roles}
+    assert set(bound) == {"api", "workflow-engine", "agent-runtime", spec.ROTATOR_SA}
+    for sa, r in bound.items():
+        assert r["tokenTtl"] == 900
+        assert r["tokenMaxTtl"] == 3600
+        ns = "claude-enhancer-data" if sa == spec.ROTATOR_SA else "claude-enhancer"
+        assert r["boundServiceAccountNamespaces"] == [ns]
+        assert r["tokenNoDefaultPolicy"] is True
+        assert r["audience"] == "vault"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -117,7 +115,16 @@ def test_token_review_through_a_reviewer_bound_to_auth_delegator(provider: str) 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_policies_least_privilege(provider: str) -> None:
     pols = of_kind(program_capture(provider), provider, spec.POLICY)
-    assert len(pols) == 3
+    rotator = [p for p in pols if p.inputs["name"] == spec.role_name(spec.ROTATOR_SA)]
+    pols = [p for p in pols if p not in rotator]
+    assert len(pols) == 3 and len(rotator) == 1
+    # the rotator: exactly the app credential and its own state, read + check-and-set writes
+    text = rotator[0].inputs["policy"]
+    assert re.findall(r'path "([^"]+)"', text) == [
+        "claude-enhancer/data/shared/redis-app",
+        "claude-enhancer/data/ops/redis-rotation",
+    ]
+    assert set(re.findall(r"capabilities = \[(.*?)\]", text)) == {'"create", "read", "update"'}
     for p in pols:
         text = p.inputs["policy"]
         assert "*" not in text and "+" not in text
@@ -129,8 +136,9 @@ def test_policies_least_privilege(provider: str) -> None:
         assert re.findall(r'path "([^"]+)"', text) == [
             f"claude-enhancer/data/{svc}/config",
             "claude-enhancer-db/static-creds/ce-app",
-            "claude-enhancer-db/static-creds/ce-redis",
+            "claude-enhancer/data/shared/redis-app",
         ]
+        assert "ops/" not in text  # the rotation state (the pending password) is the rotator's
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -138,7 +146,8 @@ def test_database_engine_and_rotating_static_roles(provider: str) -> None:
     cap = program_capture(provider)
     (db,) = of_kind(cap, provider, spec.DB_MOUNT_KIND)
     assert is_secret(db.inputs["postgresqls"])  # the admin password never shows in state
-    assert is_secret(db.inputs["redis"])
+    # Redis is rotated by the rotator (a per-node ACL), not by a Vault connection
+    assert "redis" not in db.inputs
     conn = unsecret(db.inputs["postgresqls"])[0]
     assert conn["connectionUrl"] == (
         "postgresql://{{username}}:{{password}}@127.0.0.1:55432/claude_enhancer?sslmode=disable"
@@ -146,15 +155,11 @@ def test_database_engine_and_rotating_static_roles(provider: str) -> None:
     assert conn["allowedRoles"] == ["ce-app"]
     assert conn["username"] == "vault"
     assert unsecret(conn["password"]) == PG_PW
-    redis = unsecret(db.inputs["redis"])[0]
-    assert (redis["host"], redis["port"], redis["username"]) == ("127.0.0.1", 56379, "vault")
-    assert redis["allowedRoles"] == ["ce-redis"]
     roles = {r.name: r.inputs for r in of_kind(cap, provider, spec.STATIC_ROLE_KIND)}
+    assert set(roles) == {"static-role"}
     assert roles["static-role"]["rotationPeriod"] == 3600
     assert roles["static-role"]["username"] == "ce_app"
     assert roles["static-role"]["dbName"] == "claude-enhancer-pg"
-    assert roles["redis-static-role"]["rotationPeriod"] == 3600
-    assert roles["redis-static-role"]["dbName"] == "claude-enhancer-redis"
 
 
 def test_passwords_are_secret_outputs() -> None:
@@ -207,6 +212,12 @@ def test_pods_read_secrets_through_the_vault_agent(provider: str) -> None:
         assert ann["vault.hashicorp.com/role"] == f"claude-enhancer-{svc}"
         injected = {v for k, v in ann.items() if "agent-inject-secret-" in k}
         assert injected == set(spec.service_paths(settings_for().vault.kv_path, svc))
+        # the Redis credential is KV v2 (no lease): re-read on the configured interval, and
+        # rendered as the same {username, password} JSON a static role's file has
+        assert ann["vault.hashicorp.com/template-static-secret-render-interval"] == "60s"
+        tpl = ann["vault.hashicorp.com/agent-inject-template-redis"]
+        assert 'secret "claude-enhancer/data/shared/redis-app"' in tpl
+        assert ".Data.data.password" in tpl
         # the agent logs in with the projected vault-audience token the pod already mounts
         vol = ann["vault.hashicorp.com/agent-service-account-token-volume-name"]
         (v,) = [x for x in d.inputs["spec"]["template"]["spec"]["volumes"] if x["name"] == vol]

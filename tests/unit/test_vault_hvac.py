@@ -63,7 +63,6 @@ def objects() -> list[spec.VaultObject]:
     x = spec.VaultInputs(
         app_namespace="claude-enhancer",
         db_admin_password="pg-admin",
-        redis_admin_password="redis-admin",
         reviewer_jwt="jwt",
         kubernetes_ca_cert="-----BEGIN CERTIFICATE-----",
         kv_data={"api/config": json.dumps({"session_secret": "s3"})},
@@ -102,14 +101,12 @@ def test_create_all_then_delete_all_leaves_vault_empty() -> None:
     assert pg["plugin_name"] == "postgresql-database-plugin"
     assert pg["username"] == "vault" and pg["password"] == "pg-admin"
     assert pg["allowed_roles"] == ["ce-app"]
-    redis = fake.paths["claude-enhancer-db/config/claude-enhancer-redis"]
-    assert redis["plugin_name"] == "redis-database-plugin"
-    assert (redis["host"], redis["port"], redis["password"]) == ("127.0.0.1", 56379, "redis-admin")
     static = fake.paths["claude-enhancer-db/static-roles/ce-app"]
     assert static["rotation_period"] == 3600 and static["db_name"] == "claude-enhancer-pg"
-    assert (
-        fake.paths["claude-enhancer-db/static-roles/ce-redis"]["db_name"] == "claude-enhancer-redis"
-    )
+    # the Redis rotator's role: its own ServiceAccount in the data namespace
+    rot = fake.paths["auth/kubernetes/role/claude-enhancer-redis-rotator"]
+    assert rot["bound_service_account_names"] == ["redis-rotator"]
+    assert rot["bound_service_account_namespaces"] == ["claude-enhancer-data"]
     for o in objs:
         read = provider(o.kind, fake).read(ids[o.name], props(o))
         assert read.id == ids[o.name], o.name
@@ -164,6 +161,21 @@ def test_update_rewrites_the_object() -> None:
     p.create(props(o))
     p.update("id", props(o), {**props(o), "rotationPeriod": 7200})
     assert fake.paths["claude-enhancer-db/static-roles/ce-app"]["rotation_period"] == 7200
+
+
+def test_update_removes_a_database_connection_the_spec_dropped() -> None:
+    """An upgrade from a stack whose database mount had the Redis connection (the old Redis
+    static role): the connection must not stay behind in Vault."""
+    fake = FakeVault()
+    (o,) = [o for o in objects() if o.kind == spec.DB_MOUNT_KIND]
+    redis = {"name": "claude-enhancer-redis", "host": "127.0.0.1", "port": 56379}
+    old = {**props(o), "redis": [redis]}
+    p = provider(o.kind, fake)
+    p.create(old)
+    assert "claude-enhancer-db/config/claude-enhancer-redis" in fake.paths
+    p.update("id", old, props(o))
+    assert "claude-enhancer-db/config/claude-enhancer-redis" not in fake.paths
+    assert "claude-enhancer-db/config/claude-enhancer-pg" in fake.paths
 
 
 def test_mount_update_tunes_instead_of_remounting() -> None:

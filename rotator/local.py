@@ -1,0 +1,79 @@
+"""``./ce redis-rotate``: the rotator on the local platform, as the CronJob runs it in a cluster.
+
+kwok runs no container, so the program's CronJob never runs locally. This entry point gives
+the local platform's Redis Cluster (platform/local.sh: 3 masters + 3 replicas of Debian's
+redis-server, sharing one aclfile, the local stand-in for the operator's ``spec.acl`` Secret)
+the same treatment, with the stack's own Vault KV mount, user, period and grace.
+
+It is the only part of :mod:`rotator` that reads the program's settings (an edge, like the
+rollout driver): the model and its effects do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from components import settings
+from components.needs import load_stack_raw
+from rotator import __main__ as rotator_cli
+
+#: the platform's first Redis node and how many there are (platform/local.sh).
+PLATFORM_REDIS_PORT = int(os.environ.get("PLATFORM_REDIS_PORT", "56379"))
+PLATFORM_REDIS_NODES = 6
+
+
+def rotator_argv(v: settings.VaultSettings, platform: Path, extra: list[str]) -> list[str]:
+    """Pure: the rotator's arguments for the local platform and the stack's Vault settings."""
+    return [
+        "--seed", f"127.0.0.1:{PLATFORM_REDIS_PORT}",
+        "--nodes", str(PLATFORM_REDIS_NODES),
+        "--user", v.redis_static_user,
+        "--vault-addr", v.address,
+        "--kv-mount", v.kv_path,
+        "--acl-file", str(platform / "redis" / "users.acl"),
+        "--period-seconds", str(v.redis_rotation_period),
+        "--grace-seconds", str(v.redis_rotation_grace),
+        *extra,
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="./ce redis-rotate",
+        description="One rotation step of the local platform's Redis Cluster (as the CronJob "
+        "does in a cluster), or every step until idle.",
+    )
+    ap.add_argument("--stack", default="local")
+    ap.add_argument("--now", action="store_true", help="rotate even if not due")
+    ap.add_argument("--until-idle", action="store_true", help="wait out the grace period")
+    ap.add_argument("--if-vault", action="store_true",
+                    help="do nothing (exit 0) when the stack does not enable Vault")  # fmt: skip
+    args = ap.parse_args(argv)
+    try:
+        v = settings.load_settings(load_stack_raw(args.stack), os.environ, stack=args.stack).vault
+    except settings.SettingsError as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 2
+    if not v.enabled:
+        if args.if_vault:
+            return 0
+        print(
+            f"ERROR: stack {args.stack} does not enable Vault: nothing to rotate", file=sys.stderr
+        )
+        return 2
+    platform = Path(os.environ.get("CE_HOME", Path.home() / ".cache" / "ce")) / "platform"
+    pw_file = platform / "redis-admin-password"
+    if not pw_file.is_file():
+        print(f"ERROR: {pw_file} missing: is the local platform up (./ce platform up)?",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    os.environ["REDIS_PASSWORD"] = pw_file.read_text().strip()
+    extra = [*(["--now"] if args.now else []), *(["--until-idle"] if args.until_idle else [])]
+    return rotator_cli.main(rotator_argv(v, platform, extra))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
