@@ -275,6 +275,7 @@ def test_rotation_under_load_refuses_no_client_and_ends_with_the_new_password_on
     assert r.stdout.strip() == "idle"
     new = _app_password(vault)
     assert new != old
+    print(f"rotation under load: {clients.requests} fresh logins, {clients.refused} refused")
     assert clients.errors == []
     assert clients.requests > 100, clients.requests
     assert clients.refused == 0, f"{clients.refused} of {clients.requests} refused"
@@ -297,6 +298,7 @@ def test_a_grace_shorter_than_the_re_render_interval_refuses_clients(
         r = rotate(cluster, vault, "--now", "--until-idle", grace=0.2)
         time.sleep(2)
     assert r.returncode == 0, r.stderr
+    print(f"grace < re-render: {clients.requests} fresh logins, {clients.refused} refused")
     assert clients.refused > 0, clients.requests
 
 
