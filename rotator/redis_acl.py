@@ -189,7 +189,12 @@ class Rotator:
         """One idempotent step; returns the phase it left the state in."""
         state, version = self.store.read_state()
         now = self.clock()
-        if state is None:
+        if state is None and self.store.read_app() is not None:
+            # the state was lost, the published credential was not: adopt it (pods hold it)
+            state = State("idle", rotated_at=now)
+            version = self.store.write_state(state, version)
+            self.log("no rotation state: adopted the published password")
+        elif state is None:
             # bootstrap: the first password, added like any rotation's next one
             state = State("adding", next=self.new_password())
             version = self.store.write_state(state, version)

@@ -104,37 +104,53 @@ class VaultKv:
         self.kv = client.secrets.kv.v2
         self.mount, self.app_path, self.state_path = mount, app_path, state_path
 
+    def _error(self, path: str, e: hvac.exceptions.VaultError) -> RotationError:
+        if "no handler for route" in str(e):
+            return RotationError(
+                f"Vault has no KV v2 mount {self.mount!r}: deploy the stack first (after a "
+                "restart of a dev server, which keeps nothing: pulumi up --refresh)"
+            )
+        if isinstance(e, hvac.exceptions.Forbidden):
+            return RotationError(f"Vault denied {self.mount}/{path}: check the rotator's policy")
+        return RotationError(f"Vault {self.mount}/{path}: {e}")
+
     def _read(self, path: str) -> tuple[dict[str, Any] | None, int]:
         try:
             r = self.kv.read_secret_version(path=path, mount_point=self.mount,
                                             raise_on_deleted_version=True)  # fmt: skip
-        except hvac.exceptions.InvalidPath:
-            return None, 0
+        except hvac.exceptions.InvalidPath as e:
+            if "no handler for route" in str(e):
+                raise self._error(path, e) from e
+            return None, 0  # not written yet
+        except hvac.exceptions.VaultError as e:
+            raise self._error(path, e) from e
         return r["data"]["data"], int(r["data"]["metadata"]["version"])
+
+    def _write(self, path: str, doc: dict[str, Any], cas: int | None = None) -> int:
+        try:
+            r = self.kv.create_or_update_secret(path=path, secret=doc, cas=cas,
+                                                mount_point=self.mount)  # fmt: skip
+        except hvac.exceptions.InvalidRequest as e:
+            if cas is not None and "check-and-set" in str(e):
+                raise CasConflict(f"{self.mount}/{path}: changed since read ({e})") from e
+            raise self._error(path, e) from e
+        except hvac.exceptions.VaultError as e:
+            raise self._error(path, e) from e
+        return int(r["data"]["version"])
 
     def read_state(self) -> tuple[State | None, int]:
         doc, version = self._read(self.state_path)
         return (State.from_doc(doc) if doc else None), version
 
     def write_state(self, state: State, cas: int) -> int:
-        try:
-            r = self.kv.create_or_update_secret(path=self.state_path, secret=state.to_doc(),
-                                                cas=cas, mount_point=self.mount)  # fmt: skip
-        except hvac.exceptions.InvalidRequest as e:
-            if "check-and-set" in str(e):
-                raise CasConflict(
-                    f"{self.mount}/{self.state_path}: changed since read ({e})"
-                ) from e
-            raise
-        return int(r["data"]["version"])
+        return self._write(self.state_path, state.to_doc(), cas=cas)
 
     def read_app(self) -> str | None:
         doc, _ = self._read(self.app_path)
         return str(doc["password"]) if doc and "password" in doc else None
 
     def write_app(self, user: str, password: str) -> None:
-        self.kv.create_or_update_secret(path=self.app_path, mount_point=self.mount,
-                                        secret={"username": user, "password": password})  # fmt: skip
+        self._write(self.app_path, {"username": user, "password": password})
 
 
 class FileSink:

@@ -284,3 +284,16 @@ def test_rotate_now_while_a_rotation_is_in_flight_finishes_it_then_rotates_again
     assert phase == "idle" and w.app != in_flight and len(w.published) == 4
     assert set(w.nodes.values()) == {frozenset({sha(str(w.app))})}
     assert w.violations == []
+
+
+def test_a_lost_state_adopts_the_published_password_instead_of_replacing_it() -> None:
+    """Pods hold the published password: losing the rotation state must not revoke it."""
+    w = World()
+    r = rotator(w)
+    full_rotation(w, r)
+    held = w.app
+    w.state, w.state_version = None, 0  # its KV path deleted (metadata and all)
+    assert r.step() == "idle"
+    assert w.app == held
+    assert set(w.nodes.values()) == {frozenset({sha(str(held))})}
+    assert w.state is not None and w.state["phase"] == "idle" and w.violations == []
