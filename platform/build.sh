@@ -27,10 +27,11 @@ CE_HOME="${CE_HOME:-$HOME/.cache/ce}"; CE_TOOLS="${CE_TOOLS:-$CE_HOME/tools}"
 export GOFLAGS="${GOFLAGS:-} -buildvcs=false"
 
 # The wrapper go.mod must require the version pinned in versions.env.
-check_pin() { # DIR MODULE VERSION
-  grep -Eq "^[[:space:]]*(require[[:space:]]+)?$2 $3\b" "$here/gomod/$1/go.mod" \
-    || ce_die "platform/gomod/$1/go.mod does not require $2 $3 (toolchain/versions.env); update both"
+check_wrapper_pin() { # WRAPPER_DIR MODULE VERSION
+  grep -Eq "^[[:space:]]*(require[[:space:]]+)?$2 $3\b" "$1/go.mod" \
+    || ce_die "${1#"$repo"/}/go.mod does not require $2 $3 (toolchain/versions.env); update both"
 }
+check_pin() { check_wrapper_pin "$here/gomod/$1" "$2" "$3"; } # DIR (under platform/gomod) MODULE VERSION
 
 go_mod_dir() { # MODULE@VERSION -> prints the extracted module dir (checksum-verified)
   # fetch phase: downloads it; build phase: offline, from the fetched module cache only
@@ -168,8 +169,7 @@ ISTIOD_INJECT_URL=https://localhost:15017/inject
 ISTIOD_CA_PLACEHOLDER=Q0VfQ0FfQlVORExF  # base64 of "CE_CA_BUNDLE": local.sh sets the platform CA
 b_istiod() {
   local wrapper="$repo/toolchain/gomod/istioctl" dest="$CE_TOOLS/istiod-$ISTIOCTL_VERSION"
-  grep -q "^require istio.io/istio $ISTIOCTL_VERSION\b" "$wrapper/go.mod" \
-    || ce_die "toolchain/gomod/istioctl/go.mod does not require istio.io/istio $ISTIOCTL_VERSION"
+  check_wrapper_pin "$wrapper" istio.io/istio "$ISTIOCTL_VERSION"
   GO_TOOL_LDFLAGS="-s -w" build_go_tool istiod "$ISTIOCTL_VERSION" "$wrapper" \
     istio.io/istio/pilot/cmd/pilot-discovery istio.io/istio/istioctl/cmd/istioctl || return 1
   fetching && return 0
@@ -214,7 +214,7 @@ b_nca() {
   ce_log "nca: $("$dest/bin/nca" --version 2>&1 | head -n1) -> $dest"
 }
 
-b_redis() { # a Redis whose ACL user Vault's Redis database plugin rotates (stacks with Vault)
+b_redis() { # the Redis Cluster whose ACL user the Redis rotator rotates (stacks with Vault)
   apt_packages redis-server || return 1
   fetching || ce_log "redis: $(/usr/bin/redis-server --version)"
 }

@@ -177,6 +177,13 @@ ensure_binaries() {
 }
 
 # ------------------------------------------------------------------ PKI + kubeconfigs
+# sign NAME SUBJ EXTFILE: NAME.key + NAME.crt signed by the platform CA (run inside $PKI)
+sign() {
+  openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+  openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 3650 -extfile "$3" 2>/dev/null
+  rm -f "$1.csr"
+}
+
 gen_pki() {
   mkdir -p "$PKI"; chmod 700 "$PKI"
   [ -s "$PKI/ca.crt" ] && [ -s "$PKI/sa.pub" ] && [ -s "$PKI/admin.crt" ] && return 0
@@ -191,11 +198,6 @@ extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 EOF
     printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >client.ext
-    sign() { # NAME SUBJ EXTFILE
-      openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$1.crt" -days 3650 -extfile "$3" 2>/dev/null
-      rm -f "$1.csr"
-    }
     sign apiserver "/CN=kube-apiserver" apiserver.ext
     sign admin "/O=system:masters/CN=kubernetes-admin" client.ext
     sign kcm "/CN=system:kube-controller-manager" client.ext
@@ -226,11 +228,8 @@ gen_istiod_pki() {
     cd "$PKI"; umask 077
     printf '%s\n' basicConstraints=CA:FALSE keyUsage=digitalSignature,keyEncipherment extendedKeyUsage=serverAuth \
       subjectAltName=DNS:localhost,IP:127.0.0.1,DNS:istiod.istio-system.svc >istiod.ext
-    openssl req -newkey rsa:2048 -nodes -keyout istiod.key -out istiod.csr -subj "/CN=istiod.istio-system.svc" 2>/dev/null
-    openssl x509 -req -in istiod.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out istiod.crt -days 3650 -extfile istiod.ext 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -keyout istiod-client.key -out istiod-client.csr -subj "/O=system:masters/CN=istiod" 2>/dev/null
-    openssl x509 -req -in istiod-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out istiod-client.crt -days 3650 -extfile client.ext 2>/dev/null
-    rm -f istiod.csr istiod-client.csr
+    sign istiod "/CN=istiod.istio-system.svc" istiod.ext
+    sign istiod-client "/O=system:masters/CN=istiod" client.ext
   ) || die "openssl: generating istiod's certificates in $PKI failed"
   write_kubeconfig "$P/istiod.kubeconfig" istiod-client istiod
 }
@@ -666,7 +665,7 @@ start_istiod() {
 # webhook, as one restarts workloads after installing Istio. Finished pods and pods that opt out
 # are left alone.
 recreate_uninjected() {
-  local ns line n=0
+  local ns n=0
   for ns in $(kc get ns -l istio-injection=enabled -o jsonpath='{.items[*].metadata.name}'); do
     while IFS='|' read -r name status phase owner; do
       [ -z "$status" ] && [ -n "$owner" ] && [ "$phase" != Succeeded ] && [ "$phase" != Failed ] || continue
