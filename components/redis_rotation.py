@@ -26,10 +26,9 @@ from components.settings import (
 )
 from components.vault_spec import (
     K8S_AUTH_PATH,
-    REDIS_APP_PATH,
-    REDIS_STATE_PATH,
     ROTATOR_SA,
     role_name,
+    rotator_settings_args,
 )
 
 ROTATOR_NAME = "claude-enhancer-redis-rotator"
@@ -49,25 +48,19 @@ def rotator_image(registry: str, digest: str | None) -> str:
 
 
 def rotator_args(v: VaultSettings, data: DataSettings, namespace: str) -> list[str]:
-    """Pure: the rotator's command line (no secret: those come from env and token files)."""
+    """Pure: the CronJob's command line (no secret: those come from env and token files)."""
     return [
         "python", "-m", "rotator",
         "--seed", f"{v.redis_host}:{v.redis_port}",
         "--nodes", str(data.redis.masters + data.redis.replicas),
         "--admin-user", v.redis_admin_user,
         *(["--tls"] if v.redis_tls else []),
-        "--user", v.redis_static_user,
-        "--vault-addr", v.address,
         "--vault-role", role_name(ROTATOR_SA),
         "--vault-auth-path", K8S_AUTH_PATH,
         "--vault-jwt-file", f"{VAULT_TOKEN_DIR}/token",
-        "--kv-mount", v.kv_path,
-        "--app-path", REDIS_APP_PATH,
-        "--state-path", REDIS_STATE_PATH,
         "--acl-secret", f"{namespace}/{REDIS_ACL_SECRET}",
         "--kube-token-dir", KUBE_TOKEN_DIR,
-        "--period-seconds", str(v.redis_rotation_period),
-        "--grace-seconds", str(v.redis_rotation_grace),
+        *rotator_settings_args(v),
     ]  # fmt: skip
 
 

@@ -125,6 +125,20 @@ def rotator_policy_document(kv_path: str) -> str:
     return _hcl(rotator_paths(kv_path), ("create", "read", "update"))
 
 
+def rotator_settings_args(v: VaultSettings) -> list[str]:
+    """Pure: the rotator's flags that come from the stack's Vault settings, wherever it runs
+    (the CronJob of components/redis_rotation.py, ``./ce redis-rotate`` on the local platform)."""
+    return [
+        "--user", v.redis_static_user,
+        "--vault-addr", v.address,
+        "--kv-mount", v.kv_path,
+        "--app-path", REDIS_APP_PATH,
+        "--state-path", REDIS_STATE_PATH,
+        "--period-seconds", str(v.redis_rotation_period),
+        "--grace-seconds", str(v.redis_rotation_grace),
+    ]  # fmt: skip
+
+
 def connection_url(v: VaultSettings) -> str:
     """Pure: templated PostgreSQL URL (Vault fills username/password)."""
     return (

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from components import settings
 from components.needs import load_stack_raw
+from components.vault_spec import rotator_settings_args
 from rotator import __main__ as rotator_cli
 
 #: the platform's first Redis node and how many there are (platform/local.sh).
@@ -30,12 +31,8 @@ def rotator_argv(v: settings.VaultSettings, platform: Path, extra: list[str]) ->
     return [
         "--seed", f"127.0.0.1:{PLATFORM_REDIS_PORT}",
         "--nodes", str(PLATFORM_REDIS_NODES),
-        "--user", v.redis_static_user,
-        "--vault-addr", v.address,
-        "--kv-mount", v.kv_path,
         "--acl-file", str(platform / "redis" / "users.acl"),
-        "--period-seconds", str(v.redis_rotation_period),
-        "--grace-seconds", str(v.redis_rotation_grace),
+        *rotator_settings_args(v),
         *extra,
     ]  # fmt: skip
 

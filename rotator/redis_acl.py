@@ -138,13 +138,20 @@ class Config:
     grace_seconds: float
 
 
+def _default_line(admin_password_sha: str) -> str:
+    """The default user's line: without it Redis ignores requirepass (``nopass +@all``)."""
+    if not _HEX64.match(admin_password_sha):
+        # a bad aclfile aborts Redis at start: never write one
+        raise RotationError("the default user's password hash must be 64 hex digits")
+    return " ".join(("user default on", f"#{admin_password_sha}", *DEFAULT_RULES))
+
+
 def acl_text(cfg: Config, hashes: frozenset[str]) -> str:
     """Pure: the durable ACL file: the default user's line first, then the app user's."""
-    bad = [h for h in (cfg.admin_password_sha, *hashes) if not _HEX64.match(h)]
+    default = _default_line(cfg.admin_password_sha)
+    bad = [h for h in hashes if not _HEX64.match(h)]
     if bad or not hashes:
-        # a bad aclfile aborts Redis at start: never write one
         raise RotationError(f"refusing to write an ACL with hashes {sorted(hashes)} / {bad}")
-    default = " ".join(("user default on", f"#{cfg.admin_password_sha}", *DEFAULT_RULES))
     app = " ".join((f"user {cfg.user} on", *(f"#{h}" for h in sorted(hashes)), *APP_RULES))
     return f"{default}\n{app}\n"
 
@@ -152,10 +159,7 @@ def acl_text(cfg: Config, hashes: frozenset[str]) -> str:
 def initial_acl_text(admin_password_sha: str, user: str) -> str:
     """Pure: the durable ACL before the first rotation: the default user protected, the app
     user present but off (the rotator's first run gives it its password)."""
-    if not _HEX64.match(admin_password_sha):
-        raise RotationError("the default user's password hash must be 64 hex digits")
-    default = " ".join(("user default on", f"#{admin_password_sha}", *DEFAULT_RULES))
-    return f"{default}\nuser {user} off {' '.join(APP_RULES)}\n"
+    return f"{_default_line(admin_password_sha)}\nuser {user} off {' '.join(APP_RULES)}\n"
 
 
 @dataclass
