@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,24 @@ def kubectl(env: dict[str, str], *args: str) -> str:
     r = kubectl_run(env, *args)
     assert r.returncode == 0, f"kubectl {' '.join(args)} failed: {r.stderr}"
     return r.stdout
+
+
+def redis_auth_ok(port: int, user: str, password: str) -> bool:
+    """Whether ``user`` authenticates on the Redis node at 127.0.0.1:``port`` (a connection
+    error is an error, not a refusal)."""
+    import redis
+
+    try:
+        return bool(
+            redis.Redis(port=port, username=user, password=password, socket_timeout=5).ping()
+        )
+    except redis.AuthenticationError:
+        return False
+
+
+def kubectl_json(env: dict[str, str], *args: str) -> Any:
+    """``kubectl ARGS -o json``, parsed."""
+    return json.loads(kubectl(env, *args, "-o", "json"))
 
 
 @dataclass

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -24,22 +23,18 @@ from typing import Any
 from components import alerting, monitoring
 from components import prometheus as prom
 from components.data import PG_NAME
-from tests.integration.conftest import ROOT, LocalProject, kubectl
+from tests.integration.conftest import ROOT, LocalProject, kubectl, kubectl_json
 
 DATA_NS = "claude-enhancer-data"
 POOL_LABEL = "node.claude-enhancer.io/pool"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
-def _get(env: dict[str, str], *args: str) -> Any:
-    return json.loads(kubectl(env, *args, "-o", "json"))
-
-
 def _refusals(env: dict[str, str], since: str, prefix: str, ns: str = DATA_NS) -> list[str]:
     """Admission refusals of objects named ``prefix...`` reported at or after ``since`` (RFC 3339):
     earlier ones belong to whatever spec the shared platform held before this deploy."""
     out = []
-    for e in _get(env, "get", "events", "-n", ns)["items"]:
+    for e in kubectl_json(env, "get", "events", "-n", ns)["items"]:
         when = e.get("lastTimestamp") or e.get("eventTime") or ""
         if not e["involvedObject"].get("name", "").startswith(prefix) or when < since:
             continue
@@ -87,7 +82,7 @@ def test_cnpg_operator_brings_up_3_admitted_instances_over_the_zones(
     local_project.pulumi("up", "--yes", "--skip-preview", "--refresh")
 
     def healthy() -> tuple[bool, Any]:
-        st = _get(env, "get", "clusters.postgresql.cnpg.io", "-n", DATA_NS, PG_NAME).get(
+        st = kubectl_json(env, "get", "clusters.postgresql.cnpg.io", "-n", DATA_NS, PG_NAME).get(
             "status", {}
         )
         ready = [p["metadata"]["name"] for p in _instances(env) if _ready(p)]
@@ -100,7 +95,7 @@ def test_cnpg_operator_brings_up_3_admitted_instances_over_the_zones(
     assert len(reported) == 3 and sum(r["isPrimary"] for r in reported.values()) == 1
 
     pods = _instances(env)
-    nodes = [_get(env, "get", "node", p["spec"]["nodeName"]) for p in pods]
+    nodes = [kubectl_json(env, "get", "node", p["spec"]["nodeName"]) for p in pods]
     assert {n["metadata"]["labels"][POOL_LABEL] for n in nodes} == {"data"}
     assert len({n["metadata"]["labels"][ZONE_LABEL] for n in nodes}) == 3, "one per zone"
     for pod in pods:
@@ -128,7 +123,7 @@ def test_cnpg_operator_brings_up_3_admitted_instances_over_the_zones(
 
 def _instances(env: dict[str, str]) -> list[dict[str, Any]]:
     sel = f"cnpg.io/cluster={PG_NAME},cnpg.io/podRole=instance"
-    pods = _get(env, "get", "pods", "-n", DATA_NS, "-l", sel)["items"]
+    pods = kubectl_json(env, "get", "pods", "-n", DATA_NS, "-l", sel)["items"]
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
@@ -142,7 +137,9 @@ def test_redis_operator_creates_3_leaders_and_3_followers(local_project: LocalPr
     since = _now()
 
     def roles_running() -> tuple[bool, Any]:
-        pods = _get(env, "get", "pods", "-n", DATA_NS, "-l", "redis_setup_type=cluster")["items"]
+        pods = kubectl_json(env, "get", "pods", "-n", DATA_NS, "-l", "redis_setup_type=cluster")[
+            "items"
+        ]
         running: dict[str, list[str]] = {}
         for p in pods:
             if p["status"].get("phase") == "Running":
@@ -155,7 +152,9 @@ def test_redis_operator_creates_3_leaders_and_3_followers(local_project: LocalPr
 
     running = _wait("3 Redis leaders and 3 followers Running", 300, roles_running)
     for role, nodes in running.items():
-        pools = {_get(env, "get", "node", n)["metadata"]["labels"][POOL_LABEL] for n in nodes}
+        pools = {
+            kubectl_json(env, "get", "node", n)["metadata"]["labels"][POOL_LABEL] for n in nodes
+        }
         assert pools == {"data"}, (role, nodes)
         assert len(set(nodes)) == 3, f"{role}: one pod per data node (anti-affinity) {nodes}"
     assert _refusals(env, since, "claude-enhancer-redis") == []
@@ -165,7 +164,7 @@ MON_NS = "claude-enhancer-monitoring"
 
 
 def _secret_gz(env: dict[str, str], name: str, key: str) -> str:
-    data = _get(env, "get", "secret", "-n", MON_NS, name)["data"][key]
+    data = kubectl_json(env, "get", "secret", "-n", MON_NS, name)["data"][key]
     return gzip.decompress(base64.b64decode(data)).decode()
 
 
@@ -183,7 +182,7 @@ def test_prometheus_operator_runs_the_programs_prometheus_and_alertmanager(
         seen: dict[str, list[dict[str, Any]]] = {}
         for app in want:
             sel = f"app.kubernetes.io/name={app},app.kubernetes.io/instance={prom.NAME}"
-            pods = _get(env, "get", "pods", "-n", MON_NS, "-l", sel)["items"]
+            pods = kubectl_json(env, "get", "pods", "-n", MON_NS, "-l", sel)["items"]
             seen[app] = [p for p in pods if p["status"].get("phase") == "Running"]
         return all(len(seen[a]) == n for a, n in want.items()), {
             a: [p["metadata"]["name"] for p in v] for a, v in seen.items()
@@ -191,12 +190,12 @@ def test_prometheus_operator_runs_the_programs_prometheus_and_alertmanager(
 
     _wait("Prometheus 2/2 and Alertmanager 3/3 Running", 240, pods_running)
     for app, sa in (("prometheus", prom.PROMETHEUS_SA), ("alertmanager", prom.ALERTMANAGER_SA)):
-        sts = _get(env, "get", "statefulset", "-n", MON_NS, f"{app}-{prom.NAME}")
+        sts = kubectl_json(env, "get", "statefulset", "-n", MON_NS, f"{app}-{prom.NAME}")
         assert sts["metadata"]["ownerReferences"][0]["kind"] == app.capitalize()
         sel = f"app.kubernetes.io/name={app},app.kubernetes.io/instance={prom.NAME}"
-        for pod in _get(env, "get", "pods", "-n", MON_NS, "-l", sel)["items"]:
+        for pod in kubectl_json(env, "get", "pods", "-n", MON_NS, "-l", sel)["items"]:
             assert pod["spec"]["serviceAccountName"] == sa  # the identity the mesh admits
-            node = _get(env, "get", "node", pod["spec"]["nodeName"])
+            node = kubectl_json(env, "get", "node", pod["spec"]["nodeName"])
             assert node["metadata"]["labels"][POOL_LABEL] == "system"
             assert all(
                 c["securityContext"]["capabilities"]["drop"] == ["ALL"]
@@ -208,7 +207,9 @@ def test_prometheus_operator_runs_the_programs_prometheus_and_alertmanager(
     # the operator generated Prometheus' config from the program's ServiceMonitor and rules
     config = _secret_gz(env, f"prometheus-{prom.NAME}", "prometheus.yaml.gz")
     assert "job_name: serviceMonitor/claude-enhancer/claude-enhancer/0" in config
-    rules = _get(env, "get", "configmap", "-n", MON_NS, f"prometheus-{prom.NAME}-rulefiles-0")
+    rules = kubectl_json(
+        env, "get", "configmap", "-n", MON_NS, f"prometheus-{prom.NAME}-rulefiles-0"
+    )
     text = "\n".join(rules["data"].values())
     groups = monitoring.load_rule_groups()
     assert groups and all(f"name: {g['name']}" in text for g in groups)

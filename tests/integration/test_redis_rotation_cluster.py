@@ -27,7 +27,7 @@ import pytest
 import redis
 
 from rotator.redis_acl import sha
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, redis_auth_ok
 from tests.toolchain import toolchain_env
 
 REDIS_SERVER = Path("/usr/bin/redis-server")
@@ -197,12 +197,7 @@ def _app_password(v: Vault) -> str:
 
 
 def _auth_ok(port: int, password: str) -> bool:
-    try:
-        return bool(
-            redis.Redis(port=port, username=USER, password=password, socket_timeout=5).ping()
-        )
-    except redis.AuthenticationError:
-        return False
+    return redis_auth_ok(port, USER, password)
 
 
 class Clients:

@@ -17,13 +17,9 @@ from typing import Any
 
 import yaml
 
-from tests.integration.conftest import LocalProject, kubectl, kubectl_run
+from tests.integration.conftest import LocalProject, kubectl_json, kubectl_run
 from tests.toolchain import pins
 from tests.unit.conftest import settings_for
-
-
-def _get(env: dict[str, str], *args: str) -> Any:
-    return json.loads(kubectl(env, *args, "-o", "json"))
 
 
 def _program_namespaces() -> list[str]:
@@ -58,7 +54,7 @@ def test_every_program_pod_runs_an_istio_cni_sidecar_admitted_by_pss_restricted(
     pods = [
         p
         for ns in _program_namespaces()
-        for p in _get(env, "-n", ns, "get", "pods")["items"]
+        for p in kubectl_json(env, "-n", ns, "get", "pods")["items"]
         if p["status"].get("phase") not in ("Succeeded", "Failed")
     ]
     # the app tier, PostgreSQL, Redis and the monitoring StatefulSets are all there
@@ -68,9 +64,9 @@ def test_every_program_pod_runs_an_istio_cni_sidecar_admitted_by_pss_restricted(
     refused = [
         f"{e['involvedObject']['name']}: {e['message']}"
         for ns in _program_namespaces()
-        for e in _get(env, "-n", ns, "get", "events", "--field-selector", "reason=FailedCreate")[
-            "items"
-        ]
+        for e in kubectl_json(
+            env, "-n", ns, "get", "events", "--field-selector", "reason=FailedCreate"
+        )["items"]
         if "PodSecurity" in e.get("message", "") or "sidecar-injector" in e.get("message", "")
     ]
     assert refused == [], "\n".join(refused)
@@ -111,7 +107,7 @@ def test_restricted_admits_the_cni_template_and_refuses_classic_istio_init(
     app_ns = _program_namespaces()[0]
     deploy = next(
         d
-        for d in _get(env, "-n", app_ns, "get", "deployments")["items"]
+        for d in kubectl_json(env, "-n", app_ns, "get", "deployments")["items"]
         if d["metadata"]["name"].startswith("api-")
     )
     template = deploy["spec"]["template"]

@@ -29,7 +29,7 @@ import pytest
 
 from components import vault_spec as spec
 from components.settings import SERVICES
-from tests.integration.conftest import LocalProject, kubectl
+from tests.integration.conftest import LocalProject, kubectl, redis_auth_ok
 
 APP_NS = "claude-enhancer"
 KV = "claude-enhancer"
@@ -213,14 +213,7 @@ def test_rotation_changes_the_postgres_password(vault_env: dict[str, str]) -> No
 
 def _redis_ok(user: str, password: str) -> list[bool]:
     """Whether ``user`` authenticates on each node of the platform's Redis Cluster."""
-    out = []
-    for port in REDIS_PORTS:
-        r = subprocess.run(
-            ["/usr/bin/redis-cli", "-h", "127.0.0.1", "-p", str(port), "--user", user, "ping"],
-            env={"REDISCLI_AUTH": password}, capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        out.append(r.stdout.strip() == "PONG")
-    return out
+    return [redis_auth_ok(port, user, password) for port in REDIS_PORTS]
 
 
 def _redis_app(c: hvac.Client) -> dict[str, str]:

@@ -134,6 +134,14 @@ def full_rotation(w: World, r: Rotator) -> None:
             phase = r.step()
 
 
+def rotated() -> tuple[World, Rotator]:
+    """A world after the bootstrap and one rotation, and its rotator."""
+    w = World()
+    r = rotator(w)
+    full_rotation(w, r)
+    return w, r
+
+
 def test_bootstrap_then_rotation_leaves_exactly_the_new_password_everywhere() -> None:
     w = World()
     full_rotation(w, rotator(w))
@@ -148,9 +156,7 @@ def test_bootstrap_then_rotation_leaves_exactly_the_new_password_everywhere() ->
 
 
 def test_old_password_stays_valid_through_the_grace_period() -> None:
-    w = World()
-    r = rotator(w)
-    full_rotation(w, r)
+    w, r = rotated()
     old = w.app
     assert r.step(force=True) == "published"
     assert w.app != old
@@ -186,9 +192,7 @@ def test_a_crash_before_any_effect_resumes_without_a_refusal(crash_at: int) -> N
 
 
 def test_rerun_when_idle_and_not_due_changes_nothing() -> None:
-    w = World()
-    r = rotator(w)
-    full_rotation(w, r)
+    w, r = rotated()
     before = (dict(w.nodes), w.state_version, w.app)
     w.now += 10
     assert r.step() == "idle"
@@ -197,9 +201,7 @@ def test_rerun_when_idle_and_not_due_changes_nothing() -> None:
 
 
 def test_rotation_is_due_after_the_period_from_config() -> None:
-    w = World()
-    r = rotator(w)
-    full_rotation(w, r)
+    w, r = rotated()
     # the last step ended the grace period: rotated_at (the publish time) is a grace ago
     w.now += CFG.period_seconds - CFG.grace_seconds - 1
     assert r.step() == "idle"
@@ -208,9 +210,7 @@ def test_rotation_is_due_after_the_period_from_config() -> None:
 
 
 def test_drift_on_one_node_is_repaired() -> None:
-    w = World()
-    r = rotator(w)
-    full_rotation(w, r)
+    w, r = rotated()
     first = next(iter(w.nodes))
     w.nodes[first] = frozenset()  # e.g. restarted from a stale aclfile
     r.step()
@@ -218,9 +218,7 @@ def test_drift_on_one_node_is_repaired() -> None:
 
 
 def test_a_node_down_blocks_the_rotation_with_both_passwords_valid() -> None:
-    w = World()
-    r = rotator(w)
-    full_rotation(w, r)
+    w, r = rotated()
     old = w.app
     assert r.step(force=True) == "published"
     w.now += CFG.grace_seconds + 1
@@ -242,9 +240,7 @@ def test_a_missing_node_blocks_it_too() -> None:
 
 
 def test_two_runners_cannot_both_advance() -> None:
-    w = World()
-    r = rotator(w)
-    full_rotation(w, r)
+    w, r = rotated()
     stale_state, stale_version = w.read_state()
     r.step(force=True)  # the other runner went first
     with pytest.raises(CasConflict):
@@ -274,9 +270,7 @@ def test_unknown_phase_in_the_state_is_a_clear_error() -> None:
 
 
 def test_rotate_now_while_a_rotation_is_in_flight_finishes_it_then_rotates_again() -> None:
-    w = World()
-    r = rotator(w)
-    full_rotation(w, r)
+    w, r = rotated()
     assert r.step(force=True) == "published"
     in_flight = w.app
     phase = run_until_idle(r, force=True, wait=lambda s: setattr(w, "now", w.now + s),
@@ -288,9 +282,7 @@ def test_rotate_now_while_a_rotation_is_in_flight_finishes_it_then_rotates_again
 
 def test_a_lost_state_adopts_the_published_password_instead_of_replacing_it() -> None:
     """Pods hold the published password: losing the rotation state must not revoke it."""
-    w = World()
-    r = rotator(w)
-    full_rotation(w, r)
+    w, r = rotated()
     held = w.app
     w.state, w.state_version = None, 0  # its KV path deleted (metadata and all)
     assert r.step() == "idle"
