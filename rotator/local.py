@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from components import settings
@@ -24,6 +25,17 @@ from rotator import __main__ as rotator_cli
 #: the platform's first Redis node and how many there are (platform/local.sh).
 PLATFORM_REDIS_PORT = int(os.environ.get("PLATFORM_REDIS_PORT", "56379"))
 PLATFORM_REDIS_NODES = 6
+
+#: `pulumi up` flags that update only part of the stack (cobra also takes `--flag=value`)
+_PARTIAL_FLAGS = ("--target", "-t", "--target-dependents", "--exclude", "--exclude-dependents")
+
+
+def partial_update(up_args: Sequence[str]) -> bool:
+    """Pure: whether `pulumi up` with these arguments may leave the stack's Vault undeployed."""
+    return any(
+        a.split("=", 1)[0] in _PARTIAL_FLAGS or (a.startswith("-t") and not a.startswith("--"))
+        for a in up_args
+    )
 
 
 def rotator_argv(v: settings.VaultSettings, platform: Path, extra: list[str]) -> list[str]:
@@ -38,10 +50,21 @@ def rotator_argv(v: settings.VaultSettings, platform: Path, extra: list[str]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--after-up"]:
+        # `./ce up [pulumi args]`: the CronJob's first run follows a full update only; a targeted
+        # one may not have created the stack's Vault mount, and is not the place to rotate
+        if partial_update(argv[1:]):
+            print("ce: targeted update: the Redis rotator's first step is skipped "
+                  "(./ce redis-rotate runs it)", file=sys.stderr)  # fmt: skip
+            return 0
+        argv = ["--if-vault"]
     ap = argparse.ArgumentParser(
         prog="./ce redis-rotate",
         description="One rotation step of the local platform's Redis Cluster (as the CronJob "
         "does in a cluster), or every step until idle.",
+        epilog="`--after-up [pulumi up args]` (what ./ce up runs) is --if-vault after a full "
+        "update, and nothing after a targeted one.",
     )
     ap.add_argument("--stack", default="local")
     ap.add_argument("--now", action="store_true", help="rotate even if not due")
