@@ -764,12 +764,15 @@ cmd_up() {
   if needs redis; then up_redis; else stop_pid redis-server $(redis_names); fi
   up_etcd
   up_apiserver
+  up_crds
+  # before anything creates pods in the program's namespaces (the webhook fails closed): the
+  # controller-manager, once started, creates the Jobs' and ReplicaSets' pods at once (after a
+  # restart, the CronJob's missed run), and each one refused before the injector listens is
+  # a FailedCreate
+  if needs istiod; then up_istiod; else stop_pid pilot-discovery; fi
   up_kcm
   up_scheduler
   up_kwok
-  up_crds
-  # before anything creates pods in the program's namespaces (the webhook fails closed)
-  if needs istiod; then up_istiod; else stop_pid pilot-discovery; fi
   if needs cnpg || needs redisop; then up_storage; fi
   if needs cnpg; then up_cnpg_status; up_cnpg; else stop_pid cnpg-manager cnpg-status; fi
   if needs redisop; then up_redisop; else stop_pid redis-operator; fi
