@@ -822,6 +822,12 @@ def pods_view(raw: Mapping[str, Any]) -> tuple[AppSettings, Namespaces]:
     return _app(raw), _namespaces(raw)
 
 
+def rollout_view(raw: Mapping[str, Any]) -> rollout_config.RolloutConfig:
+    """``rollout`` alone (phase, weights), read without the stack's secrets: for the synthetic
+    exporter's traffic split while no VirtualService is applied."""
+    return _rollout(raw, None).config
+
+
 def cluster_mode(raw: Mapping[str, Any]) -> str:
     """``cluster.mode`` (kwok | existing), read without validating the rest of the stack."""
     return _top(raw, "cluster").get_str("mode")

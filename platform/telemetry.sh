@@ -11,13 +11,18 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
+# shellcheck source=toolchain/versions.env
+. "$repo/toolchain/versions.env"
 CE_HOME="${CE_HOME:-$HOME/.cache/ce}"
 T="$CE_HOME/platform/telemetry"
+# the platform's own kubectl (platform part `kubernetes`, the API server's version)
+KUBECTL="${CE_TOOLS:-$CE_HOME/tools}/kubernetes-$K8S_VERSION/bin/kubectl"
 PROM_PORT="${CE_PROMETHEUS_PORT:-9090}"
 EXP_PORT="${CE_EXPORTER_PORT:-15090}"
 CTRL_PORT="${CE_ROLLOUT_METRICS_PORT:-9465}"
-# per track: enough for the local stack's canary judge to conclude within its short bakes
-EXP_RPS="${CE_EXPORTER_RPS:-200}"
+# through the gateway, split by the applied VirtualService's weights (5 % of it at phase 1):
+# enough for the local stack's gate (minRequests 100 per 15 s) and judge at every phase
+EXP_RPS="${CE_EXPORTER_RPS:-400}"
 # the local stack's scrape is faster than the SPEC's 15 s so shortened bakes see enough samples
 SCRAPE="${CE_LOCAL_SCRAPE_INTERVAL:-5s}"
 PY="${CE_PYTHON:-$CE_HOME/venv/bin/python}"
@@ -82,12 +87,24 @@ scrape_configs:
 YAML
 }
 
+# the exporter's identity: its command line and code. A running exporter started from another
+# checkout (it reads that checkout's stack file) or older code (its own, or the label builders
+# and route reading it imports) is replaced, not trusted
+exporter_cmd() {
+  printf '%s\n' "$PY" "$repo/monitoring/exporter/exporter.py" "$EXP_PORT" --stack "$STACK" \
+    --rps "$EXP_RPS" --kubeconfig "${KUBECONFIG:-$CE_HOME/platform/kubeconfig}" --kubectl "$KUBECTL"
+}
+
 cmd_up() {
   command -v prometheus >/dev/null || die "prometheus not found: it is in DEBIAN_TEST_PACKAGES (toolchain/versions.env); run ./ce bootstrap"
+  [ -x "$KUBECTL" ] || die "$KUBECTL not found: the exporter follows the VirtualService with it (./ce bootstrap builds it)"
   mkdir -p "$T/data"
-  if ! { pid_alive exporter && h_exporter; }; then
+  local -a cmd; mapfile -t cmd < <(exporter_cmd)
+  local id; id=$( { exporter_cmd; cat "$repo"/{monitoring/exporter,components,rollout,policies/lib}/*.py; } | sha256sum | cut -c1-16)
+  if ! { pid_alive exporter && h_exporter && [ "$(cat "$T/exporter.id" 2>/dev/null)" = "$id" ]; }; then
     stop exporter
-    start exporter "$PY" "$repo/monitoring/exporter/exporter.py" "$EXP_PORT" --stack "$STACK" --rps "$EXP_RPS"
+    start exporter "${cmd[@]}"
+    echo "$id" >"$T/exporter.id"
     wait_ready exporter 60 h_exporter
     log "synthetic Istio exporter up (pid $(cat "$T/exporter.pid"), http://127.0.0.1:$EXP_PORT/metrics, stack $STACK)"
   fi

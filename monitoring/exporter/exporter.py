@@ -14,10 +14,18 @@ Every label value comes from the program's pure builders for the stack's setting
 against the series real telemetry would carry for these pods: e.g.
 ``destination_version="5.1.0"``, never a made-up "canary".
 
+The requests are split between the tracks as the mesh splits them (``routes``): by the
+canary weight of the VirtualService the API server holds (``--kubeconfig``: the platform's
+exporter), else by the stack file's phase, unless ``--canary-weight`` fixes it (tests that
+stand for one phase without a deployed stack). At 5 % the canary answers 5 % of ``--rps``.
+
 Behaviour flags (also at run time: ``GET /control?canary_error_rate=0.02``; keys:
 canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms, rps,
-canary_traffic=0|1, canary_agents_down, stable_agents_down):
+canary_weight (empty or auto: follow the mesh again), canary_traffic=0|1, canary_agents_down,
+stable_agents_down):
 
+  --rps 400                    requests/s through the gateway, both tracks together
+  --canary-weight 5            a fixed split instead of the applied VirtualService's
   --canary-error-rate 0.02     2 % of canary requests answer 503
   --canary-latency-ms 800      canary latencies spread around 800 ms
   --no-traffic                 the canary receives no requests (no series at all)
@@ -39,6 +47,7 @@ import random
 import sys
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -60,10 +69,13 @@ from components import app as app_spec  # noqa: E402 (after the sys.path insert)
 from components import needs  # noqa: E402
 from components import settings as settings_mod  # noqa: E402
 from components.common import TRACKS  # noqa: E402
+from components.mesh import VIRTUAL_SERVICE_NAME  # noqa: E402
 
 try:  # run as a script (the usual way): this directory is on sys.path
+    from routes import VirtualServiceWatch, watch_argv
     from scenarios import SCENARIOS, exporter_behaviour
 except ImportError:  # imported as a module (tests)
+    from monitoring.exporter.routes import VirtualServiceWatch, watch_argv
     from monitoring.exporter.scenarios import SCENARIOS, exporter_behaviour
 
 #: workflow phases 0-7 (phase 3 runs its tasks in parallel)
@@ -131,6 +143,16 @@ def load_settings(stack: str) -> Pods:
     return Pods(*settings_mod.pods_view(needs.load_stack_raw(stack, ROOT, stack_file(stack))))
 
 
+def stack_canary_weight(stack: str) -> int:
+    """The canary weight of the stack file's phase (what the VirtualService will carry once
+    the phase is deployed)."""
+    return (
+        settings_mod.rollout_view(needs.load_stack_raw(stack, ROOT, stack_file(stack)))
+        .weights()
+        .canary
+    )
+
+
 def request_series(s: Pods, track: str, reporter: str) -> dict[str, str]:
     """Pure: the labels (minus response_code) of one request as Istio reports it."""
     ns = s.namespaces.app
@@ -169,7 +191,8 @@ def agent_series(s: Pods, track: str) -> list[dict[str, str]]:
 
 @dataclass
 class Behaviour:
-    rps: float = 50.0  # requests per second per version
+    rps: float = 100.0  # requests per second through the gateway, split by the canary weight
+    canary_weight: float | None = None  # percent; None: the mesh's (or the stack's) split
     stable_error_rate: float = 0.0
     stable_latency_ms: float = 80.0
     canary_error_rate: float = 0.0
@@ -273,10 +296,15 @@ class SyntheticIstio:
         stack: str | None = None,
         app: AppBehaviour | None = None,
         latency_sigma: float | None = None,
+        mesh_split: Callable[[], int | None] | None = None,
     ) -> None:
         self.latency_sigma = latency_sigma
         self.stack = stack
         self._mtime = stack_file(stack).stat().st_mtime if stack else 0.0
+        #: the applied VirtualService's canary percent (None: none applied)
+        self.mesh_split = mesh_split
+        #: without a VirtualService: the stack file's phase (no stack: stable takes everything)
+        self.stack_weight = stack_canary_weight(stack) if stack else 0
         self.settings = settings
         self.behaviour = behaviour
         self.tick_s = tick_s
@@ -330,10 +358,12 @@ class SyntheticIstio:
         self._mtime = mtime
         try:
             settings = load_settings(self.stack)
+            weight = stack_canary_weight(self.stack)
         except settings_mod.SettingsError:
             return  # a half-written file: keep the last good labels
         with self.lock:
             self.settings = settings
+            self.stack_weight = weight
             self._series = self._request_series()
             self._agents, self._workflows = self._app_series()
             self.requests.clear()
@@ -363,14 +393,22 @@ class SyntheticIstio:
         # close to (and, for targets on bucket edges, at most one bucket above) the target
         return target_ms * self.rng.uniform(0.5, 1.0)
 
+    def canary_weight(self) -> float:
+        """Percent of the gateway's requests that the canary answers now."""
+        if self.behaviour.canary_weight is not None:
+            return self.behaviour.canary_weight
+        applied = self.mesh_split() if self.mesh_split else None
+        return self.stack_weight if applied is None else applied
+
     def tick(self) -> None:
         with self.lock:
             b = self.behaviour
-            plan = [("stable", b.stable_error_rate, b.stable_latency_ms)]
+            share = self.canary_weight() / 100.0
+            plan = [("stable", 1.0 - share, b.stable_error_rate, b.stable_latency_ms)]
             if b.canary_traffic:
-                plan.append(("canary", b.canary_error_rate, b.canary_latency_ms))
-            for track, err_rate, lat in plan:
-                self._carry[track] += b.rps * self.tick_s
+                plan.append(("canary", share, b.canary_error_rate, b.canary_latency_ms))
+            for track, part, err_rate, lat in plan:
+                self._carry[track] += b.rps * part * self.tick_s
                 n = int(self._carry[track])
                 self._carry[track] -= n
                 for _ in range(n):
@@ -388,7 +426,7 @@ class SyntheticIstio:
             self.app.tick(self.tick_s, self._workflows)
 
     def control(self, query: str) -> str:
-        params = urllib.parse.parse_qs(query)
+        params = urllib.parse.parse_qs(query, keep_blank_values=True)
         with self.lock:
             b = self.behaviour
             for key, values in params.items():
@@ -403,6 +441,8 @@ class SyntheticIstio:
                     "stable_agents_down",
                 ):
                     setattr(b, key, float(value))
+                elif key == "canary_weight":
+                    b.canary_weight = None if value in ("", "auto") else float(value)
                 elif key == "canary_traffic":
                     b.canary_traffic = value.lower() in ("1", "true", "yes")
                 elif key == "failed_agents":
@@ -454,7 +494,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("port", type=int, help="TCP port on 127.0.0.1 (0 = any free port, printed)")
     p.add_argument("--stack", default="local", help="stack whose pods are simulated")
-    p.add_argument("--rps", type=float, default=50.0, help="simulated requests/s per version")
+    p.add_argument(
+        "--rps", type=float, default=100.0, help="simulated requests/s, both tracks together"
+    )
+    p.add_argument(
+        "--canary-weight", type=float, default=None,
+        help="fixed canary share in percent (default: the applied VirtualService's, else the "
+        "stack file's phase)",
+    )  # fmt: skip
+    p.add_argument(
+        "--kubeconfig", default=None,
+        help="follow the stack's VirtualService on this API server (kubectl watch)",
+    )  # fmt: skip
+    p.add_argument("--kubectl", default="kubectl", help="kubectl binary for --kubeconfig")
     p.add_argument(
         "--canary-error-rate", type=float, default=0.0, help="fraction of canary 5xx (0.02 = 2%%)"
     )
@@ -478,6 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     behaviour = Behaviour(
         rps=args.rps,
+        canary_weight=args.canary_weight,
         stable_error_rate=args.stable_error_rate,
         stable_latency_ms=args.stable_latency_ms,
         canary_error_rate=args.canary_error_rate,
@@ -492,13 +545,20 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in exporter_behaviour(scenario).items():
             if getattr(args, key) == parser.get_default(key):  # explicit flags win
                 setattr(behaviour, key, value)
+    pods = load_settings(args.stack)
+    watch = None
+    if args.kubeconfig:
+        argv_ = watch_argv(args.kubectl, args.kubeconfig, pods.namespaces.app, VIRTUAL_SERVICE_NAME)
+        watch = VirtualServiceWatch(argv_)
+        watch.start()
     app = SyntheticIstio(
-        load_settings(args.stack),
+        pods,
         behaviour,
         tick_s=args.tick,
         seed=args.seed,
         stack=args.stack,
         latency_sigma=sigma,
+        mesh_split=watch.percent if watch else None,
     )
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(app))
     app.start()
@@ -509,6 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         app.stop()
+        if watch:
+            watch.stop()
         server.server_close()
     return 0
 

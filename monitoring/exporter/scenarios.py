@@ -149,6 +149,7 @@ def generate(scenario: Scenario, seed: int) -> tuple[TrackWindow, TrackWindow]:
 def exporter_behaviour(scenario: Scenario) -> dict[str, float]:
     """The exporter's live behaviour for ``scenario`` (its ``Behaviour`` fields)."""
     return {
+        "canary_weight": scenario.canary_weight,
         "stable_error_rate": scenario.stable_error_rate,
         "canary_error_rate": scenario.canary_error_rate,
         "stable_latency_ms": scenario.latency_median_ms,

@@ -242,6 +242,29 @@ def alertmanager(config: Path, workdir: Path) -> Iterator[str]:
         log.close()
 
 
+def wait_for_canary(url: str, job: str, window: str, at_least: float, timeout: float = 60) -> None:
+    """Block until ``job``'s canary (api-green) answered ``at_least`` requests within ``window``.
+
+    The mesh sends the canary its share only once the step is applied, so after a step the
+    new weight takes a few scrapes to fill a window, as a real bake would."""
+    from driver.prom import PrometheusClient
+
+    client = PrometheusClient(url)
+    q = (
+        f'sum(increase(istio_requests_total{{job="{job}",reporter="destination",'
+        f'destination_workload="api-green"}}[{window}]))'
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = client.query_scalar(q)
+        if n is not None and n >= at_least:
+            return
+        time.sleep(1)
+    pytest.fail(
+        f"{job}: the canary never answered {at_least:g} requests in {window}", pytrace=False
+    )
+
+
 def wait_for_full_window(url: str, jobs: list[str], window: str, timeout: float = 90) -> None:
     """Block until every exporter job has a full ``window`` of stable traffic in Prometheus."""
     from driver.prom import PrometheusClient

@@ -31,12 +31,18 @@ from driver.stack import AutomationStack
 from rollout import config as rollout_config
 from rollout import phases as rollout
 from tests.driver.driver_fakes import Clock, assert_failed_on
-from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
+from tests.driver.driver_promstack import (
+    exporters,
+    prometheus,
+    wait_for_canary,
+    wait_for_full_window,
+)
 from tests.toolchain import toolchain_env
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = os.environ.get("CE_E2E_STACK", "local")
 WINDOW = "15s"
+MIN_REQUESTS = 100
 SPECS = {
     "healthy": [],
     "errors": ["--canary-error-rate", "0.02"],
@@ -54,7 +60,10 @@ def _load_toolchain_env() -> None:
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("prom-e2e")
-    with exporters(SPECS) as exps, prometheus({n: e.port for n, e in exps.items()}, work) as url:
+    # the canary's share follows the VirtualService each step applies, as the mesh's does
+    mesh = ["--rps", "400", "--kubeconfig", toolchain_env()["KUBECONFIG"]]
+    specs = {name: [*flags, *mesh] for name, flags in SPECS.items()}
+    with exporters(specs) as exps, prometheus({n: e.port for n, e in exps.items()}, work) as url:
         wait_for_full_window(url, list(SPECS), WINDOW)
         yield url
 
@@ -88,7 +97,7 @@ def real_stack() -> Iterator[AutomationStack]:
         )
     saved_gate = runner.rollout_config().get("gate")
     runner.set_rollout_value("gate.window", WINDOW)
-    runner.set_rollout_value("gate.minRequests", "100")
+    runner.set_rollout_value("gate.minRequests", str(MIN_REQUESTS))
     # baseline: deployed at phase 0
     runner.set_phase(0)
     lines: list[str] = []
@@ -130,6 +139,8 @@ def test_healthy_canary_goes_0_to_4(real_stack: AutomationStack, prom: str, tmp_
     d, lines, clock = make_driver(real_stack, tmp_path, "healthy")
     for phase, role in enumerate(ROLES):
         clock.advance(bake_of(real_stack, phase) + 0.1)
+        if phase:  # the bake's data at this phase's weight (the fake clock skips its time)
+            wait_for_canary(prom, "healthy", WINDOW, 1.5 * MIN_REQUESTS)
         rep = d.advance(role, prom)
         assert rep.code == core.OK, "\n".join(lines[-60:])
         outs = real_stack.outputs()
@@ -204,6 +215,8 @@ def test_bad_canary_rolls_back(
     assert d.advance("deployment-commander", prom).code == core.OK, "\n".join(lines[-60:])
     assert real_stack.outputs()["rolloutPhase"] == 1
     clock.advance(bake_of(real_stack, 1) + 0.1)
+    if job != "notraffic":  # the bake's data at 5 % (the fake clock skips its time)
+        wait_for_canary(prom, job, WINDOW, 1.5 * MIN_REQUESTS)
     rep = d.advance("tech-lead", prom)
     assert rep.code == core.ROLLED_BACK, "\n".join(lines[-60:])
     outs = real_stack.outputs()

@@ -17,16 +17,23 @@ from driver.prom import PrometheusClient, collect_gate_inputs
 from rollout import phases
 from rollout.gate import GateResult, GateThresholds, evaluate
 from tests.driver.driver_fakes import Clock, FakeStack, assert_failed_on
-from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
+from tests.driver.driver_promstack import (
+    exporters,
+    prometheus,
+    wait_for_canary,
+    wait_for_full_window,
+)
 
+#: the mesh at phase 1's weight (5 % of 400 requests/s: ~300 canary requests per window)
+AT_PHASE_1 = ["--canary-weight", str(phases.PHASE_WEIGHTS[1]), "--rps", "400"]
 SPECS = {
-    "healthy": [],
-    "errors": ["--canary-error-rate", "0.02"],
-    "slow": ["--canary-latency-ms", "800"],
-    "notraffic": ["--no-traffic"],
+    "healthy": [*AT_PHASE_1],
+    "errors": ["--canary-error-rate", "0.02", *AT_PHASE_1],
+    "slow": ["--canary-latency-ms", "800", *AT_PHASE_1],
+    "notraffic": ["--no-traffic", *AT_PHASE_1],
 }
 WINDOW = "15s"
-MIN_REQUESTS = 100  # 50 rps per version -> ~750 canary requests per window
+MIN_REQUESTS = 100
 
 
 def thresholds(job: str) -> GateThresholds:
@@ -40,6 +47,9 @@ def prom_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("prom")
     with exporters(SPECS) as exps, prometheus({n: e.port for n, e in exps.items()}, work) as url:
         wait_for_full_window(url, list(SPECS), WINDOW)
+        for job in SPECS:  # most of a window at the canary's 20 requests/s (notraffic: none)
+            if job != "notraffic":
+                wait_for_canary(url, job, WINDOW, 250)
         yield url
 
 

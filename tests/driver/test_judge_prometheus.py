@@ -1,7 +1,7 @@
 """Integration: the canary judge on what a real Prometheus answers.
 
-The exporter replays seeded scenarios (``--scenario``) at 400 requests/s per
-track (weight 50); one Prometheus scrapes them every second (one job each).
+The exporter replays seeded scenarios (``--scenario``) at 800 requests/s split at
+weight 50 (400 per track); one Prometheus scrapes them every second (one job each).
 The judge reads both tracks through :func:`rollout.judge.collect_inputs` and
 Prometheus' HTTP API. Needs the Debian ``prometheus`` binary (missing = FAIL).
 """
@@ -20,7 +20,7 @@ from rollout.gate import GateThresholds
 from rollout.judge import JudgeInputs, Judgement, Layer, Outcome, collect_inputs, judge
 from tests.driver.driver_promstack import exporters, prometheus, wait_for_full_window
 
-RPS = ["--rps", "400"]
+RPS = ["--rps", "800", "--canary-weight", "50"]
 SPECS = {
     "equal": ["--scenario", "equal", *RPS],
     "slower": ["--scenario", "latency-1.3x", *RPS],

@@ -136,12 +136,15 @@ class Controller:
 
 
 @pytest.fixture(scope="module")
-def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Exporter]]:
+def telemetry(
+    tool_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Exporter]]:
     work = tmp_path_factory.mktemp("prom-controller")
-    # 400 requests/s per track: the judge (the local stack's analysis settings) concludes
-    # within the test's 6 s bakes plus a few seconds of extension at every weight
+    # 400 requests/s through the gateway, split by the VirtualService the controller applies
+    # (20/s to the canary at 5 %), as the platform's exporter does
+    mesh = ["--rps", "400", "--kubeconfig", tool_env["KUBECONFIG"]]
     with (
-        exporters({"mesh": ["--rps", "400"]}) as exps,
+        exporters({"mesh": mesh}) as exps,
         prometheus({"mesh": exps["mesh"].port}, work) as url,
     ):
         deadline = time.monotonic() + 60
@@ -150,7 +153,7 @@ def telemetry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, E
         client = PrometheusClient(url)
         while time.monotonic() < deadline:
             n = client.query_scalar(
-                f'sum(increase(istio_requests_total{{destination_workload="api-green",'
+                f'sum(increase(istio_requests_total{{destination_workload="api-blue",'
                 f'reporter="destination"}}[{WINDOW}]))'
             )
             if n is not None and n > 300:

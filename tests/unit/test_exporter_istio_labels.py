@@ -69,7 +69,7 @@ def _selects(promql_selector: str, labels: dict[str, str]) -> bool:
 def test_exporter_series_carry_the_programs_pod_labels() -> None:
     exp = _exporter()
     s = settings_for("local", 1, None)
-    app = exp.SyntheticIstio(s, exp.Behaviour(), seed=1)
+    app = exp.SyntheticIstio(s, exp.Behaviour(canary_weight=s.rollout.weights.canary), seed=1)
     app.tick()
     app.tick()
     from prometheus_client import generate_latest
@@ -96,7 +96,7 @@ def test_exporter_series_carry_the_programs_pod_labels() -> None:
 def test_gate_queries_find_the_canary_and_only_it() -> None:
     exp = _exporter()
     s = settings_for("local", 1, None)
-    app = exp.SyntheticIstio(s, exp.Behaviour(), seed=1)
+    app = exp.SyntheticIstio(s, exp.Behaviour(canary_weight=s.rollout.weights.canary), seed=1)
     app.tick()
     from prometheus_client import generate_latest
 
@@ -141,7 +141,7 @@ def test_workflow_series_carry_each_tracks_pod_labels() -> None:
     labels Prometheus copies from its pods (``podTargetLabels``), as for ``ce_agent_up``."""
     exp = _exporter()
     s = settings_for("local", 1, None)
-    app = exp.SyntheticIstio(s, exp.Behaviour(), seed=1)
+    app = exp.SyntheticIstio(s, exp.Behaviour(canary_weight=s.rollout.weights.canary), seed=1)
     for _ in range(8):  # 4 workflows/s per track at 0.25 s ticks: a few finish
         app.tick()
     from prometheus_client import generate_latest
