@@ -352,7 +352,10 @@ class SyntheticIstio:
         stableVersion): the pods then carry new labels, and so does their telemetry."""
         if not self.stack:
             return
-        mtime = stack_file(self.stack).stat().st_mtime
+        try:
+            mtime = stack_file(self.stack).stat().st_mtime
+        except OSError:
+            return  # its checkout is gone (a CI clone): keep the last labels, keep ticking
         if mtime == self._mtime:
             return
         self._mtime = mtime

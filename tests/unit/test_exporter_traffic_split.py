@@ -142,3 +142,18 @@ def test_the_watch_lists_by_field_selector_so_a_missing_object_is_no_error() -> 
     argv = watch_argv("kubectl", "/k", "ns", mesh.VIRTUAL_SERVICE_NAME)
     assert argv[argv.index("--field-selector") + 1] == f"metadata.name={mesh.VIRTUAL_SERVICE_NAME}"
     assert {"--watch", "--output-watch-events"} <= set(argv)
+
+
+def test_a_vanished_stack_file_keeps_the_traffic_going(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform's exporter may outlive the checkout it was started from (a CI clone)."""
+    exp = _exporter()
+    f = tmp_path / "Pulumi.local.yaml"
+    f.write_text((ROOT / "stacks" / "Pulumi.local.yaml").read_text())
+    monkeypatch.setattr(exp, "stack_file", lambda _stack: f)
+    app = exp.SyntheticIstio(exp.load_settings("local"), exp.Behaviour(), seed=1, stack="local")
+    f.unlink()
+    app.follow_stack()
+    app.tick()
+    assert _answered(app)["stable"] > 0
