@@ -276,8 +276,9 @@ def run(args: argparse.Namespace) -> Results:
         )
         res.notes.append(
             "fault runs: `./ce rollout run` (CLI runner) at phase 1, local stack interval 2 s, "
-            "Prometheus scrape 5 s, gate window 15 s, 5 % canary 5xx injected in the exporter; "
-            "on-stable time polled on the live VirtualService every 50 ms"
+            "Prometheus scrape 5 s, gate window 15 s, 5 % canary 5xx injected in the exporter, "
+            "whose 400 requests/s follow the applied VirtualService (20/s to the canary at "
+            "phase 1); on-stable time polled on the live VirtualService every 50 ms"
         )
     finally:
         stack_file.write_bytes(original)
