@@ -193,6 +193,26 @@ def watch(tool_env: dict[str, str]) -> Iterator[Watch]:
     t.join(5)
 
 
+def _healthy(url: str, exp: Exporter) -> None:
+    """No fault, and none left in the gate's window. A previous test's fault (stable at 0.2 %
+    errors until its last second) would otherwise fail this test's GO/NO-GO, which judges the
+    last window; a real engineer waits for it to roll over too."""
+    from driver.prom import PrometheusClient
+
+    exp.control(
+        canary_error_rate=0, stable_error_rate=0, canary_latency_ms=80, canary_agents_down=0
+    )
+    client = PrometheusClient(url)
+    q = f'sum(increase(istio_requests_total{{reporter="destination",response_code=~"5.."}}[{WINDOW}]))'
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        n = client.query_scalar(q)
+        if n is None or n == 0:  # None: no 5xx series at all
+            return
+        time.sleep(1)
+    pytest.fail(f"5xx still in the last {WINDOW} a minute after the faults were cleared")
+
+
 def _phases_applied(entries: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
     return [(e.get("from_phase"), e.get("to_phase")) for e in entries if e["result"] == "applied"]
 
@@ -201,7 +221,7 @@ def test_healthy_run_0_to_4_then_promote(
     rollout_stack: LocalProject, telemetry: tuple[str, Exporter], watch: Watch, tmp_path: Path
 ) -> None:
     url, exp = telemetry
-    exp.control(canary_error_rate=0, canary_latency_ms=80, canary_agents_down=0)
+    _healthy(url, exp)
     c = Controller(rollout_stack.env, tmp_path / "audit.jsonl", url)
     code = c.wait(900)
     assert code == 0, "\n".join(c.lines[-80:])
@@ -224,7 +244,7 @@ def test_fault_mid_bake_rolls_back_by_itself(
     rollout_stack: LocalProject, telemetry: tuple[str, Exporter], watch: Watch, tmp_path: Path
 ) -> None:
     url, exp = telemetry
-    exp.control(canary_error_rate=0, canary_latency_ms=80, canary_agents_down=0)
+    _healthy(url, exp)
     rollout_stack.pulumi(
         "config", "set", "--path", "claude-enhancer:rollout.bakeMinutes.1", "10"
     )  # a long bake: the fault lands in the middle of it
@@ -266,7 +286,8 @@ def test_errors_3x_stable_under_the_slo_roll_back_on_the_relative_check(
         ("analysis.phases.1.maxErrorIncrease", 0.5),  # the default: +50 % is a regression
     ):  # fmt: skip
         p.pulumi("config", "set", "--path", f"claude-enhancer:rollout.{path}", str(value))
-    exp.control(canary_error_rate=0, stable_error_rate=0.002, canary_agents_down=0)
+    _healthy(url, exp)
+    exp.control(stable_error_rate=0.002)
     c = Controller(p.env, tmp_path / "audit.jsonl", url)
     try:
         c.wait_line(r"phase 1: gate green", 300)
@@ -291,7 +312,7 @@ def test_phase_2_pauses_then_rolls_back_by_decision(
     rollout_stack: LocalProject, telemetry: tuple[str, Exporter], tmp_path: Path
 ) -> None:
     url, exp = telemetry
-    exp.control(canary_error_rate=0, canary_agents_down=0)
+    _healthy(url, exp)
     c = Controller(rollout_stack.env, tmp_path / "audit.jsonl", url)
     c.wait_line(r"phase 2: gate green", 300)
     exp.control(canary_agents_down=6)  # agent coordination broken: soft failure
@@ -317,7 +338,7 @@ def test_kill_9_mid_step_resumes_without_double_stepping(
     rollout_stack: LocalProject, telemetry: tuple[str, Exporter], tmp_path: Path
 ) -> None:
     url, exp = telemetry
-    exp.control(canary_error_rate=0, canary_agents_down=0)
+    _healthy(url, exp)
     audit = tmp_path / "audit.jsonl"
     c = Controller(rollout_stack.env, audit, url, "--until-phase", "2")
     # mid-step: the step's `started` entry is written and the config names phase 1 (the
