@@ -47,10 +47,11 @@ import random
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -140,17 +141,17 @@ class Pods:
 def load_settings(stack: str) -> Pods:
     """The stack's pod settings from Pulumi.yaml + stacks/Pulumi.<stack>.yaml (the program's
     reader; no secrets needed)."""
-    return Pods(*settings_mod.pods_view(needs.load_stack_raw(stack, ROOT, stack_file(stack))))
+    return Pods(*settings_mod.pods_view(_stack_raw(stack)))
 
 
-def stack_canary_weight(stack: str) -> int:
-    """The canary weight of the stack file's phase (what the VirtualService will carry once
-    the phase is deployed)."""
-    return (
-        settings_mod.rollout_view(needs.load_stack_raw(stack, ROOT, stack_file(stack)))
-        .weights()
-        .canary
-    )
+def _stack_raw(stack: str) -> dict[str, Any]:
+    return needs.load_stack_raw(stack, ROOT, stack_file(stack))
+
+
+def stack_canary_weight(raw: Mapping[str, Any]) -> int:
+    """The canary weight of the stack's phase (what the VirtualService will carry once the
+    phase is deployed)."""
+    return settings_mod.rollout_view(raw).weights().canary
 
 
 def request_series(s: Pods, track: str, reporter: str) -> dict[str, str]:
@@ -304,7 +305,7 @@ class SyntheticIstio:
         #: the applied VirtualService's canary percent (None: none applied)
         self.mesh_split = mesh_split
         #: without a VirtualService: the stack file's phase (no stack: stable takes everything)
-        self.stack_weight = stack_canary_weight(stack) if stack else 0
+        self.stack_weight = stack_canary_weight(_stack_raw(stack)) if stack else 0
         self.settings = settings
         self.behaviour = behaviour
         self.tick_s = tick_s
@@ -360,8 +361,9 @@ class SyntheticIstio:
             return
         self._mtime = mtime
         try:
-            settings = load_settings(self.stack)
-            weight = stack_canary_weight(self.stack)
+            raw = _stack_raw(self.stack)  # read once for the labels and the split
+            settings = Pods(*settings_mod.pods_view(raw))
+            weight = stack_canary_weight(raw)
         except settings_mod.SettingsError:
             return  # a half-written file: keep the last good labels
         with self.lock:
