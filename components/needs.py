@@ -20,8 +20,10 @@ from components import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The parts platform/build.sh knows; every stack on the local platform needs the first five.
-BASE_PARTS: tuple[str, ...] = ("postgres", "crds", "kubernetes", "etcd", "kwok")
+# The parts platform/build.sh knows; every stack on the local platform needs these. `telemetry`
+# (Debian's Prometheus) is what `platform/local.sh up` starts for the rollout: a platform part,
+# so `./ce up`'s bootstrap installs it, not only `./ce test`'s (issue 22).
+BASE_PARTS: tuple[str, ...] = ("postgres", "crds", "kubernetes", "etcd", "kwok", "telemetry")
 
 
 def load_stack_raw(stack: str, root: Path = ROOT, stack_file: Path | None = None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
-#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|nca]...   (default: all)
+#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|telemetry|nca]...   (default: all)
 # CE_PHASE=fetch downloads what the parts need and compiles nothing; the default build phase is
 # offline (toolchain/lib.sh). toolchain/bootstrap.sh runs both, for the parts the stack needs.
 # Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
@@ -15,6 +15,10 @@
 #   istiod-$ISTIOCTL_VERSION/bin/{pilot-discovery,istioctl} + inject/{config,values}, mesh,
 #     meshNetworks, mutatingwebhook.json   (Istio's sidecar injector, rendered by its own istioctl)
 #   nca-$NCA_VERSION/bin/nca   (test tool, not in "all": network-config-analyzer from PyPI)
+#   telemetry: Debian's prometheus (/usr/bin/prometheus, promtool), the rollout's Prometheus
+#     that platform/telemetry.sh runs
+#   platform/build.sh --provides PART...   prints the executables those parts install, one per line
+#     (what platform/local.sh and telemetry.sh may start; checked after every build of a part)
 # Warm runs only compare stamps (a few seconds). Exits non-zero naming the failing part.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -219,11 +223,57 @@ b_redis() { # the Redis Cluster whose ACL user the Redis rotator rotates (stacks
   fetching || ce_log "redis: $(/usr/bin/redis-server --version)"
 }
 
+# The rollout's telemetry (platform/telemetry.sh, started by every `platform/local.sh up` unless
+# CE_TELEMETRY=0): Debian's Prometheus server, with promtool. A platform part, not a test tool:
+# `./ce up` starts it, so `./ce up`'s bootstrap installs it (issue 22).
+b_telemetry() {
+  apt_packages prometheus || return 1
+  fetching && return 0
+  # Debian's package starts a system server on :9090, the platform's own Prometheus port
+  systemctl disable --now prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+  pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
+  ce_log "telemetry: $(/usr/bin/prometheus --version 2>&1 | head -n1)"
+}
+
+# part_provides PART: the executables PART installs, one per line. platform/local.sh and
+# telemetry.sh start nothing else but the base system's commands (PLATFORM_SYSTEM_COMMANDS in
+# toolchain/versions.env): tests/unit/test_entrypoint_tools.py holds each README entry point's
+# bootstrap to that, and every build of a part checks it really installed them.
+part_provides() {
+  local t=$CE_TOOLS
+  case "$1" in
+    kubernetes) printf "$t/kubernetes-$K8S_VERSION/bin/%s\n" kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    etcd) printf "$t/etcd-$ETCD_VERSION/bin/%s\n" etcd etcdctl ;;
+    kwok) echo "$t/kwok-$KWOK_VERSION/bin/kwok" ;;
+    vault) echo "$t/vault-$VAULT_VERSION/bin/vault" ;;
+    crds) ;;
+    postgres) printf "/usr/lib/postgresql/$PG_MAJOR/bin/%s\n" postgres initdb pg_ctl pg_isready psql ;;
+    redis) printf '/usr/bin/%s\n' redis-server redis-cli ;;
+    cnpg) echo "$t/cnpg-$CNPG_VERSION/bin/cnpg-manager" ;;
+    redisop) echo "$t/redisop-$REDISOP_VERSION/bin/redis-operator" ;;
+    promop) echo "$t/promop-$PROMOP_VERSION/bin/prometheus-operator" ;;
+    istiod) printf "$t/istiod-$ISTIOCTL_VERSION/bin/%s\n" pilot-discovery istioctl ;;
+    telemetry) printf '/usr/bin/%s\n' prometheus promtool ;;
+    nca) echo "$t/nca-$NCA_VERSION/bin/nca" ;;
+    *) return 1 ;;
+  esac
+}
+
+KNOWN_PARTS="all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|telemetry|nca"
+if [ "${1:-}" = --provides ]; then
+  shift
+  for p in "$@"; do part_provides "$p" || ce_die "unknown part '$p' ($KNOWN_PARTS)"; done
+  exit 0
+fi
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(all)
-[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok vault redis cnpg redisop promop istiod)
+[ "${parts[0]}" = all ] && parts=(postgres crds kubernetes etcd kwok telemetry vault redis cnpg redisop promop istiod)
 t0=$(ce_now)
 for p in "${parts[@]}"; do
-  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' (all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|nca)"
+  declare -F "b_$p" >/dev/null || ce_die "unknown part '$p' ($KNOWN_PARTS)"
   "b_$p" || ce_die "platform build of '$p' failed (see above)"
+  fetching && continue
+  while read -r f; do
+    [ -x "$f" ] || ce_die "platform part '$p' did not install $f (build.sh part_provides)"
+  done < <(part_provides "$p")
 done
 ce_log "platform ${CE_PHASE:-build} (${parts[*]}) done in $(( $(ce_now) - t0 ))s"

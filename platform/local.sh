@@ -148,7 +148,7 @@ stop_pid() { # NAME... : SIGTERM all, wait up to 10s, then SIGKILL stragglers
 # ------------------------------------------------------------------ binaries
 # The parts the selected stack needs (CE_STACK, default local): the Vault server only when the
 # stack enables Vault. Without the venv yet, everything.
-PARTS=(postgres crds kubernetes etcd kwok vault redis)
+PARTS=(postgres crds kubernetes etcd kwok telemetry vault redis)
 if [ -x "${CE_PYTHON:-$CE_HOME/venv/bin/python}" ]; then
   mapfile -t PARTS < <(cd "$repo" && "${CE_PYTHON:-$CE_HOME/venv/bin/python}" -m components.needs --stack "${CE_STACK:-local}")
   [[ "${PARTS[0]:-ERROR}" != ERROR* ]] || die "stack ${CE_STACK:-local}: ${PARTS[*]}"
@@ -166,6 +166,7 @@ ensure_binaries() {
   needs promop && files+=("$PROMOP_BIN/prometheus-operator")
   needs istiod && files+=("$ISTIOD_DIR/bin/pilot-discovery" "$ISTIOD_DIR/render/mutatingwebhook.json")
   needs redis && files+=("$REDIS_BIN/redis-server" "$REDIS_BIN/redis-cli")
+  needs telemetry && files+=(/usr/bin/prometheus)
   for f in "${files[@]}"; do
     [ -e "$f" ] || { log "missing $f"; missing=1; }
   done
@@ -746,7 +747,10 @@ cmd_status() {
 }
 
 cmd_up() {
-  command -v ss >/dev/null || die "ss (iproute2) is required"
+  local c
+  for c in $PLATFORM_SYSTEM_COMMANDS; do
+    command -v "$c" >/dev/null || die "$c is required from the base system (PLATFORM_SYSTEM_COMMANDS, toolchain/versions.env)"
+  done
   if all_up; then
     # a destroyed stack leaves its static PVs Released: hand them back to new claims, or the
     # next deploy's PostgreSQL/Redis claims stay Pending once the pool is used up
@@ -797,8 +801,9 @@ cmd_down() {
   log "platform down"
 }
 
-# rollout telemetry (Prometheus + synthetic Istio exporter): platform/telemetry.sh, on unless CE_TELEMETRY=0
-telemetry() { [ "${CE_TELEMETRY:-1}" = 0 ] || bash "$here/telemetry.sh" "$@"; }
+# rollout telemetry (Prometheus + synthetic Istio exporter): platform/telemetry.sh, the part
+# `telemetry`; on unless CE_TELEMETRY=0
+telemetry() { [ "${CE_TELEMETRY:-1}" = 0 ] || ! needs telemetry || bash "$here/telemetry.sh" "$@"; }
 case "${1:-}" in
   up) cmd_up; telemetry up ;;
   down) shift; telemetry down; cmd_down "$@" ;;

@@ -96,7 +96,7 @@ exporter_cmd() {
 }
 
 cmd_up() {
-  command -v prometheus >/dev/null || die "prometheus not found: it is in DEBIAN_TEST_PACKAGES (toolchain/versions.env); run ./ce bootstrap"
+  command -v prometheus >/dev/null || die "prometheus not found: it is the platform part 'telemetry' (platform/build.sh telemetry; ./ce bootstrap installs it)"
   [ -x "$KUBECTL" ] || die "$KUBECTL not found: the exporter follows the VirtualService with it (./ce bootstrap builds it)"
   mkdir -p "$T/data"
   local -a cmd; mapfile -t cmd < <(exporter_cmd)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent toolchain bootstrap, in two phases (docs/toolchain-notes.md):
 #
-#   toolchain/bootstrap.sh [--fetch-only] [--stack NAME] [--test-tools]
+#   toolchain/bootstrap.sh [--fetch-only] [--stack NAME] [--test-tools] [--plan]
+#
+# --plan prints what this bootstrap installs for the platform and changes nothing past the venv:
+#        `part NAME` (platform/build.sh parts) and `deb NAME` (Debian test packages) lines.
 #
 # fetch  downloads everything the build needs and compiles nothing: the Python wheels (then the venv
 #        is installed from them), every Go module of every wrapper module that will be built (the
@@ -24,14 +27,15 @@ set -euo pipefail
 # this file while a bootstrap is running).
 main() {
 
-local fetch_only=0 stack=${CE_STACK:-local} test_tools=0
+local fetch_only=0 stack=${CE_STACK:-local} test_tools=0 plan=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --fetch-only) fetch_only=1 ;;
     --stack) stack=${2:?--stack needs a name}; shift ;;
     --stack=*) stack=${1#--stack=} ;;
     --test-tools) test_tools=1 ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
+    --plan) plan=1 ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
     *) echo "bootstrap: unknown argument '$1' (see --help)" >&2; return 2 ;;
   esac
   shift
@@ -85,6 +89,14 @@ local -a parts
 mapfile -t parts < <(cd "$repo" && "$CE_PYTHON" -m components.needs --stack "$stack")
 [ "${#parts[@]}" -gt 0 ] && [[ "${parts[0]}" != ERROR* ]] || ce_die "stack $stack: ${parts[*]:-no platform parts}"
 ce_log "stack $stack needs platform parts: ${parts[*]}"
+if [ "$plan" = 1 ]; then
+  printf 'part %s\n' "${parts[@]}"
+  if [ "$test_tools" = 1 ]; then
+    echo "part nca"
+    local d; for d in $DEBIAN_TEST_PACKAGES; do echo "deb $d"; done
+  fi
+  return 0
+fi
 
 # ---------------------------------------------------------------- the pulumi CLI: reuse or build
 # pulumi_ok BIN: BIN runs and is at least the pinned version.
@@ -235,10 +247,8 @@ done
 bash "$repo/platform/build.sh" "${parts[@]}" || ce_die "platform build failed (see above)"
 if [ ${#debs[@]} -gt 0 ]; then
   apt_packages "${debs[@]}" || ce_die "Debian test packages: see above"
-  # Debian's prometheus package starts a system server on :9090; tests run their own on loopback
-  systemctl disable --now prometheus prometheus-node-exporter prometheus-alertmanager >/dev/null 2>&1 || true
-  pkill -x prometheus-node-exporter >/dev/null 2>&1 || true
-  command -v promtool >/dev/null || ce_die "promtool not on PATH after installing Debian's prometheus"
+  # Debian's alertmanager package starts a system server on :9093; tests run their own on loopback
+  systemctl disable --now prometheus-alertmanager >/dev/null 2>&1 || true
 fi
 [ "$test_tools" = 1 ] && build_test_tools
 ce_log "build phase done in $(( $(ce_now) - tb ))s"
