@@ -87,6 +87,22 @@ def bake_status(
     return BakeStatus(phase, required, entered_at, elapsed, required - elapsed)
 
 
+def paused_since(
+    entries: Iterable[Mapping[str, Any]], phase: int, since: datetime | None
+) -> str | None:
+    """Timestamp of the pause in force at ``phase`` (entries after ``since``, the phase's
+    entry time), else None: a ``continued`` entry lifts it."""
+    paused: str | None = None
+    for e in entries:
+        if since is not None and parse_ts(str(e["ts"])) < since:
+            continue
+        if e.get("result") == "paused" and e.get("from_phase") == phase:
+            paused = str(e["ts"])
+        elif e.get("result") == "continued" and e.get("phase") == phase:
+            paused = None
+    return paused
+
+
 @dataclass(frozen=True)
 class Approval:
     ok: bool

@@ -1,4 +1,4 @@
-"""Command line: ``./ce rollout {status,run,approve,advance,rollback,promote}``."""
+"""Command line: ``./ce rollout {status,run,approve,advance,rollback,promote,report}``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from driver import core
-from driver.audit import AuditLog, default_audit_path
+from rich.console import Console
+
+from driver import core, status_view
+from driver.audit import AuditLog, ce_home, default_audit_path
 from driver.controller import Controller
 from driver.lock import LockHeld, StackLock, default_lock_path
 from driver.metrics import RolloutMetrics
@@ -40,7 +42,11 @@ run      the unattended controller: judges the gate every rollout.intervalSecond
          rolls back at once on a breach, waits for `approve` after each bake, steps, promotes.
 approve  record a decider's decision for the current phase (--decision continue|rollback).
 advance  one gated step by hand (bake over + approver + gate + the judge), then `pulumi up`.
+status   --watch: a live view redrawn in place (plain lines when stdout is not a terminal).
+report   the latest rollout as one self-contained HTML page; also written at the end of every
+         rollout (promoted, rolled back, paused) by run/advance/rollback/promote.
 audit log: $CE_AUDIT_DIR or $CE_HOME/audit/<project>-<stack>.jsonl (JSON lines, UTC).
+reports:   $CE_REPORT_DIR or $CE_HOME/reports/<project>-<stack>-<start>.html
 exit codes: 0 ok, 1 error, 2 refused (nothing changed), 3 rolled back, 4 paused.
 """
 
@@ -66,10 +72,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="phase, weights, bake time remaining, last audit entries")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--watch", action="store_true", help="redraw every --interval s until Ctrl-C")
+    s.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    s.add_argument("--frames", type=int, default=None, help=argparse.SUPPRESS)
 
     prom_help = "Prometheus base URL (default: $CE_PROMETHEUS_URL or %(default)s)"
     prom_default = os.environ.get("CE_PROMETHEUS_URL", DEFAULT_PROMETHEUS)
     webhook_default = os.environ.get("CE_ROLLOUT_WEBHOOK")
+    report_default = os.environ.get("CE_REPORT_DIR") or str(ce_home() / "reports")
+
+    def reports(sp: argparse.ArgumentParser, prometheus: bool = True) -> None:
+        if prometheus:
+            sp.add_argument("--prometheus", default=prom_default, metavar="URL", help=prom_help)
+        sp.add_argument(
+            "--report-dir",
+            default=report_default,
+            metavar="DIR",
+            help="where the rollout report goes at the end of the rollout "
+            "($CE_REPORT_DIR, default %(default)s)",
+        )
+
+    rep = sub.add_parser("report", help="the latest rollout as one HTML page (charts, decisions)")
+    rep.add_argument("--out", default=report_default, metavar="DIR", help="default %(default)s")
+    rep.add_argument("--prometheus", default=prom_default, metavar="URL", help=prom_help)
 
     r = sub.add_parser("run", help="the unattended controller (see below)")
     r.add_argument("--prometheus", default=prom_default, metavar="URL", help=prom_help)
@@ -92,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop once this phase is reached (demos, tests)",
     )
     r.add_argument("--max-turns", type=int, default=None, help=argparse.SUPPRESS)
+    reports(r, prometheus=False)
 
     a = sub.add_parser("approve", help="record a decision for the current phase")
     a.add_argument(
@@ -106,8 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROLE",
         help=", ".join(phases.DECIDERS[k] for k in sorted(phases.DECIDERS)),
     )
-    adv.add_argument("--prometheus", default=prom_default, metavar="URL", help=prom_help)
     adv.add_argument("--webhook", default=webhook_default, metavar="URL")
+    reports(adv)
 
     rb = sub.add_parser("rollback", help="phase 0 now: weights first, then `up` scales green down")
     rb.add_argument("--by", default=os.environ.get("USER") or "operator")
@@ -118,10 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="`up --target` only the VirtualService, canary Deployments and outputs",
     )
     rb.add_argument("--webhook", default=webhook_default, metavar="URL")
+    reports(rb)
 
     pr = sub.add_parser("promote", help="after phase 4's bake: new version becomes stable")
     pr.add_argument("--approved-by", required=True, metavar="ROLE")
     pr.add_argument("--webhook", default=webhook_default, metavar="URL")
+    reports(pr)
     return p
 
 
@@ -165,6 +193,11 @@ def main(
     notifier: Notifier | None = WebhookNotifier(webhook, warn=out) if webhook else None
     metrics = RolloutMetrics(runner.stack_name) if args.command == "run" else None
     changes = args.command in ("run", "advance", "rollback", "promote")
+    report_to = (
+        core.ReportTarget(Path(args.report_dir), args.prometheus)
+        if changes and args.report_dir
+        else None
+    )
     driver = core.Driver(
         runner,
         AuditLog(audit_path),
@@ -172,18 +205,34 @@ def main(
         notifier=notifier,
         metrics=metrics,
         traffic=traffic_factory() if changes else None,
+        report_to=report_to,
     )
     lock = StackLock(
         default_lock_path(runner.project, runner.stack_name), holder=f"./ce rollout {args.command}"
     )
     try:
         if args.command == "status":
+            if args.watch:
+                return status_view.watch(
+                    driver.status,
+                    Console(),
+                    args.interval,
+                    max_frames=args.frames,
+                    audit_log=str(audit_path),
+                )
             info = driver.status()
             if args.json:
                 print(json.dumps({**info, "auditLog": str(audit_path)}, indent=2, default=str))
             else:
-                driver.print_status(info)
-                out(f"audit log        {audit_path}")
+                for line in status_view.plain_lines(info, str(audit_path)):
+                    out(line)
+            return core.OK
+        if args.command == "report":
+            path = driver.write_report(args.prometheus, Path(args.out))
+            if path is None:
+                print(f"error: no rollout in {audit_path}", file=sys.stderr)
+                return core.ERROR
+            out(str(path))
             return core.OK
         if args.command == "approve":
             return driver.approve(args.role, args.decision)

@@ -159,16 +159,7 @@ class Controller:
 
     def paused_since(self, phase: int) -> str | None:
         """Timestamp of the pause in force at ``phase`` (from the audit log), else None."""
-        since = self.d.entered_at(phase)
-        paused: str | None = None
-        for e in self.d.audit.entries():
-            if since is not None and bake.parse_ts(str(e["ts"])) < since:
-                continue
-            if e.get("result") == "paused" and e.get("from_phase") == phase:
-                paused = str(e["ts"])
-            elif e.get("result") == "continued" and e.get("phase") == phase:
-                paused = None
-        return paused
+        return bake.paused_since(self.d.audit.entries(), phase, self.d.entered_at(phase))
 
     # ------------------------------------------------------------------ loop
     def run(self) -> int:

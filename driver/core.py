@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from driver import bake
+from driver import bake, report
 from driver.audit import AuditLog
 from driver.metrics import RolloutMetrics
 from driver.notify import Notifier, NullNotifier
@@ -83,6 +84,14 @@ def targets_from_outputs(outputs: Mapping[str, Any]) -> dict[str, GateTarget]:
     }
 
 
+@dataclass(frozen=True)
+class ReportTarget:
+    """Where the rollout report goes at the end of a rollout, and the Prometheus it reads."""
+
+    out_dir: Path
+    prometheus_url: str
+
+
 @dataclass
 class AdvanceReport:
     code: int
@@ -106,6 +115,8 @@ class Driver:
         traffic: TrafficSwitch | None = None,
         notifier: Notifier | None = None,
         metrics: RolloutMetrics | None = None,
+        report_to: ReportTarget | None = None,
+        range_factory: Callable[[str], report.RangeAPI] = PrometheusClient,
     ) -> None:
         self.runner = runner
         self.audit = audit
@@ -116,6 +127,8 @@ class Driver:
         self.traffic = traffic
         self.notifier = notifier or NullNotifier()
         self.metrics = metrics
+        self.report_to = report_to
+        self.range_factory = range_factory
 
     # ------------------------------------------------------------------ reading
     def config(self) -> rollout_config.RolloutConfig:
@@ -162,8 +175,11 @@ class Driver:
         return out
 
     # ------------------------------------------------------------------ effects
-    def record(self, *, notify: bool = True, **fields: Any) -> dict[str, Any]:
-        """Append an audit entry; every decision (not the ``started`` markers) is notified."""
+    def record(
+        self, *, notify: bool = True, event: str = "rollout.decision", **fields: Any
+    ) -> dict[str, Any]:
+        """Append an audit entry; every decision (not the ``started`` markers) is notified.
+        An entry that ends the rollout (promoted, rolled back, paused) writes its report."""
         entry = {
             "ts": bake.format_ts(self.clock()),
             "project": self.runner.project,
@@ -172,8 +188,54 @@ class Driver:
         }
         clean = self.audit.append(entry)
         if notify and fields.get("result") != "started":
-            self.notifier.send({"event": "rollout.decision", **clean})
+            self.notifier.send({"event": event, **clean})
+        how = report.ends_rollout(clean)
+        if how is not None and self.report_to is not None:
+            self._report_at_end(how, self.report_to)
         return clean
+
+    def write_report(self, prometheus_url: str, out_dir: Path) -> Path | None:
+        """The latest rollout's report (None: the audit log holds no rollout)."""
+        found = report.rollouts(self.audit.entries())
+        if not found:
+            return None
+        cfg = self.config()
+        try:
+            targets = targets_from_outputs(self.runner.outputs())
+        except GateConfigError:
+            targets = {}  # the rollout's own entries may still name them
+        data = report.collect(
+            self.range_factory(prometheus_url),
+            project=self.runner.project,
+            stack=self.runner.stack_name,
+            rollout=found[-1],
+            targets=targets,
+            thresholds=cfg.gate,
+            weights=report.phase_weights(cfg.weights),
+            now=self.clock(),
+        )
+        return report.write(data, out_dir)
+
+    def _report_at_end(self, how: str, to: ReportTarget) -> None:
+        """Write the report; its path goes into the audit log and the webhook. A report that
+        fails is a warning: the rollout's decision stands."""
+        try:
+            path = self.write_report(to.prometheus_url, to.out_dir)
+        except Exception as exc:  # never let the report undo a decision
+            self.out(f"warning: rollout report not written: {_short(exc)}")
+            return
+        if path is None:
+            return
+        self.out(f"rollout report ({how}): {path}")
+        self.record(
+            event="rollout.report",
+            action="report",
+            actor="controller",
+            result="reported",
+            outcome=how,
+            report=str(path),
+            reason=f"report of the rollout ({how})",
+        )
 
     def _stream(self, line: str) -> None:
         self.out(line.rstrip("\n"))
@@ -234,6 +296,7 @@ class Driver:
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict[str, Any]:
+        """The status snapshot: what ``status`` prints, ``--json`` dumps and ``--watch`` draws."""
         cfg = self.config()
         deployed = self.deployed_phase()
         outputs = self.runner.outputs()
@@ -242,9 +305,17 @@ class Driver:
         entries = self.audit.entries()
         bstat = self.bake_status(current, cfg)
         nxt = None if current >= phases.MAX_PHASE else current + 1
+        last_judged = next(
+            (e for e in reversed(entries) if isinstance(e.get("judge"), Mapping)), None
+        )
+        last_gated = next(
+            (e for e in reversed(entries) if isinstance(e.get("gate"), Mapping)), None
+        )
+        paused = bake.paused_since(entries, current, bstat.entered_at)
         return {
             "project": self.runner.project,
             "stack": self.runner.stack_name,
+            "now": bake.format_ts(self.clock()),
             "configPhase": cfg.phase,
             "deployedPhase": deployed,
             "weights": {"stable": weights.stable, "canary": weights.canary},
@@ -254,6 +325,7 @@ class Driver:
             "bake": {
                 "requiredSeconds": bstat.required_s,
                 "enteredAt": bake.format_ts(bstat.entered_at) if bstat.entered_at else None,
+                "elapsedSeconds": bstat.elapsed_s,
                 "remainingSeconds": None
                 if bstat.remaining_s is None
                 else max(0.0, bstat.remaining_s),
@@ -263,32 +335,39 @@ class Driver:
             "nextPhase": nxt,
             "nextDecider": phases.decider_for(current) if nxt is not None else None,
             "onFailure": phases.phase(current).on_failure.value,
+            "paused": paused,
+            "pending": self._pending(current, bstat, paused),
+            "judgement": _judgement_view(last_judged),
+            "gate": _gate_view(last_gated),
             "audit": entries[-5:],
             "inSync": deployed is None or deployed == cfg.phase,
         }
 
-    def print_status(self, info: Mapping[str, Any]) -> None:
-        o = self.out
-        o(f"stack            {info['project']}/{info['stack']}")
-        dep = info["deployedPhase"]
-        o(f"phase (config)   {info['configPhase']}")
-        o(
-            f"phase (deployed) {'never deployed' if dep is None else dep}"
-            + ("" if info["inSync"] else "   <-- differs from config: run `up` or `rollback`")
-        )
-        w = info["weights"]
-        o(f"weights          stable {w['stable']}% / canary {w['canary']}%")
-        o(f"bake             {info['bake']['text']}")
-        o(f"on gate failure  {info['onFailure']}")
-        if info["nextPhase"] is None:
-            o("next             final phase reached (100% canary): `promote` after the bake")
+    def _pending(
+        self, phase: int, bstat: bake.BakeStatus, paused: str | None
+    ) -> dict[str, Any] | None:
+        """The approval the rollout waits for, and who may give it (None: none yet)."""
+        role = phases.approver_for(phase)
+        given = [e for e in self.decisions(phase) if paused is None or str(e["ts"]) >= paused]
+        if given:
+            return {"role": role, "waiting": False, "what": f"{given[-1]['actor']} decided "
+                    f"{given[-1].get('decision')} at {given[-1]['ts']}"}  # fmt: skip
+        if paused is not None:
+            what = f"paused since {paused}: continue or rollback"
+        elif phase == 0:
+            what = "GO/NO-GO to start the rollout"
+        elif not bstat.done:
+            return None
+        elif phase == phases.MAX_PHASE:
+            what = "baked: promote the canary to stable"
         else:
-            o(f"next             phase {info['nextPhase']}, approved by {info['nextDecider']}")
-        o("last audit entries:")
-        if not info["audit"]:
-            o("  (none)")
-        for e in info["audit"]:
-            o("  " + _audit_line(e))
+            what = f"baked: approve phase {phase + 1}"
+        return {
+            "role": role,
+            "waiting": True,
+            "what": what,
+            "command": f"./ce rollout approve --role {role}",
+        }
 
     # ------------------------------------------------------------------ approve
     def approve(self, role: str, decision: str = "continue") -> int:
@@ -464,7 +543,12 @@ class Driver:
             "to_phase": target,
             "op": op,
         }
-        self.record(**base, result="started", reason=reason, notify=False)
+        tracks = None
+        if current == 0 and action == "advance":  # the report charts the tracks as they began
+            tracks = {
+                t: dict(g.labels) for t, g in targets_from_outputs(self.runner.outputs()).items()
+            }
+        self.record(**base, result="started", reason=reason, notify=False, targets=tracks)
         t0 = self.monotonic()
         targets = self.runner.step_targets()
         try:
@@ -672,9 +756,30 @@ def _short(exc: BaseException, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _audit_line(e: Mapping[str, Any]) -> str:
-    return (
-        f"{e.get('ts')} {e.get('actor')} {e.get('action')} "
-        f"{e.get('from_phase', e.get('phase'))}->{e.get('to_phase')} {e.get('result')}: "
-        f"{e.get('reason', '')}"
-    )
+def _judgement_view(e: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The last judgement in the audit log, as the status shows it."""
+    if e is None:
+        return None
+    j = e["judge"]
+    keep = ("name", "layer", "outcome", "value", "threshold", "unit", "window", "p_value")
+    return {
+        "ts": e.get("ts"),
+        "decision": e.get("result"),
+        "phase": e.get("from_phase", e.get("phase")),
+        "outcome": j.get("outcome"),
+        "summary": j.get("summary"),
+        "checks": [{k: c.get(k) for k in keep} for c in j.get("checks", [])],
+    }
+
+
+def _gate_view(e: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The last gate evaluation in the audit log (its checks the judge does not cover)."""
+    if e is None:
+        return None
+    g = e["gate"]
+    keep = ("name", "passed", "value", "threshold", "hard")
+    return {
+        "ts": e.get("ts"),
+        "passed": g.get("passed"),
+        "checks": [{k: c.get(k) for k in keep} for c in g.get("checks", [])],
+    }

@@ -1,4 +1,4 @@
-"""Thin Prometheus HTTP API client (``/api/v1/query``, label values)."""
+"""Thin Prometheus HTTP API client (``/api/v1/query``, ``query_range``, label values)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,30 @@ class PrometheusClient:
         if rtype != "vector":
             raise PromError(f"unexpected result type {rtype!r} for {promql}")
         return list(result or [])
+
+    def query_range(
+        self, promql: str, start: float, end: float, step: float
+    ) -> list[dict[str, Any]]:
+        """``/api/v1/query_range``: one ``{"metric", "values": [[ts, "v"], ...]}`` per series."""
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step:g}",
+        }
+        data = self._get("/api/v1/query_range", params)
+        if data.get("resultType") != "matrix":
+            raise PromError(f"unexpected result type {data.get('resultType')!r} for {promql}")
+        return list(data.get("result") or [])
+
+    def samples(self, selector: str, start: float, end: float) -> list[dict[str, Any]]:
+        """The raw scrapes of ``selector`` in ``(start, end]`` (a range vector at ``end``):
+        each sample keeps the time it was scraped, which a ``query_range`` step would round."""
+        span = max(1, int(end - start + 0.999))
+        data = self._get("/api/v1/query", {"query": f"{selector}[{span}s]", "time": f"{end:.3f}"})
+        if data.get("resultType") != "matrix":
+            raise PromError(f"unexpected result type {data.get('resultType')!r} for {selector}")
+        return list(data.get("result") or [])
 
     def query_scalar(self, promql: str) -> float | None:
         """Single value of an aggregated query; ``None`` for an empty result."""

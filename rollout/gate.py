@@ -185,6 +185,12 @@ class GateQueries:
     request_count: str
     agents_down: str
     workflow_failure_ratio: str
+    burn_rate: str
+    """The error ratio in SLO error budgets (1 = burning the budget exactly as fast as the SLO
+    allows): the rollout report's charts, not a gate check."""
+    requests: str
+    """The raw counter selectors (no range): the report reads their scrapes to place a fault."""
+    errors: str
 
 
 def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries:
@@ -200,11 +206,12 @@ def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries
 
     pod = _matchers("", target.pod_labels)  # the app's own metrics carry the pods' labels
     failed_runs = _matchers("", target.pod_labels, 'result="failure"')
+    error_ratio = (
+        f"(sum(rate({REQUESTS_METRIC}{err_req}[{w}])) or vector(0)) / "
+        f"sum(rate({REQUESTS_METRIC}{all_req}[{w}]))"
+    )
     return GateQueries(
-        error_ratio=(
-            f"(sum(rate({REQUESTS_METRIC}{err_req}[{w}])) or vector(0)) / "
-            f"sum(rate({REQUESTS_METRIC}{all_req}[{w}]))"
-        ),
+        error_ratio=error_ratio,
         p95_ms=quantile(0.95),
         p99_ms=quantile(0.99),
         request_count=f"sum(increase({REQUESTS_METRIC}{all_req}[{w}]))",
@@ -215,6 +222,9 @@ def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries
             f"(sum(rate({WORKFLOW_RUNS_METRIC}{failed_runs}[{w}])) or vector(0)) / "
             f"sum(rate({WORKFLOW_RUNS_METRIC}{pod}[{w}]))"
         ),
+        burn_rate=f"({error_ratio}) / {thresholds.max_error_ratio:g}",
+        requests=f"{REQUESTS_METRIC}{all_req}",
+        errors=f"{REQUESTS_METRIC}{err_req}",
     )
 
 
