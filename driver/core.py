@@ -229,7 +229,7 @@ class Driver:
         self.out(f"rollout report ({how}): {path}")
         self.record(
             event="rollout.report",
-            action="report",
+            action=report.REPORT_ACTION,
             actor="controller",
             result="reported",
             outcome=how,

@@ -47,6 +47,8 @@ CHARTS: tuple[tuple[str, str, str, str], ...] = (
 ERROR_CHECKS = frozenset({"error_ratio", "error_ratio_vs_stable", "burn_rate_vs_stable"})
 #: latency checks and the chart that shows them
 LATENCY_CHECKS = {"p95": "p95_ms", "latency_vs_stable": "p95_ms", "p99": "p99_ms"}
+#: the audit action of the entry that records a written report
+REPORT_ACTION = "report"
 TRACK_COLOURS = {"stable": "#1f77b4", "canary": "#d62728"}
 
 
@@ -94,10 +96,13 @@ class Rollout:
 
 def rollouts(entries: Sequence[Mapping[str, Any]]) -> list[Rollout]:
     """The audit log cut into rollouts: each runs from the first entry after the previous one
-    ended (a promotion or a rollback; a pause does not end it) to its own end."""
+    ended (a promotion or a rollback; a pause does not end it) to its own end. The entries
+    that record a written report are not part of any rollout."""
     out: list[Rollout] = []
     current: list[Mapping[str, Any]] = []
     for e in entries:
+        if e.get("action") == REPORT_ACTION:
+            continue
         current.append(e)
         how = ends_rollout(e)
         if how in ("promoted", "rolled back"):

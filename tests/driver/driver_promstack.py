@@ -117,15 +117,20 @@ def prometheus(
     workdir: Path,
     rule_files: tuple[Path, ...] = (),
     alertmanager: str | None = None,
+    honor_labels: frozenset[str] = frozenset(),
 ) -> Iterator[str]:
     """Prometheus scraping each ``job -> port`` every second; yields its base URL.
 
     ``rule_files`` are evaluated (each group at its own interval); firing alerts go to the
-    Alertmanager at ``alertmanager`` (host:port) when given."""
+    Alertmanager at ``alertmanager`` (host:port) when given. Jobs in ``honor_labels`` keep
+    the labels as exported (the platform's exporter job does: its series carry their own
+    ``job``, platform/telemetry.sh)."""
     binary = prometheus_binary()
     port = free_port()
     jobs = "".join(
-        f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{p}']\n"
+        f"  - job_name: {job}\n"
+        + ("    honor_labels: true\n" if job in honor_labels else "")
+        + f"    static_configs:\n      - targets: ['127.0.0.1:{p}']\n"
         for job, p in targets.items()
     )
     cfg = workdir / "prometheus.yml"

@@ -1,0 +1,278 @@
+"""`status --watch` and the rollout report's pure parts, on snapshots the real driver makes
+(fakes for the stack and Prometheus): what the view draws, the plain fallback when stdout
+is not a terminal, the live redraw in a real terminal (tmux), how the report cuts the audit
+log into rollouts and places a fault."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from driver import cli, core, report, status_view
+from driver.audit import AuditLog
+from driver.controller import Controller
+from rollout.gate import GateThresholds
+from tests.driver.driver_fakes import HEALTHY, FakeProm, FakeStack
+from tests.driver.test_driver_logic import make_driver
+
+ROOT = Path(__file__).resolve().parents[2]
+CANARY = "5.1.0"
+ANSI = re.compile(r"\x1b\[")
+
+
+def paused_at_phase_2(tmp_path: Path) -> core.Driver:
+    """Phase 2 (20 %), 10 of 45 bake minutes gone, paused by the judge: canary errors 3x
+    stable's (both under the SLO), the relative check fails, phase 2's action is pause."""
+    stack = FakeStack(config={"phase": 2}, deployed=2)
+    prom = FakeProm(values={**HEALTHY, "error_ratio": 0.0002})
+    prom.track_values[CANARY] = {"error_ratio": 0.0006}
+    d, _, clk = make_driver(tmp_path, stack, prom=prom)
+    d.record(action="advance", actor="tech-lead", result="applied", from_phase=1, to_phase=2)
+    clk.advance(10)
+    assert Controller(d, "http://prom").turn() is None
+    return d
+
+
+def text_of(info: dict[str, Any], width: int = 140) -> str:
+    console = Console(record=True, width=width, force_terminal=True, color_system=None)
+    console.print(status_view.render(info))
+    return console.export_text()
+
+
+def test_the_view_draws_the_snapshot(tmp_path: Path) -> None:
+    info = paused_at_phase_2(tmp_path).status()
+    shown = text_of(info)
+    assert "phase 2: stable 80% / canary 20%" in shown
+    # the bake as a bar with the time left: 10 of 45 minutes
+    assert "22% of 45m00s (35m00s left)" in shown
+    assert "━" in shown  # rich's progress bar
+    # each check: value against threshold, with its outcome
+    row = next(line for line in shown.splitlines() if "error_ratio_vs_stable" in line)
+    assert re.search(r"3\.00x\s.*<= 1\.50x\s.*fail", row), row
+    row = next(line for line in shown.splitlines() if "│ p95 " in line or " p95 " in line)
+    assert "< 500 ms" in row and "pass" in row, row
+    assert "agents_up" in shown  # the gate's own checks the judge does not cover
+    # the judge's last outcome and the pending approval with who may give it
+    assert "FAIL at" in shown and "(paused, phase 2)" in shown
+    assert "approval pending" in shown
+    assert "sre may give it: paused since" in shown
+    assert "./ce rollout approve --role sre" in shown
+
+
+def test_the_view_is_a_pure_function_of_the_snapshot(tmp_path: Path) -> None:
+    info = paused_at_phase_2(tmp_path).status()
+    again = json.loads(json.dumps(info))  # what `status --json` would hand another process
+    assert text_of(info) == text_of(again)
+
+
+def test_a_decision_clears_the_pending_approval(tmp_path: Path) -> None:
+    d = paused_at_phase_2(tmp_path)
+    assert d.approve("sre") == core.OK
+    info = d.status()
+    assert info["pending"]["waiting"] is False
+    assert "given: sre decided continue" in text_of(info)
+
+
+def test_watch_falls_back_to_plain_lines_without_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = paused_at_phase_2(tmp_path)
+    stack = d.runner
+    argv = ["--audit-log", str(tmp_path / "audit.jsonl"), "status", "--watch"]
+    code = cli.main(
+        [*argv, "--frames", "3", "--interval", "0"], runner_factory=lambda *a: stack
+    )
+    out = capsys.readouterr().out
+    assert code == core.OK
+    assert not ANSI.search(out), "no colour or cursor movement into a pipe"
+    lines = out.splitlines()
+    assert "phase            phase 2: stable 80% / canary 20%" in lines
+    assert any(x.startswith("approval         sre may give it: paused since") for x in lines)
+    assert any(re.match(r"  error_ratio_vs_stable\s+relative\s+3\.00x <= 1\.50x\s+fail", x)
+               for x in lines), lines  # fmt: skip
+    # the snapshot did not change between the frames: one block, not three
+    assert sum(x.startswith("stack ") for x in lines) == 1
+
+
+def test_status_without_watch_prints_the_same_plain_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = paused_at_phase_2(tmp_path)
+    stack = d.runner
+    argv = ["--audit-log", str(tmp_path / "audit.jsonl"), "status"]
+    assert cli.main(argv, runner_factory=lambda *a: stack) == core.OK
+    out = capsys.readouterr().out.splitlines()
+    assert out[:-1] == status_view.plain_lines(d.status())[:-1] or out[0].startswith("stack")
+    assert out[-1] == f"audit log        {tmp_path / 'audit.jsonl'}"
+
+
+# --------------------------------------------------------------------------- live (tmux)
+
+WATCHER = """
+import sys
+sys.path.insert(0, {root!r})
+from driver import cli
+from tests.driver.driver_fakes import FakeStack
+stack = FakeStack(config={{"phase": 2, "bakeMinutes": {{"2": 1}}}}, deployed=2)
+sys.exit(cli.main(["--audit-log", {audit!r}, "status", "--watch", "--interval", "0.5"],
+                  runner_factory=lambda *a: stack))
+"""
+
+
+def _pane(target: str) -> str:
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", target],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_watch_redraws_in_place_in_a_terminal(tmp_path: Path) -> None:
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    audit = tmp_path / "audit.jsonl"
+    log = AuditLog(audit)
+    now = datetime.now(UTC)
+    entered = now - timedelta(seconds=20)  # 20 s into a 60 s bake
+    log.append(
+        {"ts": entered.isoformat().replace("+00:00", "Z"), "action": "advance", "actor": "sre",
+         "from_phase": 1, "to_phase": 2, "result": "applied", "reason": "approved by tech-lead"}
+    )  # fmt: skip
+    script = tmp_path / "watch.py"
+    script.write_text(WATCHER.format(root=str(ROOT), audit=str(audit)))
+    session = f"ce-watch-{time.monotonic_ns()}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "50",
+         f"{sys.executable} {script}"],
+        check=True,
+    )  # fmt: skip
+    try:
+        first = _wait_pane(session, lambda p: _left(p) is not None)
+        assert "sre may give it" not in first  # the bake is not over: nothing pending
+        # the bake moves on and an approval arrives: the same screen shows both, redrawn
+        d = core.Driver(FakeStack(config={"phase": 2}, deployed=2), log, out=lambda _: None)
+        assert d.approve("sre") == core.OK
+        later = _wait_pane(
+            session,
+            lambda p: "given: sre decided continue" in p and (_left(p) or 99) < (_left(first) or 0),
+        )
+        assert later.count("rollout status") == 1, "redrawn in place, not scrolled"
+        assert later.count("phase 2: stable 80% / canary 20%") == 1
+        assert not ANSI.search(later)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def _left(pane: str) -> int | None:
+    """Seconds of bake left as the progress bar's label shows them."""
+    m = re.search(r"\d+% of 1m00s \((\d+)m(\d+)s left\)", pane)
+    return int(m.group(1)) * 60 + int(m.group(2)) if m else None
+
+
+def _wait_pane(session: str, ok: Any, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    pane = ""
+    while time.monotonic() < deadline:
+        pane = _pane(session)
+        if ok(pane):
+            return pane
+        time.sleep(0.2)
+    pytest.fail(f"the pane never showed it:\n{pane}", pytrace=False)
+
+
+# --------------------------------------------------------------------------- report (pure)
+
+
+def _e(ts: datetime, **kw: Any) -> dict[str, Any]:
+    return {"ts": ts.isoformat().replace("+00:00", "Z"), **kw}
+
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_the_audit_log_is_cut_into_rollouts() -> None:
+    s = timedelta(seconds=1)
+    entries = [
+        _e(T0, action="approve", phase=0, actor="deployment-commander", result="recorded"),
+        _e(T0 + s, action="advance", from_phase=0, to_phase=1, result="applied"),
+        _e(T0 + 2 * s, action="gate", from_phase=1, result="judge_failed"),
+        _e(T0 + 3 * s, action="rollback", trigger="judge_failed", result="traffic_switched"),
+        _e(T0 + 4 * s, action="rollback", trigger="judge_failed", to_phase=0, result="applied"),
+        _e(T0 + 5 * s, action="report", result="reported", report="/r.html"),
+        _e(T0 + 9 * s, action="advance", from_phase=0, to_phase=1, result="applied"),
+        _e(T0 + 10 * s, action="judge", from_phase=1, result="paused"),
+    ]
+    first, second = report.rollouts(entries)
+    assert first.outcome == "rolled back" and len(first.entries) == 5
+    assert second.outcome == "paused" and second.start == T0 + 9 * s
+    assert report.failure(first) is entries[2]
+    # a promotion's own traffic switch does not end the rollout; the promotion does
+    promo = [
+        _e(T0, action="rollback", trigger="promote", to_phase=0, result="applied"),
+        _e(T0 + s, action="promote", result="promoted"),
+    ]
+    assert [r.outcome for r in report.rollouts(promo)] == ["promoted"]
+
+
+def _scrapes(onset_s: float, rate: float, n_per_s: float = 50, span: int = 20) -> list[Any]:
+    """Cumulative (t, requests, 5xx) every second; the canary fails ``rate`` from onset_s."""
+    out, n, k = [], 0.0, 0.0
+    for i in range(span + 1):
+        t = 1000.0 + i
+        out.append((t, n, k))
+        n += n_per_s
+        k += n_per_s * rate if t >= 1000.0 + onset_s else 0.0
+    return out
+
+
+def test_the_fault_onset_is_the_change_point_of_the_bad_request_rate() -> None:
+    onset = report.fault_onset(_scrapes(onset_s=7.5, rate=0.3))
+    assert onset is not None
+    # the first faulty interval is (1008, 1009]: errors counted from t=1008 on
+    assert onset.after.timestamp() == 1008.0 and onset.before.timestamp() == 1009.0
+    assert onset.at.timestamp() == 1008.5
+    assert onset.rate_before == 0.0 and onset.rate_after == pytest.approx(0.3)
+    assert report.fault_onset(_scrapes(onset_s=99, rate=0.3)) is None  # nothing changed
+
+
+def test_scrapes_merge_series_that_appear_with_their_first_error() -> None:
+    requests = [{"values": [[1.0, "10"], [2.0, "20"], [3.0, "30"]]}]
+    errors = [{"values": [[2.0, "3"], [3.0, "8"]]}]  # the 5xx series is born at t=2
+    assert report.merge_scrapes(requests, errors) == [(1.0, 10.0, 0.0), (2.0, 20.0, 3.0),
+                                                      (3.0, 30.0, 8.0)]  # fmt: skip
+    assert report.scrape_interval(requests) == 1.0
+
+
+def test_the_page_is_self_contained_with_one_section_per_chart() -> None:
+    s = timedelta(seconds=10)
+    r = report.Rollout(
+        (
+            _e(T0, action="advance", actor="deployment-commander", from_phase=0, to_phase=1,
+               result="applied"),
+            _e(T0 + s, action="promote", actor="deployment-commander", result="promoted"),
+        ),
+        "promoted",
+    )  # fmt: skip
+    pts = [(T0 + timedelta(seconds=i), 0.001 * i) for i in range(5)]
+    data = report.ReportData(
+        project="p", stack="s", rollout=r, weights={0: 0, 1: 5}, thresholds=GateThresholds(),
+        start=T0, end=T0 + 2 * s, step_s=1, chart_window="4s", scrape_s=1.0,
+        series={k: {"stable": pts, "canary": pts} for k, *_ in report.CHARTS},
+    )  # fmt: skip
+    page = report.render_html(data)
+    assert page.count('<section class="chart"') == 1 + len(report.CHARTS)
+    # nothing to fetch: no script or style by URL (the browser test sees no request leave)
+    assert not re.search(r"<(script|link)[^>]*(src|href)=", page)
+    assert page.count("Plotly.newPlot") == 1 + len(report.CHARTS)
+    assert len(page) > 1_000_000  # plotly.js itself is inlined (once)
