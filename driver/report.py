@@ -298,10 +298,11 @@ class ReportData:
 
 
 def window_for(r: Rollout, now: datetime) -> tuple[datetime, datetime]:
-    """The charts' range: the rollout plus a margin either side (a tenth, at least 30 s)."""
+    """The charts' range: the rollout plus a margin either side (a tenth, at least 5 s).
+    ``now`` is when the report is made: the queries stop there (Prometheus has nothing later)."""
     span = max((r.end - r.start).total_seconds(), 1.0)
-    pad = timedelta(seconds=max(30.0, span / 10))
-    return r.start - pad, min(now, r.end + pad)
+    pad = timedelta(seconds=max(5.0, span / 10))
+    return r.start - pad, r.end + pad  # past ``now`` too: the last marker stays in view
 
 
 def chart_step(start: datetime, end: datetime, scrape_s: float) -> tuple[float, str]:
@@ -339,7 +340,7 @@ def collect(
     (the audit part of the report still stands), never raised."""
     start, end = window_for(rollout, now)
     tracks = _targets(rollout, targets)
-    t0, t1 = start.timestamp(), end.timestamp()
+    t0, t1 = start.timestamp(), min(end, now).timestamp()
     errors: list[str] = []
     scrape_s: float | None = None
     raw: dict[str, list[dict[str, Any]]] = {}
@@ -470,10 +471,13 @@ def _fmt(value: Any, unit: str = "") -> str:
 _POST = """
 var gd = document.getElementById('{plot_id}');
 var sec = gd.closest('section');
-var n = 0;
+var n = 0, series = 0;
 gd.data.forEach(function (t) { if (t.meta === 'data') {
-  (t.y || []).forEach(function (v) { if (v !== null && !isNaN(v)) { n += 1; } }); } });
+  var m = 0;
+  (t.y || []).forEach(function (v) { if (v !== null && !isNaN(v)) { m += 1; } });
+  n += m; if (m > 0) { series += 1; } } });
 sec.setAttribute('data-count', String(n));
+sec.setAttribute('data-series', String(series));
 (gd.layout.shapes || []).forEach(function (s) {
   if (s.name === 'fault onset') { sec.setAttribute('data-fault-onset', s.x0); }
   if (s.name === 'traffic switch') { sec.setAttribute('data-traffic-switch', s.x0); }

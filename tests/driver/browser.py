@@ -94,6 +94,7 @@ class Tab:
         self.next_id += 1
         me = self.next_id
         self.ws.send(json.dumps({"id": me, "method": method, "params": params}))
+        self.ws.settimeout(60)  # settle() and wait_event() leave a short one
         while True:
             msg = json.loads(self.ws.recv())
             if msg.get("id") == me:
