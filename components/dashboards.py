@@ -1,10 +1,16 @@
 """Grafana dashboards as code (grafana-foundation-sdk), pure JSON builders.
 
 Queries only; nothing here depends on the rollout phase (the traffic split
-panel reads it live from Istio metrics).
+panel reads it live from Istio metrics). ``python -m components.dashboards --out DIR``
+(``./ce dashboards``) writes each as ``DIR/<name>.json`` for Grafana's import.
 """
 
 from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
 
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import prometheus, stat, timeseries
@@ -131,9 +137,11 @@ def latency() -> db.Dashboard:
 
 def errors() -> db.Dashboard:
     """Error ratio over a 5-minute window."""
+    total = f"sum by (destination_version) (rate(istio_requests_total{{{API}}}[5m]))"
+    # a version without a single 5xx has no 5xx series: 0 for it, not a missing line
     ratio = (
-        f'sum by (destination_version) (rate(istio_requests_total{{{API},response_code=~"5.."}}[5m])) / '
-        f"sum by (destination_version) (rate(istio_requests_total{{{API}}}[5m]))"
+        f'(sum by (destination_version) (rate(istio_requests_total{{{API},response_code=~"5.."}}[5m]))'
+        f" or {total} * 0) / {total}"
     )
     return (
         _dash("ce-errors", "Claude Enhancer / Errors (5m)")
@@ -233,3 +241,29 @@ def render_all() -> dict[str, str]:
     """name -> dashboard JSON."""
     enc = JSONEncoder(sort_keys=True, indent=2)
     return {name: enc.encode(fn().build()) for name, fn in DASHBOARDS.items()}
+
+
+def panel_queries() -> list[tuple[str, str, str, str]]:
+    """(dashboard, panel title, legend, PromQL) of every panel target."""
+    out = []
+    for name, body in render_all().items():
+        for p in json.loads(body)["panels"]:
+            for t in p.get("targets", []):
+                out.append((name, str(p.get("title")), str(t.get("legendFormat", "")), t["expr"]))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Write the Grafana dashboards as JSON files.")
+    ap.add_argument("--out", default="dashboards", help="directory (default %(default)s)")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, body in render_all().items():
+        (out / f"{name}.json").write_text(body + "\n", encoding="utf-8")
+        print(out / f"{name}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

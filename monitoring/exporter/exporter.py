@@ -31,7 +31,10 @@ stable_agents_down):
   --no-traffic                 the canary receives no requests (no series at all)
 
 It also exports the workflow engine's counters, per track with its pod labels, which the
-alert rules and the gate's ``workflows`` check read (``SyntheticApp``). Control keys:
+alert rules and the gate's ``workflows`` check read (``SyntheticApp``), and what cAdvisor and
+kube-state-metrics report of each service's pod per track (CPU, working set, limits from the
+program's resource settings; the api's CPU follows its track's share of the traffic): the
+local platform's kwok nodes run no containers, so nothing else measures them. Control keys:
 failed_agents=N (the first N agents of the stable track report down; the same as
 stable_agents_down), workflow_failure_rate (both tracks), canary_workflow_failure_rate,
 transition_failure_rate.
@@ -124,6 +127,8 @@ AGENT_LABELS = (
 )  # fmt: skip
 #: the service whose pods export the agent states
 AGENT_SERVICE = "agent-runtime"
+#: cAdvisor's (and kube-state-metrics') container labels
+CONTAINER_LABELS = ("namespace", "pod", "container")
 
 
 def stack_file(stack: str) -> Path:
@@ -188,6 +193,60 @@ def agent_series(s: Pods, track: str) -> list[dict[str, str]]:
     """Pure: ``ce_agent_up`` labels per agent for one track, as Prometheus stores them."""
     base = app_series(s, AGENT_SERVICE, track)
     return [{**base, "agent": a.name, "kind": a.kind} for a in s.app.agents]
+
+
+def container_series(s: Pods, track: str) -> dict[str, dict[str, str]]:
+    """Pure: per service, its pod's container of ``track`` as cAdvisor labels it."""
+    return {
+        svc: {
+            "namespace": s.namespaces.app,
+            "pod": f"{app_spec.workload_name(svc, track)}-0",
+            "container": svc,
+        }
+        for svc in settings_mod.SERVICES
+    }
+
+
+class SyntheticPods:
+    """Each track's containers as cAdvisor and kube-state-metrics see them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.cpu = Counter(
+            "container_cpu_usage_seconds", "CPU time used (synthetic cAdvisor)",
+            CONTAINER_LABELS, registry=registry,
+        )  # fmt: skip
+        self.memory = Gauge(
+            "container_memory_working_set_bytes", "Working set (synthetic cAdvisor)",
+            CONTAINER_LABELS, registry=registry,
+        )  # fmt: skip
+        self.limits = Gauge(
+            "kube_pod_container_resource_limits", "Container limits (synthetic kube-state-metrics)",
+            (*CONTAINER_LABELS, "resource", "unit"), registry=registry,
+        )  # fmt: skip
+
+    def clear(self) -> None:
+        for m in (self.cpu, self.memory, self.limits):
+            m.clear()
+
+    def tick(
+        self,
+        dt: float,
+        res: settings_mod.ResourceSettings,
+        containers: dict[str, dict[str, dict[str, str]]],
+        api_share: dict[str, float],
+    ) -> None:
+        """``containers``: track -> service -> labels; ``api_share``: track -> traffic share."""
+        for track, by_service in containers.items():
+            for svc, labels in by_service.items():
+                load = api_share.get(track, 0.0) if svc == app_spec.TRAFFIC_SPLIT_SERVICE else 0.5
+                self.cpu.labels(**labels).inc(res.request_cpu_m / 1000 * (0.2 + 0.8 * load) * dt)
+                self.memory.labels(**labels).set(res.request_memory_mi * 2**20 * (0.6 + 0.2 * load))
+                self.limits.labels(**labels, resource="cpu", unit="core").set(
+                    res.limit_cpu_m / 1000
+                )
+                self.limits.labels(**labels, resource="memory", unit="byte").set(
+                    res.limit_memory_mi * 2**20
+                )
 
 
 @dataclass
@@ -328,6 +387,7 @@ class SyntheticIstio:
             registry=self.registry,
         )  # fmt: skip
         self.app = SyntheticApp(self.registry, app or AppBehaviour(), self.rng)
+        self.pods = SyntheticPods(self.registry)
         self._series = self._request_series()
         self._agents, self._workflows = self._app_series()
         self._stop = threading.Event()
@@ -375,6 +435,7 @@ class SyntheticIstio:
             self.duration.clear()
             self.agent_up.clear()
             self.app.clear()
+            self.pods.clear()
 
     def start(self) -> None:
         self.tick()  # series exist from the first scrape on
@@ -429,6 +490,9 @@ class SyntheticIstio:
                     self.agent_up.labels(**labels).set(0 if i < down else 1)
             # both tracks' pods run (and export) whether or not the mesh sends them requests
             self.app.tick(self.tick_s, self._workflows)
+            shares = {"stable": 1.0 - share, "canary": share if b.canary_traffic else 0.0}
+            containers = {t: container_series(self.settings, t) for t in TRACKS}
+            self.pods.tick(self.tick_s, self.settings.app.resources, containers, shares)
 
     def control(self, query: str) -> str:
         params = urllib.parse.parse_qs(query, keep_blank_values=True)

@@ -108,9 +108,7 @@ def test_a_rolled_back_rollout_report_marks_the_fault_and_the_switch(tmp_path: P
         fault = rolled_back_rollout(m)
         assert fault.code == core.ROLLED_BACK, m.lines
         path = reported(m, "rolled back")
-        switched = next(
-            e for e in m.driver.audit.entries() if e["result"] == "traffic_switched"
-        )
+        switched = next(e for e in m.driver.audit.entries() if e["result"] == "traffic_switched")
     _, sections, text = in_chromium(path, "rolled-back")
     switch_at = parse_ts(switched["ts"])
     for s in sections:

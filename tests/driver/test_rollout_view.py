@@ -89,9 +89,7 @@ def test_watch_falls_back_to_plain_lines_without_a_terminal(
     d = paused_at_phase_2(tmp_path)
     stack = d.runner
     argv = ["--audit-log", str(tmp_path / "audit.jsonl"), "status", "--watch"]
-    code = cli.main(
-        [*argv, "--frames", "3", "--interval", "0"], runner_factory=lambda *a: stack
-    )
+    code = cli.main([*argv, "--frames", "3", "--interval", "0"], runner_factory=lambda *a: stack)
     out = capsys.readouterr().out
     assert code == core.OK
     assert not ANSI.search(out), "no colour or cursor movement into a pipe"

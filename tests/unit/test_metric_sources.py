@@ -8,7 +8,6 @@ metric nothing exports, like an ``http_requests_total`` the app never had) fails
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -103,12 +102,7 @@ KNOWN = _exporter_names() | _recorded() | set(REAL_EXPORTERS)
 
 
 def _panels() -> list[tuple[str, str]]:
-    out = []
-    for name, body in dashboards.render_all().items():
-        for p in json.loads(body)["panels"]:
-            for t in p.get("targets", []):
-                out.append((f"{name}/{p.get('title')}", t["expr"]))
-    return out
+    return [(f"{name}/{title}", expr) for name, title, _, expr in dashboards.panel_queries()]
 
 
 @pytest.mark.parametrize("where,expr", _panels(), ids=[w for w, _ in _panels()])
