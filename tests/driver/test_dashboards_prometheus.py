@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from components.dashboards import panel_queries
 from driver import core
 from driver.prom import PrometheusClient
