@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", help="phase, weights, bake time remaining, last audit entries")
     s.add_argument("--json", action="store_true")
     s.add_argument("--watch", action="store_true", help="redraw every --interval s until Ctrl-C")
+    metrics_port = int(os.environ.get("CE_ROLLOUT_METRICS_PORT", DEFAULT_METRICS_PORT))
+    s.add_argument(
+        "--controller",
+        default=f"http://127.0.0.1:{metrics_port}",
+        metavar="URL",
+        help="a running `run`'s /metrics: the judge's live numbers (default %(default)s; "
+        "else the last decision's from the audit log)",
+    )
     s.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
     s.add_argument("--frames", type=int, default=None, help=argparse.SUPPRESS)
 
@@ -214,13 +222,13 @@ def main(
         if args.command == "status":
             if args.watch:
                 return status_view.watch(
-                    driver.status,
+                    lambda: driver.status(args.controller),
                     Console(),
                     args.interval,
                     max_frames=args.frames,
                     audit_log=str(audit_path),
                 )
-            info = driver.status()
+            info = driver.status(args.controller)
             if args.json:
                 print(json.dumps({**info, "auditLog": str(audit_path)}, indent=2, default=str))
             else:

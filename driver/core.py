@@ -18,7 +18,7 @@ from typing import Any
 
 from driver import bake, report
 from driver.audit import AuditLog
-from driver.metrics import RolloutMetrics
+from driver.metrics import RolloutMetrics, controller_judgement
 from driver.notify import Notifier, NullNotifier
 from driver.prom import PromAPI, PrometheusClient, collect_gate_inputs
 from driver.stack import StackRunner, rollback_targets
@@ -295,8 +295,12 @@ class Driver:
         )
 
     # ------------------------------------------------------------------ status
-    def status(self) -> dict[str, Any]:
-        """The status snapshot: what ``status`` prints, ``--json`` dumps and ``--watch`` draws."""
+    def status(self, controller_url: str | None = None) -> dict[str, Any]:
+        """The status snapshot: what ``status`` prints, ``--json`` dumps and ``--watch`` draws.
+
+        The judge's last outcome comes from a running controller's ``/metrics`` at
+        ``controller_url`` (it judges every turn, and records a judgement only with a
+        decision), else from the last decision's judgement in the audit log."""
         cfg = self.config()
         deployed = self.deployed_phase()
         outputs = self.runner.outputs()
@@ -337,10 +341,22 @@ class Driver:
             "onFailure": phases.phase(current).on_failure.value,
             "paused": paused,
             "pending": self._pending(current, bstat, paused),
-            "judgement": _judgement_view(last_judged),
+            "judgement": self._live_judgement(controller_url, current)
+            or _judgement_view(last_judged),
             "gate": _gate_view(last_gated),
             "audit": entries[-5:],
             "inSync": deployed is None or deployed == cfg.phase,
+        }
+
+    def _live_judgement(self, url: str | None, phase: int) -> dict[str, Any] | None:
+        live = controller_judgement(url, self.runner.stack_name) if url else None
+        if live is None or live["phase"] != phase:
+            return None  # no controller, or its judgement is of another phase
+        return {
+            **live,
+            "ts": bake.format_ts(self.clock()),
+            "decision": "controller judging",
+            "summary": None,
         }
 
     def _pending(
@@ -545,10 +561,13 @@ class Driver:
         }
         tracks = None
         if current == 0 and action == "advance":  # the report charts the tracks as they began
-            tracks = {
-                t: dict(g.labels) for t, g in targets_from_outputs(self.runner.outputs()).items()
-            }
-        self.record(**base, result="started", reason=reason, notify=False, targets=tracks)
+            try:
+                found = targets_from_outputs(self.runner.outputs())
+                tracks = {t: dict(g.labels) for t, g in found.items()}
+            except GateConfigError:
+                pass  # the report falls back to the outputs it finds then
+        extra: dict[str, Any] = {"targets": tracks} if tracks else {}
+        self.record(**base, result="started", reason=reason, notify=False, **extra)
         t0 = self.monotonic()
         targets = self.runner.step_targets()
         try:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import MetricsHandler
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from rollout.gate import GateResult
-from rollout.judge import METRIC_HELP, Judgement, MetricSample, metric_samples
+from rollout.judge import CHECK_UNITS, METRIC_HELP, Judgement, MetricSample, metric_samples
 from rollout.phases import MAX_PHASE
 
 
@@ -106,3 +110,55 @@ class RolloutMetrics:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def read_judgement(text: str, stack: str) -> dict[str, Any] | None:
+    """The controller's last judgement for ``stack`` back from its ``/metrics`` text (what
+    :meth:`RolloutMetrics.judge` serves), shaped as the status shows a judgement; None
+    when it has judged nothing yet."""
+    outcome: str | None = None
+    phase: str | None = None
+    checks: dict[tuple[str, str], dict[str, Any]] = {}
+    fields = {
+        "ce_judge_check_value": "value",
+        "ce_judge_check_threshold": "threshold",
+        "ce_judge_check_p_value": "p_value",
+    }
+    for fam in text_string_to_metric_families(text):
+        for smp in fam.samples:
+            lb = smp.labels
+            if lb.get("stack") != stack:
+                continue
+            if smp.name == "ce_judge_outcome" and smp.value == 1:
+                outcome, phase = lb["outcome"], lb.get("phase")
+            elif smp.name in fields or smp.name == "ce_judge_check_outcome":
+                c = checks.setdefault(
+                    (lb["check"], lb["layer"]),
+                    {
+                        "name": lb["check"],
+                        "layer": lb["layer"],
+                        "unit": CHECK_UNITS.get(lb["check"]),
+                    },
+                )
+                if smp.name == "ce_judge_check_outcome":
+                    if smp.value == 1:
+                        c["outcome"] = lb["outcome"]
+                else:
+                    c[fields[smp.name]] = smp.value
+    if outcome is None:
+        return None
+    return {
+        "outcome": outcome,
+        "phase": int(phase) if phase else None,
+        "checks": list(checks.values()),
+    }
+
+
+def controller_judgement(url: str, stack: str, timeout: float = 1.0) -> dict[str, Any] | None:
+    """:func:`read_judgement` from a running controller's ``/metrics``; None when none runs."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/metrics", timeout=timeout) as resp:
+            text = resp.read().decode()
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return read_judgement(text, stack)

@@ -52,6 +52,16 @@ from rollout.gate import DURATION_BUCKET_METRIC, REQUESTS_METRIC
 
 #: the gate's point-estimate checks that the judge's absolute layer replaces in phases 1-4
 SLO_CHECKS: tuple[str, ...] = ("error_ratio", "p95", "p99")
+#: what each check's value and threshold are in (``/metrics`` carries no unit; the status
+#: view reads it here)
+CHECK_UNITS: dict[str, str] = {
+    "error_ratio": "ratio",
+    "p95": "ms",
+    "p99": "ms",
+    "error_ratio_vs_stable": "x stable",
+    "latency_vs_stable": "x stable",
+    "burn_rate_vs_stable": "budgets",
+}
 
 
 class SloLimits(Protocol):
@@ -531,7 +541,7 @@ def _error_ratio_abs(c: TrackCounts, limits: SloLimits, s: AnalysisSettings, w: 
         limit,
         value,
         limit,
-        "ratio",
+        CHECK_UNITS["error_ratio"],
         "{:.4%}",
         min(limit * (1 + 2 * s.max_error_increase), 0.999),
         s,
@@ -563,7 +573,7 @@ def _quantile_abs(
         tail,
         value,
         limit_ms,
-        "ms",
+        CHECK_UNITS[name],
         "{:.0f} ms",
         min(tail * (1 + 2 * s.max_latency_increase), 0.999),
         s,
@@ -615,7 +625,7 @@ def _error_ratio_rel(inp: JudgeInputs, s: AnalysisSettings, limit: float) -> Che
         outcome=outcome,
         value=ratio,
         threshold=r0,
-        unit="x stable",
+        unit=CHECK_UNITS["error_ratio_vs_stable"],
         canary=rate_c,
         stable=rate_s,
         canary_n=nc,
@@ -662,7 +672,7 @@ def _burn_rel(inp: JudgeInputs, s: AnalysisSettings, limit: float) -> CheckResul
         outcome=outcome,
         value=diff,
         threshold=m,
-        unit="budgets",
+        unit=CHECK_UNITS["burn_rate_vs_stable"],
         canary=burn_c,
         stable=burn_s,
         canary_n=nc,
@@ -734,7 +744,7 @@ def _latency_rel(inp: JudgeInputs, s: AnalysisSettings) -> CheckResult:
         outcome=outcome,
         value=estimate,
         threshold=f0,
-        unit="x stable",
+        unit=CHECK_UNITS["latency_vs_stable"],
         canary=p95_c,
         stable=p95_s,
         canary_n=nc,

@@ -21,6 +21,7 @@ from rich.console import Console
 from driver import cli, core, report, status_view
 from driver.audit import AuditLog
 from driver.controller import Controller
+from driver.metrics import RolloutMetrics
 from rollout.gate import GateThresholds
 from tests.driver.driver_fakes import HEALTHY, FakeProm, FakeStack
 from tests.driver.test_driver_logic import make_driver
@@ -81,6 +82,29 @@ def test_a_decision_clears_the_pending_approval(tmp_path: Path) -> None:
     info = d.status()
     assert info["pending"]["waiting"] is False
     assert "given: sre decided continue" in text_of(info)
+
+
+def test_the_judge_comes_live_from_a_running_controller(tmp_path: Path) -> None:
+    d = paused_at_phase_2(tmp_path)  # the audit log holds the pause's failed judgement
+    live = Controller(d, "http://prom")._judgement(2, 60)  # what `run` judges this turn
+    metrics = RolloutMetrics("test")
+    metrics.judge(2, live)
+    url = f"http://127.0.0.1:{metrics.serve(0)}"
+    try:
+        info = d.status(url)
+        shown = info["judgement"]
+        assert shown["decision"] == "controller judging" and shown["phase"] == 2
+        assert shown["outcome"] == live.outcome.value
+        want = {c.name: (c.outcome.value, c.value, c.threshold, c.unit) for c in live.checks}
+        got = {c["name"]: (c["outcome"], c["value"], c["threshold"], c["unit"])
+               for c in shown["checks"]}  # fmt: skip
+        assert got == want  # the exposition carries floats exactly
+        assert "(controller judging, phase 2)" in text_of(info)
+        metrics.judge(1, live)  # a judgement of another phase is not this phase's
+        assert d.status(url)["judgement"]["decision"] == "paused"
+    finally:
+        metrics.close()
+    assert d.status(url)["judgement"]["decision"] == "paused"  # no controller: the audit log's
 
 
 def test_watch_falls_back_to_plain_lines_without_a_terminal(
