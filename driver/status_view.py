@@ -47,7 +47,7 @@ def fmt_value(value: Any, unit: str | None) -> str:
         return f"{v:.2f}x"
     if unit == "budgets":
         return f"{v:+.2f} budgets"
-    return f"{v:g}"
+    return f"{v:.0f}" if v.is_integer() else f"{v:g}"  # counts: 1000000, not 1e+06
 
 
 def duration(seconds: float | None) -> str:

@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 import websocket
 
+from tests.driver.driver_promstack import stop_process
+
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -159,12 +161,7 @@ def chromium(width: int = 1400, height: int = 1000) -> Iterator[Tab]:
         finally:
             tab.ws.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         shutil.rmtree(profile, ignore_errors=True)
 
 

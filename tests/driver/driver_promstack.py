@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,8 @@ class Exporter:
             return r.read().decode()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Terminate, and kill after 10 s."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -108,7 +110,7 @@ def exporters(specs: dict[str, list[str]]) -> Iterator[dict[str, Exporter]]:
         yield started
     finally:
         for e in started.values():
-            _stop(e.proc)
+            stop_process(e.proc)
 
 
 @contextmanager
@@ -182,7 +184,7 @@ def prometheus(
             pytest.fail("prometheus not ready after 60 s", pytrace=False)
         yield url
     finally:
-        _stop(proc)
+        stop_process(proc)
         log.close()
 
 
@@ -243,7 +245,7 @@ def alertmanager(config: Path, workdir: Path) -> Iterator[str]:
             time.sleep(0.2)
         yield f"127.0.0.1:{port}"
     finally:
-        _stop(proc)
+        stop_process(proc)
         log.close()
 
 

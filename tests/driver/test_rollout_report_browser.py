@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from driver import core
+from driver import cli, core
 from driver.bake import parse_ts
 from driver.report import CHARTS
 from tests.driver.browser import Page, chromium, open_page, screenshot
@@ -91,6 +91,12 @@ def test_a_healthy_rollout_report_in_chromium(tmp_path: Path) -> None:
     with mesh_rollout(tmp_path) as m:
         healthy_rollout(m)
         path = reported(m, "promoted")
+        # on demand, through the CLI: the same rollout, the same file name
+        ondemand = tmp_path / "on-demand"
+        argv = ["--audit-log", str(tmp_path / "audit.jsonl"), "report", "--out", str(ondemand),
+                "--prometheus", m.prom_url]  # fmt: skip
+        assert cli.main(argv, runner_factory=lambda *a: m.stack) == core.OK
+        assert (ondemand / path.name).is_file()
     _, sections, text = in_chromium(path, "healthy")
     assert all(s["onset"] is None and s["traffic"] is None for s in sections)
     # the timeline names every approval and who gave it; each judgement has its table

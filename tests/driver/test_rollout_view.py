@@ -5,6 +5,7 @@ log into rollouts and places a fault."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -45,7 +46,9 @@ def paused_at_phase_2(tmp_path: Path) -> core.Driver:
 
 
 def text_of(info: dict[str, Any], width: int = 140) -> str:
-    console = Console(record=True, width=width, force_terminal=True, color_system=None)
+    console = Console(
+        record=True, width=width, force_terminal=True, color_system=None, file=io.StringIO()
+    )
     console.print(status_view.render(info))
     return console.export_text()
 
