@@ -179,10 +179,10 @@ def failed_checks(e: Mapping[str, Any]) -> list[str]:
 @dataclass(frozen=True)
 class Onset:
     at: datetime
-    """Midpoint of the scrape interval in which the canary's bad-request rate changed."""
-    after: datetime
-    """The last scrape before the change and the first after it: the fault began between."""
-    before: datetime
+    """The middle of the scrape interval in which the canary's bad-request rate stepped up."""
+    low: datetime
+    """The fault began in (low, high]: the interval whose scrapes first carried it."""
+    high: datetime
     rate_before: float
     rate_after: float
 
@@ -194,25 +194,21 @@ def _ll(k: float, n: float) -> float:
     return (k * math.log(p) if k else 0.0) + ((n - k) * math.log(1 - p) if n > k else 0.0)
 
 
-def fault_onset(scrapes: Sequence[tuple[float, float, float]]) -> Onset | None:
-    """Where the canary's bad-request rate stepped up: the binomial change point (maximum
-    likelihood over every split) of per-scrape ``(time, requests, bad)`` cumulative counters.
+#: (low, high, requests, bad): what the scrapes of one interval added, over (low, high]
+Interval = tuple[float, float, float, float]
 
-    Pure. ``None`` when no split raises the rate (nothing changed in the data).
-    """
-    pts = sorted(scrapes)
-    deltas: list[tuple[float, float, float, float]] = []  # (t0, t1, n, k)
-    for (t0, n0, k0), (t1, n1, k1) in zip(pts, pts[1:]):
-        dn = n1 - n0 if n1 >= n0 else n1  # a counter reset starts from 0
-        dk = k1 - k0 if k1 >= k0 else k1
-        deltas.append((t0, t1, max(dn, 0.0), min(max(dk, 0.0), max(dn, 0.0))))
-    # prefix sums: every split in one pass
-    cn, ck = [0.0], [0.0]
-    for d in deltas:
-        cn.append(cn[-1] + d[2])
-        ck.append(ck[-1] + d[3])
+
+def fault_onset(intervals: Sequence[Interval]) -> Onset | None:
+    """Where the canary's bad-request rate stepped up: the binomial change point (maximum
+    likelihood over every split) of consecutive intervals. Pure; ``None`` when no split
+    raises the rate (nothing changed in the data)."""
+    xs = sorted(intervals)
+    cn, ck = [0.0], [0.0]  # prefix sums: every split in one pass
+    for _, _, n, k in xs:
+        cn.append(cn[-1] + n)
+        ck.append(ck[-1] + k)
     best: tuple[float, int] | None = None
-    for i in range(1, len(deltas)):
+    for i in range(1, len(xs)):
         n1, k1 = cn[i], ck[i]
         n2, k2 = cn[-1] - n1, ck[-1] - k1
         if n1 <= 0 or n2 <= 0 or k2 / n2 <= k1 / n1:
@@ -223,35 +219,58 @@ def fault_onset(scrapes: Sequence[tuple[float, float, float]]) -> Onset | None:
     if best is None:
         return None
     i = best[1]
-    t0, t1 = deltas[i][0], deltas[i][1]
+    lo, hi = xs[i][0], xs[i][1]
     return Onset(
-        at=datetime.fromtimestamp((t0 + t1) / 2, UTC),
-        after=datetime.fromtimestamp(t0, UTC),
-        before=datetime.fromtimestamp(t1, UTC),
+        at=datetime.fromtimestamp((lo + hi) / 2, UTC),
+        low=datetime.fromtimestamp(lo, UTC),
+        high=datetime.fromtimestamp(hi, UTC),
         rate_before=ck[i] / cn[i],
         rate_after=(ck[-1] - ck[i]) / (cn[-1] - cn[i]),
     )
 
 
-def merge_scrapes(
-    requests: Iterable[Mapping[str, Any]], bad: Iterable[Mapping[str, Any]]
-) -> list[tuple[float, float, float]]:
-    """Sum raw counter series per scrape time: ``(t, requests, bad)``. A bad-request series
-    that appears mid-way (its first 5xx) counts 0 before its first scrape."""
-    req: dict[float, float] = {}
-    for s in requests:
-        for t, v in s.get("values", []):
-            req[float(t)] = req.get(float(t), 0.0) + float(v)
-    bad_at: dict[float, float] = dict.fromkeys(req, 0.0)
-    for s in bad:
-        values = sorted((float(t), float(v)) for t, v in s.get("values", []))
-        j, last = 0, 0.0
-        for t in sorted(req):  # the series' last value at or before each scrape
-            while j < len(values) and values[j][0] <= t:
-                last = values[j][1]
-                j += 1
-            bad_at[t] += last
-    return [(t, req[t], bad_at[t]) for t in sorted(req)]
+def increments(
+    series: Iterable[Mapping[str, Any]], since: float, scrape_s: float
+) -> list[tuple[float, float]]:
+    """``(scrape time, increase since the series' previous scrape)`` of raw counter series
+    queried from ``since``. A series first scraped later than one interval after ``since``
+    was born then (its first 5xx, a new pod): its first value is an increase; otherwise the
+    first sample is the baseline. A counter reset starts again from 0."""
+    out: list[tuple[float, float]] = []
+    for s in series:
+        vals = sorted((float(t), float(v)) for t, v in s.get("values", []))
+        if not vals:
+            continue
+        if vals[0][0] - since > 1.5 * scrape_s:
+            out.append(vals[0])
+        for (_, v0), (t1, v1) in zip(vals, vals[1:]):
+            out.append((t1, v1 - v0 if v1 >= v0 else v1))
+    return out
+
+
+def intervals(
+    requests: Iterable[Mapping[str, Any]],
+    bad: Iterable[Mapping[str, Any]],
+    since: float,
+    scrape_s: float,
+) -> list[Interval]:
+    """Requests and bad requests per scrape interval, over every series: each increase counts
+    in the interval of the scrape that saw it (pods are scraped at different moments), on a
+    grid of ``scrape_s`` centred on the scrapes of the first series."""
+    inc_n = increments(requests, since, scrape_s)
+    if not inc_n:
+        return []
+    origin = min(t for t, _ in inc_n) - scrape_s / 2
+    bins: dict[int, list[float]] = {}
+    for which, incs in ((0, inc_n), (1, increments(bad, since, scrape_s))):
+        for t, d in incs:
+            bins.setdefault(int((t - origin) // scrape_s), [0.0, 0.0])[which] += d
+    out: list[Interval] = []
+    for i in range(min(bins), max(bins) + 1):
+        n, k = bins.get(i, [0.0, 0.0])
+        high = origin + (i + 0.5) * scrape_s  # the scrapes of the bin, about
+        out.append((high - scrape_s, high, n, min(k, n)))
+    return out
 
 
 def scrape_interval(series: Iterable[Mapping[str, Any]]) -> float | None:
@@ -411,11 +430,11 @@ def _place_fault(
     names = failed_checks(failed)
     decided = parse_ts(str(failed["ts"]))
     entered = _entered_before(data.rollout, decided) or data.start
-    if any(n in ERROR_CHECKS for n in names) and raw.get("requests"):
+    if any(n in ERROR_CHECKS for n in names) and raw.get("requests") and data.scrape_s:
         lo, hi = entered.timestamp(), decided.timestamp()
-        scrapes = [s for s in merge_scrapes(raw["requests"], raw["errors"]) if lo <= s[0] <= hi]
-        data.onset = fault_onset(scrapes)
-        data.onset_source = "canary 5xx scrapes (change point)"
+        every = intervals(raw["requests"], raw["errors"], data.start.timestamp(), data.scrape_s)
+        data.onset = fault_onset([x for x in every if lo <= x[1] and x[0] <= hi])
+        data.onset_source = "change point of the canary's 5xx in its raw scrapes"
         return
     for n in names:
         key = LATENCY_CHECKS.get(n)
@@ -425,7 +444,7 @@ def _place_fault(
         over = [t for t, v in data.series[key].get("canary", []) if entered <= t and v >= limit]
         if over:
             step = timedelta(seconds=data.step_s)
-            data.onset = Onset(over[0] - step / 2, over[0] - step, over[0], 0.0, 1.0)
+            data.onset = Onset(over[0] - step / 2, over[0] - step, over[0], math.nan, math.nan)
             data.onset_source = f"first {key} point over {limit:g} ms"
             return
 
@@ -686,6 +705,12 @@ section.chart { margin-bottom: 0.5em; }
 """
 
 
+def _rates(o: Onset) -> str:
+    if math.isnan(o.rate_before):
+        return ""
+    return f"; canary 5xx {_fmt(o.rate_before, 'ratio')} -> {_fmt(o.rate_after, 'ratio')}"
+
+
 def render_html(data: ReportData) -> str:
     """The whole page (pure). plotly.js is inlined once, in the first chart."""
     r = data.rollout
@@ -718,10 +743,8 @@ def render_html(data: ReportData) -> str:
         facts.append(
             (
                 "fault onset",
-                f"{format_ts(data.onset.at)} (between scrapes {format_ts(data.onset.after)} and "
-                f"{format_ts(data.onset.before)}; canary bad-request rate "
-                f"{data.onset.rate_before:.3%} -> {data.onset.rate_after:.3%}; "
-                f"{data.onset_source})",
+                f"{format_ts(data.onset.at)} (began after {format_ts(data.onset.low)}, by "
+                f"{format_ts(data.onset.high)}{_rates(data.onset)}; {data.onset_source})",
             )
         )
     if data.switch is not None:

@@ -250,33 +250,46 @@ def test_the_audit_log_is_cut_into_rollouts() -> None:
     assert [r.outcome for r in report.rollouts(promo)] == ["promoted"]
 
 
-def _scrapes(onset_s: float, rate: float, n_per_s: float = 50, span: int = 20) -> list[Any]:
-    """Cumulative (t, requests, 5xx) every second; the canary fails ``rate`` from onset_s."""
-    out, n, k = [], 0.0, 0.0
-    for i in range(span + 1):
-        t = 1000.0 + i
-        out.append((t, n, k))
-        n += n_per_s
-        k += n_per_s * rate if t >= 1000.0 + onset_s else 0.0
-    return out
+def _pod(offset: float, onset: float, rate: float, per_s: float = 50) -> list[Any]:
+    """One pod's raw counters (requests, 5xx), scraped every second from 1000 + offset;
+    its 5xx series is born with the first error, as prometheus_client's labels() does."""
+    reqs, errs, n, k = [], [], 0.0, 0.0
+    for i in range(21):
+        t = 1000.0 + offset + i
+        reqs.append([t, str(n)])
+        if k:
+            errs.append([t, str(k)])
+        n += per_s  # what happens in (t, t + 1], seen by the next scrape
+        k += per_s * rate * min(1.0, max(0.0, t + 1 - onset))  # failing from the onset on
+    return [{"values": reqs}, {"values": errs}]
 
 
 def test_the_fault_onset_is_the_change_point_of_the_bad_request_rate() -> None:
-    onset = report.fault_onset(_scrapes(onset_s=7.5, rate=0.3))
-    assert onset is not None
-    # the first faulty interval is (1008, 1009]: errors counted from t=1008 on
-    assert onset.after.timestamp() == 1008.0 and onset.before.timestamp() == 1009.0
-    assert onset.at.timestamp() == 1008.5
-    assert onset.rate_before == 0.0 and onset.rate_after == pytest.approx(0.3)
-    assert report.fault_onset(_scrapes(onset_s=99, rate=0.3)) is None  # nothing changed
+    requests, errors = _pod(0.0, onset=1007.6, rate=0.3)
+    found = report.fault_onset(report.intervals([requests], [errors], 999.0, 1.0))
+    assert found is not None
+    # the first 5xx happen in (1007, 1008] and the scrape at 1008 carries them
+    assert (found.low.timestamp(), found.high.timestamp()) == (1007.0, 1008.0)
+    assert found.at.timestamp() == 1007.5
+    assert found.rate_before == 0.0 and found.rate_after == pytest.approx(0.3, abs=0.02)
+    requests, errors = _pod(0.0, onset=9999, rate=0.3)
+    assert report.fault_onset(report.intervals([requests], [errors], 999.0, 1.0)) is None
 
 
-def test_scrapes_merge_series_that_appear_with_their_first_error() -> None:
-    requests = [{"values": [[1.0, "10"], [2.0, "20"], [3.0, "30"]]}]
-    errors = [{"values": [[2.0, "3"], [3.0, "8"]]}]  # the 5xx series is born at t=2
-    assert report.merge_scrapes(requests, errors) == [(1.0, 10.0, 0.0), (2.0, 20.0, 3.0),
-                                                      (3.0, 30.0, 8.0)]  # fmt: skip
-    assert report.scrape_interval(requests) == 1.0
+def test_pods_scraped_at_different_moments_place_the_fault_within_a_scrape() -> None:
+    pods = [_pod(off, onset=1010.0, rate=0.2) for off in (0.0, 0.35, 0.8)]
+    every = report.intervals([p[0] for p in pods], [p[1] for p in pods], 999.0, 1.0)
+    assert sum(x[2] for x in every) == pytest.approx(3 * 20 * 50)  # every increase, once
+    found = report.fault_onset(every)
+    assert found is not None and abs(found.at.timestamp() - 1010.0) <= 1.0, found
+
+
+def test_a_series_there_from_the_start_is_a_baseline_not_an_increase() -> None:
+    old = {"values": [[1000.0, "500"], [1001.0, "550"]]}  # scraped from the window's start
+    born = {"values": [[1005.0, "7"], [1006.0, "9"]]}  # a 5xx series born mid-window
+    assert report.increments([old, born], 999.5, 1.0) == [(1001.0, 50.0), (1005.0, 7.0),
+                                                          (1006.0, 2.0)]  # fmt: skip
+    assert report.scrape_interval([old]) == 1.0
 
 
 def test_the_page_is_self_contained_with_one_section_per_chart() -> None:
