@@ -21,10 +21,11 @@ Collecting (:func:`collect`) does the I/O; :func:`render_html` is pure.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from driver.bake import APPLIED, format_ts, parse_ts
 from rollout import phases
 from rollout.gate import GateTarget, GateThresholds, build_queries
 
-#: what the charts draw, per track: (key, title, axis unit, GateQueries field, threshold field)
+#: what the charts draw, per track: (key, title, axis unit, the GateQueries field it plots)
 CHARTS: tuple[tuple[str, str, str, str], ...] = (
     ("error_ratio", "Error ratio (5xx)", "ratio", "error_ratio"),
     ("p95_ms", "P95 latency", "ms", "p95_ms"),
@@ -368,16 +369,13 @@ def collect(
         raw["requests"] = api.samples(q.requests, t0, t1)
         raw["errors"] = api.samples(q.errors, t0, t1)
         scrape_s = scrape_interval(raw["requests"])
+        if scrape_s is None:  # the canary never took traffic (a NO-GO): stable's scrapes
+            stable = build_queries(thresholds, tracks["stable"]).requests
+            scrape_s = scrape_interval(api.samples(stable, max(t0, t1 - 600), t1))
     except Exception as exc:  # the audit part still makes a report
         errors.append(f"raw scrapes: {exc}")
     step, window = chart_step(start, end, scrape_s or 15.0)
-    charted = GateThresholds(
-        max_error_ratio=thresholds.max_error_ratio,
-        max_p95_ms=thresholds.max_p95_ms,
-        max_p99_ms=thresholds.max_p99_ms,
-        window=window,
-        selector=thresholds.selector,
-    )
+    charted = dataclasses.replace(thresholds, window=window)  # the gate's PromQL, chart window
     data = ReportData(
         project=project,
         stack=stack,
@@ -782,6 +780,6 @@ def write(data: ReportData, out_dir: Path) -> Path:
     return path
 
 
-def phase_weights(weights_of: Any) -> dict[int, int]:
+def phase_weights(weights_of: Callable[[int], phases.Weights]) -> dict[int, int]:
     """phase -> canary weight from ``RolloutConfig.weights``."""
     return {p: int(weights_of(p).canary) for p in range(phases.MAX_PHASE + 1)}

@@ -25,6 +25,7 @@ from driver.controller import Controller
 from driver.metrics import RolloutMetrics
 from rollout.gate import GateThresholds
 from tests.driver.driver_fakes import HEALTHY, FakeProm, FakeStack
+from tests.driver.driver_rollout import Hook
 from tests.driver.test_driver_logic import make_driver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,13 +33,15 @@ CANARY = "5.1.0"
 ANSI = re.compile(r"\x1b\[")
 
 
-def paused_at_phase_2(tmp_path: Path) -> core.Driver:
+def paused_at_phase_2(tmp_path: Path, hook: Any = None, reports: Path | None = None) -> core.Driver:
     """Phase 2 (20 %), 10 of 45 bake minutes gone, paused by the judge: canary errors 3x
     stable's (both under the SLO), the relative check fails, phase 2's action is pause."""
     stack = FakeStack(config={"phase": 2}, deployed=2)
     prom = FakeProm(values={**HEALTHY, "error_ratio": 0.0002})
     prom.track_values[CANARY] = {"error_ratio": 0.0006}
-    d, _, clk = make_driver(tmp_path, stack, prom=prom)
+    d, _, clk = make_driver(tmp_path, stack, prom=prom, notifier=hook)
+    if reports is not None:  # nothing listens there: the report notes the failed queries
+        d.report_to = core.ReportTarget(reports, "http://127.0.0.1:9")
     d.record(action="advance", actor="tech-lead", result="applied", from_phase=1, to_phase=2)
     clk.advance(10)
     assert Controller(d, "http://prom").turn() is None
@@ -85,6 +88,18 @@ def test_a_decision_clears_the_pending_approval(tmp_path: Path) -> None:
     info = d.status()
     assert info["pending"]["waiting"] is False
     assert "given: sre decided continue" in text_of(info)
+
+
+def test_a_pause_writes_the_report_even_without_prometheus(tmp_path: Path) -> None:
+    hook = Hook()
+    d = paused_at_phase_2(tmp_path, hook, tmp_path / "reports")
+    last = d.audit.entries()[-1]
+    assert (last["action"], last["result"], last["outcome"]) == ("report", "reported", "paused")
+    assert hook.events[-1]["event"] == "rollout.report"
+    assert hook.events[-1]["report"] == last["report"]
+    page = Path(last["report"]).read_text()
+    assert "query error" in page and "127.0.0.1:9" in page  # said on the page, not raised
+    assert "error_ratio_vs_stable" in page  # the judgement's table from the audit log
 
 
 def test_the_judge_comes_live_from_a_running_controller(tmp_path: Path) -> None:
