@@ -34,8 +34,9 @@ from tests.driver.driver_promstack import (
     wait_for_full_window,
 )
 
-#: the exporter's job keeps its labels as on the platform (the app's series carry job=...)
-JOB = "claude-enhancer"
+#: the exporter's job as platform/telemetry.sh names it; it keeps the labels as exported
+#: (the app's series carry their own job="claude-enhancer", which the dashboards select)
+JOB = "istio-mesh"
 SCRAPE_S = 1.0  # driver_promstack's scrape interval
 #: short bakes and windows so a whole rollout fits in well under a minute; a high
 #: confidence so a healthy canary is never failed by chance in the few comparisons it gets
