@@ -364,7 +364,12 @@ class Driver:
     ) -> dict[str, Any] | None:
         """The approval the rollout waits for, and who may give it (None: none yet)."""
         role = phases.approver_for(phase)
-        given = [e for e in self.decisions(phase) if paused is None or str(e["ts"]) >= paused]
+        since = None if paused is None else bake.parse_ts(paused)
+        given = [
+            e
+            for e in self.decisions(phase)
+            if since is None or bake.parse_ts(str(e["ts"])) >= since
+        ]
         if given:
             return {"role": role, "waiting": False, "what": f"{given[-1]['actor']} decided "
                     f"{given[-1].get('decision')} at {given[-1]['ts']}"}  # fmt: skip

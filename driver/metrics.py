@@ -161,4 +161,7 @@ def controller_judgement(url: str, stack: str, timeout: float = 1.0) -> dict[str
             text = resp.read().decode()
     except (urllib.error.URLError, OSError, ValueError):
         return None
-    return read_judgement(text, stack)
+    try:
+        return read_judgement(text, stack)
+    except (ValueError, KeyError):  # something else answers on that port
+        return None
