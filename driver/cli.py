@@ -72,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="phase, weights, bake time remaining, last audit entries")
     s.add_argument("--json", action="store_true")
-    s.add_argument("--watch", action="store_true", help="redraw every --interval s until Ctrl-C")
+    s.add_argument(
+        "--watch",
+        action="store_true",
+        help="redraw in place every --interval s until Ctrl-C (plain lines into a pipe)",
+    )
     metrics_port = int(os.environ.get("CE_ROLLOUT_METRICS_PORT", DEFAULT_METRICS_PORT))
     s.add_argument(
         "--controller",
@@ -81,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a running `run`'s /metrics: the judge's live numbers (default %(default)s; "
         "else the last decision's from the audit log)",
     )
-    s.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    s.add_argument("--interval", type=float, default=2.0, metavar="S", help="default %(default)s")
     s.add_argument("--frames", type=int, default=None, help=argparse.SUPPRESS)
 
     prom_help = "Prometheus base URL (default: $CE_PROMETHEUS_URL or %(default)s)"
