@@ -76,7 +76,8 @@ class Controller:
         self.metrics_port = free_port()
         cmd = [
             sys.executable, "-m", "driver", "--stack", "local", "--audit-log", str(audit),
-            "run", "--prometheus", prom, "--metrics-port", str(self.metrics_port), *extra,
+            "run", "--prometheus", prom, "--metrics-port", str(self.metrics_port),
+            "--report-dir", str(audit.parent / "reports"), *extra,
         ]  # fmt: skip
         self.env, self.audit = env, audit
         self.proc = subprocess.Popen(
@@ -226,7 +227,12 @@ def test_healthy_run_0_to_4_then_promote(
     code = c.wait(900)
     assert code == 0, "\n".join(c.lines[-80:])
     assert _phases_applied(c.entries()) == [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)]
-    assert c.entries()[-1]["result"] == "promoted"
+    *_, promoted, reported = c.entries()
+    assert promoted["result"] == "promoted"
+    # the end of the rollout writes its report (from the platform's Prometheus)
+    assert (reported["result"], reported["outcome"]) == ("reported", "promoted")
+    assert Path(reported["report"]).parent == tmp_path / "reports"
+    assert "query error" not in Path(reported["report"]).read_text()
     # after the controller's own first `up`, a step touches only the phase's resources
     modes = [e["mode"] for e in c.entries() if e["result"] == "applied" and e["to_phase"] > 0]
     assert modes[0] == "full" and all(m.startswith("targeted") for m in modes[1:]), modes
