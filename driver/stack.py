@@ -228,6 +228,8 @@ class CliStack:
         self.project = str(project["name"])
         self._config_dir = self.work_dir / str(project.get("stackConfigDir") or ".")
         self._outputs: dict[str, Any] | None = None
+        #: the checkpoint's digest the cached outputs were read at (None: not a file backend)
+        self._outputs_state: str | None = None
         self.on_call: Callable[[str, float], None] | None = None
         # (program inputs, backend state) right after this runner's last successful `up`
         self._converged: tuple[str, str] | None = None
@@ -285,8 +287,13 @@ class CliStack:
         return cancel_stale_file_lock(self.project, self.stack_name)
 
     def outputs(self) -> dict[str, Any]:
-        if self._outputs is None:
+        """The stack's outputs, read again only when the backend's checkpoint changed (another
+        process ran `up`: `status --watch` beside the controller), or after our own `up`."""
+        raw = self._checkpoint()
+        state = _sha(raw) if raw is not None else None
+        if self._outputs is None or state != self._outputs_state:
             self._outputs = json.loads(self._run("stack", "output", "--json", "--show-secrets"))
+            self._outputs_state = state
         return dict(self._outputs)
 
     def _checkpoint(self) -> bytes | None:
@@ -346,6 +353,7 @@ class CliStack:
             outputs = self.outputs()
         else:
             self._outputs = outputs
+            self._outputs_state = _sha(raw) if raw is not None else None
         return UpOutcome(outputs=dict(outputs), result=result, summary=summary)
 
     def resources(self) -> list[Resource]:

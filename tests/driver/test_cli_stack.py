@@ -96,3 +96,19 @@ def test_a_step_targets_its_resources_only_when_nothing_else_changed(tmp_path: P
 
     s._run("refresh", "--yes", "--skip-preview")
     assert s.step_targets() is None  # the state changed outside this runner
+
+
+def test_outputs_follow_an_up_by_another_process(tmp_path: Path) -> None:
+    """`status --watch` (one process) while the controller (another) steps: the watcher's
+    outputs follow the backend's checkpoint instead of staying as first read."""
+    controller = _project(tmp_path, PROGRAM)
+    controller.set_phase(1)
+    controller.up(lambda _l: None)
+    watcher = CliStack("t", tmp_path, env=controller.env)
+    assert watcher.outputs()["rolloutPhase"] == 1
+    calls: list[str] = []
+    watcher.on_call = lambda name, _secs: calls.append(name)
+    assert watcher.outputs()["rolloutPhase"] == 1 and calls == []  # unchanged: no CLI call
+    controller.set_phase(2)
+    controller.up(lambda _l: None)
+    assert watcher.outputs()["rolloutPhase"] == 2
