@@ -9,8 +9,9 @@ What it holds, and where each part comes from:
   burn rate: Prometheus range queries of the gate's own PromQL (:func:`rollout.gate.build_queries`
   over a chart window), with the SLO thresholds and every decision marked;
 - each judgement's table (the ``judge`` dicts the controller wrote into the audit log);
-- for a rollback, the fault's onset (:func:`fault_onset`, from the canary's raw scrapes) and
-  the traffic switch (the ``traffic_switched`` audit entry) marked on every chart.
+- for a rollback, the fault's onset (:func:`fault_onset`, from the canary's raw scrapes: its
+  5xx, or its requests slower than the failed latency limit) and the traffic switch (the
+  ``traffic_switched`` audit entry) marked on every chart.
 
 Charts are drawn by plotly with plotly.js inlined once, so the file works offline. Every chart
 section gets ``data-count`` (points plotted) and the fault/switch markers' positions as
@@ -46,8 +47,6 @@ CHARTS: tuple[tuple[str, str, str, str], ...] = (
 )
 #: judge/gate checks whose failure is about errors (placed by the raw error scrapes)
 ERROR_CHECKS = frozenset({"error_ratio", "error_ratio_vs_stable", "burn_rate_vs_stable"})
-#: latency checks and the chart that shows them
-LATENCY_CHECKS = {"p95": "p95_ms", "latency_vs_stable": "p95_ms", "p99": "p99_ms"}
 #: the audit action of the entry that records a written report
 REPORT_ACTION = "report"
 TRACK_COLOURS = {"stable": "#1f77b4", "canary": "#d62728"}
@@ -274,6 +273,42 @@ def intervals(
     return out
 
 
+def slower_than(
+    buckets: Iterable[Mapping[str, Any]], limit_ms: float
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]], float | None]:
+    """From raw histogram bucket series: every request (the ``+Inf`` buckets) and the requests
+    slower than the first bucket bound at or over ``limit_ms`` (``+Inf`` minus that bucket,
+    per label set and scrape), and that bound (None: no finite bound reaches the limit)."""
+    groups: dict[tuple[tuple[str, str], ...], dict[float, Mapping[str, Any]]] = {}
+    for s in buckets:
+        m = dict(s.get("metric", {}))
+        le = float(m.pop("le", "nan"))
+        groups.setdefault(tuple(sorted(m.items())), {})[le] = s
+    bounds = sorted(
+        {le for g in groups.values() for le in g if le >= limit_ms and math.isfinite(le)}
+    )
+    if not bounds:
+        return [g[math.inf] for g in groups.values() if math.inf in g], [], None
+    bound = bounds[0]
+    every: list[Mapping[str, Any]] = []
+    slow: list[Mapping[str, Any]] = []
+    for g in groups.values():
+        if math.inf not in g or bound not in g:
+            continue
+        every.append(g[math.inf])
+        under = {float(t): float(v) for t, v in g[bound].get("values", [])}
+        slow.append(
+            {
+                "values": [
+                    [t, str(float(v) - under[float(t)])]
+                    for t, v in g[math.inf].get("values", [])
+                    if float(t) in under
+                ]
+            }
+        )
+    return every, slow, bound
+
+
 def scrape_interval(series: Iterable[Mapping[str, Any]]) -> float | None:
     """The median spacing of raw scrapes (the target's scrape interval)."""
     gaps = []
@@ -313,6 +348,8 @@ class ReportData:
     versions: dict[str, str] = field(default_factory=dict)
     onset: Onset | None = None
     onset_source: str = ""
+    onset_what: str = "5xx"
+    """What the onset's rates count: 5xx, or requests slower than a bound."""
     switch: datetime | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -368,6 +405,7 @@ def collect(
         q = build_queries(thresholds, tracks["canary"])
         raw["requests"] = api.samples(q.requests, t0, t1)
         raw["errors"] = api.samples(q.errors, t0, t1)
+        raw["buckets"] = api.samples(q.buckets, t0, t1)
         scrape_s = scrape_interval(raw["requests"])
         if scrape_s is None:  # the canary never took traffic (a NO-GO): stable's scrapes
             stable = build_queries(thresholds, tracks["stable"]).requests
@@ -423,28 +461,47 @@ def collect(
 def _place_fault(
     data: ReportData, failed: Mapping[str, Any], raw: Mapping[str, list[dict[str, Any]]]
 ) -> None:
-    """The fault's onset within the failing phase: from the raw error scrapes for an error
-    fault; for a latency fault, the first chart point over its threshold."""
-    names = failed_checks(failed)
+    """The fault's onset within the failing phase, from the canary's raw scrapes: the change
+    point of its 5xx for an error failure, of its requests slower than the limit (the SLO's,
+    or stable's P95 times the allowed increase) for a latency failure."""
     decided = parse_ts(str(failed["ts"]))
     entered = _entered_before(data.rollout, decided) or data.start
-    if any(n in ERROR_CHECKS for n in names) and raw.get("requests") and data.scrape_s:
-        lo, hi = entered.timestamp(), decided.timestamp()
-        every = intervals(raw["requests"], raw["errors"], data.start.timestamp(), data.scrape_s)
-        data.onset = fault_onset([x for x in every if lo <= x[1] and x[0] <= hi])
-        data.onset_source = "change point of the canary's 5xx in its raw scrapes"
+    lo, hi = entered.timestamp(), decided.timestamp()
+    if not data.scrape_s or not raw.get("requests"):
         return
-    for n in names:
-        key = LATENCY_CHECKS.get(n)
-        if key is None:
-            continue
-        limit = data.thresholds.max_p95_ms if key == "p95_ms" else data.thresholds.max_p99_ms
-        over = [t for t, v in data.series[key].get("canary", []) if entered <= t and v >= limit]
-        if over:
-            step = timedelta(seconds=data.step_s)
-            data.onset = Onset(over[0] - step / 2, over[0] - step, over[0], math.nan, math.nan)
-            data.onset_source = f"first {key} point over {limit:g} ms"
+    checks = {c["name"]: c for c in (failed.get("judge") or {}).get("checks", [])}
+    names = failed_checks(failed)
+    every: Sequence[Mapping[str, Any]]
+    bad: Sequence[Mapping[str, Any]]
+    if any(n in ERROR_CHECKS for n in names):
+        every, bad = raw["requests"], raw["errors"]
+        source = "change point of the canary's 5xx in its raw scrapes"
+    else:
+        limit = _latency_limit(data.thresholds, names, checks)
+        if limit is None:
             return
+        every, bad, bound = slower_than(raw.get("buckets", []), limit)
+        if bound is None:
+            return
+        data.onset_what = f"requests slower than {bound:g} ms"
+        source = f"change point of the canary's {data.onset_what} in its raw scrapes"
+    found = intervals(every, bad, data.start.timestamp(), data.scrape_s)
+    data.onset = fault_onset([x for x in found if lo <= x[1] and x[0] <= hi])
+    data.onset_source = source
+
+
+def _latency_limit(
+    th: GateThresholds, names: Sequence[str], checks: Mapping[str, Mapping[str, Any]]
+) -> float | None:
+    """What a failed latency check calls slow."""
+    if "p95" in names:
+        return th.max_p95_ms
+    if "p99" in names:
+        return th.max_p99_ms
+    c = checks.get("latency_vs_stable")
+    if c is not None and isinstance(c.get("stable"), (int, float)):
+        return float(c["stable"]) * float(c["threshold"])  # stable's P95 x the allowed shift
+    return None
 
 
 def _entered_before(r: Rollout, at: datetime) -> datetime | None:
@@ -703,10 +760,8 @@ section.chart { margin-bottom: 0.5em; }
 """
 
 
-def _rates(o: Onset) -> str:
-    if math.isnan(o.rate_before):
-        return ""
-    return f"; canary 5xx {_fmt(o.rate_before, 'ratio')} -> {_fmt(o.rate_after, 'ratio')}"
+def _rates(o: Onset, what: str) -> str:
+    return f"; canary {what} {_fmt(o.rate_before, 'ratio')} -> {_fmt(o.rate_after, 'ratio')}"
 
 
 def render_html(data: ReportData) -> str:
@@ -742,7 +797,7 @@ def render_html(data: ReportData) -> str:
             (
                 "fault onset",
                 f"{format_ts(data.onset.at)} (began after {format_ts(data.onset.low)}, by "
-                f"{format_ts(data.onset.high)}{_rates(data.onset)}; {data.onset_source})",
+                f"{format_ts(data.onset.high)}{_rates(data.onset, data.onset_what)}; {data.onset_source})",
             )
         )
     if data.switch is not None:

@@ -191,6 +191,7 @@ class GateQueries:
     requests: str
     """The raw counter selectors (no range): the report reads their scrapes to place a fault."""
     errors: str
+    buckets: str
 
 
 def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries:
@@ -225,6 +226,7 @@ def build_queries(thresholds: GateThresholds, target: GateTarget) -> GateQueries
         burn_rate=f"({error_ratio}) / {thresholds.max_error_ratio:g}",
         requests=f"{REQUESTS_METRIC}{all_req}",
         errors=f"{REQUESTS_METRIC}{err_req}",
+        buckets=f"{DURATION_BUCKET_METRIC}{all_req}",
     )
 
 

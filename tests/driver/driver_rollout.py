@@ -173,9 +173,16 @@ class Fault:
 BAKING = {"bakeMinutes": {**CONFIG["bakeMinutes"], "1": 1}}
 
 
-def rolled_back_rollout(m: MeshRollout, error_rate: float = 0.3) -> Fault:
+#: the faults injected into the canary: 30 % 5xx, or latencies around 800 ms (P95 over 500)
+FAULTS: dict[str, dict[str, float]] = {
+    "errors": {"canary_error_rate": 0.3},
+    "latency": {"canary_latency_ms": 800},
+}
+
+
+def rolled_back_rollout(m: MeshRollout, fault: str = "errors") -> Fault:
     """The controller (`run`) takes the GO, steps to phase 1; a few healthy seconds later the
-    canary answers ``error_rate`` 5xx; the controller's judge fails it and rolls back."""
+    canary gets the ``fault``; the controller's judge fails it and rolls back."""
     d = m.driver
     assert d.approve("deployment-commander") == core.OK
     result: dict[str, int] = {}
@@ -189,6 +196,6 @@ def rolled_back_rollout(m: MeshRollout, error_rate: float = 0.3) -> Fault:
     m.wait_canary(150)
     time.sleep(2)  # a few healthy scrapes of the canary at 5 %
     at = time.time()
-    m.exporter.control(canary_error_rate=error_rate)
+    m.exporter.control(**FAULTS[fault])
     thread.join(timeout=40)
     return Fault(at, result.get("code"))

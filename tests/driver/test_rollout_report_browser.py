@@ -21,10 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from driver import cli, core
 from driver.bake import parse_ts
 from driver.report import CHARTS
 from tests.driver.browser import Page, chromium, open_page, screenshot
+from tests.driver.driver_fakes import assert_failed_on
 from tests.driver.driver_rollout import (
     BAKING,
     SCRAPE_S,
@@ -108,26 +111,31 @@ def test_a_healthy_rollout_report_in_chromium(tmp_path: Path) -> None:
     assert elapsed < BUDGET_S
 
 
-def test_a_rolled_back_rollout_report_marks_the_fault_and_the_switch(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fault", "check"), [("errors", "error_ratio"), ("latency", "p95")])
+def test_a_rolled_back_rollout_report_marks_the_fault_and_the_switch(
+    tmp_path: Path, fault: str, check: str
+) -> None:
     t0 = time.monotonic()
     with mesh_rollout(tmp_path, config=BAKING) as m:
-        fault = rolled_back_rollout(m)
-        assert fault.code == core.ROLLED_BACK, m.lines
+        injected = rolled_back_rollout(m, fault)
+        assert injected.code == core.ROLLED_BACK, m.lines
         path = reported(m, "rolled back")
+        failed = assert_failed_on(m.driver.audit.entries(), check)
+        assert failed["result"] == "judge_failed"
         switched = next(e for e in m.driver.audit.entries() if e["result"] == "traffic_switched")
-    _, sections, text = in_chromium(path, "rolled-back")
+    _, sections, text = in_chromium(path, f"rolled-back-{fault}")
     switch_at = parse_ts(switched["ts"])
     for s in sections:
         onset = _plotly_time(s["onset"])
-        off = onset.timestamp() - fault.at
-        print(f"{s['chart']}: fault onset marker {off:+.3f} s from the injection")
-        assert abs(off) <= SCRAPE_S, (s, fault.at)
+        off = onset.timestamp() - injected.at
+        print(f"{fault} {s['chart']}: fault onset marker {off:+.3f} s from the injection")
+        assert abs(off) <= SCRAPE_S, (s, injected.at)
         assert abs((_plotly_time(s["traffic"]) - switch_at).total_seconds()) < 0.002, s
     assert "judge_failed" in text and "fault onset" in text
     results = [e["result"] for e in m.driver.audit.entries()]
     assert "paused" not in results and "extended" not in results  # mid-bake, as meant
     elapsed = time.monotonic() - t0
-    print(f"rolled-back rollout + report + browser: {elapsed:.1f} s")
+    print(f"rolled-back ({fault}) rollout + report + browser: {elapsed:.1f} s")
     assert elapsed < BUDGET_S
 
 

@@ -299,6 +299,19 @@ def test_pods_scraped_at_different_moments_place_the_fault_within_a_scrape() -> 
     assert found is not None and abs(found.at.timestamp() - 1010.0) <= 1.0, found
 
 
+def test_slow_requests_come_from_the_buckets_at_or_over_the_limit() -> None:
+    def bucket(le: str, values: list[float]) -> dict[str, Any]:
+        return {"metric": {"le": le, "pod": "a"}, "values": [[1000.0 + i, str(v)]
+                for i, v in enumerate(values)]}  # fmt: skip
+
+    buckets = [bucket("250.0", [10, 20, 20]), bucket("500.0", [10, 20, 21]),
+               bucket("1000.0", [10, 21, 30]), bucket("+Inf", [10, 21, 30])]  # fmt: skip
+    every, slow, bound = report.slower_than(buckets, 400)
+    assert bound == 500.0 and every == [buckets[-1]]
+    assert slow == [{"values": [[1000.0, "0.0"], [1001.0, "1.0"], [1002.0, "9.0"]]}]
+    assert report.slower_than(buckets, 5000)[2] is None  # no finite bound reaches it
+
+
 def test_a_series_there_from_the_start_is_a_baseline_not_an_increase() -> None:
     old = {"values": [[1000.0, "500"], [1001.0, "550"]]}  # scraped from the window's start
     born = {"values": [[1005.0, "7"], [1006.0, "9"]]}  # a 5xx series born mid-window
