@@ -5,12 +5,14 @@ Here are the effects around it:
 - :mod:`driver.controller` the unattended loop (``run``)
 - :mod:`driver.core`       single steps: status / approve / advance / rollback / promote
 - :mod:`driver.bake`       pure bake-time / approval logic (audit entries + clock -> verdict)
-- :mod:`driver.prom`       thin Prometheus HTTP API client that feeds the gate
+- :mod:`driver.prom`       thin Prometheus HTTP API client (the gate; the report's ranges)
 - :mod:`driver.traffic`    immediate server-side apply of the VirtualService on rollback
 - :mod:`driver.audit`      JSON-lines audit log (source of truth for bakes and decisions)
 - :mod:`driver.lock`       one controller per stack
 - :mod:`driver.metrics`    the controller's /metrics
 - :mod:`driver.notify`     a webhook per decision
+- :mod:`driver.status_view` ``status`` drawn: the live view (rich) and its plain lines
+- :mod:`driver.report`     the rollout report: one self-contained HTML page (plotly)
 - :mod:`driver.stack`      the Pulumi side (Automation API runner; injectable)
 - :mod:`driver.cli`        argparse front end
 """
