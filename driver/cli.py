@@ -17,6 +17,7 @@ from driver.controller import Controller
 from driver.lock import LockHeld, StackLock, default_lock_path
 from driver.metrics import RolloutMetrics
 from driver.notify import Notifier, WebhookNotifier
+from driver.report import rollouts
 from driver.stack import (
     DEFAULT_WORK_DIR,
     AutomationStack,
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="the latest rollout as one HTML page (charts, decisions)")
     rep.add_argument("--out", default=report_default, metavar="DIR", help="default %(default)s")
     rep.add_argument("--prometheus", default=prom_default, metavar="URL", help=prom_help)
+    rep.add_argument("--all", action="store_true", help="every rollout in the audit log")
 
     r = sub.add_parser("run", help="the unattended controller (see below)")
     r.add_argument("--prometheus", default=prom_default, metavar="URL", help=prom_help)
@@ -240,11 +242,13 @@ def main(
                     out(line)
             return core.OK
         if args.command == "report":
-            path = driver.write_report(args.prometheus, Path(args.out))
-            if path is None:
+            which = range(len(rollouts(AuditLog(audit_path).entries()))) if args.all else [-1]
+            paths = [driver.write_report(args.prometheus, Path(args.out), i) for i in which]
+            if not paths or None in paths:
                 print(f"error: no rollout in {audit_path}", file=sys.stderr)
                 return core.ERROR
-            out(str(path))
+            for path in paths:
+                out(str(path))
             return core.OK
         if args.command == "approve":
             return driver.approve(args.role, args.decision)

@@ -194,10 +194,11 @@ class Driver:
             self._report_at_end(how, self.report_to)
         return clean
 
-    def write_report(self, prometheus_url: str, out_dir: Path) -> Path | None:
-        """The latest rollout's report (None: the audit log holds no rollout)."""
+    def write_report(self, prometheus_url: str, out_dir: Path, which: int = -1) -> Path | None:
+        """The report of the audit log's rollout ``which`` (default the latest; None: there
+        is no such rollout)."""
         found = report.rollouts(self.audit.entries())
-        if not found:
+        if not -len(found) <= which < len(found):
             return None
         cfg = self.config()
         try:
@@ -208,7 +209,7 @@ class Driver:
             self.range_factory(prometheus_url),
             project=self.runner.project,
             stack=self.runner.stack_name,
-            rollout=found[-1],
+            rollout=found[which],
             targets=targets,
             thresholds=cfg.gate,
             weights=report.phase_weights(cfg.weights),

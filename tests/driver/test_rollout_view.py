@@ -241,9 +241,9 @@ def _e(ts: datetime, **kw: Any) -> dict[str, Any]:
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-def test_the_audit_log_is_cut_into_rollouts() -> None:
+def _two_rollouts() -> list[dict[str, Any]]:
     s = timedelta(seconds=1)
-    entries = [
+    return [
         _e(T0, action="approve", phase=0, actor="deployment-commander", result="recorded"),
         _e(T0 + s, action="advance", from_phase=0, to_phase=1, result="applied"),
         _e(T0 + 2 * s, action="gate", from_phase=1, result="judge_failed"),
@@ -253,6 +253,11 @@ def test_the_audit_log_is_cut_into_rollouts() -> None:
         _e(T0 + 9 * s, action="advance", from_phase=0, to_phase=1, result="applied"),
         _e(T0 + 10 * s, action="judge", from_phase=1, result="paused"),
     ]
+
+
+def test_the_audit_log_is_cut_into_rollouts() -> None:
+    s = timedelta(seconds=1)
+    entries = _two_rollouts()
     first, second = report.rollouts(entries)
     assert first.outcome == "rolled back" and len(first.entries) == 5
     assert second.outcome == "paused" and second.start == T0 + 9 * s
@@ -263,6 +268,23 @@ def test_the_audit_log_is_cut_into_rollouts() -> None:
         _e(T0 + s, action="promote", result="promoted"),
     ]
     assert [r.outcome for r in report.rollouts(promo)] == ["promoted"]
+
+
+def test_report_all_writes_one_page_per_rollout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    for e in _two_rollouts():
+        log.append(e)
+    argv = ["--audit-log", str(log.path), "report", "--all", "--out", str(tmp_path / "r"),
+            "--prometheus", "http://127.0.0.1:9"]  # fmt: skip
+    assert cli.main(argv, runner_factory=lambda *a: FakeStack(deployed=0)) == core.OK
+    written = capsys.readouterr().out.split()
+    assert [Path(p).name for p in written] == [
+        "claude-enhancer-test-20260101T120000Z.html",
+        "claude-enhancer-test-20260101T120009Z.html",
+    ]
+    assert all(Path(p).is_file() for p in written)
 
 
 def _pod(offset: float, onset: float, rate: float, per_s: float = 50) -> list[Any]:
