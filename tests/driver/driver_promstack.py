@@ -272,8 +272,11 @@ def wait_for_canary(url: str, job: str, window: str, at_least: float, timeout: f
     )
 
 
-def wait_for_full_window(url: str, jobs: list[str], window: str, timeout: float = 90) -> None:
-    """Block until every exporter job has a full ``window`` of stable traffic in Prometheus."""
+def wait_for_full_window(
+    url: str, jobs: list[str], window: str, timeout: float = 90, at_least: float = 600
+) -> None:
+    """Block until every exporter job has a full ``window`` of stable traffic in Prometheus
+    (``at_least`` requests of stable in it)."""
     from driver.prom import PrometheusClient
 
     client = PrometheusClient(url)
@@ -286,7 +289,7 @@ def wait_for_full_window(url: str, jobs: list[str], window: str, timeout: float 
             )
             for j in jobs
         ]
-        if all(c is not None and c >= 600 for c in counts):
+        if all(c is not None and c >= at_least for c in counts):
             return
         time.sleep(1)
     pytest.fail(
