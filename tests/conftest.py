@@ -78,9 +78,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         for lane in sorted(_lanes(item)):
             item.add_marker(getattr(pytest.mark, lane))
-        if "platform" in _lanes(item):
-            # pytest-xdist (--dist loadgroup): the platform's tests share one worker
-            item.add_marker(pytest.mark.xdist_group("platform"))
+        # pytest-xdist (--dist loadgroup): a module stays on one worker, so its module-scoped
+        # fixtures and caches (a Prometheus stack, the 27 mock-run programs) are built once; the
+        # platform's tests all share one worker
+        group = "platform" if "platform" in _lanes(item) else str(item.fspath)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 _slow_without_reason: list[str] = []
