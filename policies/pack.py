@@ -139,8 +139,16 @@ def build_policies(level: EnforcementLevel | None = None) -> list[ResourceValida
     level = level or default_enforcement_level()
     out: list[ResourceValidationPolicy | StackValidationPolicy] = []
     for module in ALL:
+        own = rule_level(module, level)
         if module.RULE.scope == "stack":
-            out.append(_stack_policy(module, level))
+            out.append(_stack_policy(module, own))
         else:
-            out.append(_resource_policy(module, level))
+            out.append(_resource_policy(module, own))
     return out
+
+
+def rule_level(module: ModuleType, pack_level: EnforcementLevel) -> EnforcementLevel:
+    """A rule's default level: the pack-wide one, unless the rule is advisory by design (and the pack is not off)."""
+    if module.RULE.default_level == "advisory" and pack_level == EnforcementLevel.MANDATORY:
+        return EnforcementLevel.ADVISORY
+    return pack_level

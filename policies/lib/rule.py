@@ -103,6 +103,8 @@ class Rule:
     #: JSON-schema properties of the rule's config; each should carry a "default".
     config_schema: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    #: "advisory" for rules that report without blocking (the pack-wide level applies otherwise)
+    default_level: str = "mandatory"
 
     def defaults(self) -> dict[str, Any]:
         return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}
@@ -207,8 +209,7 @@ def pod_templates(resource_type: str, props: Any) -> list[PodTemplate]:
         return [PodTemplate("", workload_pod_metadata(resource_type, props), spec, patch)]
     partial = patch or group in MERGED_POD_SPEC_GROUPS
     return [
-        PodTemplate(".".join(path) + ": ", meta, found, partial)
-        for path, meta, found in _find_pod_specs(props, (), 0)
+        PodTemplate(".".join(path) + ": ", meta, found, partial) for path, meta, found in _find_pod_specs(props, (), 0)
     ]
 
 

@@ -17,6 +17,8 @@ from . import (
     istio_peer_authentication,
     istio_virtualservice_routing,
     istio_virtualservice_subsets,
+    kubernetes_checkov,
+    kubernetes_checkov_advisory,
     network_policy_no_allow_all,
     no_plaintext_secrets,
     pdb_for_deployments,
@@ -58,6 +60,8 @@ ALL: tuple[ModuleType, ...] = (
     vault_policy_least_privilege,
     vault_k8s_auth_ttl,
     random_password_strength,
+    kubernetes_checkov,
+    kubernetes_checkov_advisory,
 )
 
 BY_NAME: dict[str, ModuleType] = {m.RULE.name: m for m in ALL}

@@ -1,0 +1,141 @@
+"""checkov's Kubernetes checks, run in process on each resource's manifest.
+
+checkov (PyPI ``checkov``, pinned in requirements.txt) keeps ~110 Kubernetes checks
+(``CKV_K8S_*``: pod security, RBAC escalate/bind/impersonate and wildcards, PodTemplates,
+Services, Ingresses...). The pack runs each check class directly on the manifest the engine
+sends (no files, no checkov runner), so a preview pays only the checks of the resource's
+kind. Pod templates that checkov cannot see (inside custom resources) are handed to it
+as a Pod.
+
+Every check is mandatory unless ``policies/checkov_exceptions.yaml`` (the one reviewed
+file) lowers it to ``advisory`` or ``disabled``, each with its reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .props import UNKNOWN, is_unknown, reveal
+from .rule import k8s_type, pod_templates, workload_kind
+
+EXCEPTIONS_FILE = Path(__file__).resolve().parent.parent / "checkov_exceptions.yaml"
+LEVELS = ("mandatory", "advisory", "disabled")
+
+
+@dataclass(frozen=True)
+class Exception_:
+    level: str
+    reason: str
+
+
+@cache
+def exceptions() -> dict[str, Exception_]:
+    """check id -> (level, reason) from the reviewed file; a missing reason is an error."""
+    doc = yaml.safe_load(EXCEPTIONS_FILE.read_text(encoding="utf-8")) or {}
+    out: dict[str, Exception_] = {}
+    for check_id, entry in (doc.get("checks") or {}).items():
+        level, reason = str(entry.get("level", "")), str(entry.get("reason", "")).strip()
+        if level not in LEVELS or not reason:
+            raise ValueError(f"{EXCEPTIONS_FILE.name}: {check_id} needs a level ({'/'.join(LEVELS)}) and a reason")
+        out[str(check_id)] = Exception_(level, reason)
+    return out
+
+
+def level_of(check_id: str) -> str:
+    entry = exceptions().get(check_id)
+    return entry.level if entry else "mandatory"
+
+
+@cache
+def _registry() -> Any:
+    from checkov.kubernetes.checks.resource import k8s
+    from checkov.kubernetes.checks.resource.registry import registry
+
+    for name in k8s.__all__:  # each module registers its check on import
+        importlib.import_module(f"checkov.kubernetes.checks.resource.k8s.{name}")
+    return registry
+
+
+def _contains_unknown(value: Any) -> bool:
+    value = reveal(value)
+    if is_unknown(value):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_unknown(v) for v in value)
+    return False
+
+
+def _revealed(value: Any) -> Any:
+    """The manifest as checkov reads it: secrets unwrapped (checkov never sees the value's secrecy)."""
+    value = reveal(value)
+    if isinstance(value, dict):
+        return {k: _revealed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_revealed(v) for v in value]
+    return value
+
+
+def manifests(resource_type: str, props: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(message prefix, manifest) checkov should judge for a resource; nothing for non-Kubernetes types.
+
+    A workload ``*Patch`` is judged by the hand rules on what it sets (checkov would read every
+    field it leaves out as missing); other patches (RBAC, Services...) carry whole lists.
+    Values unknown during preview skip the resource: the ``pulumi up`` run judges them.
+    """
+    parsed = k8s_type(resource_type)
+    if parsed is None or not isinstance(props, dict) or _contains_unknown(props):
+        return
+    group, version, kind, patch = parsed
+    if patch and (workload_kind(resource_type) is not None or kind == "PodTemplate"):
+        return
+    api = version if group == "core" else f"{group}/{version}"
+    manifest = _revealed(props)
+    manifest.setdefault("metadata", {})
+    manifest["apiVersion"], manifest["kind"] = api, kind
+    if kind in _registry().checks:
+        manifest["metadata"].setdefault("name", "x")
+        yield "", manifest
+        return
+    for template in pod_templates(resource_type, props):
+        if template.partial:
+            continue
+        meta = _revealed(template.metadata) if isinstance(template.metadata, dict) else {}
+        meta = {**meta, "name": meta.get("name") or "x"}
+        if "namespace" in manifest["metadata"]:
+            meta.setdefault("namespace", manifest["metadata"]["namespace"])
+        yield template.where, {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": _revealed(template.spec)}
+
+
+def failures(resource_type: str, props: Any) -> list[tuple[str, str, str]]:
+    """(check id, level, message) of every failed checkov check on the resource."""
+    from checkov.common.models.enums import CheckResult
+
+    registry = _registry()
+    out: list[tuple[str, str, str]] = []
+    for prefix, manifest in manifests(resource_type, props):
+        kind = manifest["kind"]
+        for check in registry.get_checks(kind):
+            level = level_of(check.id)
+            if level == "disabled":
+                continue
+            try:
+                result = check.scan_entity_conf(manifest, kind)
+            except Exception:  # a check that cannot read a shape does not judge it (checkov does the same)
+                continue
+            if isinstance(result, tuple):
+                result = result[0]
+            if result == CheckResult.FAILED:
+                out.append((check.id, level, f"{prefix}{check.id}: {check.name}"))
+    return sorted(set(out))
+
+
+__all__ = ["UNKNOWN", "exceptions", "failures", "level_of", "manifests"]
