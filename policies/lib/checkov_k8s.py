@@ -7,8 +7,8 @@ sends (no files, no checkov runner), so a preview pays only the checks of the re
 kind. Pod templates that checkov cannot see (inside custom resources) are handed to it
 as a Pod.
 
-Every check is mandatory unless ``policies/checkov_exceptions.yaml`` (the one reviewed
-file) lowers it to ``advisory`` or ``disabled``, each with its reason.
+Every check is mandatory unless ``policies/exceptions.yaml`` (the pack's one reviewed
+exceptions file) lowers it to ``advisory`` or ``disabled``, each with its reason.
 """
 
 from __future__ import annotations
@@ -17,15 +17,12 @@ import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .props import UNKNOWN, is_unknown, reveal
+from .reviewed import section
 from .rule import k8s_type, pod_templates, workload_kind
 
-EXCEPTIONS_FILE = Path(__file__).resolve().parent.parent / "checkov_exceptions.yaml"
 LEVELS = ("mandatory", "advisory", "disabled")
 
 
@@ -38,12 +35,11 @@ class Exception_:
 @cache
 def exceptions() -> dict[str, Exception_]:
     """check id -> (level, reason) from the reviewed file; a missing reason is an error."""
-    doc = yaml.safe_load(EXCEPTIONS_FILE.read_text(encoding="utf-8")) or {}
     out: dict[str, Exception_] = {}
-    for check_id, entry in (doc.get("checks") or {}).items():
+    for check_id, entry in section("checkov").items():
         level, reason = str(entry.get("level", "")), str(entry.get("reason", "")).strip()
         if level not in LEVELS or not reason:
-            raise ValueError(f"{EXCEPTIONS_FILE.name}: {check_id} needs a level ({'/'.join(LEVELS)}) and a reason")
+            raise ValueError(f"exceptions.yaml: {check_id} needs a level ({'/'.join(LEVELS)}) and a reason")
         out[str(check_id)] = Exception_(level, reason)
     return out
 

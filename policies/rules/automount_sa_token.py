@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_bool, as_dict, as_list, dig
+from policies.lib.reviewed import section
 from policies.lib.rule import (
     WORKLOAD_TYPES,
     Rule,
@@ -70,11 +71,12 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
             return ["automountServiceAccountToken must be false"]
         return []
     if base_type(resource_type) == SECRET_TYPE:
-        if dig(props, "type") == LEGACY_TOKEN_TYPE:
+        admitted = {str(e.get("secret")) for e in section("legacyTokenSecrets")}
+        if dig(props, "type") == LEGACY_TOKEN_TYPE and f"{ns}/{dig(props, 'metadata', 'name')}" not in admitted:
             # KEP-2799: a token Secret never expires and is readable by anyone who can read Secrets
             return [
                 f"Secret type {LEGACY_TOKEN_TYPE} holds a non-expiring ServiceAccount token; use a "
-                "projected (TokenRequest) token instead"
+                "projected (TokenRequest) token, or admit it in policies/exceptions.yaml with a reason"
             ]
         return []
     out: list[str] = []

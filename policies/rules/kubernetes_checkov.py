@@ -11,7 +11,7 @@ from policies.lib.rule import Rule
 RULE = Rule(
     name="kubernetes-checkov",
     description="Kubernetes objects must pass checkov's Kubernetes checks (CKV_K8S_*), except those "
-    "policies/checkov_exceptions.yaml lowers with a reason.",
+    "policies/exceptions.yaml lowers with a reason.",
     severity="high",
     frameworks={
         "SOC2": ["CC6.1", "CC6.8"],
@@ -20,7 +20,7 @@ RULE = Rule(
         "OWASP": ["K8s Top 10 K01", "K8s Top 10 K03"],
     },
     remediation="Fix what the check id names (https://www.checkov.io/5.Policy%20Index/kubernetes.html); "
-    "an exception goes to policies/checkov_exceptions.yaml with its reason, in a reviewed commit.",
+    "an exception goes to policies/exceptions.yaml with its reason, in a reviewed commit.",
     resource_types=("kubernetes:*",),
     tags=("kubernetes", "checkov"),
 )

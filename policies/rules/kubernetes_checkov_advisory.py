@@ -1,4 +1,4 @@
-"""checkov's Kubernetes checks that checkov_exceptions.yaml made advisory: reported, never blocking."""
+"""checkov's Kubernetes checks that exceptions.yaml made advisory: reported, never blocking."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from policies.lib.rule import Rule
 
 RULE = Rule(
     name="kubernetes-checkov-advisory",
-    description="checkov Kubernetes checks reviewed down to advisory (policies/checkov_exceptions.yaml).",
+    description="checkov Kubernetes checks reviewed down to advisory (policies/exceptions.yaml).",
     severity="low",
     frameworks={"CIS": ["K8s 5.7"]},
-    remediation="See the check's reason in policies/checkov_exceptions.yaml.",
+    remediation="See the check's reason in policies/exceptions.yaml.",
     resource_types=("kubernetes:*",),
     tags=("kubernetes", "checkov"),
     default_level="advisory",
