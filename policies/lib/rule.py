@@ -226,6 +226,12 @@ def containers_of(pod_spec: Any) -> list[tuple[str, str, Any]]:
     return out
 
 
+def is_production(environment: Any, prod_environments: Iterable[Any]) -> bool:
+    """Environment names compare without case or surrounding space: "Prod" is production too."""
+    name = str(environment or "").strip().lower()
+    return bool(name) and name in {str(e).strip().lower() for e in prod_environments}
+
+
 def unique(messages: Iterable[str]) -> list[str]:
     seen: dict[str, None] = {}
     for m in messages:

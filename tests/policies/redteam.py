@@ -308,6 +308,7 @@ PROD = {"prod-min-replicas": {"environment": "prod"}}
 
 def spread_deployment(spread: bool) -> dict[str, Any]:
     d = pf.deployment()
+    d["spec"]["template"]["spec"].pop("topologySpreadConstraints", None)
     if spread:
         d["spec"]["template"]["spec"]["topologySpreadConstraints"] = [
             {
