@@ -29,22 +29,20 @@ RULE = Rule(
         "allowedRegistries": {
             "type": "array",
             "items": {"type": "string"},
+            # Our registries and the organisations of the components we run, never a whole public
+            # registry (docker.io/library, quay.io, ghcr.io host anyone's images).
             "default": [
                 "registry.local/claude-enhancer",
                 "registry.claude-enhancer.internal",
-                "docker.io/library",
-                "quay.io",
-                "ghcr.io",
-                "registry.k8s.io",
                 "docker.io/istio",
-                "docker.io/bitnami",
                 "docker.io/hashicorp",
                 "ghcr.io/cloudnative-pg",
                 "quay.io/opstree",
                 "docker.io/grafana",
                 "quay.io/prometheus",
+                "quay.io/prometheus-operator",
             ],
-            "description": "Registry (optionally with repository path) prefixes images may come from.",
+            "description": "Registry/organisation prefixes images may come from (a bare public registry is refused).",
         },
         "requireDigest": {
             "type": "boolean",
@@ -78,10 +76,16 @@ def parse_image(image: str) -> tuple[str, str, str | None, str | None]:
     return registry, repo, tag, digest
 
 
+#: registries where anyone can publish: only an organisation path under them may be allowed
+PUBLIC_REGISTRIES = ("docker.io", "index.docker.io", "quay.io", "ghcr.io", "gcr.io", "public.ecr.aws")
+
+
 def _allowed(registry: str, repo: str, allowed: list[str]) -> bool:
     full = f"{registry}/{repo}"
     for prefix in allowed:
         p = prefix.rstrip("/")
+        if p in PUBLIC_REGISTRIES or p == "docker.io/library":
+            continue  # a whole public registry (or all of Docker Hub's official images) is no provenance
         if full == p or full.startswith(p + "/") or registry == p:
             return True
     return False

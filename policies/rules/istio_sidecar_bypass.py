@@ -103,4 +103,3 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
             elif short in _CAPTURE_ALL and value.strip() != _CAPTURE_ALL[short]:
                 out.append(f'{key} {name}: "{value}" leaves everything else uncaptured; keep "*"')
     return out
-

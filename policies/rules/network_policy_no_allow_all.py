@@ -29,6 +29,7 @@ RULE = Rule(
     tags=("kubernetes", "network"),
 )
 
+
 def _all_ports(ports: Any) -> bool:
     """No ports, an entry with only a protocol (every port of it), or a range over every port."""
     entries = as_list(ports)

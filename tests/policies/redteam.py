@@ -482,6 +482,7 @@ CASES: tuple[Case, ...] = (
                 {"length": 32, "special": True},
             )
         ],
+        stack=True,
     ),
     Case(
         "randomstring-suffix",
@@ -494,6 +495,7 @@ CASES: tuple[Case, ...] = (
                 {"length": 6, "special": False, "upper": False},
             )
         ],
+        stack=True,
     ),
     # ---- network policies ----
     Case(
