@@ -194,10 +194,26 @@ def _find_pod_specs(obj: Any, path: tuple[str, ...], depth: int) -> list[tuple[t
     return out
 
 
+_TEMPLATES: dict[int, tuple[Any, str, list[PodTemplate]]] = {}
+
+
 def pod_templates(resource_type: str, props: Any) -> list[PodTemplate]:
     """Every pod spec a Kubernetes resource carries: the workload kinds' own template, a
     ``PodTemplate``, and pod templates inside any other object (Argo Rollouts, KEDA ScaledJobs,
-    Knative services... any custom resource with a ``containers`` list)."""
+    Knative services... any custom resource with a ``containers`` list).
+
+    Several rules ask for the same resource in a row: the answer is kept per props object."""
+    hit = _TEMPLATES.get(id(props))
+    if hit is not None and hit[0] is props and hit[1] == resource_type:
+        return hit[2]
+    found = _pod_templates(resource_type, props)
+    if len(_TEMPLATES) >= 256:
+        _TEMPLATES.clear()
+    _TEMPLATES[id(props)] = (props, resource_type, found)
+    return found
+
+
+def _pod_templates(resource_type: str, props: Any) -> list[PodTemplate]:
     parsed = k8s_type(resource_type)
     if parsed is None:
         return []
