@@ -9,7 +9,8 @@ blocks everything of a kind does not score.
 The corpus runs in process (``policies.engine.evaluate``: the same rule code the analyzer
 runs) so it stays fast:
 
-    python -m tests.policies.redteam            # score, and the cases it gets wrong
+    python -m tests.policies.redteam              # score, and the cases it gets wrong
+    python -m tests.policies.redteam --base REV   # the same corpus against the rules of commit REV
 """
 
 from __future__ import annotations
@@ -1342,6 +1343,93 @@ CASES: tuple[Case, ...] = (
             ),
         ),
     ),
+    # ---- look-alikes written against the rules above (added with them) ----
+    Case(
+        "pdb-min-available-percent",
+        "allow",
+        "minAvailable 50% keeps half the pods",
+        lambda: namespace_stack(pdb_spec={"minAvailable": "50%"}),
+        stack=True,
+    ),
+    Case(
+        "rbac-aggregate-to-view-narrow",
+        "allow",
+        "a narrow role that feeds the view role (the documented way to extend view)",
+        lambda: [
+            role(
+                CROLE,
+                [
+                    {
+                        "apiGroups": ["claude-enhancer.io"],
+                        "resources": ["agents"],
+                        "verbs": ["get", "list"],
+                    }
+                ],
+                metadata={
+                    "name": "agents-view",
+                    "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"},
+                },
+            )
+        ],
+    ),
+    Case(
+        "vault-policy-own-db-creds",
+        "allow",
+        "reading one database role's credentials",
+        one(
+            VPOLICY, vault_policy('path "database/creds/ce-app" {\n  capabilities = ["read"]\n}\n')
+        ),
+    ),
+    Case(
+        "vault-policy-all-db-creds",
+        "block",
+        "reading the credentials of every database role",
+        one(VPOLICY, vault_policy('path "database/creds/*" {\n  capabilities = ["read"]\n}\n')),
+    ),
+    Case(
+        "netpol-egress-dns",
+        "allow",
+        "egress to kube-system on UDP/TCP 53 only",
+        one(
+            NP,
+            egress_to(
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                    }
+                },
+                [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            ),
+        ),
+    ),
+    Case(
+        "sidecar-exclude-outbound-db-port",
+        "block",
+        "excluding 5432 outbound sends database traffic around the mesh; not on the reviewed list",
+        one(
+            DEPLOY, annotated_deployment({"traffic.sidecar.istio.io/excludeOutboundPorts": "5432"})
+        ),
+    ),
+    Case(
+        "cnpg-sync-equals-instances",
+        "block",
+        "3 synchronous standbys need 4 instances: with 3, writes wait for a standby that cannot exist",
+        one(CNPG, cnpg(instances=3, minSyncReplicas=3, maxSyncReplicas=3)),
+    ),
+    Case(
+        "configmap-jwt-in-json",
+        "block",
+        "a bearer token embedded in a JSON config value",
+        one(
+            CM,
+            {
+                "metadata": meta("c"),
+                "data": {
+                    "client.json": '{"endpoint": "https://api", "auth": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhcGkifQ.c2lnbmF0dXJlLXZhbHVl"}'
+                },
+            },
+        ),
+    ),
     Case(
         "deployment-baseline",
         "allow",
@@ -1378,7 +1466,31 @@ def score() -> tuple[int, list[tuple[Case, list[tuple[str, str]]]]]:
     return len(CASES) - len(wrong), wrong
 
 
-def main() -> int:
+def score_at(rev: str) -> int:
+    """Run this corpus (and its fixtures) against policies/ and rollout/ as they were at ``rev``."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(_ROOT), "archive", rev, "policies", "rollout"],
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        (Path(tmp) / "tests" / "policies").mkdir(parents=True)
+        for name in ("redteam.py", "policy_fixtures.py"):
+            shutil.copy(Path(__file__).with_name(name), Path(tmp) / "tests" / "policies" / name)
+        return subprocess.run(
+            [sys.executable, "-m", "tests.policies.redteam"], cwd=tmp, check=False
+        ).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "--base":
+        return score_at(args[1])
     right, wrong = score()
     risks = sum(1 for c in CASES if c.verdict == "block")
     missed = sum(1 for c, _ in wrong if c.verdict == "block")
