@@ -90,8 +90,8 @@ def install_secret_preserving_deserializer() -> None:
     _policy_module.deserialize_properties = _memo(deserialize_keep_secrets)  # type: ignore[attr-defined]
     _policy_module.json_format = _JsonFormat()  # type: ignore[attr-defined]
     proxies = _IdentityMemo()
-    upstream_proxy = _policy_module.unknown_checking_proxy
-    _policy_module.unknown_checking_proxy = lambda d: proxies.get(d, upstream_proxy)  # type: ignore[attr-defined]
+    upstream_proxy = getattr(_policy_module, "unknown_checking_proxy")  # noqa: B009 - not re-exported
+    setattr(_policy_module, "unknown_checking_proxy", lambda d: proxies.get(d, upstream_proxy))  # noqa: B010
 
 
 class _IdentityMemo:

@@ -51,7 +51,9 @@ def covered_share(blocks: Iterable[tuple[Any, Iterable[Any]]]) -> float:
     best = 0.0
     for version, bits in ((4, 32), (6, 128)):
         same = [n for n in nets if n.version == version]
-        total = sum(n.num_addresses for n in ipaddress.collapse_addresses(same))  # type: ignore[type-var]
+        total = 0
+        for merged in ipaddress.collapse_addresses(same):  # type: ignore[type-var]
+            total += merged.num_addresses
         best = max(best, total / 2**bits)
     return best
 

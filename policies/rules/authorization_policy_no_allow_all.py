@@ -72,7 +72,7 @@ def _source_issues(where: str, source: Any, root: str) -> list[str]:
         if broad:
             out.append(f'{where} principal "{p}" admits {broad}')
     for key in ("ipBlocks", "remoteIpBlocks"):
-        blocks = [(b, []) for b in as_list(dig(source, key)) if isinstance(b, str)]
+        blocks: list[tuple[Any, list[Any]]] = [(b, []) for b in as_list(dig(source, key)) if isinstance(b, str)]
         if blocks and is_broad_share(covered_share(blocks)):
             out.append(f"{where} {key} {', '.join(b for b, _ in blocks)} admit (nearly) any address")
     for n in as_list(dig(source, "namespaces")):
