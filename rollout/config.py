@@ -191,7 +191,9 @@ def parse(raw: Mapping[str, Any] | str | None) -> RolloutConfig:
     )
 
 
-def policy_settings(raw: Mapping[str, Any] | str | None, deployed_phase: int | None) -> dict[str, Any]:
+def policy_settings(
+    raw: Mapping[str, Any] | str | None, deployed_phase: int | None
+) -> dict[str, Any]:
     """What the policy pack's rollout rules learn about a stack, in their config's words.
 
     The one channel from a stack to ``rollout-phase-step`` and ``istio-virtualservice-weights``:
