@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from .props import UNKNOWN, is_unknown, reveal
+from .props import UNKNOWN, contains_unknown, reveal
 from .reviewed import section
 from .rule import k8s_type, pod_templates, workload_kind
 
@@ -59,17 +59,6 @@ def _registry() -> Any:
     return registry
 
 
-def _contains_unknown(value: Any) -> bool:
-    value = reveal(value)
-    if is_unknown(value):
-        return True
-    if isinstance(value, dict):
-        return any(_contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_contains_unknown(v) for v in value)
-    return False
-
-
 def _revealed(value: Any) -> Any:
     """The manifest as checkov reads it: secrets unwrapped (checkov never sees the value's secrecy)."""
     value = reveal(value)
@@ -88,7 +77,7 @@ def manifests(resource_type: str, props: Any) -> Iterator[tuple[str, dict[str, A
     Values unknown during preview skip the resource: the ``pulumi up`` run judges them.
     """
     parsed = k8s_type(resource_type)
-    if parsed is None or not isinstance(props, dict) or _contains_unknown(props):
+    if parsed is None or not isinstance(props, dict) or contains_unknown(props):
         return
     group, version, kind, patch = parsed
     if patch and (workload_kind(resource_type) is not None or kind == "PodTemplate"):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.net import covered_share, is_broad_share, selects_nearly_all
-from policies.lib.props import UNKNOWN, as_int, as_list, dig
+from policies.lib.props import UNKNOWN, as_int, as_list, contains_unknown, dig
 from policies.lib.rule import Rule, base_type
 
 NP_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
@@ -67,18 +67,8 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         if rules is UNKNOWN:
             continue
         for i, rule in enumerate(as_list(rules)):
-            if rule is UNKNOWN or _contains_unknown(rule):
+            if rule is UNKNOWN or contains_unknown(rule):
                 continue
             if _peers_are_everything(as_list(dig(rule, peers_key))) and _all_ports(dig(rule, "ports")):
                 out.append(f"spec.{direction}[{i}] allows all {who} on all ports")
     return out
-
-
-def _contains_unknown(value: Any) -> bool:
-    if value is UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(_contains_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_contains_unknown(v) for v in value)
-    return False
