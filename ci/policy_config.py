@@ -6,9 +6,9 @@ reads the deployed phase from the stack's state (``pulumi stack output --json``,
 ``rolloutPhase``; a stack with no deployment has none) and writes the config that
 ``pulumi/actions``' ``policyPackConfigs`` input (``--policy-pack-config``) takes.
 
-``policy_config_for_deployed_phase`` is the one phase -> policy-config function. It calls
-the pack's own ``policies.pack_config.build_config``; when the pure ``rollout/`` package
-lands, point this function (and only it) at rollout/.
+``policy_config_for_deployed_phase`` is the one phase -> policy-config function: the rollout
+rules' part (previous phase, the stack's ``phaseWeights`` and ``allowSkip``) comes from
+``rollout.config.policy_settings`` through ``policies.pack_config.build_config``.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ from typing import Any
 from ci import gha
 from ci.stacks import get
 from components.state import Runner, StateError, previous_phase
-from policies.pack_config import build_config
+from policies.pack_config import build_config, stack_rollout
 
 
 def policy_config_for_deployed_phase(
-    deployed_phase: int | None, environment: str
+    deployed_phase: int | None, environment: str, rollout: Any = None
 ) -> dict[str, Any]:
-    """The policy-pack config for a preview of a stack whose deployed rollout phase is ``deployed_phase``."""
-    return build_config(previous_phase=deployed_phase, environment=environment)
+    """The policy-pack config for a preview of a stack whose deployed rollout phase is ``deployed_phase``
+    and whose raw ``claude-enhancer:rollout`` config is ``rollout`` (None: the phase table's defaults)."""
+    return build_config(previous_phase=deployed_phase, environment=environment, rollout=rollout)
 
 
 def run(cmd: Sequence[str]) -> tuple[int, str, str]:
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None, runner: Runner = run) -> int:
     except StateError as e:
         print(f"policy_config: {e}", file=sys.stderr)
         return 1
-    cfg = policy_config_for_deployed_phase(phase, stack.environment)
+    cfg = policy_config_for_deployed_phase(phase, stack.environment, stack_rollout(stack.name))
     out = Path(a.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n", encoding="utf-8")

@@ -83,6 +83,15 @@ class SettingsError(ValueError):
     """Invalid or missing stack configuration; the message names the key."""
 
 
+# A user's mistake in the stack config, not our bug: the program reports these as one line
+# (pulumi.RunError, which the language host and engine print without a traceback).
+USER_ERRORS: tuple[type[Exception], ...] = (
+    SettingsError,
+    capacity.CapacityError,
+    phases.RolloutError,
+)
+
+
 class Secret:
     """A secret string that never shows up in repr/str."""
 

@@ -22,6 +22,8 @@ class Violation:
     urn: str = ""
     resource_type: str = ""
     resource_name: str = ""
+    #: "mandatory" blocks a deployment, "advisory" is only reported
+    level: str = "mandatory"
 
 
 def evaluate(
@@ -40,16 +42,15 @@ def evaluate(
         rule = module.RULE
         cfg = config.get(rule.name, {})
         if isinstance(cfg, str):  # an enforcement level only
-            if cfg == "disabled":
-                continue
-            cfg = {}
-        if cfg.get("enforcementLevel") == "disabled":
+            cfg = {"enforcementLevel": cfg}
+        level = str(cfg.get("enforcementLevel") or rule.default_level)
+        if level == "disabled":
             continue
         if rule.scope == "resource":
             for item in items:
                 for msg in module.check(item.type, item.props, cfg):
-                    out.append(Violation(rule.name, msg, item.urn, item.type, item.name))
+                    out.append(Violation(rule.name, msg, item.urn, item.type, item.name, level))
         elif stack:
             for msg in module.check(items, cfg):
-                out.append(Violation(rule.name, msg))
+                out.append(Violation(rule.name, msg, level=level))
     return out

@@ -81,8 +81,72 @@ def deserialize_keep_secrets(props: dict[str, Any], proxy_secrets: bool = False)
 
 
 def install_secret_preserving_deserializer() -> None:
-    """Make Analyze/AnalyzeStack hand secrets to the rules as ``Secret`` values."""
-    _policy_module.deserialize_properties = deserialize_keep_secrets  # type: ignore[attr-defined]
+    """Make Analyze/AnalyzeStack hand secrets to the rules as ``Secret`` values.
+
+    Upstream converts and deserializes a resource's properties once per policy (about 30 times
+    per resource, and per stack policy for every resource); the same protobuf message comes back
+    each time, so the conversion is done once per message and shared (the rules only read it).
+    """
+    _policy_module.deserialize_properties = _memo(deserialize_keep_secrets)  # type: ignore[attr-defined]
+    _policy_module.json_format = _JsonFormat()  # type: ignore[attr-defined]
+    proxies = _IdentityMemo()
+    upstream_proxy = getattr(_policy_module, "unknown_checking_proxy")  # noqa: B009 - not re-exported
+    setattr(_policy_module, "unknown_checking_proxy", lambda d: proxies.get(d, upstream_proxy))  # noqa: B010
+
+
+class _IdentityMemo:
+    """Results keyed by the identity of their input, which is kept alive while cached (no id reuse)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._items: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, key: Any, compute: Any) -> Any:
+        hit = self._items.get(id(key))
+        if hit is not None and hit[0] is key:
+            return hit[1]
+        value = compute(key)
+        if len(self._items) >= self._size:
+            self._items.pop(next(iter(self._items)))
+        self._items[id(key)] = (key, value)
+        return value
+
+
+def _memo(fn: Any) -> Any:
+    memo = _IdentityMemo()
+
+    def wrapped(props: dict[str, Any], proxy_secrets: bool = False) -> Any:
+        if proxy_secrets:
+            return fn(props, proxy_secrets)
+        return memo.get(props, fn)
+
+    return wrapped
+
+
+class _JsonFormat:
+    """``json_format`` for pulumi_policy.policy: MessageToDict once per message object."""
+
+    def __init__(self) -> None:
+        from google.protobuf import json_format
+
+        self._json_format = json_format
+        self._memo = _IdentityMemo()
+
+    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> Any:  # upstream name
+        if args or kwargs:
+            return self._json_format.MessageToDict(message, *args, **kwargs)
+        return self._memo.get(message, self._json_format.MessageToDict)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._json_format, name)
+
+
+_PLAIN = _IdentityMemo()
+
+
+def plain_props(props: Any) -> Any:
+    """``plain(props)`` once per (shared) proxy object."""
+    return _PLAIN.get(props, plain)
 
 
 # --- wrappers ---------------------------------------------------------------
@@ -120,7 +184,7 @@ def _metadata(module: ModuleType, level: EnforcementLevel) -> dict[str, Any]:
 
 def _resource_policy(module: ModuleType, level: EnforcementLevel) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        for message in module.check(args.resource_type, plain(args.props), _config(args)):
+        for message in module.check(args.resource_type, plain_props(args.props), _config(args)):
             report_violation(message, None)
 
     return ResourceValidationPolicy(validate=validate, **_metadata(module, level))
@@ -128,7 +192,7 @@ def _resource_policy(module: ModuleType, level: EnforcementLevel) -> ResourceVal
 
 def _stack_policy(module: ModuleType, level: EnforcementLevel) -> StackValidationPolicy:
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        resources = [StackResource(r.resource_type, r.name, plain(r.props), r.urn) for r in args.resources]
+        resources = [StackResource(r.resource_type, r.name, plain_props(r.props), r.urn) for r in args.resources]
         for message in module.check(resources, _config(args)):
             report_violation(message, None)
 
@@ -139,8 +203,16 @@ def build_policies(level: EnforcementLevel | None = None) -> list[ResourceValida
     level = level or default_enforcement_level()
     out: list[ResourceValidationPolicy | StackValidationPolicy] = []
     for module in ALL:
+        own = rule_level(module, level)
         if module.RULE.scope == "stack":
-            out.append(_stack_policy(module, level))
+            out.append(_stack_policy(module, own))
         else:
-            out.append(_resource_policy(module, level))
+            out.append(_resource_policy(module, own))
     return out
+
+
+def rule_level(module: ModuleType, pack_level: EnforcementLevel) -> EnforcementLevel:
+    """A rule's default level: the pack-wide one, unless the rule is advisory by design (and the pack is not off)."""
+    if module.RULE.default_level == "advisory" and pack_level == EnforcementLevel.MANDATORY:
+        return EnforcementLevel.ADVISORY
+    return pack_level

@@ -202,7 +202,10 @@ def build_report(
         vs = sorted(by_rule.get(rule.name, []), key=lambda v: (v["urn"], v["message"]))
         cfg = (config or {}).get(rule.name)
         disabled = cfg == "disabled" or (isinstance(cfg, Mapping) and cfg.get("enforcementLevel") == "disabled")
-        status = "disabled" if disabled else ("fail" if vs else ("pass" if has_input else "not-evaluated"))
+        level = (cfg.get("enforcementLevel") if isinstance(cfg, Mapping) else cfg) or rule.default_level
+        advisory = level == "advisory"
+        failed_status = "advisory" if advisory else "fail"  # advisory findings are reported, never fail a run
+        status = "disabled" if disabled else (failed_status if vs else ("pass" if has_input else "not-evaluated"))
         rules_out.append(
             {
                 "name": rule.name,
@@ -248,6 +251,7 @@ def build_report(
             "passed": sum(r["status"] == "pass" for r in rules_out),
             "failed": len(failed),
             "disabled": sum(r["status"] == "disabled" for r in rules_out),
+            "advisory": sum(r["status"] == "advisory" for r in rules_out),
             "notEvaluated": sum(r["status"] == "not-evaluated" for r in rules_out),
             "violations": sum(len(r["violations"]) for r in rules_out),
             "result": "fail" if failed else ("pass" if has_input else "not-evaluated"),

@@ -189,3 +189,19 @@ def parse(raw: Mapping[str, Any] | str | None) -> RolloutConfig:
         data_grace_s=grace,
         analysis=analysis,
     )
+
+
+def policy_settings(
+    raw: Mapping[str, Any] | str | None, deployed_phase: int | None
+) -> dict[str, Any]:
+    """What the policy pack's rollout rules learn about a stack, in their config's words.
+
+    The one channel from a stack to ``rollout-phase-step`` and ``istio-virtualservice-weights``:
+    the stack's own ``phaseWeights`` and ``allowSkip`` (parsed like the program parses them) and
+    the phase deployed before this run (``None`` or < 0: never deployed).
+    """
+    cfg = parse(raw)
+    out: dict[str, Any] = {"phaseWeights": list(cfg.phase_weights), "allowSkip": cfg.allow_skip}
+    if deployed_phase is not None and deployed_phase >= 0:
+        out["previousPhase"] = phases.validate_phase(deployed_phase)
+    return out

@@ -61,7 +61,10 @@ export CE_PHASE=fetch
 # ---------------------------------------------------------------- python: wheels, then the venv
 ts=$(ce_now)
 req_hash=$(sha256sum "$repo/requirements.txt" | cut -c1-16)
-if [ "$(cat "$CE_HOME/venv/.requirements.sha256" 2>/dev/null)" != "$req_hash" ]; then
+# --plan reads the stack with any venv there is: it installs nothing
+if [ "$plan" = 1 ] && [ -x "$CE_HOME/venv/bin/python" ]; then
+  :
+elif [ "$(cat "$CE_HOME/venv/.requirements.sha256" 2>/dev/null)" != "$req_hash" ]; then
   wheels="$CE_HOME/wheels/$req_hash"
   py=${CE_BASE_PYTHON:-$(command -v python3.11 || command -v python3)}
   if [ ! -f "$wheels/.complete" ]; then

@@ -33,6 +33,10 @@ else
 fi
 unset _ce_plugin_download
 export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=true
+# lint caches outside the checkout: a CI clone is new each run, CE_HOME is kept (mypy strict over
+# the repository takes minutes cold, seconds warm)
+export MYPY_CACHE_DIR="${MYPY_CACHE_DIR:-$CE_HOME/cache/mypy}"
+export RUFF_CACHE_DIR="${RUFF_CACHE_DIR:-$CE_HOME/cache/ruff}"
 export KUBECONFIG="${KUBECONFIG:-$CE_HOME/platform/kubeconfig}"
 # The local Vault dev server (platform/local.sh owns it; these are its defaults).
 export VAULT_ADDR="${VAULT_ADDR:-http://127.0.0.1:8200}"

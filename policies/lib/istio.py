@@ -6,7 +6,8 @@ whose match fits a request takes it):
 * a *split* route sends traffic by weight: it has several destinations, or it
   is a catch-all (no ``match``) with one destination, which then takes 100 %;
   the canary weight of the phase is the canary subset's share of a split;
-* a *pinned* route has a ``match`` and a single destination: every matching
+* a *pinned* route has a ``match`` (that not every request satisfies: ``prefix: /`` is
+  a catch-all, i.e. a split of 100 %) and a single destination: every matching
   request goes to that subset (the program's cookie-sticky routes). It carries
   no weight of its own; it is only consistent while the split still sends
   traffic to the subset it pins to (a sticky route to canary at 0 % would keep
@@ -77,9 +78,39 @@ def parse_routes(props: Any) -> list[Route] | Any:
             parsed.append((host, subset, as_int(weight)))
         if not parsed:
             continue  # redirects, direct responses, delegates: no traffic split
-        pinned = len(parsed) == 1 and bool(as_list(match))
+        # a match that every request satisfies pins nothing: the route takes all the traffic
+        pinned = len(parsed) == 1 and bool(as_list(match)) and not matches_everything(match)
         out.append(Route(route_label(section, i, route), tuple(parsed), pinned))
     return out
+
+
+#: StringMatch values every URI satisfies
+_ANY_URI = {("prefix", "/"), ("prefix", ""), ("regex", ".*"), ("regex", "^.*$"), ("regex", "/.*"), ("regex", "^/.*")}
+#: HTTPMatchRequest keys that do not narrow which requests match
+_NEUTRAL = {"name", "ignoreUriCase"}
+
+
+def matches_everything(match: Any) -> bool:
+    """An http/tls/tcp ``match`` list that every request satisfies (entries are ORed)."""
+    for entry in as_list(match):
+        if not isinstance(entry, dict):
+            continue
+        keys = {k for k, v in entry.items() if v not in (None, {}, [])} - _NEUTRAL
+        uri = entry.get("uri")
+        if keys <= {"uri"} and (
+            "uri" not in keys or (isinstance(uri, dict) and all((k, v) in _ANY_URI for k, v in uri.items()))
+        ):
+            return True
+    return False
+
+
+def host_splits(props: Any) -> list[tuple[str, list[Any]]]:
+    """Weighted routes whose destinations are different hosts (label, hosts): a split the phase
+    rules cannot read, since a rollout splits one host's stable/canary subsets."""
+    parsed = parse_routes(props)
+    if parsed is UNKNOWN:
+        return []
+    return [(r.label, sorted(r.hosts(), key=str)) for r in parsed if len(r.destinations) > 1 and len(r.hosts()) > 1]
 
 
 def canary_hosts(parsed: list[Route], canary_subset: str) -> set[Any]:

@@ -71,6 +71,18 @@ def is_unknown(value: Any) -> bool:
     return value is UNKNOWN or (isinstance(value, str) and value in UNKNOWN_SENTINELS)
 
 
+def contains_unknown(value: Any) -> bool:
+    """Any value inside (secrets unwrapped) is unknown during preview."""
+    value = reveal(value)
+    if is_unknown(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
 def is_secret(value: Any) -> bool:
     return isinstance(value, Secret)
 

@@ -103,6 +103,8 @@ class Rule:
     #: JSON-schema properties of the rule's config; each should carry a "default".
     config_schema: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    #: "advisory" for rules that report without blocking (the pack-wide level applies otherwise)
+    default_level: str = "mandatory"
 
     def defaults(self) -> dict[str, Any]:
         return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}
@@ -152,6 +154,81 @@ def workload_pod_metadata(resource_type: str, props: Any) -> Any:
     return None
 
 
+#: Operators that merge a CR's ``containers`` into a pod they generate (strategic merge):
+#: such a list is judged like a patch, on what it sets.
+MERGED_POD_SPEC_GROUPS = ("monitoring.coreos.com",)
+_SKIP_KEYS = ("metadata", "status")
+_MAX_DEPTH = 10
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """A pod spec found in a resource, wherever it sits."""
+
+    #: message prefix: "" for a workload kind's own template, else its path ("spec.template.spec: ")
+    where: str
+    metadata: Any
+    spec: dict[str, Any]
+    #: judged on what it sets only (``*Patch`` types, operator-merged container lists)
+    partial: bool
+
+
+def _find_pod_specs(obj: Any, path: tuple[str, ...], depth: int) -> list[tuple[tuple[str, ...], Any, Any]]:
+    """(path, metadata, spec) of every dict under ``obj`` that has a ``containers`` list of objects."""
+    if depth > _MAX_DEPTH or not isinstance(obj, dict):
+        if isinstance(obj, list) and depth <= _MAX_DEPTH:
+            return [hit for i, v in enumerate(obj) for hit in _find_pod_specs(v, (*path, str(i)), depth + 1)]
+        return []
+    containers = obj.get("containers")
+    if isinstance(containers, list) and any(isinstance(c, dict) for c in containers):
+        return [(path, None, obj)]
+    out = []
+    for key, value in obj.items():
+        if key in _SKIP_KEYS:
+            continue
+        for hit_path, hit_meta, hit_spec in _find_pod_specs(value, (*path, key), depth + 1):
+            # a template's labels/annotations sit next to its spec ({metadata, spec})
+            if hit_meta is None and hit_path == (*path, key) and key == "spec":
+                hit_meta = obj.get("metadata")
+            out.append((hit_path, hit_meta, hit_spec))
+    return out
+
+
+_TEMPLATES: dict[int, tuple[Any, str, list[PodTemplate]]] = {}
+
+
+def pod_templates(resource_type: str, props: Any) -> list[PodTemplate]:
+    """Every pod spec a Kubernetes resource carries: the workload kinds' own template, a
+    ``PodTemplate``, and pod templates inside any other object (Argo Rollouts, KEDA ScaledJobs,
+    Knative services... any custom resource with a ``containers`` list).
+
+    Several rules ask for the same resource in a row: the answer is kept per props object."""
+    hit = _TEMPLATES.get(id(props))
+    if hit is not None and hit[0] is props and hit[1] == resource_type:
+        return hit[2]
+    found = _pod_templates(resource_type, props)
+    if len(_TEMPLATES) >= 256:
+        _TEMPLATES.clear()
+    _TEMPLATES[id(props)] = (props, resource_type, found)
+    return found
+
+
+def _pod_templates(resource_type: str, props: Any) -> list[PodTemplate]:
+    parsed = k8s_type(resource_type)
+    if parsed is None:
+        return []
+    group, _, _, patch = parsed
+    spec = workload_pod_spec(resource_type, props)
+    if workload_kind(resource_type) is not None:
+        if not isinstance(spec, dict):
+            return []
+        return [PodTemplate("", workload_pod_metadata(resource_type, props), spec, patch)]
+    partial = patch or group in MERGED_POD_SPEC_GROUPS
+    return [
+        PodTemplate(".".join(path) + ": ", meta, found, partial) for path, meta, found in _find_pod_specs(props, (), 0)
+    ]
+
+
 def containers_of(pod_spec: Any) -> list[tuple[str, str, Any]]:
     """(field, name, container) for containers, initContainers, ephemeralContainers."""
     from .props import as_dict, as_list, dig
@@ -163,6 +240,12 @@ def containers_of(pod_spec: Any) -> list[tuple[str, str, Any]]:
             name = dig(c, "name")
             out.append((fieldname, name if isinstance(name, str) else f"#{i}", c))
     return out
+
+
+def is_production(environment: Any, prod_environments: Iterable[Any]) -> bool:
+    """Environment names compare without case or surrounding space: "Prod" is production too."""
+    name = str(environment or "").strip().lower()
+    return bool(name) and name in {str(e).strip().lower() for e in prod_environments}
 
 
 def unique(messages: Iterable[str]) -> list[str]:
@@ -196,7 +279,11 @@ def workload_namespaces(resources: Iterable[StackResource], exempt: Iterable[str
     found: set[str] = set()
     unknown = False
     for r in resources:
-        if workload_kind(r.type) is not None or any(crd_kind(r.type, g, [k]) for g, k in POD_OWNING_CRDS):
+        if (
+            workload_kind(r.type) is not None
+            or any(crd_kind(r.type, g, [k]) for g, k in POD_OWNING_CRDS)
+            or pod_templates(r.type, r.props)
+        ):
             ns = meta_namespace(r.props)
             if ns == "<unknown>":
                 unknown = True

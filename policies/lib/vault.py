@@ -8,6 +8,11 @@ use pulumi-vault's property names. Rules call :func:`canonical_type` and then re
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+from .props import UNKNOWN, dig
+
 DYNAMIC_PREFIX = "pulumi-python:dynamic/vault"
 
 
@@ -22,3 +27,22 @@ def canonical_type(resource_type: str) -> str:
         return resource_type
     module = head[len(DYNAMIC_PREFIX) :].lstrip("/") or "index"
     return f"vault:{module}/{name[0].lower()}{name[1:]}:{name}"
+
+
+#: pulumi-vault's generic resources: they write any Vault path (``path`` + ``dataJson``)
+GENERIC_TYPES = ("vault:generic/endpoint:Endpoint", "vault:generic/secret:Secret")
+
+
+def generic_write(resource_type: str, props: Any) -> tuple[str, dict[str, Any]] | None:
+    """(path, data) a generic endpoint/secret writes, or None (other types, unknown or unparsable data)."""
+    if canonical_type(resource_type) not in GENERIC_TYPES:
+        return None
+    path, data = dig(props, "path"), dig(props, "dataJson")
+    if not isinstance(path, str) or data is UNKNOWN:
+        return None
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    return (path.strip("/"), data) if isinstance(data, dict) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from policies.lib.net import covered_share, is_broad_share
 from policies.lib.props import UNKNOWN, as_list, dig
 from policies.lib.rule import Rule, crd_kind
 
@@ -41,6 +42,14 @@ _RESTRICTING = ("principals", "requestPrincipals", "namespaces", "ipBlocks", "re
 def _broad_principal(p: str, root: str) -> str | None:
     if p == "*":
         return "any authenticated principal"
+    if p.startswith("*"):
+        # A leading '*' leaves only a suffix: narrow only when that suffix still names one
+        # namespace and one service account ("*/ns/<ns>/sa/<sa>": any trust-domain alias).
+        _, has_ns, after = p[1:].partition("/ns/")
+        ns, has_sa, sa = after.partition("/sa/")
+        if not (has_ns and ns and has_sa and sa) or "*" in after or not p[1:].startswith("/ns/"):
+            return f'every principal matching "{p}"'
+        return None
     # Istio matches one leading or trailing '*'; a trailing one that stops short of a service
     # account name admits a whole namespace, or more.
     if not p.endswith("*") or p[:-1].partition("/sa/")[2]:
@@ -62,9 +71,15 @@ def _source_issues(where: str, source: Any, root: str) -> list[str]:
         broad = _broad_principal(str(p), root) if isinstance(p, str) else None
         if broad:
             out.append(f'{where} principal "{p}" admits {broad}')
+    for key in ("ipBlocks", "remoteIpBlocks"):
+        blocks: list[tuple[Any, list[Any]]] = [(b, []) for b in as_list(dig(source, key)) if isinstance(b, str)]
+        if blocks and is_broad_share(covered_share(blocks)):
+            out.append(f"{where} {key} {', '.join(b for b, _ in blocks)} admit (nearly) any address")
     for n in as_list(dig(source, "namespaces")):
         if n == "*":
             out.append(f'{where} namespace "*" admits any namespace')
+        elif isinstance(n, str) and n.startswith("*"):
+            out.append(f'{where} namespace "{n}" admits every namespace ending in "{n[1:]}"')
         elif n == root:
             out.append(f'{where} namespace "{root}" admits every principal in the mesh root namespace')
     return out

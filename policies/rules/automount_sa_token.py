@@ -6,23 +6,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_bool, as_dict, as_list, dig
+from policies.lib.reviewed import section
 from policies.lib.rule import (
     WORKLOAD_TYPES,
     Rule,
     base_type,
     is_patch,
-    workload_kind,
-    workload_pod_metadata,
-    workload_pod_spec,
+    pod_templates,
 )
 
 SA_TYPE = "kubernetes:core/v1:ServiceAccount"
+SECRET_TYPE = "kubernetes:core/v1:Secret"
+LEGACY_TOKEN_TYPE = "kubernetes.io/service-account-token"
 ANNOTATION = "claude-enhancer.io/needs-api-token"
 
 RULE = Rule(
     name="automount-serviceaccount-token",
     description="ServiceAccounts and pod specs must set automountServiceAccountToken: false unless annotated "
-    f'{ANNOTATION}: "true" or listed in allowedServiceAccounts.',
+    f'{ANNOTATION}: "true" or listed in allowedServiceAccounts; no legacy service-account-token Secrets.',
     severity="medium",
     frameworks={
         "SOC2": ["CC6.1"],
@@ -32,7 +33,7 @@ RULE = Rule(
     },
     remediation=f"Set automountServiceAccountToken: false on the ServiceAccount and pod spec; workloads that "
     f'call the Kubernetes API annotate the ServiceAccount/pod template with {ANNOTATION}: "true".',
-    resource_types=(SA_TYPE, *WORKLOAD_TYPES),
+    resource_types=(SA_TYPE, SECRET_TYPE, *WORKLOAD_TYPES),
     config_schema={
         "allowedServiceAccounts": {
             "type": "array",
@@ -69,17 +70,26 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         if value is not UNKNOWN and as_bool(value) is not False and (judge_missing or value is not None):
             return ["automountServiceAccountToken must be false"]
         return []
-    if workload_kind(resource_type) is None:
+    if base_type(resource_type) == SECRET_TYPE:
+        admitted = {str(e.get("secret")) for e in section("legacyTokenSecrets")}
+        if dig(props, "type") == LEGACY_TOKEN_TYPE and f"{ns}/{dig(props, 'metadata', 'name')}" not in admitted:
+            # KEP-2799: a token Secret never expires and is readable by anyone who can read Secrets
+            return [
+                f"Secret type {LEGACY_TOKEN_TYPE} holds a non-expiring ServiceAccount token; use a "
+                "projected (TokenRequest) token, or admit it in policies/exceptions.yaml with a reason"
+            ]
         return []
-    spec = workload_pod_spec(resource_type, props)
-    if not isinstance(spec, dict):
+    out: list[str] = []
+    if _annotated(dig(props, "metadata"), key):
         return []
-    if _annotated(workload_pod_metadata(resource_type, props), key) or _annotated(dig(props, "metadata"), key):
-        return []
-    sa = dig(spec, "serviceAccountName") or "default"
-    if f"{ns}/{sa}" in allowed:
-        return []
-    value = dig(spec, "automountServiceAccountToken")
-    if value is not UNKNOWN and as_bool(value) is not False and (judge_missing or value is not None):
-        return ["pod spec.automountServiceAccountToken must be false"]
-    return []
+    for template in pod_templates(resource_type, props):
+        spec = template.spec
+        if _annotated(template.metadata, key):
+            continue
+        sa = dig(spec, "serviceAccountName") or "default"
+        if f"{ns}/{sa}" in allowed:
+            continue
+        value = dig(spec, "automountServiceAccountToken")
+        if value is not UNKNOWN and as_bool(value) is not False and (not template.partial or value is not None):
+            out.append(f"{template.where}pod spec.automountServiceAccountToken must be false")
+    return out

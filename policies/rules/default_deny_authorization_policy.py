@@ -10,7 +10,8 @@ from policies.lib.rule import Rule, StackResource, crd_kind, workload_namespaces
 
 RULE = Rule(
     name="default-deny-authorizationpolicy",
-    description="Every namespace that runs workloads must have a default-deny Istio AuthorizationPolicy (spec: {}).",
+    description="Every namespace that runs workloads must have a default-deny Istio AuthorizationPolicy (spec: {} "
+    "or DENY with a rule matching everything), or the mesh root namespace one that covers them all.",
     severity="high",
     scope="stack",
     frameworks={
@@ -27,6 +28,11 @@ RULE = Rule(
         "kubernetes:security.istio.io/v1beta1:AuthorizationPolicy",
     ),
     config_schema={
+        "meshRootNamespace": {
+            "type": "string",
+            "default": "istio-system",
+            "description": "Istio's root namespace: a default deny there covers the whole mesh.",
+        },
         "exemptNamespaces": {
             "type": "array",
             "items": {"type": "string"},
@@ -39,23 +45,29 @@ RULE = Rule(
 
 
 def is_deny_all(props: Any) -> bool | None:
+    """An allow-nothing policy (``spec: {}`` / ALLOW without rules) or a DENY with a rule that matches
+    everything (``action: DENY, rules: [{}]``, Istio's "deny-all"); None when unknown."""
     spec = dig(props, "spec")
     if spec is UNKNOWN:
         return None
     spec = as_dict(spec)
-    for key, value in spec.items():
-        if value is UNKNOWN:
-            return None
-        if key == "action" and value in ("ALLOW", None):
-            continue
-        if value in (None, {}, []):
-            continue
-        return False
-    return True
+    if any(v is UNKNOWN for v in spec.values()):
+        return None
+    action = spec.get("action") or "ALLOW"
+    rules = as_list(spec.get("rules"))
+    selector = spec.get("selector") or spec.get("targetRef") or spec.get("targetRefs")
+    if selector not in (None, {}, []):
+        return False  # applies to some workloads only
+    if action == "ALLOW":
+        return not rules
+    if action == "DENY":
+        return any(isinstance(r, dict) and all(v in (None, {}, []) for v in r.values()) for r in rules)
+    return False
 
 
 def check(resources: list[StackResource], config: Mapping[str, Any]) -> list[str]:
     cfg = RULE.resolve_config(config)
+    root = str(cfg.get("meshRootNamespace") or "istio-system")
     namespaces, _ = workload_namespaces(resources, [str(n) for n in as_list(cfg.get("exemptNamespaces"))])
     covered: set[str] = set()
     for r in resources:
@@ -65,6 +77,8 @@ def check(resources: list[StackResource], config: Mapping[str, Any]) -> list[str
         ns = meta_namespace(r.props)
         if verdict is None or ns == "<unknown>":
             return []
+        if verdict and ns == root:
+            return []  # a policy in the mesh root namespace applies to every namespace (Istio docs)
         if verdict:
             covered.add(ns)
     return [

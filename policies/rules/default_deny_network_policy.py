@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_dict, as_list, dig, meta_namespace
-from policies.lib.rule import Rule, StackResource, workload_namespaces
+from policies.lib.rule import Rule, StackResource, base_type, workload_namespaces
 
 RULE = Rule(
     name="default-deny-networkpolicy",
-    description="Every namespace that runs workloads must have a default-deny NetworkPolicy (podSelector {}, "
-    "policyTypes Ingress and Egress, no rules).",
+    description="Every namespace that runs workloads must deny ingress and egress by default: NetworkPolicies "
+    "with podSelector {} and no rules for a direction listed in policyTypes (one policy or one per direction).",
     severity="high",
     scope="stack",
     frameworks={
@@ -38,8 +38,13 @@ RULE = Rule(
 NP_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
-def is_default_deny(props: Any) -> bool | None:
-    """True/False, or None when unknown during preview."""
+def denied_directions(props: Any) -> set[str] | None:
+    """Directions ("Ingress"/"Egress") this policy closes for every pod of its namespace; None if unknown.
+
+    A policy selecting every pod (podSelector {}) that lists a direction in policyTypes and has no
+    rule for it denies that direction by default; the Kubernetes docs write a default deny as one
+    such policy or as two (one per direction), and both count.
+    """
     spec = dig(props, "spec")
     if spec is UNKNOWN:
         return None
@@ -47,32 +52,45 @@ def is_default_deny(props: Any) -> bool | None:
     if selector is UNKNOWN:
         return None
     if selector is None or any(as_dict(selector).get(k) for k in ("matchLabels", "matchExpressions")):
-        return False
+        return set()
     types = dig(spec, "policyTypes")
     if types is UNKNOWN:
         return None
-    if not {"Ingress", "Egress"} <= {str(t) for t in as_list(types)}:
-        return False
-    for key in ("ingress", "egress"):
-        rules = dig(spec, key)
+    out: set[str] = set()
+    for direction in ("Ingress", "Egress"):
+        rules = dig(spec, direction.lower())
         if rules is UNKNOWN:
             return None
-        if as_list(rules):
-            return False
-    return True
+        # policyTypes defaults to Ingress (plus Egress when egress rules exist)
+        listed = {str(t) for t in as_list(types)} if types is not None else {"Ingress"}
+        if direction in listed and not as_list(rules):
+            out.add(direction)
+    return out
+
+
+def is_default_deny(props: Any) -> bool | None:
+    """True when this one policy denies both directions; None when unknown during preview."""
+    dirs = denied_directions(props)
+    return None if dirs is None else dirs == {"Ingress", "Egress"}
 
 
 def check(resources: list[StackResource], config: Mapping[str, Any]) -> list[str]:
     cfg = RULE.resolve_config(config)
     namespaces, _ = workload_namespaces(resources, [str(n) for n in as_list(cfg.get("exemptNamespaces"))])
-    covered: set[str] = set()
+    covered: dict[str, set[str]] = {}
     for r in resources:
-        if r.type != NP_TYPE:
+        if base_type(r.type) != NP_TYPE:
             continue
-        verdict = is_default_deny(r.props)
+        dirs = denied_directions(r.props)
         ns = meta_namespace(r.props)
-        if verdict is None or ns == "<unknown>":
+        if dirs is None or ns == "<unknown>":
             return []  # cannot be judged during preview; the update run will
-        if verdict:
-            covered.add(ns)
-    return [f'namespace "{ns}" has workloads but no default-deny NetworkPolicy' for ns in sorted(namespaces - covered)]
+        covered.setdefault(ns, set()).update(dirs)
+    out = []
+    for ns in sorted(namespaces):
+        missing = {"Ingress", "Egress"} - covered.get(ns, set())
+        if missing == {"Ingress", "Egress"}:
+            out.append(f'namespace "{ns}" has workloads but no default-deny NetworkPolicy')
+        elif missing:
+            out.append(f'namespace "{ns}" has no default-deny NetworkPolicy for {", ".join(sorted(missing))}')
+    return out

@@ -64,4 +64,18 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         )
     elif sync is None and (as_int(legacy_max) or 0) < effective:
         out.append(f"spec.maxSyncReplicas is {legacy_max}; must be at least spec.minSyncReplicas ({legacy_min})")
+    durability = dig(sync, "dataDurability") if isinstance(sync, dict) else None
+    if isinstance(durability, str) and durability.lower() == "preferred":
+        # CNPG: "preferred" drops standbys from synchronous_standby_names when they are not streaming,
+        # so commits silently continue asynchronously (CNPG docs, "Synchronous Replication")
+        out.append(
+            "spec.postgresql.synchronous.dataDurability is preferred: replication falls back to asynchronous "
+            "when standbys are gone; use required (the default)"
+        )
+    instances = as_int(raw) if raw is not None else None
+    if instances is not None and effective >= instances:
+        out.append(
+            f"{effective} synchronous standbys need more than {instances} instances: writes stop when one "
+            "instance is down"
+        )
     return out

@@ -21,6 +21,8 @@ RULE = Rule(
     resource_types=(
         "kubernetes:redis.redis.opstreelabs.in/v1beta2:RedisCluster",
         "kubernetes:redis.redis.opstreelabs.in/v1beta2:Redis",
+        "kubernetes:redis.redis.opstreelabs.in/v1beta2:RedisReplication",
+        "kubernetes:redis.redis.opstreelabs.in/v1beta2:RedisSentinel",
     ),
     config_schema={
         "minLeaders": {"type": "integer", "default": 3, "description": "Minimum Redis masters."},
@@ -28,6 +30,13 @@ RULE = Rule(
     },
     tags=("ha", "redis"),
 )
+
+
+#: the operator's other kinds, sized by spec.clusterSize: minimum and why
+SIZED_KINDS: dict[str, tuple[int, str]] = {
+    "RedisReplication": (3, "need a primary and at least 2 replicas so one can be promoted while another serves"),
+    "RedisSentinel": (3, "need at least 3 sentinels for a failover quorum"),
+}
 
 
 def _check_patch(props: Any, config: Mapping[str, Any]) -> list[str]:
@@ -43,11 +52,19 @@ def _check_patch(props: Any, config: Mapping[str, Any]) -> list[str]:
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    kind = crd_kind(resource_type, "redis.redis.opstreelabs.in", ["RedisCluster", "Redis"])
+    kind = crd_kind(resource_type, "redis.redis.opstreelabs.in", ["RedisCluster", "Redis", *SIZED_KINDS])
     if kind is None:
         return []
     if kind == "Redis":
         return ["standalone Redis has no replica and no failover; use a RedisCluster (3 masters + 3 replicas)"]
+    if kind in SIZED_KINDS:
+        raw = dig(props, "spec", "clusterSize")
+        if raw is UNKNOWN or (raw is None and is_patch(resource_type)):
+            return []
+        n = as_int(raw)
+        if n is None or n < SIZED_KINDS[kind][0]:
+            return [f"{kind} spec.clusterSize is {raw if raw is not None else 'unset'}; {SIZED_KINDS[kind][1]}"]
+        return []
     if is_patch(resource_type):
         return _check_patch(props, config)
     cfg = RULE.resolve_config(config)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_list, dig
-from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, is_patch, workload_kind, workload_pod_spec
+from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, pod_templates
 
 RULE = Rule(
     name="image-provenance",
@@ -29,22 +29,20 @@ RULE = Rule(
         "allowedRegistries": {
             "type": "array",
             "items": {"type": "string"},
+            # Our registries and the organisations of the components we run, never a whole public
+            # registry (docker.io/library, quay.io, ghcr.io host anyone's images).
             "default": [
                 "registry.local/claude-enhancer",
                 "registry.claude-enhancer.internal",
-                "docker.io/library",
-                "quay.io",
-                "ghcr.io",
-                "registry.k8s.io",
                 "docker.io/istio",
-                "docker.io/bitnami",
                 "docker.io/hashicorp",
                 "ghcr.io/cloudnative-pg",
                 "quay.io/opstree",
                 "docker.io/grafana",
                 "quay.io/prometheus",
+                "quay.io/prometheus-operator",
             ],
-            "description": "Registry (optionally with repository path) prefixes images may come from.",
+            "description": "Registry/organisation prefixes images may come from (a bare public registry is refused).",
         },
         "requireDigest": {
             "type": "boolean",
@@ -78,29 +76,37 @@ def parse_image(image: str) -> tuple[str, str, str | None, str | None]:
     return registry, repo, tag, digest
 
 
+#: registries where anyone can publish: only an organisation path under them may be allowed
+PUBLIC_REGISTRIES = ("docker.io", "index.docker.io", "quay.io", "ghcr.io", "gcr.io", "public.ecr.aws")
+
+
 def _allowed(registry: str, repo: str, allowed: list[str]) -> bool:
     full = f"{registry}/{repo}"
     for prefix in allowed:
         p = prefix.rstrip("/")
+        if p in PUBLIC_REGISTRIES or p == "docker.io/library":
+            continue  # a whole public registry (or all of Docker Hub's official images) is no provenance
         if full == p or full.startswith(p + "/") or registry == p:
             return True
     return False
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if workload_kind(resource_type) is None:
-        return []
     cfg = RULE.resolve_config(config)
     allowed = [str(r) for r in as_list(cfg.get("allowedRegistries"))]
     require_digest = bool(cfg.get("requireDigest"))
-    spec = workload_pod_spec(resource_type, props)
-    if not isinstance(spec, dict):
-        return []
+    out: list[str] = []
+    for template in pod_templates(resource_type, props):
+        out += _check_spec(template.where, template.spec, template.partial, allowed, require_digest)
+    return out
+
+
+def _check_spec(prefix: str, spec: Any, partial: bool, allowed: list[str], require_digest: bool) -> list[str]:
     out: list[str] = []
     for fieldname, name, c in containers_of(spec):
-        where = f'{fieldname[:-1]} "{name}"'
+        where = f'{prefix}{fieldname[:-1]} "{name}"'
         image = dig(c, "image")
-        if image is UNKNOWN or (image is None and is_patch(resource_type)):
+        if image is UNKNOWN or (image is None and partial):
             continue  # a patch that leaves the image alone
         if not isinstance(image, str) or not image.strip():
             out.append(f"{where}: image must be set")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.istio import is_cluster_local
-from policies.lib.props import UNKNOWN, as_list, dig
+from policies.lib.props import UNKNOWN, as_bool, as_list, dig
 from policies.lib.rule import Rule, crd_kind, is_patch
 
 RULE = Rule(
@@ -44,10 +44,14 @@ def _tls_issues(where: str, traffic_policy: Any, allowed: list[str], required: b
     mode = dig(traffic_policy, "tls", "mode")
     if mode is not UNKNOWN and (mode is not None or required) and mode not in allowed:
         out.append(f"{where}.tls.mode is {mode if mode is not None else 'unset'}; must be {' or '.join(allowed)}")
+    if as_bool(dig(traffic_policy, "tls", "insecureSkipVerify")) is True:
+        out.append(f"{where}.tls.insecureSkipVerify is true: TLS origination without verifying the server")
     for i, pls in enumerate(as_list(dig(traffic_policy, "portLevelSettings"))):
         pmode = dig(pls, "tls", "mode")
         if isinstance(pmode, str) and pmode not in allowed:
             out.append(f"{where}.portLevelSettings[{i}].tls.mode is {pmode}; must be {' or '.join(allowed)}")
+        if as_bool(dig(pls, "tls", "insecureSkipVerify")) is True:
+            out.append(f"{where}.portLevelSettings[{i}].tls.insecureSkipVerify is true: the server is not verified")
     return out
 
 

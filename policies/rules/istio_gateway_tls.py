@@ -10,7 +10,7 @@ from policies.lib.rule import Rule, crd_kind, is_patch
 
 RULE = Rule(
     name="istio-gateway-tls",
-    description="Istio Gateway servers must terminate TLS (HTTPS/TLS with minProtocolVersion TLSV1_3, or "
+    description="Istio and Gateway API gateways must terminate TLS (HTTPS/TLS with minProtocolVersion TLSV1_3, or "
     "passthrough); HTTP servers may only redirect to HTTPS; no plaintext GRPC/TCP/other protocols at the edge.",
     severity="high",
     frameworks={
@@ -37,7 +37,28 @@ RULE = Rule(
 _ORDER = {"TLS_AUTO": 0, "TLSV1_0": 1, "TLSV1_1": 2, "TLSV1_2": 3, "TLSV1_3": 4}
 
 
+def _gateway_api(props: Any) -> list[str]:
+    """Kubernetes Gateway API listeners: HTTPS/TLS terminate with a certificate or pass through; nothing else."""
+    out: list[str] = []
+    for i, listener in enumerate(as_list(dig(props, "spec", "listeners"))):
+        protocol, tls = dig(listener, "protocol"), dig(listener, "tls")
+        if UNKNOWN in (listener, protocol, tls):
+            continue
+        where = f'listener[{i}] ("{dig(listener, "name", default=i)}")'
+        proto = str(protocol or "").upper()
+        if proto in ("HTTPS", "TLS"):
+            mode = dig(tls, "mode") or "Terminate"
+            if mode == "Terminate" and not as_list(dig(tls, "certificateRefs")):
+                out.append(f"{where}: {proto} listener terminates TLS without tls.certificateRefs")
+        else:
+            # an HTTP listener's redirect lives in an HTTPRoute; the listener itself accepts plaintext
+            out.append(f"{where}: {proto or 'unset'} listener accepts plaintext at the edge; use HTTPS or TLS")
+    return out
+
+
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
+    if crd_kind(resource_type, "gateway.networking.k8s.io", ["Gateway"]) is not None:
+        return _gateway_api(props)
     if crd_kind(resource_type, "networking.istio.io", ["Gateway"]) is None:
         return []
     want = str(RULE.resolve_config(config).get("minProtocolVersion", "TLSV1_3"))

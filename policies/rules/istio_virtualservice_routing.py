@@ -7,7 +7,7 @@ from typing import Any
 
 from rollout.phases import PHASE_WEIGHTS
 
-from policies.lib.istio import canary_weights, pinned_conflicts, route_label, routes
+from policies.lib.istio import canary_weights, host_splits, pinned_conflicts, route_label, routes
 from policies.lib.props import UNKNOWN, as_int, as_list, dig
 from policies.lib.rule import Rule, crd_kind
 
@@ -79,4 +79,9 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
                 "must carry the phase's weight"
             )
     out += pinned_conflicts(props, subset)
+    for label, hosts in host_splits(props):
+        out.append(
+            f"{label}: splits traffic by weight between hosts {', '.join(map(str, hosts))}; a canary split "
+            f'must be between subsets of one host (stable / "{subset}") so the rollout rules can read its phase'
+        )
     return out

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.lib.props import UNKNOWN, as_dict, as_list, dig
+from policies.lib.net import covered_share, is_broad_share, selects_nearly_all
+from policies.lib.props import UNKNOWN, as_int, as_list, contains_unknown, dig
 from policies.lib.rule import Rule, base_type
 
 NP_TYPE = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 RULE = Rule(
     name="networkpolicy-no-allow-all",
-    description="NetworkPolicy ingress/egress rules must restrict peers or ports: a rule with no peers (or a "
-    "peer matching every pod or address) and no ports allows everything.",
+    description="NetworkPolicy ingress/egress rules must restrict peers or ports: a rule whose peers reach "
+    "every pod or (nearly) every address, together, on every port allows everything.",
     severity="high",
     frameworks={
         "SOC2": ["CC6.6", "CC6.1"],
@@ -28,23 +29,33 @@ RULE = Rule(
     tags=("kubernetes", "network"),
 )
 
-_ANY_CIDR = ("0.0.0.0/0", "::/0")
+
+def _all_ports(ports: Any) -> bool:
+    """No ports, an entry with only a protocol (every port of it), or a range over every port."""
+    entries = as_list(ports)
+    if not entries:
+        return True
+    for entry in entries:
+        port, end = dig(entry, "port"), as_int(dig(entry, "endPort"))
+        if port is None:
+            return True
+        if as_int(port) is not None and as_int(port) <= 1 and end is not None and end >= 65535:  # type: ignore[operator]
+            return True
+    return False
 
 
-def _selects_all(selector: Any) -> bool:
-    return isinstance(selector, dict) and not any(as_dict(selector).get(k) for k in ("matchLabels", "matchExpressions"))
-
-
-def _peer_is_everything(peer: Any) -> bool | None:
-    if peer is UNKNOWN:
-        return None
-    ns_sel, pod_sel, ip = dig(peer, "namespaceSelector"), dig(peer, "podSelector"), dig(peer, "ipBlock")
-    if UNKNOWN in (ns_sel, pod_sel, ip):
-        return None
-    if ip is not None:
-        return dig(ip, "cidr") in _ANY_CIDR and not as_list(dig(ip, "except"))
-    # namespaceSelector {} (with no or an empty podSelector) selects every pod of every namespace
-    return _selects_all(ns_sel) and (pod_sel is None or _selects_all(pod_sel))
+def _peers_are_everything(peers: list[Any]) -> bool:
+    """No peers, a peer matching every pod of every namespace, or ipBlocks covering most addresses together."""
+    if not peers:
+        return True
+    blocks = []
+    for peer in peers:
+        ns_sel, pod_sel, ip = dig(peer, "namespaceSelector"), dig(peer, "podSelector"), dig(peer, "ipBlock")
+        if ip is not None:
+            blocks.append((dig(ip, "cidr"), as_list(dig(ip, "except"))))
+        elif ns_sel is not None and selects_nearly_all(ns_sel) and (pod_sel is None or selects_nearly_all(pod_sel)):
+            return True
+    return is_broad_share(covered_share(blocks))
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
@@ -56,12 +67,8 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         if rules is UNKNOWN:
             continue
         for i, rule in enumerate(as_list(rules)):
-            peers, ports = dig(rule, peers_key), dig(rule, "ports")
-            if rule is UNKNOWN or UNKNOWN in (peers, ports):
+            if rule is UNKNOWN or contains_unknown(rule):
                 continue
-            verdicts = [_peer_is_everything(p) for p in as_list(peers)]
-            if None in verdicts:
-                continue
-            if (not verdicts or any(verdicts)) and not as_list(ports):
+            if _peers_are_everything(as_list(dig(rule, peers_key))) and _all_ports(dig(rule, "ports")):
                 out.append(f"spec.{direction}[{i}] allows all {who} on all ports")
     return out

@@ -12,13 +12,15 @@ ConfigMap and env checks are what catch plaintext in practice.
 
 from __future__ import annotations
 
+import base64
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from policies.lib.props import as_list, dig, is_secret, is_unknown
-from policies.lib.rule import WORKLOAD_TYPES, Rule, base_type, containers_of, workload_kind, workload_pod_spec
+from policies.lib.rule import WORKLOAD_TYPES, Rule, base_type, containers_of, pod_templates
 
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 SECRET = "kubernetes:core/v1:Secret"
@@ -42,10 +44,12 @@ RULE = Rule(
     config_schema={
         "secretKeyPattern": {
             "type": "string",
-            "default": r"(?i)((?<![a-z])pass(word|wd|phrase)?(?![a-z])|password|passwd|passphrase|pwd|secret|token|"
-            r"credential|api[_.-]?key|private[_.-]?key|"
-            r"access[_.-]?key|signing[_.-]?key|(^|[_.-])key$|dsn$)",
-            "description": "Regex for key / env names that hold secrets.",
+            # The name's last word says what the value is: DB_PASSWORD holds one, PASSWORD_MIN_LENGTH,
+            # TOKEN_AUDIENCE or SECRET_NAME only talk about one.
+            "default": r"(?i)((^|[^a-z])pass|password|passwd|passphrase|pwd|secret|token|credentials?|"
+            r"api[_.-]?key|apikey|private[_.-]?key|access[_.-]?key|signing[_.-]?key|auth[_.-]?key|"
+            r"(^|[_.-])key|dsn)$",
+            "description": "Regex for key / env / flag names that hold secrets (matched at the end of the name).",
         },
         "entropyThreshold": {
             "type": "number",
@@ -92,6 +96,18 @@ _PAIR = re.compile(
 _CREDENTIAL_KEY_END = re.compile(
     r"(?i)(pass(word|wd|phrase)?|pwd|secret|token|credentials?|api[_.-]?key|apikey|private[_.-]?key|"
     r"access[_.-]?key|secret[_.-]?key|signing[_.-]?key|auth[_.-]?key)$"
+)
+
+
+#: names of public identifiers: random-looking values that are not secrets (client/tenant ids, ARNs, digests)
+_PUBLIC_NAME = re.compile(
+    r"(?i)(^|[^a-z])(id|ids|arn|urls?|uri|host(name)?|name|digest|sha|commit|checksum|fingerprint|region|"
+    r"account|audience|issuer|endpoint|version)$|[a-z](Id|Arn|Url|Uri|Name|Digest)$"
+)
+#: values with a public identifier's shape: UUIDs, content digests, git object ids, ARNs
+_PUBLIC_VALUE = re.compile(
+    r"(?i)^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|sha(256|512):[0-9a-f]{64,128}|"
+    r"[0-9a-f]{40}|arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:\S+)$"
 )
 
 
@@ -164,39 +180,96 @@ def embedded_secrets(text: str) -> list[str]:
     return list(found)
 
 
+def _check_entries(what: str, data: dict[str, Any], ctx: _Ctx, decode: bool = False) -> list[str]:
+    """ConfigMap ``data`` (or base64 ``binaryData``, ``decode``) entries that hold a credential."""
+    out: list[str] = []
+    for key in sorted(data):
+        raw = data[key]
+        if is_unknown(raw):
+            continue
+        value = dig(data, key)
+        text = value if isinstance(value, str) else ""
+        if decode and text:
+            text = _decoded_text(text)
+        if key not in ctx.allowed and ctx.key_re.search(key) and not _is_reference(text):
+            out.append(f'ConfigMap {what} key "{key}" looks like a secret; store it in a Secret or Vault')
+        elif is_secret(raw):
+            out.append(f'ConfigMap {what} key "{key}" holds a Pulumi secret in plaintext; use a Secret or Vault')
+        elif text and ctx.looks_secret(key, text):
+            out.append(f'ConfigMap {what} key "{key}" has a high-entropy value that looks like a secret')
+        elif text:
+            for setting in embedded_secrets(text):
+                out.append(
+                    f'ConfigMap {what} key "{key}" embeds a credential in setting "{setting}"; '
+                    "reference a Secret or Vault instead"
+                )
+    return out
+
+
+def _decoded_text(value: str) -> str:
+    """binaryData is base64: its text when it decodes to UTF-8, else "" (binary content)."""
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return ""
+
+
+def _arg_secrets(where: str, args: list[Any], ctx: _Ctx) -> list[str]:
+    """Credentials on a command line: ``--password=x``, ``--token x``, or a known secret shape."""
+    out: list[str] = []
+    texts = [a if isinstance(a, str) else "" for a in args]
+    for i, arg in enumerate(texts):
+        flag, eq, value = arg.partition("=")
+        name = flag.lstrip("-")
+        if not eq and arg.startswith("-") and i + 1 < len(texts) and not texts[i + 1].startswith("-"):
+            value = texts[i + 1]  # "--token VALUE"
+        elif not eq or not flag.startswith("-"):
+            value = ""
+        if value and name and ctx.key_re.search(name) and not _is_reference(value):
+            out.append(f'{where}: argument "{flag}" passes a credential on the command line; read it from a file')
+        elif any(p.search(arg) for p in _KNOWN):
+            out.append(f"{where}: argument {i} contains a credential; read it from a file or Secret")
+    return out
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    key_re: re.Pattern[str]
+    threshold: float
+    min_len: int
+    allowed: frozenset[str]
+
+    def looks_secret(self, key: str, value: str) -> bool:
+        """A known credential shape, or a high-entropy token under a name that is no public identifier."""
+        if any(p.search(value) for p in _KNOWN):
+            return True
+        if _PUBLIC_NAME.search(key) or _PUBLIC_VALUE.match(value.strip()):
+            return False
+        return looks_like_secret_value(value, self.threshold, self.min_len)
+
+
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
     cfg = RULE.resolve_config(config)
-    key_re = re.compile(str(cfg["secretKeyPattern"]))
-    threshold = float(cfg["entropyThreshold"])
-    min_len = int(cfg["minEntropyLength"])
-    allowed = {str(k) for k in as_list(cfg.get("allowedKeys"))}
+    ctx = _Ctx(
+        re.compile(str(cfg["secretKeyPattern"])),
+        float(cfg["entropyThreshold"]),
+        int(cfg["minEntropyLength"]),
+        frozenset(str(k) for k in as_list(cfg.get("allowedKeys"))),
+    )
     out: list[str] = []
 
     rtype = base_type(resource_type)
     if rtype == CONFIGMAP:
-        data = dig(props, "data", keep_secret=True)
-        if is_unknown(data) or (not isinstance(data, dict) and not is_secret(data)):
-            return []
-        if is_secret(data):
-            return ["ConfigMap data is a Pulumi secret; secrets belong in a Secret or Vault, not a ConfigMap"]
-        for key in sorted(data):
-            raw = data[key]
-            if is_unknown(raw):
+        for field, decode in (("data", False), ("binaryData", True)):
+            data = dig(props, field, keep_secret=True)
+            if is_unknown(data) or (not isinstance(data, dict) and not is_secret(data)):
                 continue
-            value = dig(data, key)
-            text = value if isinstance(value, str) else ""
-            if key not in allowed and key_re.search(key) and not _is_reference(text):
-                out.append(f'ConfigMap data key "{key}" looks like a secret; store it in a Secret or Vault')
-            elif is_secret(raw):
-                out.append(f'ConfigMap data key "{key}" holds a Pulumi secret in plaintext; use a Secret or Vault')
-            elif text and looks_like_secret_value(text, threshold, min_len):
-                out.append(f'ConfigMap data key "{key}" has a high-entropy value that looks like a secret')
-            elif text:
-                for setting in embedded_secrets(text):
-                    out.append(
-                        f'ConfigMap data key "{key}" embeds a credential in setting "{setting}"; '
-                        "reference a Secret or Vault instead"
-                    )
+            if is_secret(data):
+                out.append(
+                    f"ConfigMap {field} is a Pulumi secret; secrets belong in a Secret or Vault, not a ConfigMap"
+                )
+                continue
+            out += _check_entries(field, data, ctx, decode)
         return out
 
     if rtype == SECRET:
@@ -211,12 +284,11 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
                 out.append(f'Secret {field} "{key}" is not a Pulumi secret (wrap it with pulumi.Output.secret)')
         return out
 
-    if workload_kind(resource_type) is not None:
-        spec = workload_pod_spec(resource_type, props)
-        if not isinstance(spec, dict):
-            return []
-        for fieldname, cname, c in containers_of(spec):
-            where = f'{fieldname[:-1]} "{cname}"'
+    for template in pod_templates(resource_type, props):
+        for fieldname, cname, c in containers_of(template.spec):
+            where = f'{template.where}{fieldname[:-1]} "{cname}"'
+            for field in ("command", "args"):
+                out += _arg_secrets(where, as_list(dig(c, field)), ctx)
             for env in as_list(dig(c, "env")):
                 name = dig(env, "name")
                 raw = dig(env, "value", keep_secret=True)
@@ -226,9 +298,9 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
                 text = value if isinstance(value, str) else str(value)
                 if is_secret(raw):
                     out.append(f'{where}: env "{name}" carries a secret as a literal value; use valueFrom.secretKeyRef')
-                elif name not in allowed and key_re.search(name) and not _is_reference(text):
+                elif name not in ctx.allowed and ctx.key_re.search(name) and not _is_reference(text):
                     out.append(f'{where}: env "{name}" has a literal value; use valueFrom.secretKeyRef')
-                elif looks_like_secret_value(text, threshold, min_len):
+                elif ctx.looks_secret(name, text):
                     out.append(f'{where}: env "{name}" has a high-entropy literal value that looks like a secret')
                 else:
                     for setting in embedded_secrets(text):

@@ -6,15 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, as_bool, as_dict, as_int, as_list, dig
-from policies.lib.rule import (
-    WORKLOAD_TYPES,
-    Rule,
-    containers_of,
-    is_patch,
-    workload_kind,
-    workload_pod_metadata,
-    workload_pod_spec,
-)
+from policies.lib.rule import WORKLOAD_TYPES, PodTemplate, Rule, containers_of, pod_templates
 
 RULE = Rule(
     name="pod-security-restricted",
@@ -112,15 +104,15 @@ def _common(where: str, sc: Any) -> list[str]:
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if workload_kind(resource_type) is None:
-        return []
-    # A *Patch changes only the fields it names: judge what it sets, not what it leaves out.
-    judge_missing = not is_patch(resource_type)
     cfg = RULE.resolve_config(config)
     allowed_caps = {str(c) for c in as_list(cfg.get("allowedCapabilities"))}
-    spec = workload_pod_spec(resource_type, props)
-    if not isinstance(spec, dict):  # missing or unknown pod spec: nothing to judge
-        return []
+    return [f"{t.where}{m}" for t in pod_templates(resource_type, props) for m in _check_template(t, allowed_caps)]
+
+
+def _check_template(template: PodTemplate, allowed_caps: set[str]) -> list[str]:
+    # A *Patch changes only the fields it names: judge what it sets, not what it leaves out.
+    judge_missing = not template.partial
+    spec = template.spec
     out: list[str] = []
 
     for host in ("hostNetwork", "hostPID", "hostIPC"):
@@ -137,7 +129,7 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
             bad = ", ".join(src for src in sources if src not in VOLUME_TYPES)
             out.append(f'volume "{name}" uses {bad}; restricted allows only {", ".join(sorted(VOLUME_TYPES))}')
 
-    meta = workload_pod_metadata(resource_type, props)
+    meta = template.metadata
     for key, value in sorted(as_dict(dig(meta, "annotations")).items()):
         if key.startswith(_APPARMOR_ANNOTATION) and isinstance(value, str):
             if value != "runtime/default" and not value.startswith("localhost/"):

@@ -10,7 +10,8 @@ from policies.lib.rule import Rule, base_type
 
 RULE = Rule(
     name="rbac-no-cluster-admin-serviceaccount",
-    description="RoleBindings and ClusterRoleBindings must not grant cluster-admin to ServiceAccounts or to "
+    description="RoleBindings and ClusterRoleBindings must not grant cluster-admin, admin or edit to "
+    "ServiceAccounts or to "
     "groups/users that stand for everyone (system:authenticated, system:unauthenticated, system:anonymous, "
     "system:serviceaccounts[:<ns>]).",
     severity="critical",
@@ -29,8 +30,9 @@ RULE = Rule(
         "forbiddenRoles": {
             "type": "array",
             "items": {"type": "string"},
-            "default": ["cluster-admin"],
-            "description": "ClusterRoles that must never be bound to ServiceAccounts.",
+            # admin and edit read every Secret of a namespace and run pods as any of its ServiceAccounts
+            "default": ["cluster-admin", "admin", "edit"],
+            "description": "ClusterRoles that must never be bound to ServiceAccounts or everyone-groups.",
         },
     },
     tags=("kubernetes", "rbac"),

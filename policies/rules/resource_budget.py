@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies.lib.props import UNKNOWN, dig, parse_quantity
-from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, is_patch, workload_kind, workload_pod_spec
+from policies.lib.rule import WORKLOAD_TYPES, Rule, containers_of, pod_templates
 
 RULE = Rule(
     name="resource-budget",
@@ -42,22 +42,25 @@ RULE = Rule(
 
 
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if workload_kind(resource_type) is None:
-        return []
-    judge_missing = not is_patch(resource_type)
     cfg = RULE.resolve_config(config)
     bounds = {
         "cpu": (str(cfg["maxCpu"]), parse_quantity(str(cfg["maxCpu"]))),
         "memory": (str(cfg["maxMemory"]), parse_quantity(str(cfg["maxMemory"]))),
     }
-    spec = workload_pod_spec(resource_type, props)
-    if not isinstance(spec, dict):
-        return []
+    out: list[str] = []
+    for template in pod_templates(resource_type, props):
+        out += _check_spec(template.where, template.spec, not template.partial, bounds)
+    return out
+
+
+def _check_spec(
+    prefix: str, spec: Any, judge_missing: bool, bounds: Mapping[str, tuple[str, float | None]]
+) -> list[str]:
     out: list[str] = []
     for fieldname, name, c in containers_of(spec):
         if fieldname == "ephemeralContainers":  # may not set resources
             continue
-        where = f'{fieldname[:-1]} "{name}"'
+        where = f'{prefix}{fieldname[:-1]} "{name}"'
         res = dig(c, "resources")
         if res is UNKNOWN:
             continue

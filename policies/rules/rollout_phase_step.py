@@ -3,8 +3,9 @@
 The engine has no memory of the previous deployment, so the previous phase is
 passed in as pack config ``previousPhase`` (the rollout driver / CI writes it
 into the policy-pack config file from the stack's ``rolloutPhase`` output).
-Without ``previousPhase`` the rule cannot judge and passes. ``allowSkip: true``
-is the documented override (same meaning as the stack's rollout.allowSkip).
+Without ``previousPhase`` the step cannot be judged; a canary weight that maps to no phase
+of the stack's ``phaseWeights`` is always a violation. ``previousPhase``, ``phaseWeights`` and
+``allowSkip`` reach the pack through one function, ``rollout.config.policy_settings``.
 """
 
 from __future__ import annotations
@@ -63,20 +64,27 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
         return []
     cfg = RULE.resolve_config(config)
     previous = as_int(cfg.get("previousPhase"))
-    if previous is None or previous < 0:
-        return []
     weights = [as_int(w) for w in as_list(cfg.get("phaseWeights"))]
     splits = canary_weights(props, str(cfg.get("canarySubset")))
     if not isinstance(splits, dict):
         return []  # no canary route, or unknown until the update runs
-    if not 0 <= previous < len(weights):
-        return [f"previousPhase {previous} is not a rollout phase (0..{len(weights) - 1})"]
-    allow_skip = as_bool(cfg.get("allowSkip")) is True
     out: list[str] = []
+    # A weight that maps to no phase is an error, never a pass: the step cannot be judged.
+    for cw in sorted(set(splits.values())):
+        if cw not in weights:
+            out.append(
+                f"canary weight {cw}% is no phase of this stack (phaseWeights {weights}); the rollout step "
+                "cannot be judged"
+            )
+    if previous is None or previous < 0:
+        return out
+    if not 0 <= previous < len(weights):
+        return [*out, f"previousPhase {previous} is not a rollout phase (0..{len(weights) - 1})"]
+    allow_skip = as_bool(cfg.get("allowSkip")) is True
     # Every split is judged: a later route must not carry a phase the first one does not.
     for cw in sorted(set(splits.values())):
         if cw not in weights:
-            continue  # istio-virtualservice-weights rejects weights that are no phase
+            continue
         new = weights.index(cw)
         try:
             check_transition(previous, new, allow_skip=allow_skip)

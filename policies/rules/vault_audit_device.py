@@ -14,7 +14,8 @@ AUDIT_TYPE = "vault:index/audit:Audit"
 RULE = Rule(
     name="vault-audit-device",
     description="A stack that manages Vault must enable at least one Vault audit device that writes somewhere "
-    "(not file_path discard or /dev/null, not a socket without address).",
+    "(not file_path discard or /dev/null, not a socket without address), and none may log secrets in clear "
+    "(log_raw, hmac_accessor false).",
     severity="high",
     scope="stack",
     frameworks={
@@ -62,12 +63,27 @@ def sink_problem(props: Any) -> str | None:
     return None
 
 
+def leaks(props: Any) -> str | None:
+    """Why a device writes secrets in clear: log_raw true, or hmac_accessor false (Vault docs, audit devices)."""
+    options = dig(props, "options")
+    if as_bool(dig(options, "log_raw")) is True:
+        return "logs request and response values raw (options.log_raw): every secret read lands in the log"
+    if as_bool(dig(options, "hmac_accessor")) is False:
+        return "logs token accessors in clear (options.hmac_accessor false)"
+    return None
+
+
 def check(resources: list[StackResource], config: Mapping[str, Any]) -> list[str]:
     cfg = RULE.resolve_config(config)
     uses_vault = any(canonical_type(r.type).startswith("vault:") for r in resources)
     if not uses_vault and as_bool(cfg.get("alwaysRequire")) is not True:
         return []
     devices = [r for r in resources if canonical_type(r.type) == AUDIT_TYPE]
+    leaking = [f'Vault audit device "{r.name}" {why}' for r in devices if (why := leaks(r.props))]
+    return leaking + _sinks(devices)
+
+
+def _sinks(devices: list[StackResource]) -> list[str]:
     problems = [(r.name, sink_problem(r.props)) for r in devices]
     if any(p is None for _, p in problems):
         return []

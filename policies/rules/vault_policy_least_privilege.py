@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from policies.lib.props import UNKNOWN, as_list, dig
+from policies.lib.props import as_list, dig
 from policies.lib.rule import Rule
-from policies.lib.vault import canonical_type
+from policies.lib.vault import canonical_type, generic_write
 
 #: Vault's pre-0.9 ``policy = "<level>"`` path syntax, as capabilities (vault/policy.go).
 LEGACY_LEVELS: dict[str, list[str]] = {
@@ -30,14 +30,30 @@ CONTROL_PATHS = (
     "sys/raw/x",
     "sys/remount",
     "auth/token/create",
+    "auth/kubernetes/role/x",
+    "auth/approle/role/x/secret-id",
+    "auth/token/roles/x",
+    "identity/entity/x",
+    "identity/group/x",
 )
+#: the same endpoints on any mount name: roles (which SA/policy a login gets), AppRole secret IDs,
+#: token roles and identity entities/groups (which policies a token gets)
+CONTROL_PATTERNS = (
+    r"auth/[^/]+/role/[^/]+(/secret-id|/custom-secret-id)?",
+    r"auth/token/roles/[^/]+",
+    r"identity/(entity|group|entity-alias|group-alias)(/.*)?",
+)
+#: KV v2 / database sub-paths: a glob right below one of them reads the whole mount
+_MOUNT_WIDE = ("data", "metadata", "subkeys", "creds", "static-creds")
+READ_CAPABILITIES = frozenset({"read", "list"})
 
 
 RULE = Rule(
     name="vault-policy-least-privilege",
-    description='Vault policies must not grant the sudo capability (also as legacy policy = "sudo"), paths '
-    "rooted in a wildcard ('*', '+'), or write access to control endpoints (sys/policy, sys/policies/acl, "
-    "sys/auth, sys/mounts, sys/audit, ...).",
+    description="Vault policies (Policy resources or generic writes to sys/policy) must not grant the sudo "
+    "capability (also as legacy policy = \"sudo\"), paths rooted in a wildcard ('*', '+'), reads of a whole "
+    "secrets mount, or write access to control endpoints (sys/policy, sys/auth, sys/mounts, sys/audit, auth "
+    "roles and AppRole secret IDs, identity entities/groups, ...).",
     severity="high",
     frameworks={
         "SOC2": ["CC6.1", "CC6.3"],
@@ -48,7 +64,7 @@ RULE = Rule(
     remediation="Scope each path block to the component's own secret path (e.g. "
     '"secret/data/claude-enhancer/<component>/*") with read/list only; keep sudo for break-glass operators '
     "outside this stack.",
-    resource_types=("vault:index/policy:Policy",),
+    resource_types=("vault:index/policy:Policy", "vault:generic/endpoint:Endpoint", "vault:generic/secret:Secret"),
     config_schema={
         "forbiddenCapabilities": {
             "type": "array",
@@ -166,13 +182,43 @@ def parse_policy(text: str) -> list[tuple[str, list[str]]]:
     return out
 
 
+def _sample(path: str) -> str:
+    """A concrete path the glob covers ('+' and a trailing '*' become one segment)."""
+    concrete = path[:-1] + "x" if path.endswith("*") else path
+    return "/".join("x" if seg == "+" else seg for seg in concrete.split("/"))
+
+
+def whole_mount(path: str) -> bool:
+    """A glob that reads a whole secrets mount: "secret/*", "secret/data/*", "secret/+/*", "db/creds/+"."""
+    if "*" not in path and "+" not in path:
+        return False
+    fixed: list[str] = []
+    for seg in path.split("/"):
+        if seg == "+" or "*" in seg:
+            break
+        fixed.append(seg)
+    if not fixed or fixed[0] in ("sys", "auth", "identity", "cubbyhole"):
+        return False  # rooted in a wildcard (too broad already) or not a secrets mount
+    return len(fixed) <= 1 or (len(fixed) == 2 and fixed[1] in _MOUNT_WIDE)
+
+
+def policy_text(resource_type: str, props: Any) -> str | None:
+    """A Vault ACL policy's text: a Policy resource, or a generic endpoint/secret writing sys/policy/<name>."""
+    if canonical_type(resource_type) == "vault:index/policy:Policy":
+        text = dig(props, "policy")
+        return text if isinstance(text, str) else None
+    written = generic_write(resource_type, props)
+    if written and re.fullmatch(r"sys/(policy|policies/acl)/[^/]+", written[0]):
+        text = written[1].get("policy")
+        return text if isinstance(text, str) else None
+    return None
+
+
 def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str]:
-    if canonical_type(resource_type) != "vault:index/policy:Policy":
+    text = policy_text(resource_type, props)
+    if text is None:
         return []
     cfg = RULE.resolve_config(config)
-    text = dig(props, "policy")
-    if text is UNKNOWN or not isinstance(text, str):
-        return []
     caps_forbidden = {str(c) for c in as_list(cfg.get("forbiddenCapabilities"))}
     patterns = [re.compile(str(p)) for p in as_list(cfg.get("forbiddenPathPatterns"))]
     control = [str(p) for p in as_list(cfg.get("controlPaths"))]
@@ -186,10 +232,13 @@ def check(resource_type: str, props: Any, config: Mapping[str, Any]) -> list[str
             out.append(f'path "{path}" grants {", ".join(bad)}')
         if granted and any(p.search(path) for p in patterns):
             out.append(f'path "{path}" is too broad (wildcard or sys root)')
+        if set(granted) & READ_CAPABILITIES and whole_mount(path):
+            out.append(f'path "{path}" reads a whole secrets mount; grant the component\'s own sub-path')
         writes = sorted(set(granted) & WRITE_CAPABILITIES)
         if writes:
             rx = path_regex(path)
             hit = [c for c in control if rx.fullmatch(c)]
+            hit += [_sample(path) for p in CONTROL_PATTERNS if re.fullmatch(p, _sample(path))]
             if hit:
                 out.append(
                     f'path "{path}" grants {", ".join(writes)} on {hit[0].removesuffix("/x")}: a token could '

@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def prometheus_binary() -> str:
     hint = (
-        "install it with `apt-get update && apt-get install -y prometheus` (Debian package) "
+        "the platform part `telemetry` installs it (`./ce bootstrap`; Debian's prometheus) "
         "or point CE_PROMETHEUS_BIN at one; the gate integration tests need a real Prometheus"
     )
     env = os.environ.get("CE_PROMETHEUS_BIN")

@@ -55,6 +55,15 @@ def pod_spec(**overrides: Any) -> dict[str, Any]:
         },
         "containers": [container()],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
+        # replicas on different nodes (prod-min-replicas asks production workloads to spread)
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": {"app": "claude-enhancer"}},
+            }
+        ],
     }
     spec.update(overrides)
     return spec

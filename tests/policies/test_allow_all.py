@@ -94,7 +94,24 @@ def np(spec: dict) -> dict:
         {"policyTypes": ["Ingress", "Egress"]},
         {"ingress": [{"from": [{"podSelector": {}}]}]},
         {"egress": [{"ports": [{"port": 443}]}]},
-        {"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}]},
+        {
+            "ingress": [
+                {
+                    "from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}],
+                    "ports": [{"port": 443}],
+                }
+            ]
+        },
+        {
+            "ingress": [
+                {
+                    "from": [
+                        {"ipBlock": {"cidr": "10.0.0.0/8"}},
+                        {"ipBlock": {"cidr": "172.16.0.0/12"}},
+                    ]
+                }
+            ]
+        },
         {"ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"x": "y"}}}]}]},
         {
             "ingress": [
@@ -118,6 +135,61 @@ def test_netpol_compliant(spec: dict) -> None:
         ),
         (
             {"ingress": [{"from": [{"namespaceSelector": {}, "podSelector": {}}]}]},
+            ["spec.ingress[0] allows all sources on all ports"],
+        ),
+        # the internet minus the private ranges is still (nearly) every address, on every port
+        (
+            {"ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}]},
+            ["spec.ingress[0] allows all sources on all ports"],
+        ),
+        (
+            {
+                "egress": [
+                    {
+                        "to": [
+                            {"ipBlock": {"cidr": "0.0.0.0/1"}},
+                            {"ipBlock": {"cidr": "128.0.0.0/1"}},
+                        ]
+                    }
+                ]
+            },
+            ["spec.egress[0] allows all destinations on all ports"],
+        ),
+        (
+            {
+                "egress": [
+                    {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"protocol": "UDP"}]}
+                ]
+            },
+            ["spec.egress[0] allows all destinations on all ports"],
+        ),
+        (
+            {
+                "egress": [
+                    {
+                        "to": [{"ipBlock": {"cidr": "::/0"}}],
+                        "ports": [{"port": 1, "endPort": 65535}],
+                    }
+                ]
+            },
+            ["spec.egress[0] allows all destinations on all ports"],
+        ),
+        (
+            {
+                "ingress": [
+                    {
+                        "from": [
+                            {
+                                "namespaceSelector": {
+                                    "matchExpressions": [
+                                        {"key": "team", "operator": "NotIn", "values": ["x"]}
+                                    ]
+                                }
+                            }
+                        ]
+                    }
+                ]
+            },
             ["spec.ingress[0] allows all sources on all ports"],
         ),
     ],

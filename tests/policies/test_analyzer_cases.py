@@ -622,7 +622,7 @@ CASES: list[Case] = [
             "vault:appRole/authBackendRole:AuthBackendRole",
             {"roleName": "ci", "tokenPeriod": 7 * 86400},
         ),
-        [(VTTL, "token_period is 604800s")],
+        [(VTTL, "token_period is 604800s"), (VTTL, "secret_id_ttl is unset or 0")],
     ),
     Case(
         "vault-token-period-within-ttl",

@@ -58,24 +58,44 @@ def test_missing_everywhere() -> None:
     ]
 
 
+NO_DENY = 'namespace "claude-enhancer" has workloads but no default-deny NetworkPolicy'
+
+
 @pytest.mark.parametrize(
-    "spec",
+    ("spec", "expected"),
     [
-        {"podSelector": {"matchLabels": {"app": "x"}}, "policyTypes": ["Ingress", "Egress"]},
-        {"podSelector": {}, "policyTypes": ["Ingress"]},
-        {
-            "podSelector": {},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [{"podSelector": {}}]}],
-        },
-        {"policyTypes": ["Ingress", "Egress"]},
+        (
+            {"podSelector": {"matchLabels": {"app": "x"}}, "policyTypes": ["Ingress", "Egress"]},
+            NO_DENY,
+        ),
+        (
+            {"podSelector": {}, "policyTypes": ["Ingress"]},
+            'namespace "claude-enhancer" has no default-deny NetworkPolicy for Egress',
+        ),
+        (
+            {
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"podSelector": {}}]}],
+            },
+            'namespace "claude-enhancer" has no default-deny NetworkPolicy for Ingress',
+        ),
+        ({"policyTypes": ["Ingress", "Egress"]}, NO_DENY),
     ],
 )
-def test_not_default_deny_networkpolicy(spec: dict) -> None:
+def test_not_default_deny_networkpolicy(spec: dict, expected: str) -> None:
     stack = [WORKLOADS[0], np("claude-enhancer", spec)]
-    assert netpol.check(stack, {}) == [
-        'namespace "claude-enhancer" has workloads but no default-deny NetworkPolicy'
+    assert netpol.check(stack, {}) == [expected]
+
+
+def test_default_deny_as_one_policy_per_direction() -> None:
+    """The Kubernetes docs' "default deny all ingress" + "default deny all egress" policies."""
+    stack = [
+        WORKLOADS[0],
+        np("claude-enhancer", {"podSelector": {}, "policyTypes": ["Ingress"]}),
+        np("claude-enhancer", {"podSelector": {}, "policyTypes": ["Egress"]}),
     ]
+    assert netpol.check(stack, {}) == []
 
 
 @pytest.mark.parametrize(

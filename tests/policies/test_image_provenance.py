@@ -20,7 +20,6 @@ def run(image: object, config: dict | None = None) -> list[str]:
         "registry.claude-enhancer.internal/claude-enhancer/app:5.1.0",
         f"registry.claude-enhancer.internal/claude-enhancer/app@{DIGEST}",
         f"registry.claude-enhancer.internal/claude-enhancer/app:5.1.0@{DIGEST}",
-        "postgres:15.6",
         "quay.io/opstree/redis:v7.0.15",
         "ghcr.io/cloudnative-pg/postgresql:15.6",
     ],
@@ -38,8 +37,27 @@ def test_compliant(image: str) -> None:
                 'container "app": image "registry.claude-enhancer.internal/app" must be pinned by tag or digest'
             ],
         ),
-        ("nginx", ['container "app": image "nginx" must be pinned by tag or digest']),
-        ("nginx:latest", ['container "app": image "nginx:latest" must not use the latest tag']),
+        (
+            "quay.io/opstree/redis",
+            ['container "app": image "quay.io/opstree/redis" must be pinned by tag or digest'],
+        ),
+        (
+            "quay.io/opstree/redis:latest",
+            ['container "app": image "quay.io/opstree/redis:latest" must not use the latest tag'],
+        ),
+        # whole public registries are no provenance: Docker Hub's official images, any ghcr.io user
+        (
+            "postgres:15.6",
+            [
+                'container "app": image "postgres:15.6" is not from an allowed registry (docker.io/library/postgres)'
+            ],
+        ),
+        (
+            "ghcr.io/someone/miner:1.0",
+            [
+                'container "app": image "ghcr.io/someone/miner:1.0" is not from an allowed registry (ghcr.io/someone/miner)'
+            ],
+        ),
         (
             "evil.example.com/app:1.0",
             [
@@ -54,9 +72,10 @@ def test_compliant(image: str) -> None:
             ],
         ),
         (
-            "quay.io/app@sha256:abc",
+            "quay.io/opstree/app@sha256:abc",
             [
-                'container "app": image "quay.io/app@sha256:abc" has a malformed digest (want @sha256:<64 hex>)'
+                'container "app": image "quay.io/opstree/app@sha256:abc" has a malformed digest '
+                "(want @sha256:<64 hex>)"
             ],
         ),
         ("", ['container "app": image must be set']),
@@ -73,9 +92,15 @@ def test_registry_with_port() -> None:
 
 
 def test_require_digest() -> None:
-    assert run("postgres:15.6", {"requireDigest": True}) == [
-        'container "app": image "postgres:15.6" must be pinned by digest'
+    assert run("quay.io/opstree/redis:v7.0.15", {"requireDigest": True}) == [
+        'container "app": image "quay.io/opstree/redis:v7.0.15" must be pinned by digest'
     ]
+
+
+def test_a_bare_public_registry_in_config_admits_nothing() -> None:
+    assert (
+        run("quay.io/anyone/app:1.0", {"allowedRegistries": ["quay.io", "docker.io/library"]}) != []
+    )
 
 
 def test_allowed_registries_config() -> None:

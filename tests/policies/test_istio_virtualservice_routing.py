@@ -74,7 +74,11 @@ def test_tcp_routes_and_config() -> None:
             }
         }
     )
-    assert rule.check(T, props, {}) == ["tcp[0]: route weights sum to 60; must be 100"]
+    assert rule.check(T, props, {}) == [
+        "tcp[0]: route weights sum to 60; must be 100",
+        "tcp[0]: splits traffic by weight between hosts a, b; a canary split must be between subsets of one "
+        'host (stable / "canary") so the rollout rules can read its phase',
+    ]
     assert rule.check(T, vs(90, 10), {"phaseWeights": [0, 10, 30, 60, 100]}) == []
     assert rule.check(T, vs(90, 10), {"canarySubset": "green"}) == []
 

@@ -56,7 +56,7 @@ def test_case_breaks_exactly_its_rule(case: str) -> None:
     config = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
     resources = _all_resources()[case]
     assert resources, case
-    failing = sorted({v.rule for v in evaluate(resources, config)})
-    assert failing == ([expected] if expected else []), [
-        (v.rule, v.message) for v in evaluate(resources, config)
-    ]
+    blocking = [v for v in evaluate(resources, config) if v.level == "mandatory"]
+    # checkov's checks overlap the hand rules on purpose (a second reading of the same risk)
+    failing = sorted({v.rule for v in blocking} - {"kubernetes-checkov"})
+    assert failing == ([expected] if expected else []), [(v.rule, v.message) for v in blocking]

@@ -60,7 +60,10 @@ def analyze(rtype: str, props: dict, config: dict | None = None) -> list[tuple[s
         type=rtype, properties=struct(props), urn=f"urn:pulumi:s::p::{rtype}::x", name="x"
     )
     resp = servicer(config).Analyze(req, None)
-    return [(d.policyName, d.message) for d in resp.diagnostics]
+    # advisory diagnostics (kubernetes-checkov-advisory) never block; these tests judge the blocking ones
+    return [
+        (d.policyName, d.message) for d in resp.diagnostics if d.enforcementLevel != proto.ADVISORY
+    ]
 
 
 def test_every_rule_is_wrapped_with_metadata() -> None:
@@ -71,7 +74,12 @@ def test_every_rule_is_wrapped_with_metadata() -> None:
         assert isinstance(
             p, StackValidationPolicy if m.RULE.scope == "stack" else ResourceValidationPolicy
         )
-        assert p.enforcement_level == EnforcementLevel.MANDATORY
+        assert p.enforcement_level == pack.rule_level(m, EnforcementLevel.MANDATORY)
+        assert p.enforcement_level == (
+            EnforcementLevel.ADVISORY
+            if m.RULE.default_level == "advisory"
+            else EnforcementLevel.MANDATORY
+        )
         assert p.remediation_steps and p.severity is not None and p.framework is not None
         assert m.RULE.severity in ("low", "medium", "high", "critical")
         assert m.RULE.frameworks and all(m.RULE.frameworks.values())
@@ -95,11 +103,18 @@ def test_analyze_reports_rule_name_and_message() -> None:
     d = deployment()
     d["spec"]["template"]["spec"]["hostNetwork"] = True
     diags = analyze("kubernetes:apps/v1:Deployment", d)
+    by_name = {p.name: p for p in pack.build_policies()}
     assert diags == [
         (
             "pod-security-restricted",
-            pack.build_policies()[0].description + "\npod spec.hostNetwork must not be true",
-        )
+            by_name["pod-security-restricted"].description
+            + "\npod spec.hostNetwork must not be true",
+        ),
+        (
+            "kubernetes-checkov",
+            by_name["kubernetes-checkov"].description
+            + "\nCKV_K8S_19: Containers should not share the host network namespace",
+        ),
     ]
 
 
@@ -200,8 +215,13 @@ def test_entry_point_over_grpc() -> None:
             )
             assert info.name == pack.PACK_NAME
             assert sorted(p.name for p in info.policies) == sorted(m.RULE.name for m in ALL)
-            assert {p.enforcementLevel for p in info.policies} == {proto.MANDATORY}
-            ok = {"metadata": {"name": "db"}, "stringData": {"password": secret("pw")}}
+            assert {p.name for p in info.policies if p.enforcementLevel != proto.MANDATORY} == {
+                m.RULE.name for m in ALL if m.RULE.default_level == "advisory"
+            }
+            ok = {
+                "metadata": {"name": "db", "namespace": "app"},
+                "stringData": {"password": secret("pw")},
+            }
             resp = stub.Analyze(
                 proto.AnalyzeRequest(
                     type="kubernetes:core/v1:Secret",
@@ -212,7 +232,7 @@ def test_entry_point_over_grpc() -> None:
                 timeout=30,
             )
             assert list(resp.diagnostics) == []
-            bad = {"metadata": {"name": "db"}, "stringData": {"password": "pw"}}
+            bad = {"metadata": {"name": "db", "namespace": "app"}, "stringData": {"password": "pw"}}
             resp = stub.Analyze(
                 proto.AnalyzeRequest(
                     type="kubernetes:core/v1:Secret",

@@ -83,7 +83,13 @@ def test_without_previous_phase_or_unknown() -> None:
     assert rule.check(T, vs(100), {"previousPhase": None}) == []
     assert rule.check(T, vs(100), {"previousPhase": -1}) == []
     assert rule.check(T, vs(UNKNOWN_NUMBER), {"previousPhase": 0}) == []
-    assert (
-        rule.check(T, vs(10), {"previousPhase": 0}) == []
-    )  # not a phase weight: the weights rule reports it
+    # a weight that maps to no phase is an error, never a pass (with or without a previous phase)
+    unmappable = (
+        "canary weight 10% is no phase of this stack (phaseWeights [0, 5, 20, 50, 100]); "
+        "the rollout step cannot be judged"
+    )
+    assert rule.check(T, vs(10), {"previousPhase": 0}) == [unmappable]
+    assert rule.check(T, vs(10), {}) == [unmappable]
+    # ... unless the stack's own phaseWeights has it
+    assert rule.check(T, vs(10), {"previousPhase": 0, "phaseWeights": [0, 10, 30, 60, 100]}) == []
     assert rule.check(T, {}, {"previousPhase": 0}) == []

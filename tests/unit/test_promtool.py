@@ -15,7 +15,7 @@ TEST_FILES = ("rules_test.yaml", "slo_test.yaml", "escalation_test.yaml")
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     assert PROMTOOL, (
-        "promtool not found on PATH: install Debian's prometheus package (toolchain/bootstrap.sh does)"
+        "promtool not found on PATH: the platform part `telemetry` installs Debian's prometheus (./ce bootstrap)"
     )
     return subprocess.run(
         [PROMTOOL, *args], cwd=MON, capture_output=True, text=True, timeout=300, check=False

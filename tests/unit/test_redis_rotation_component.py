@@ -195,6 +195,10 @@ def test_after_a_targeted_up_the_first_rotation_touches_nothing(
     from rotator.local import main
 
     monkeypatch.setenv("CE_HOME", str(tmp_path))
+    # the secrets env.sh exports from a running platform: without them the step stops earlier (at
+    # the missing secret), and the test would depend on whether the platform was up
+    monkeypatch.setenv("VAULT_TOKEN", "t")
+    monkeypatch.setenv("CE_POSTGRES_ADMIN_PASSWORD", "p")
     assert main(["--after-up", "--target", "urn:pulumi:local::p::pulumi:pulumi:Stack::s"]) == 0
     assert "targeted update" in capsys.readouterr().err
     assert main(["--after-up", "--diff"]) == 2

@@ -99,28 +99,28 @@ def test_main_runs_with_valid_config(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_main_bad_config_registers_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = set_obj(with_secrets(load_stack_raw("local")), "rollout", "phase", 7)
     cap = Capture()
-    with pytest.raises(S.SettingsError, match=r"^claude-enhancer:rollout\.phase: unknown phase 7"):
+    with pytest.raises(pulumi.RunError, match=r"^claude-enhancer:rollout\.phase: unknown phase 7"):
         cap = _run_main(raw, {}, monkeypatch)
     assert cap.resources == {}
 
 
 def test_main_skipped_phase_uses_previous_output(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = set_obj(with_secrets(load_stack_raw("local")), "rollout", "phase", 2)
-    with pytest.raises(S.SettingsError, match="jumps from 0 to 2"):
+    with pytest.raises(pulumi.RunError, match="jumps from 0 to 2"):
         _run_main(raw, {"CE_PREVIOUS_PHASE": "0"}, monkeypatch)
 
 
 def test_main_unknown_key_from_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = with_secrets(load_stack_raw("local"))
     raw["claude-enhancer:rolloutt"] = "{}"
-    with pytest.raises(S.SettingsError, match=r"^claude-enhancer:rolloutt: unknown setting"):
+    with pytest.raises(pulumi.RunError, match=r"^claude-enhancer:rolloutt: unknown setting"):
         _run_main(raw, {}, monkeypatch)
 
 
 def test_main_token_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = set_obj(with_secrets(load_stack_raw("local")), "vault", "enabled", True)
     raw = {k: v for k, v in raw.items() if k != S.VAULT_TOKEN_KEY}
-    with pytest.raises(S.SettingsError, match=r"^vault:token: missing"):
+    with pytest.raises(pulumi.RunError, match=r"^vault:token: missing"):
         _run_main(raw, {}, monkeypatch)
     cap = _run_main(raw, {"VAULT_TOKEN": "t"}, monkeypatch)
     assert cap.resources
@@ -149,7 +149,7 @@ def test_main_preflight_skipped_under_mocks(
 def test_state_error_becomes_settings_error(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = with_secrets(load_stack_raw("local"))
     with pytest.raises(
-        S.SettingsError, match=r"^claude-enhancer:rollout\.phase: CE_PREVIOUS_PHASE"
+        pulumi.RunError, match=r"^claude-enhancer:rollout\.phase: CE_PREVIOUS_PHASE"
     ):
         _run_main(raw, {"CE_PREVIOUS_PHASE": "two"}, monkeypatch)
 
