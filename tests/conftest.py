@@ -38,6 +38,8 @@ TOOLS = {
     "policies/test_main_program_mocked.py",
     "driver/test_cli_stack.py",
     "driver/test_stale_lock.py",
+    "driver/test_rollout_view.py",  # tmux
+    "driver/test_rollout_report_browser.py",  # chromium
 }
 PLATFORM_FIXTURES = {"tool_env", "local_project"}
 MARKERS = {

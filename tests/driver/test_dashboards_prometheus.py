@@ -3,9 +3,10 @@ Prometheus during a rollout.
 
 Grafana itself is not installed here (README: how to import the dashboards into yours), so
 each panel is checked as Grafana would run it: its PromQL as an instant query against the
-private promstack (the synthetic exporter and the rollout controller's ``/metrics``, scraped
-every second, the exporter's labels kept as on the platform) while the rollout is at phase 2,
-both tracks taking traffic. A panel whose legend splits by version must show both.
+private promstack (driver_promstack through driver_rollout: the synthetic exporter and the
+rollout controller's ``/metrics``, scraped every second, the exporter's labels kept as on the
+platform) while the rollout is at phase 2, both tracks taking traffic. A panel whose legend
+splits by version must show both.
 """
 
 from __future__ import annotations

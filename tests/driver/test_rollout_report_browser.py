@@ -1,6 +1,6 @@
 """The rollout report as a person sees it: a real rollout against a real Prometheus (the
-private promstack, no shared platform), the report written at its end, opened in Debian's
-headless Chromium.
+private promstack of driver_promstack, through driver_rollout; no shared platform), the report
+written at its end, opened in Debian's headless Chromium.
 
 For a healthy rollout (GO, four approved steps, promotion) and a rolled-back one (the
 controller's judge catches an injected canary fault at phase 1): the page loads without a
