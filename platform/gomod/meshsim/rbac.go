@@ -153,7 +153,7 @@ func permission(x *rbacv3.Permission, p rbacPeer, http bool) (bool, error) {
 	case *rbacv3.Permission_DestinationPort:
 		return r.DestinationPort == p.port, nil
 	case *rbacv3.Permission_DestinationPortRange:
-		return int64(p.port) >= r.DestinationPortRange.GetStart() && int64(p.port) < r.DestinationPortRange.GetEnd(), nil
+		return int32(p.port) >= r.DestinationPortRange.GetStart() && int32(p.port) < r.DestinationPortRange.GetEnd(), nil
 	case *rbacv3.Permission_Header:
 		if !http {
 			return false, nil // Envoy: header matchers never match in the network filter
