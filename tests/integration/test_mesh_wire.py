@@ -40,7 +40,7 @@ import yaml
 from components import data as data_mod
 from components import prometheus as prom
 from components.settings import Settings
-from tests.integration.test_reachability import _ints
+from tests.integration.test_reachability import _ints, nca_bin
 from tests.unit.conftest import Capture, program_capture, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +152,7 @@ class World:
     services: list[dict[str, Any]] = field(default_factory=list)
     ns_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     stack: str = "local"
+    program_ns: set[str] = field(default_factory=set)  # the namespaces the program declares
 
     def role_pods(self, role: str) -> list[Pod]:
         return [p for p in self.pods if p.role == role]
@@ -218,6 +219,7 @@ def build_world(cap: Capture, s: Settings) -> World:
         kind = _kind(r)
         if kind == "Namespace":
             md = r.inputs["metadata"]
+            w.program_ns.add(md["name"])
             w.ns_labels[md["name"]] = {
                 **md.get("labels", {}),
                 "kubernetes.io/metadata.name": md["name"],
@@ -874,13 +876,15 @@ def judge_intended(table: dict[Intent, Call], verdicts: dict[str, dict[str, Any]
 
 
 def sample_unintended(w: World, table: dict[Intent, Call]) -> list[Call]:
-    """The complement on application ports: each (source role, destination role, port the
-    destination listens on) the table does not hold, one pod pair each, called by Service
-    where one covers the port."""
+    """The complement on application ports, into the program's namespaces: each (source role,
+    destination role, port the destination listens on) the table does not hold, one pod pair
+    each, called by Service where one covers the port."""
     out = []
     for src in w.roles():
         for dst in w.roles():
             d = w.role_pods(dst)[0]
+            if d.ns not in w.program_ns:
+                continue
             s = next((p for p in w.role_pods(src) if p is not d), None)
             if s is None or not s.injected:
                 continue
@@ -915,19 +919,40 @@ def judge_unintended(
 
 
 def network_policy_ports(w: World, tmp: Path) -> Any:
-    """np-guard's connectivity of the program's NetworkPolicies alone (no AuthorizationPolicy:
-    nothing of Istio applies to an uncaptured port), by role: (src, dst, port) -> allowed."""
-    from tests.integration.test_reachability import connectivity, render
-
-    docs = [
-        d
-        for d in render(program_capture(w.stack, 3), settings_for(w.stack, phase=3))
-        if d["kind"] not in ISTIO_KINDS
+    """np-guard's connectivity of the world's NetworkPolicies alone (no AuthorizationPolicy:
+    nothing of Istio applies to an uncaptured port): (src role, dst role, port) -> allowed."""
+    docs: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": labels}}
+        for n, labels in w.ns_labels.items()
     ]
-    found = connectivity(docs, tmp)
+    docs += [{k: v for k, v in p.doc.items() if k != "status"} for p in w.pods]
+    docs += [d for d in w.docs if d["kind"] == "NetworkPolicy"]
+    (tmp / "network-policies.yaml").write_text(yaml.safe_dump_all(docs))
+    out = subprocess.run(
+        [
+            nca_bin(),
+            "--connectivity",
+            "-r",
+            str(tmp / "network-policies.yaml"),
+            "--output_format",
+            "txt_no_fw_rules",
+            "--output_endpoints",
+            "pods",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    by_key = {p.key: p.role for p in w.pods}
+    found: dict[tuple[str, str], list[str]] = {}
+    for line in out.stdout.splitlines():
+        m = re.match(r"^(\S+) => (\S+) : (.+)$", line.strip())
+        if m and m.group(1) in by_key and m.group(2) in by_key:
+            found.setdefault((by_key[m.group(1)], by_key[m.group(2)]), []).append(m.group(3))
 
     def allowed(src: str, dst: str, port: int) -> bool:
-        for conn in found.get((src, dst), set()):
+        for conn in found.get((src, dst), []):
             if conn.startswith("All"):
                 return True
             m = re.search(r"dst_ports:([0-9,-]+)", conn)
@@ -1037,6 +1062,49 @@ def simulated_fix(w: World) -> World:
             ann[EXCLUDE_IN] = excl[p.role]
         if p.role == "redis":
             ann["traffic.sidecar.istio.io/excludeOutboundPorts"] = "16379"
+    # the ports that now bypass the sidecar get NetworkPolicies of their own: in the data
+    # namespace, same-namespace traffic keeps to the captured ports, and only the Redis nodes
+    # reach the bus, only the instances each other's status API
+    data_ns = w.role_pods("postgres")[0].ns
+    for d in w.docs:
+        md = d["metadata"]
+        if d["kind"] == "NetworkPolicy" and (md["namespace"], md["name"]) == (
+            data_ns,
+            "allow-same-namespace",
+        ):
+            d["spec"]["ingress"] = [
+                {
+                    "from": [{"podSelector": {}}],
+                    "ports": [{"protocol": "TCP", "port": p} for p in (5432, 6379)],
+                }
+            ]
+    for name, pods, port in (
+        ("allow-redis-bus", data_mod.REDIS_PODS, 16379),
+        ("allow-postgres-status", data_mod.PG_PODS, 8000),
+    ):
+        w.docs.append(
+            {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "NetworkPolicy",
+                "metadata": {"name": name, "namespace": data_ns},
+                "spec": {
+                    "podSelector": {"matchLabels": dict(pods)},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [{"podSelector": {"matchLabels": dict(pods)}}],
+                            "ports": [{"protocol": "TCP", "port": port}],
+                        }
+                    ],
+                },
+            }
+        )
+    # Prometheus reaches Envoy's port only: the scrape ports of the app and CNPG's exporter
+    # leave its NetworkPolicies with their AuthorizationPolicies
+    for d in w.docs:
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "allow-prometheus-scrape":
+            for rule in d["spec"]["ingress"]:
+                rule["ports"] = [p for p in rule["ports"] if p["port"] in ENVOY_PORTS]
     scrapes_app = {"allow-prometheus-metrics", "allow-prometheus-postgres"}
     w.docs = [
         d
@@ -1085,7 +1153,7 @@ def test_the_check_names_defects_1_2_and_5(tmp_path: Path) -> None:
 def test_the_check_passes_with_the_exclusions_and_envoy_scrapes(tmp_path: Path) -> None:
     """The same check turns green once the pods carry the justified exclusions and Prometheus
     scrapes Envoy's merged metrics: it judges the wire, not the program's text."""
-    bad, extra, coverage, _ = run_check(
+    bad, unintended, coverage, _ = run_check(
         simulated_fix(reintroduce_defects(program_world("local"))), tmp_path
     )
-    assert bad + coverage == [], "\n".join(bad + coverage)
+    assert bad + coverage + unintended == [], "\n".join(bad + coverage + unintended)
