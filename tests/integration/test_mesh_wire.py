@@ -1157,3 +1157,14 @@ def test_the_check_passes_with_the_exclusions_and_envoy_scrapes(tmp_path: Path) 
         simulated_fix(reintroduce_defects(program_world("local"))), tmp_path
     )
     assert bad + coverage + unintended == [], "\n".join(bad + coverage + unintended)
+
+
+def test_the_rbac_reading_sees_a_missing_allow(tmp_path: Path) -> None:
+    """The sidecar's RBAC is really consulted: without the Redis peers' ALLOW, replication
+    between the nodes (an upstream call, intended whatever the policies say) arrives as mTLS
+    and the deny-all policy refuses it."""
+    w = program_world("local")
+    w.docs = [d for d in w.docs if d["metadata"].get("name") != "allow-redis-peers"]
+    bad, _, _, _ = run_check(w, tmp_path)
+    repl = [b for b in bad if b.startswith("redis (") and "-> redis (" in b and " :6379 " in b]
+    assert repl and "mtls-denied" in repl[0] and "headless" in repl[0], "\n".join(bad)
