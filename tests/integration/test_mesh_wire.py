@@ -514,7 +514,7 @@ def cluster_yaml(w: World) -> str:
             }
         )
     docs += [d for d in w.docs if d["kind"] in ISTIO_KINDS]
-    return yaml.safe_dump_all(docs, sort_keys=False)
+    return str(yaml.safe_dump_all(docs, sort_keys=False))
 
 
 # ------------------------------------------------------------------ the flows
@@ -903,7 +903,8 @@ def judge_unintended(
     """Denied by the destination's sidecar; or, on a port the sidecar never sees, by the
     NetworkPolicies alone (np-guard's reading of them, as in test_reachability.py)."""
     denied = {"mtls-denied", "plaintext-denied", "tls-denied", "rejected"}
-    bad, bypass = [], []
+    bad: list[tuple[Call, dict[str, Any]]] = []
+    bypass: list[tuple[Call, dict[str, Any]]] = []
     for c in calls:
         v = verdicts[c.name]
         if v["outcome"] in denied:
@@ -955,7 +956,7 @@ def network_policy_ports(w: World, tmp: Path) -> Any:
         for conn in found.get((src, dst), []):
             if conn.startswith("All"):
                 return True
-            m = re.search(r"dst_ports:([0-9,-]+)", conn)
+            m = re.search(r"dst_ports:(\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*)", conn)
             for part in m.group(1).split(",") if m else []:
                 lo, _, hi = part.partition("-")
                 if int(lo) <= port <= int(hi or lo):
@@ -1011,7 +1012,9 @@ def test_every_unintended_flow_is_denied(stack: str, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ defects 1, 2, 5 and their fix
 
-APP_SCRAPE = {  # the program's ServiceMonitor as issue 23 found it: the app's 8080 /metrics
+APP_SCRAPE: dict[
+    str, Any
+] = {  # the program's ServiceMonitor as issue 23 found it: the app's 8080 /metrics
     "apiVersion": "monitoring.coreos.com/v1",
     "kind": "ServiceMonitor",
     "metadata": {"name": "claude-enhancer-8080"},
@@ -1168,3 +1171,19 @@ def test_the_rbac_reading_sees_a_missing_allow(tmp_path: Path) -> None:
     bad, _, _, _ = run_check(w, tmp_path)
     repl = [b for b in bad if b.startswith("redis (") and "-> redis (" in b and " :6379 " in b]
     assert repl and "mtls-denied" in repl[0] and "headless" in repl[0], "\n".join(bad)
+
+
+def test_the_flow_table_holds_the_reviewed_intent() -> None:
+    """The table derived from the objects covers test_reachability's reviewed list of intended
+    flows (one list of intent; this check adds the wire to it)."""
+    from tests.integration.test_reachability import INTENDED
+
+    table = intended_calls(program_world("prod"))
+    missing = [
+        (src, dst, int(p))
+        for (src, dst), conns in INTENDED.items()
+        for conn in conns
+        for p in re.search(r"dst_ports:(\d+(?:,\d+)*)", conn).group(1).split(",")  # type: ignore[union-attr]
+        if Intent(src, dst, int(p)) not in table
+    ]
+    assert missing == []
