@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
-import os
 import re
 import subprocess
 from collections.abc import Iterable
@@ -41,6 +40,7 @@ from components import data as data_mod
 from components import prometheus as prom
 from components.settings import Settings
 from tests.integration.test_reachability import _ints, nca_bin
+from tests.toolchain import platform_tool
 from tests.unit.conftest import Capture, program_capture, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,21 +86,7 @@ JUSTIFIED_EXCLUSIONS: dict[tuple[str, int], str] = {
 
 
 def meshsim_bin() -> str:
-    versions = dict(
-        line.split("=", 1)
-        for line in (ROOT / "toolchain" / "versions.env").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-    home = Path(os.environ.get("CE_HOME", Path.home() / ".cache" / "ce"))
-    tools = Path(os.environ.get("CE_TOOLS", home / "tools"))
-    path = tools / f"meshsim-{versions['ISTIOCTL_VERSION']}" / "bin" / "meshsim"
-    if not path.is_file():
-        pytest.fail(
-            f"{path} missing: run `CE_PHASE=fetch platform/build.sh meshsim && "
-            "platform/build.sh meshsim`",
-            pytrace=False,
-        )
-    return str(path)
+    return platform_tool("meshsim", "ISTIOCTL_VERSION", "meshsim")
 
 
 # ------------------------------------------------------------------ the cluster

@@ -12,7 +12,6 @@ are allowed; everything else is denied.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 from components import data as data_mod
 from components import prometheus as prom
 from components.settings import Settings
+from tests.toolchain import platform_tool
 from tests.unit.conftest import Capture, program_capture, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,20 +32,7 @@ CORE_API = {"Namespace": "v1", "NetworkPolicy": "networking.k8s.io/v1", "Deploym
 
 
 def nca_bin() -> str:
-    versions = dict(
-        line.split("=", 1)
-        for line in (ROOT / "toolchain" / "versions.env").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-    home = Path(os.environ.get("CE_HOME", Path.home() / ".cache" / "ce"))
-    tools = Path(os.environ.get("CE_TOOLS", home / "tools"))
-    path = tools / f"nca-{versions['NCA_VERSION']}" / "bin" / "nca"
-    if not path.is_file():
-        pytest.fail(
-            f"{path} missing: run `CE_PHASE=fetch platform/build.sh nca && platform/build.sh nca`",
-            pytrace=False,
-        )
-    return str(path)
+    return platform_tool("nca", "NCA_VERSION", "nca")
 
 
 def _ints(o: Any) -> Any:
