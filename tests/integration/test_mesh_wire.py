@@ -39,7 +39,7 @@ import yaml
 from components import data as data_mod
 from components import prometheus as prom
 from components.settings import Settings
-from tests.integration.test_reachability import _ints, nca_bin
+from tests.integration.test_reachability import _ints, connectivity
 from tests.toolchain import platform_tool
 from tests.unit.conftest import Capture, program_capture, settings_for
 
@@ -914,29 +914,8 @@ def network_policy_ports(w: World, tmp: Path) -> Any:
     ]
     docs += [{k: v for k, v in p.doc.items() if k != "status"} for p in w.pods]
     docs += [d for d in w.docs if d["kind"] == "NetworkPolicy"]
-    (tmp / "network-policies.yaml").write_text(yaml.safe_dump_all(docs))
-    out = subprocess.run(
-        [
-            nca_bin(),
-            "--connectivity",
-            "-r",
-            str(tmp / "network-policies.yaml"),
-            "--output_format",
-            "txt_no_fw_rules",
-            "--output_endpoints",
-            "pods",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
     by_key = {p.key: p.role for p in w.pods}
-    found: dict[tuple[str, str], list[str]] = {}
-    for line in out.stdout.splitlines():
-        m = re.match(r"^(\S+) => (\S+) : (.+)$", line.strip())
-        if m and m.group(1) in by_key and m.group(2) in by_key:
-            found.setdefault((by_key[m.group(1)], by_key[m.group(2)]), []).append(m.group(3))
+    found = connectivity(docs, tmp, by_key.get)
 
     def allowed(src: str, dst: str, port: int) -> bool:
         for conn in found.get((src, dst), []):

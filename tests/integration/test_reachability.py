@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +157,11 @@ def role(endpoint: str) -> str | None:
     return None
 
 
-def connectivity(docs: list[dict[str, Any]], tmp: Path) -> dict[tuple[str, str], set[str]]:
-    """NCA's pod-level TCP connectivity, folded to roles: (src, dst) -> connection sets."""
+def connectivity(
+    docs: list[dict[str, Any]], tmp: Path, role_of: Callable[[str], str | None] = role
+) -> dict[tuple[str, str], set[str]]:
+    """NCA's pod-level TCP connectivity, folded to roles (``role_of`` a "namespace/pod"):
+    (src, dst) -> connection sets. Without Istio objects NCA prints one undivided section."""
     path = tmp / "resources.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     out = subprocess.run(
@@ -176,13 +180,13 @@ def connectivity(docs: list[dict[str, Any]], tmp: Path) -> dict[tuple[str, str],
         timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    tcp = out.stdout.split("TCP Connections:", 1)[1].split("non-TCP Connections:", 1)[0]
+    tcp = out.stdout.split("TCP Connections:", 1)[-1].split("non-TCP Connections:", 1)[0]
     found: dict[tuple[str, str], set[str]] = {}
     for line in tcp.splitlines():
         m = re.match(r"^(\S+) => (\S+) : (.+)$", line.strip())
         if not m:
             continue
-        src, dst = role(m.group(1)), role(m.group(2))
+        src, dst = role_of(m.group(1)), role_of(m.group(2))
         if src and dst:
             found.setdefault((src, dst), set()).add(m.group(3))
     return found
