@@ -523,6 +523,7 @@ class Call:
     why: list[str]
     protocol: str = "tcp"
     app_tls: bool = False
+    app_mtls: bool = False  # the client speaks Istio mTLS itself (Prometheus with Istio's certs)
     path: str = ""
     by_pod_ip: bool = False  # the client dials the pod IP (no Service) whatever Services exist
 
@@ -761,9 +762,18 @@ def scrape_calls(w: World) -> list[Call]:
                     "http",
                     path=ep.get("path", "/metrics"),
                     by_pod_ip=True,
+                    app_tls=ep.get("scheme") == "https",
+                    app_mtls=ep.get("scheme") == "https" and istio_certs(ep),
                 )
             )
     return out
+
+
+def istio_certs(ep: dict[str, Any]) -> bool:
+    """A scrape that presents the workload certificate Istio's sidecar writes for Prometheus
+    (Istio's docs, "Prometheus: TLS settings": /etc/prom-certs/{root-cert,cert-chain,key}.pem)."""
+    tls = ep.get("tlsConfig", {})
+    return any("/etc/prom-certs/" in str(tls.get(k, "")) for k in ("caFile", "certFile", "keyFile"))
 
 
 def flows_json(w: World, calls: Iterable[Call]) -> list[dict[str, Any]]:
@@ -775,6 +785,7 @@ def flows_json(w: World, calls: Iterable[Call]) -> list[dict[str, Any]]:
             "port": c.port,
             "protocol": c.protocol,
             "app_tls": c.app_tls,
+            "app_mtls": c.app_mtls,
             "path": c.path,
         }
         if c.src:

@@ -76,8 +76,11 @@ type Flow struct {
 	Port     int    `json:"port"`     // the port dialled (the Service port when Service is set)
 	Protocol string `json:"protocol"` // "http" or "tcp"
 	AppTLS   bool   `json:"app_tls,omitempty"`
-	Path     string `json:"path,omitempty"`
-	Method   string `json:"method,omitempty"`
+	// AppMTLS: the client itself speaks Istio mTLS with its workload certificate (Prometheus
+	// with Istio's certificates mounted, Istio's documented scrape of STRICT targets)
+	AppMTLS bool   `json:"app_mtls,omitempty"`
+	Path    string `json:"path,omitempty"`
+	Method  string `json:"method,omitempty"`
 }
 
 // Verdict is what happened to the flow, and the evidence.
@@ -323,6 +326,9 @@ func (w *world) evaluate(t *testing.T, f Flow) Verdict {
 	if f.AppTLS {
 		appWire = simulation.TLS
 	}
+	if f.AppMTLS {
+		appWire = simulation.MTLS
+	}
 	proto := simulation.TCP
 	if f.Protocol == "http" {
 		proto = simulation.HTTP
@@ -343,7 +349,7 @@ func (w *world) evaluate(t *testing.T, f Flow) Verdict {
 		}
 		if host != "" {
 			call.HostHeader = host
-			if f.AppTLS {
+			if f.AppTLS || f.AppMTLS {
 				call.Sni = host
 			}
 		} else if proto == simulation.HTTP {
@@ -426,6 +432,10 @@ func (w *world) evaluate(t *testing.T, f Flow) Verdict {
 		if wire == simulation.TLS {
 			call.Protocol = simulation.TCP
 		}
+	}
+	if f.AppMTLS {
+		// the application's own TLS client offers its own ALPN, not Istio's istio-* values
+		call.Alpn = "http/1.1"
 	}
 	r := ps.sim.Run(call)
 	v.Server.Listener, v.Server.FilterChain, v.Server.Cluster = r.ListenerMatched, r.FilterChainMatched, r.ClusterMatched
