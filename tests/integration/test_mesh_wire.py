@@ -89,6 +89,45 @@ def meshsim_bin() -> str:
     return platform_tool("meshsim", "ISTIOCTL_VERSION", "meshsim")
 
 
+def injector_config() -> Path:
+    """The injector templates, values and mesh config the local platform's istiod serves."""
+    render = (
+        Path(platform_tool("istiod", "ISTIOCTL_VERSION", "pilot-discovery")).parents[1] / "render"
+    )
+    if not (render / "inject" / "config").is_file():
+        pytest.fail(f"{render} missing: run `platform/build.sh istiod`", pytrace=False)
+    return render
+
+
+def inject_sidecars(w: World, tmp: Path) -> World:
+    """The pods as the API server stores them: the ones the injector's webhook selects go
+    through Istio's own injector (meshsim -inject: pkg/kube/inject with the platform's config)."""
+    w = copy.deepcopy(w)
+    todo = [p for p in w.pods if p.webhook]
+    (tmp / "pods.yaml").write_text(yaml.safe_dump_all([p.doc for p in todo]))
+    out = subprocess.run(
+        [
+            meshsim_bin(),
+            "-inject",
+            str(injector_config()),
+            "-pods",
+            str(tmp / "pods.yaml"),
+            "-out",
+            str(tmp / "injected.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    injected = [d for d in yaml.safe_load_all((tmp / "injected.yaml").read_text()) if d]
+    assert len(injected) == len(todo), out.stderr[-4000:]
+    for p, doc in zip(todo, injected):
+        doc.pop("status", None)
+        p.doc = doc
+    return w
+
+
 # ------------------------------------------------------------------ the cluster
 
 
@@ -96,6 +135,7 @@ def meshsim_bin() -> str:
 class Pod:
     role: str
     doc: dict[str, Any]
+    webhook: bool = False  # the API server sends it to Istio's injector (namespace or peer)
 
     @property
     def ns(self) -> str:
@@ -121,13 +161,22 @@ class Pod:
     def injected(self) -> bool:
         return INJECTED in self.labels
 
+    def container_ports(self) -> list[dict[str, Any]]:
+        spec = self.doc["spec"]
+        return [
+            p
+            for c in [*spec.get("initContainers", []), *spec["containers"]]
+            for p in c.get("ports", [])
+        ]
+
+    def named_port(self, name: Any) -> int | None:
+        return next(
+            (int(p["containerPort"]) for p in self.container_ports() if p.get("name") == name), None
+        )
+
     def ports(self) -> set[int]:
         """What the pod listens on: its containers' ports, and Envoy's when injected."""
-        out = {
-            int(p["containerPort"])
-            for c in self.doc["spec"]["containers"]
-            for p in c.get("ports", [])
-        }
+        out = {int(p["containerPort"]) for p in self.container_ports()}
         return out | (set(ENVOY_PORTS) if self.injected else set())
 
 
@@ -235,17 +284,9 @@ def build_world(cap: Capture, s: Settings) -> World:
         ports: dict[str, int],
         injected: bool | None = None,
     ) -> None:
-        if injected is None:
+        if injected is None:  # the injector's webhook selects the namespace's pods
             injected = w.ns_labels.get(pns, {}).get("istio-injection") == "enabled"
         annotations = dict(annotations or {})
-        if annotations.get("sidecar.istio.io/inject") == "false":
-            injected = False
-        if injected:  # what Istio's injector adds that istiod reads
-            labels = {
-                **labels,
-                INJECTED: "istio",
-                "service.istio.io/canonical-name": labels.get("app.kubernetes.io/name", name),
-            }
         doc = {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -257,7 +298,7 @@ def build_world(cap: Capture, s: Settings) -> World:
             },
             "spec": {"serviceAccountName": sa, "containers": [_container(ports)]},
         }
-        w.pods.append(Pod(role, _ints(json.loads(json.dumps(doc)))))
+        w.pods.append(Pod(role, _ints(json.loads(json.dumps(doc))), webhook=injected))
 
     # the program's Deployments (one pod each) and the rotator CronJob's pod
     for r in res:
@@ -420,7 +461,10 @@ def build_world(cap: Capture, s: Settings) -> World:
         (s.mesh.root_namespace, s.mesh.ingress_service_account, "gateway", {}),
     ):
         w.ns_labels.setdefault(pns, {"kubernetes.io/metadata.name": pns})
-        pod(role, pns, f"{role}-0", {"ce-test/role": role}, sa, None, ports, injected=True)
+        # as a deploy admits them: a webhook port under STRICT must bypass the sidecar (the
+        # preflight refuses a cluster where the API server's call would meet it)
+        ann = {EXCLUDE_IN: str(ports["webhook"])} if "webhook" in ports else None
+        pod(role, pns, f"{role}-0", {"ce-test/role": role}, sa, ann, ports, injected=True)
     w.services.append(
         _service(
             cl.cnpg_operator.namespace,
@@ -470,13 +514,7 @@ def cluster_yaml(w: World) -> str:
         for sp in svc["spec"]["ports"]:
             tp = sp.get("targetPort", sp["port"])
             if isinstance(tp, str):
-                named = [
-                    c["containerPort"]
-                    for m in members[:1]
-                    for c in m.doc["spec"]["containers"][0]["ports"]
-                    if c["name"] == tp
-                ]
-                tp = named[0] if named else sp["port"]
+                tp = (members[0].named_port(tp) if members else None) or sp["port"]
             ports.append({"name": sp.get("name", ""), "port": tp, "protocol": "TCP"})
         docs.append(
             {
@@ -742,14 +780,7 @@ def scrape_calls(w: World) -> list[Call]:
             ]
         seen: set[tuple[str, int]] = set()
         for p, ep in targets:
-            port = ep.get("portNumber") or ep.get("targetPort")
-            if not isinstance(port, int):
-                named = [
-                    c["containerPort"]
-                    for c in p.doc["spec"]["containers"][0]["ports"]
-                    if c["name"] in (ep.get("port"), port)
-                ]
-                port = named[0] if named else None
+            port = scrape_port(p, ep)
             if port is None or (p.role, port) in seen:
                 continue
             seen.add((p.role, port))
@@ -767,6 +798,40 @@ def scrape_calls(w: World) -> list[Call]:
                 )
             )
     return out
+
+
+def scrape_port(p: Pod, ep: dict[str, Any]) -> int | None:
+    """The pod port a monitor endpoint scrapes, after the relabelings that choose or drop the
+    target (the shape of Istio's own envoy-stats PodMonitor, samples/addons/extras/
+    prometheus-operator.yaml: keep the istio-proxy container, keep pods with prometheus.io/scrape,
+    address from the prometheus.io/port annotation the injector rewrites to 15020). A relabeling
+    of the address this reader does not know fails the test rather than guess."""
+    ann = p.doc["metadata"].get("annotations", {})
+    containers = [
+        c["name"] for c in [*p.doc["spec"].get("initContainers", []), *p.doc["spec"]["containers"]]
+    ]
+    port = ep.get("portNumber") or ep.get("targetPort")
+    if not isinstance(port, int):
+        port = p.named_port(ep.get("port") or port)
+    for r in ep.get("relabelings", []):
+        src, action = r.get("sourceLabels", []), r.get("action", "replace")
+        if action == "keep" and src == ["__meta_kubernetes_pod_container_name"]:
+            if not any(re.fullmatch(r.get("regex", "(.*)"), c) for c in containers):
+                return None
+        elif (
+            action == "keep"
+            and len(src) == 1
+            and src[0].startswith("__meta_kubernetes_pod_annotationpresent_")
+        ):
+            key = src[0].removeprefix("__meta_kubernetes_pod_annotationpresent_")
+            if not any(re.sub(r"[^a-zA-Z0-9_]", "_", k) == key for k in ann):
+                return None
+        elif r.get("targetLabel") == "__address__":
+            if "__meta_kubernetes_pod_annotation_prometheus_io_port" not in src:
+                pytest.fail(f"scrape relabeling of __address__ not read here: {r}", pytrace=False)
+            if "prometheus.io/port" in ann:
+                port = int(ann["prometheus.io/port"])
+    return port
 
 
 def istio_certs(ep: dict[str, Any]) -> bool:
@@ -809,7 +874,7 @@ def flows_json(w: World, calls: Iterable[Call]) -> list[dict[str, Any]]:
                         next(
                             (
                                 x["name"]
-                                for x in c.dst.doc["spec"]["containers"][0]["ports"]
+                                for x in c.dst.container_ports()
                                 if x["containerPort"] == c.port
                             ),
                             None,
@@ -943,6 +1008,7 @@ def network_policy_ports(w: World, tmp: Path) -> Any:
 
 
 def run_check(w: World, tmp: Path) -> tuple[list[str], list[str], list[str], dict[Intent, Call]]:
+    w = inject_sidecars(w, tmp)
     table = intended_calls(w)
     extra = sample_unintended(w, table)
     verdicts = simulate(w, [*table.values(), *extra], tmp)
@@ -1149,12 +1215,12 @@ def test_the_rbac_reading_sees_a_missing_allow(tmp_path: Path) -> None:
     assert repl and "mtls-denied" in repl[0] and "headless" in repl[0], "\n".join(bad)
 
 
-def test_the_flow_table_holds_the_reviewed_intent() -> None:
+def test_the_flow_table_holds_the_reviewed_intent(tmp_path: Path) -> None:
     """The table derived from the objects covers test_reachability's reviewed list of intended
     flows (one list of intent; this check adds the wire to it)."""
     from tests.integration.test_reachability import INTENDED
 
-    table = intended_calls(program_world("prod"))
+    table = intended_calls(inject_sidecars(program_world("prod"), tmp_path))
     missing = [
         (src, dst, int(p))
         for (src, dst), conns in INTENDED.items()

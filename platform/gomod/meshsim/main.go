@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -59,6 +60,8 @@ import (
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pilot/test/xds"
 	istiocluster "istio.io/istio/pkg/cluster"
+	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/kube/inject"
 	istiolog "istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/util/sets"
 )
@@ -136,12 +139,21 @@ type proxySim struct {
 }
 
 func main() {
+	injectDir := flag.String("inject", "", "inject mode: the injector's rendered config (istiod part's render/)")
+	pods := flag.String("pods", "", "inject mode: pods to inject (multi-document YAML)")
 	objects := flag.String("objects", "", "rendered objects (multi-document YAML)")
 	flows := flag.String("flows", "", "flows (JSON list)")
 	out := flag.String("out", "", "verdicts (JSON list) are written here")
 	flag.Parse()
+	if *injectDir != "" && *pods != "" && *out != "" {
+		if err := injectPods(*injectDir, *pods, *out); err != nil {
+			die(err)
+		}
+		return
+	}
 	if *objects == "" || *flows == "" || *out == "" {
-		fmt.Fprintln(os.Stderr, "usage: meshsim -objects FILE -flows FILE -out FILE")
+		fmt.Fprintln(os.Stderr, "usage: meshsim -objects FILE -flows FILE -out FILE\n"+
+			"       meshsim -inject RENDER_DIR -pods FILE -out FILE")
 		os.Exit(2)
 	}
 	// istiod logs to stdout by default; keep it to errors on stderr
@@ -187,6 +199,52 @@ func main() {
 			os.Exit(0)
 		},
 	}}, nil, nil)
+}
+
+// injectPods runs Istio's sidecar injector (pkg/kube/inject, what istioctl kube-inject and the
+// webhook run) with the templates, values and mesh config the local platform's istiod serves
+// (platform/build.sh istiod renders them from Istio's charts, CNI mode): the pods come out as the
+// API server stores them, with the injector's labels, the traffic/prometheus annotations it
+// writes (metrics merging rewrites prometheus.io/port to 15020) and the istio-proxy container.
+// A pod that opts out (sidecar.istio.io/inject: "false") comes out unchanged.
+func injectPods(dir, in, out string) error {
+	raw, err := os.ReadFile(filepath.Join(dir, "inject", "config"))
+	if err != nil {
+		return err
+	}
+	cfg, err := inject.UnmarshalConfig(raw)
+	if err != nil {
+		return err
+	}
+	templates, err := inject.ParseTemplates(cfg.RawTemplates)
+	if err != nil {
+		return err
+	}
+	values, err := os.ReadFile(filepath.Join(dir, "inject", "values"))
+	if err != nil {
+		return err
+	}
+	vc, err := inject.NewValuesConfig(string(values))
+	if err != nil {
+		return err
+	}
+	mc, err := mesh.ReadMeshConfig(filepath.Join(dir, "mesh"))
+	if err != nil {
+		return err
+	}
+	r, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	w, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	return inject.IntoResourceFile(nil, templates, vc, "", mc, r, w, func(msg string) {
+		fmt.Fprint(os.Stderr, msg)
+	})
 }
 
 func die(err error) {
