@@ -1082,7 +1082,8 @@ def reintroduce_defects(w: World) -> World:
         if d["kind"] in {"ServiceMonitor", "PodMonitor"} and any(
             e.get("portNumber") in ENVOY_PORTS
             or e.get("targetPort") in ENVOY_PORTS
-            or str(e.get("port", "")).startswith(("http-envoy", "15020"))
+            or str(e.get("port", "")).startswith("http-envoy")
+            or e.get("path") == "/stats/prometheus"
             for e in eps
         ):
             continue
