@@ -1067,15 +1067,21 @@ APP_SCRAPE: dict[
 }
 
 
-def reintroduce_defects(w: World) -> World:
-    """Defects 1, 2 and 5 as issue 23 found them, whatever the program renders now: no
-    traffic.sidecar.istio.io exclusions on any pod, Prometheus scraping the app's 8080, and
-    no monitor on Envoy's ports."""
+def strip_exclusions(w: World, *roles: str) -> World:
+    """The pods of ``roles`` (all when none) without any traffic.sidecar.istio.io annotation."""
     w = copy.deepcopy(w)
     for p in w.pods:
+        if roles and p.role not in roles:
+            continue
         ann = p.doc["metadata"]["annotations"]
         for k in [k for k in ann if k.startswith("traffic.sidecar.istio.io/")]:
             del ann[k]
+    return w
+
+
+def scrape_app_port(w: World) -> World:
+    """Prometheus scraping the app's 8080 as issue 23 found it, and no monitor of Envoy's stats."""
+    w = copy.deepcopy(w)
     keep = []
     for d in w.docs:
         eps = d["spec"].get("endpoints") or d["spec"].get("podMetricsEndpoints") or []
@@ -1173,35 +1179,45 @@ def simulated_fix(w: World) -> World:
     return w
 
 
-def test_the_check_names_defects_1_2_and_5(tmp_path: Path) -> None:
-    """Issue 23's defects, reintroduced on the program's objects: each is named by its flow."""
-    bad, _, coverage, _ = run_check(reintroduce_defects(program_world("local")), tmp_path)
+#: issue 23's defects, one at a time: how to bring it back onto the fixed wire, and the flow
+#: (source role, destination role, port, evidence in the verdict) the check must then name
+ONE_AT_A_TIME: dict[str, tuple[Any, tuple[str, str, int, str]]] = {
+    "1 Redis cluster bus": (
+        lambda w: strip_exclusions(w, "redis"),
+        ("redis", "redis", data_mod.REDIS_BUS_PORT, "PassthroughCluster (plaintext)"),
+    ),
+    "2 CNPG status API": (
+        lambda w: strip_exclusions(w, "postgres"),
+        ("cnpg-operator", "postgres", data_mod.CNPG_STATUS_PORT, "refuses tls on port 8000"),
+    ),
+    "2 CNPG webhook": (
+        lambda w: strip_exclusions(w, "cnpg-operator"),
+        ("kube-apiserver", "cnpg-operator", 9443, "refuses tls on port 9443"),
+    ),
+    "5 Prometheus scrape": (
+        scrape_app_port,
+        ("prometheus", "api", 8080, "PassthroughCluster (plaintext)"),
+    ),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(ONE_AT_A_TIME))
+def test_reintroducing_a_defect_fails_the_check(defect: str, tmp_path: Path) -> None:
+    """From the fixed wire (the fixture below, green), one of issue 23's defects back: the
+    check names its flow, rejected by the destination's sidecar."""
+    change, (src, dst, port, evidence) = ONE_AT_A_TIME[defect]
+    bad, _, coverage, _ = run_check(change(simulated_fix(program_world("local"))), tmp_path)
     text = "\n".join(bad + coverage)
-
-    def named(src: str, dst: str, port: int) -> list[str]:
-        return [
-            b for b in bad if b.startswith(f"{src} (") and f"-> {dst} (" in b and f" :{port}" in b
-        ]
-
-    bus = named("redis", "redis", data_mod.REDIS_BUS_PORT)  # defect 1
-    assert bus and "PassthroughCluster (plaintext)" in bus[0] and "rejected" in bus[0], text
-    status = named("cnpg-operator", "postgres", data_mod.CNPG_STATUS_PORT)  # defect 2
-    assert status and "rejected" in status[0], text
-    webhook = named("kube-apiserver", "cnpg-operator", 9443)  # defect 2, the webhook
-    assert webhook and "rejected" in webhook[0], text
-    scrape = named("prometheus", "api", 8080)  # defect 5
-    assert scrape and "PassthroughCluster (plaintext)" in scrape[0] and "rejected" in scrape[0], (
-        text
-    )
-    assert any("no Envoy stats scrape of api" in c for c in coverage), text  # defect 5, Envoy
+    hit = [b for b in bad if b.startswith(f"{src} (") and f"-> {dst} (" in b and f" :{port}" in b]
+    assert hit and "rejected" in hit[0] and evidence in hit[0], text
+    if defect.startswith("5"):  # and nothing scrapes Envoy: istio_requests_total is absent
+        assert any("no Envoy stats scrape of api" in c for c in coverage), text
 
 
 def test_the_check_passes_with_the_exclusions_and_envoy_scrapes(tmp_path: Path) -> None:
     """The same check turns green once the pods carry the justified exclusions and Prometheus
     scrapes Envoy's merged metrics: it judges the wire, not the program's text."""
-    bad, unintended, coverage, _ = run_check(
-        simulated_fix(reintroduce_defects(program_world("local"))), tmp_path
-    )
+    bad, unintended, coverage, _ = run_check(simulated_fix(program_world("local")), tmp_path)
     assert bad + coverage + unintended == [], "\n".join(bad + coverage + unintended)
 
 
