@@ -3,6 +3,14 @@
 // semantics from Istio's own code, not a hand-written model of Istio).
 //
 //	meshsim -objects objects.yaml -flows flows.json -out verdicts.json
+//	meshsim -inject RENDER_DIR -pods pods.yaml -out injected.yaml
+//
+// The second form runs Istio's sidecar injector on pods first (see injectPods).
+//
+// Istio's test harness is usable from outside its tree: pilot/test/xds and pilot/pkg/simulation
+// import no internal package, and every module they read is already in the istiod wrapper's
+// go.sum (toolchain/gomod/istioctl; this module's go.sum adds two go.mod hashes), so the build
+// reuses istiod's build cache. They take a *testing.T: main runs them under testing.Main.
 //
 // objects.yaml: Namespaces, Services, Pods, EndpointSlices (fed to Istio's Kubernetes service
 // registry) and Istio config (PeerAuthentication, AuthorizationPolicy, DestinationRule,
@@ -27,6 +35,10 @@
 //     = ErrNoFilterChain; TLS without Istio's client cert = ErrMTLSError).
 //   - authorization: the RBAC filters istiod put on the matched inbound filter chain
 //     (pilot/pkg/security/authz/builder) evaluated with Envoy's RBAC semantics (rbac.go).
+//
+// What simulation.Run does not do, done here over istiod's own output: a VirtualService's
+// weighted route (Run reports single-cluster routes only), the endpoint's transport socket, and
+// RBAC; and RDS names are built once each (core.ConfigGenTest builds a name per listener).
 package main
 
 import (
