@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds and caches the local-platform binaries and collects the CRDs (see docs/platform-notes.md).
-#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|telemetry|nca]...   (default: all)
+#   platform/build.sh [all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|telemetry|nca|meshsim]...   (default: all)
 # CE_PHASE=fetch downloads what the parts need and compiles nothing; the default build phase is
 # offline (toolchain/lib.sh). toolchain/bootstrap.sh runs both, for the parts the stack needs.
 # Called by toolchain/bootstrap.sh as:  "$repo/platform/build.sh"
@@ -15,6 +15,8 @@
 #   istiod-$ISTIOCTL_VERSION/bin/{pilot-discovery,istioctl} + inject/{config,values}, mesh,
 #     meshNetworks, mutatingwebhook.json   (Istio's sidecar injector, rendered by its own istioctl)
 #   nca-$NCA_VERSION/bin/nca   (test tool, not in "all": network-config-analyzer from PyPI)
+#   meshsim-$ISTIOCTL_VERSION/bin/meshsim   (test tool, not in "all": flows through the Envoy
+#     config istiod generates, Istio's pilot/pkg/simulation; tests/integration/test_mesh_wire.py)
 #   telemetry: Debian's prometheus (/usr/bin/prometheus, promtool), the rollout's Prometheus
 #     that platform/telemetry.sh runs
 #   platform/build.sh --provides PART...   prints the executables those parts install, one per line
@@ -218,6 +220,15 @@ b_nca() {
   ce_log "nca: $("$dest/bin/nca" --version 2>&1 | head -n1) -> $dest"
 }
 
+# Test tool: meshsim (platform/gomod/meshsim), Istio's own config generation and traffic
+# simulation (pilot/test/xds + pilot/pkg/simulation) over the program's rendered objects, behind
+# tests/integration/test_mesh_wire.py. Same istio.io/istio pin and go.sum entries as the istiod
+# wrapper, so it reuses istiod's build cache: only its own packages and the test harness compile.
+b_meshsim() {
+  check_pin meshsim istio.io/istio "$ISTIOCTL_VERSION"
+  GO_TOOL_LDFLAGS="-s -w" build_go_tool meshsim "$ISTIOCTL_VERSION" "$here/gomod/meshsim" .
+}
+
 b_redis() { # the Redis Cluster whose ACL user the Redis rotator rotates (stacks with Vault)
   apt_packages redis-server || return 1
   fetching || ce_log "redis: $(/usr/bin/redis-server --version)"
@@ -255,11 +266,12 @@ part_provides() {
     istiod) printf "$t/istiod-$ISTIOCTL_VERSION/bin/%s\n" pilot-discovery istioctl ;;
     telemetry) printf '/usr/bin/%s\n' prometheus promtool ;;
     nca) echo "$t/nca-$NCA_VERSION/bin/nca" ;;
+    meshsim) echo "$t/meshsim-$ISTIOCTL_VERSION/bin/meshsim" ;;
     *) return 1 ;;
   esac
 }
 
-KNOWN_PARTS="all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|telemetry|nca"
+KNOWN_PARTS="all|kubernetes|etcd|kwok|vault|crds|postgres|redis|cnpg|redisop|promop|istiod|telemetry|nca|meshsim"
 if [ "${1:-}" = --provides ]; then
   shift
   for p in "$@"; do part_provides "$p" || ce_die "unknown part '$p' ($KNOWN_PARTS)"; done

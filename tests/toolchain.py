@@ -55,6 +55,23 @@ def pins() -> dict[str, str]:
     return out
 
 
+def platform_tool(part: str, version_key: str, binary: str) -> str:
+    """A test tool ``platform/build.sh PART`` installs under $CE_TOOLS as PART-<pin>/bin/BINARY;
+    missing is a failure that names the command to run."""
+    import os
+
+    home = Path(os.environ.get("CE_HOME", Path.home() / ".cache" / "ce"))
+    tools = Path(os.environ.get("CE_TOOLS", home / "tools"))
+    path = tools / f"{part}-{pins()[version_key]}" / "bin" / binary
+    if not path.is_file():
+        pytest.fail(
+            f"{path} missing: run `CE_PHASE=fetch platform/build.sh {part} && "
+            f"platform/build.sh {part}`",
+            pytrace=False,
+        )
+    return str(path)
+
+
 #: the system's PATH on a machine that has never seen this project (Go from its tarball)
 SYSTEM_PATH = "/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

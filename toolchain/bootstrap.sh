@@ -96,6 +96,7 @@ if [ "$plan" = 1 ]; then
   printf 'part %s\n' "${parts[@]}"
   if [ "$test_tools" = 1 ]; then
     echo "part nca"
+    echo "part meshsim"
     local d; for d in $DEBIAN_TEST_PACKAGES; do echo "deb $d"; done
   fi
   return 0
@@ -177,7 +178,7 @@ local -a debs=()
 build_test_tools() {
   build_go_tool actionlint "$ACTIONLINT_VERSION" "$here/gomod/actionlint" github.com/rhysd/actionlint/cmd/actionlint \
     || ce_die "actionlint (github.com/rhysd/actionlint v$ACTIONLINT_VERSION): see above"
-  bash "$repo/platform/build.sh" nca || ce_die "network-config-analyzer: see above"
+  bash "$repo/platform/build.sh" nca meshsim || ce_die "test tools nca, meshsim: see above"
   GO_TOOL_LDFLAGS="-s -w" build_go_tool istioctl "$ISTIOCTL_VERSION" "$here/gomod/istioctl" \
     istio.io/istio/istioctl/cmd/istioctl \
     || ce_die "istioctl (istio.io/istio $ISTIOCTL_VERSION): see above"

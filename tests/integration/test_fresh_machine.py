@@ -55,6 +55,8 @@ WRAPPERS: dict[str, list[str]] = {
         "istio.io/istio/istioctl/cmd/istioctl",
         "istio.io/istio/pilot/cmd/pilot-discovery",
     ],
+    # meshsim (test tool): Istio's config generation + traffic simulation, its own main package
+    "platform/gomod/meshsim": ["."],
 }
 
 
@@ -107,6 +109,7 @@ def test_fetch_phase_downloads_every_build_input_and_compiles_nothing(fetched: F
         "actionlint",
         "istioctl",
         "istiod",
+        "meshsim",
     ):
         assert re.search(rf"\] {re.escape(tool)} \S+: modules fetched", fetched.log), (
             f"{tool}: no fetch in the log:\n{fetched.log}"

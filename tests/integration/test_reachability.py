@@ -12,9 +12,9 @@ are allowed; everything else is denied.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import yaml
 from components import data as data_mod
 from components import prometheus as prom
 from components.settings import Settings
+from tests.toolchain import platform_tool
 from tests.unit.conftest import Capture, program_capture, settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,20 +33,7 @@ CORE_API = {"Namespace": "v1", "NetworkPolicy": "networking.k8s.io/v1", "Deploym
 
 
 def nca_bin() -> str:
-    versions = dict(
-        line.split("=", 1)
-        for line in (ROOT / "toolchain" / "versions.env").read_text().splitlines()
-        if "=" in line and not line.startswith("#")
-    )
-    home = Path(os.environ.get("CE_HOME", Path.home() / ".cache" / "ce"))
-    tools = Path(os.environ.get("CE_TOOLS", home / "tools"))
-    path = tools / f"nca-{versions['NCA_VERSION']}" / "bin" / "nca"
-    if not path.is_file():
-        pytest.fail(
-            f"{path} missing: run `CE_PHASE=fetch platform/build.sh nca && platform/build.sh nca`",
-            pytrace=False,
-        )
-    return str(path)
+    return platform_tool("nca", "NCA_VERSION", "nca")
 
 
 def _ints(o: Any) -> Any:
@@ -169,8 +157,11 @@ def role(endpoint: str) -> str | None:
     return None
 
 
-def connectivity(docs: list[dict[str, Any]], tmp: Path) -> dict[tuple[str, str], set[str]]:
-    """NCA's pod-level TCP connectivity, folded to roles: (src, dst) -> connection sets."""
+def connectivity(
+    docs: list[dict[str, Any]], tmp: Path, role_of: Callable[[str], str | None] = role
+) -> dict[tuple[str, str], set[str]]:
+    """NCA's pod-level TCP connectivity, folded to roles (``role_of`` a "namespace/pod"):
+    (src, dst) -> connection sets. Without Istio objects NCA prints one undivided section."""
     path = tmp / "resources.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     out = subprocess.run(
@@ -189,13 +180,13 @@ def connectivity(docs: list[dict[str, Any]], tmp: Path) -> dict[tuple[str, str],
         timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    tcp = out.stdout.split("TCP Connections:", 1)[1].split("non-TCP Connections:", 1)[0]
+    tcp = out.stdout.split("TCP Connections:", 1)[-1].split("non-TCP Connections:", 1)[0]
     found: dict[tuple[str, str], set[str]] = {}
     for line in tcp.splitlines():
         m = re.match(r"^(\S+) => (\S+) : (.+)$", line.strip())
         if not m:
             continue
-        src, dst = role(m.group(1)), role(m.group(2))
+        src, dst = role_of(m.group(1)), role_of(m.group(2))
         if src and dst:
             found.setdefault((src, dst), set()).add(m.group(3))
     return found

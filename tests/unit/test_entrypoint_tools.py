@@ -165,5 +165,6 @@ def test_the_platform_takes_nothing_from_a_test_only_package() -> None:
     parts, debs = bootstrap_plan(["--stack", "local", "--test-tools"])
     up_parts, up_debs = bootstrap_plan(["--stack", "local"])
     assert up_debs == set() and debs
-    assert parts - up_parts == {"nca"}  # the only test-only part: a test tool nothing starts
-    assert not {Path(p).name for p in provided({"nca"})} & set(platform_launches())
+    test_only = {"nca", "meshsim"}  # the only test-only parts: test tools nothing starts
+    assert parts - up_parts == test_only
+    assert not {Path(p).name for p in provided(test_only)} & set(platform_launches())
