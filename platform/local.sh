@@ -439,7 +439,9 @@ EOF
     log "initdb done ($data, $(( $(date +%s) - t ))s)"
   fi
   # (the server log lives next to the data: the postgres user cannot write into logs/)
-  pg_run "$PG_BIN/pg_ctl" -D "$data" -l "$P/postgres/postgres.log" -w -t 60 start >/dev/null \
+  # close_fds: the server outlives this script, and a caller's `flock` descriptor would keep the
+  # caller's lock held for its whole life (found when `flock LOCK ./ce up` left it held)
+  ( close_fds; pg_run "$PG_BIN/pg_ctl" -D "$data" -l "$P/postgres/postgres.log" -w -t 60 start >/dev/null ) \
     || { tail -n 20 "$P/postgres/postgres.log" >&2; die "pg_ctl start failed (log $P/postgres/postgres.log)"; }
   head -n1 "$data/postmaster.pid" >"$RUN/postgres.pid"
   # role for Vault's database secrets engine
