@@ -18,7 +18,7 @@ from driver import bake, core
 from driver.prom import PromError
 from rollout import phases
 from rollout.judge import SLO_CHECKS, Action, Judgement, Outcome, combine, decide
-from rollout.signal import Signal, SignalDecision, with_signal
+from rollout.signal import Signal, SignalDecision, no_data_only, with_signal
 
 TERMINAL = frozenset({bake.APPLIED, "error", "promoted", "abandoned"})
 #: audit ``action`` of the entries that open (``waiting``) and close (``waited``) a wait for
@@ -230,15 +230,21 @@ class Controller:
         # the judge's absolute layer replaces the gate's point estimates of the SLOs
         result, gate_audit = d.judge(phase, self.prom, skip=SLO_CHECKS)
         try:
-            sig = d.signal(phase, self.prom, result)
-        except PromError as exc:  # as for the judge: the next turn's gate fails if it persists
+            sig: SignalDecision | None = d.signal(phase, self.prom, result)
+        except PromError as exc:
+            # Prometheus gone: its own gate failure (prometheus_api, hard) acts below. Only
+            # a gate short of data is held, as the judge's turn is: if Prometheus stays
+            # silent, the next turn's gate fails hard.
             d.out(f"warning: canary signal unknown this turn: {exc}")
-            return None
-        if sig.signal is Signal.AWAITING:
+            if no_data_only(result):
+                return None
+            sig = None
+        if sig is not None and sig.signal is Signal.AWAITING:
             self._wait(phase, sig, cfg.data_grace_s)
             return None
-        self._end_wait(ENDED_BY[sig.signal], sig.reason)
-        if sig.acts:  # lost or stuck: the phase's failure action, now
+        if sig is not None:
+            self._end_wait(ENDED_BY[sig.signal], sig.reason)
+        if sig is not None and sig.acts:  # lost or stuck: the phase's failure action, now
             result = with_signal(result, sig)
             gate_audit = {**gate_audit, **result.as_audit()}
         j: Judgement | None = None

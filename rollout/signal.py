@@ -122,7 +122,7 @@ def decide(s: SignalSnapshot) -> SignalDecision:
                 f"{s.stable_rps:.1f}/s (expected {want:.1f}/s at {s.canary_weight:g} %)",
             )
     if not s.gate_no_data_only:
-        return SignalDecision(Signal.FLOWING, "no data missing")
+        return SignalDecision(Signal.FLOWING, "the canary's data is there")
     if s.phase_age_s is not None and s.phase_age_s < s.grace_s:
         # not seen: the new weight's first scrapes; seen (and growing, or it would be lost
         # or stuck above): the first window is still filling up to the gate's minimum

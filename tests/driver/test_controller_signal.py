@@ -169,3 +169,14 @@ def test_seen_in_the_phase_is_asked_of_prometheus_over_the_phase(tmp_path: Path)
     Controller(d, "http://prom").turn()
     seen = [q for q in prom.queries if q.startswith("count(count_over_time(")]
     assert seen and all(q.endswith("[30s]))") for q in seen)
+
+
+def test_prometheus_gone_at_phase_1_still_rolls_back_at_once(tmp_path: Path) -> None:
+    """The signal's queries fail with the rest: the gate's own failure (prometheus_api, hard)
+    acts, the signal does not hold it."""
+    stack = FakeStack(config={"phase": 1}, deployed=1)
+    d, _, clk = make_driver(tmp_path, stack, prom=FakeProm(values=HEALTHY, fail=True))
+    _entered(d, 1)
+    assert run_controller(d, clk, 1, minutes=FIVE_S) == core.ROLLED_BACK
+    failed = next(e for e in d.audit.entries() if e["result"] == "gate_failed")
+    assert any(c["name"] == "prometheus_api" for c in failed["gate"]["checks"])
