@@ -5,6 +5,8 @@ seen in the phase and gone, or a counter that stops while stable's grows, act at
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from rollout.gate import Check, GateResult, Verdict
@@ -35,6 +37,15 @@ def snap(
     return SignalSnapshot(age, GRACE, seen, present, canary, stable, weight, no_data)
 
 
+#: nothing of the canary in Prometheus, and the gate short of data
+NOTHING: dict[str, Any] = {
+    "seen": False,
+    "present": False,
+    "canary": None,
+    "stable": None,
+    "no_data": True,
+}
+
 # (case, snapshot, expected signal)
 TABLE = [
     # healthy: there and growing
@@ -59,31 +70,11 @@ TABLE = [
     ("100 % has no stable to compare", snap(canary=0.0, stable=0.0, weight=100), Signal.FLOWING),
     ("stable idle too", snap(canary=0.0, stable=0.0), Signal.FLOWING),
     # right after a step: nothing reported yet at the new weight -> wait for the grace
-    (
-        "first data not there yet",
-        snap(age=2, seen=False, present=False, canary=None, stable=None, no_data=True),
-        Signal.AWAITING,
-    ),
-    (
-        "first data there, window not full",
-        snap(age=8, no_data=True),
-        Signal.AWAITING,
-    ),
-    (
-        "never came, grace over",
-        snap(age=61, seen=False, present=False, canary=None, stable=None, no_data=True),
-        Signal.ABSENT,
-    ),
-    (
-        "seen, still too little after the grace",
-        snap(age=61, no_data=True),
-        Signal.ABSENT,
-    ),
-    (
-        "entry time unknown: no grace",
-        snap(age=None, seen=False, present=False, canary=None, no_data=True),
-        Signal.ABSENT,
-    ),
+    ("first data not there yet", snap(age=2, **NOTHING), Signal.AWAITING),
+    ("first data there, window not full", snap(age=8, no_data=True), Signal.AWAITING),
+    ("never came, grace over", snap(age=61, **NOTHING), Signal.ABSENT),
+    ("seen, still too little after the grace", snap(age=61, no_data=True), Signal.ABSENT),
+    ("entry time unknown: no grace", snap(age=None, **NOTHING), Signal.ABSENT),
     # nothing missing and nothing seen (the gate failed on something else): not ours
     ("gate failed on other checks", snap(seen=False, present=False, canary=None), Signal.FLOWING),
 ]
