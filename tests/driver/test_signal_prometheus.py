@@ -17,6 +17,7 @@ import pytest
 
 from driver import core
 from driver.audit import AuditLog
+from driver.controller import Controller
 from rollout import phases
 from rollout.gate import Check, GateResult, Verdict
 from rollout.signal import Signal
@@ -52,7 +53,9 @@ class WallClock:
 
 def _driver(tmp_path: Path, entered_s_ago: float) -> core.Driver:
     """A driver at phase 1, entered ``entered_s_ago`` seconds ago (audit), on real time."""
-    stack = FakeStack(config={"phase": 1, "gate": {"window": WINDOW}}, deployed=1)
+    stack = FakeStack(
+        config={"phase": 1, "bakeMinutes": {"1": 10}, "gate": {"window": WINDOW}}, deployed=1
+    )
     clock = WallClock()
     d = core.Driver(stack, AuditLog(tmp_path / "audit.jsonl"), clock=clock, out=lambda _: None)
     clock.behind_s = entered_s_ago
@@ -102,3 +105,42 @@ def test_not_seen_since_the_phase_began_is_awaited(
         assert d.signal(1, url, NO_DATA).signal is Signal.AWAITING
     finally:
         exp.control(canary_reports=1)
+
+
+#: the controller's interval in the tests below (the local stack's is 2 s, the SPEC's 15 s)
+INTERVAL_S = 1.0
+
+
+def _turns_until_done(c: Controller, within: float) -> tuple[int | None, float]:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < within:
+        code = c.turn()
+        if code is not None:
+            return code, time.monotonic() - t0
+        time.sleep(INTERVAL_S)
+    return None, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("fault", [{"canary_reports": 0}, {"canary_reports_frozen": 1}])
+def test_the_controller_acts_within_two_scrapes_and_a_turn(
+    mesh: tuple[str, Exporter], tmp_path: Path, fault: dict[str, int]
+) -> None:
+    """Issue 29 on a real Prometheus, the stack faked: the canary's series vanish (or its
+    counter stops) 10 s into phase 1, inside the 60 s grace; the controller decides the
+    rollback within 2 scrape intervals + 1 controller interval (+ one turn's own queries).
+    Before the fix it held: the gate's window still had the samples, then the grace."""
+    url, exp = mesh
+    d = _driver(tmp_path, entered_s_ago=0)
+    c = Controller(d, url)
+    code, _ = _turns_until_done(c, within=10)  # the phase's first 10 s, healthy
+    assert code is None, "\n".join(str(e) for e in d.audit.entries())
+    try:
+        exp.control(**fault)
+        code, took = _turns_until_done(c, within=20)
+    finally:
+        exp.control(canary_reports=1, canary_reports_frozen=0)
+    assert code == core.ROLLED_BACK
+    assert took <= 2 * SCRAPE_S + INTERVAL_S + 1.0, f"decided {took:.1f} s after the fault"
+    failed = next(e for e in d.audit.entries() if e["result"] == "gate_failed")
+    assert any(x["name"] == "canary_signal" and not x["passed"] for x in failed["gate"]["checks"])
+    print(f"{fault}: rollback decided {took:.2f} s after the fault")
