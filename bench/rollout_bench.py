@@ -1,5 +1,5 @@
-"""Rollout benchmark (issue 10): fault onset -> all traffic on stable, decision -> weights
-switched, one step's `up` against a full deploy, and the driver's step through the CLI runner
+"""Rollout benchmark (issue 10): fault onset -> all traffic on stable, canary signal lost ->
+all traffic on stable (issue 29), decision -> weights switched, one step's `up` against a full deploy, and the driver's step through the CLI runner
 against the Automation API runner. Median and max of N runs in one invocation; ratios are
 taken against a baseline measured in the same run.
 
@@ -65,6 +65,10 @@ class Results:
 
 METRICS: list[tuple[str, str]] = [
     ("fault_to_stable", "fault onset -> all traffic on stable (live VirtualService), goal <= 20 s"),
+    (
+        "signal_lost_to_stable",
+        "canary signal lost -> all traffic on stable (live VirtualService), goal <= 15 s",
+    ),
     ("decision_to_switch", "rollback decision -> weights switched (audit), goal <= 2 s"),
     ("step_up", "step 0->1: `up` only (CLI runner)"),
     ("step_total", "step 0->1: config set + `up` (CLI runner)"),
@@ -174,10 +178,28 @@ def _canary_weight(kubectl: str) -> int:
     return int(next(d["weight"] for d in route["route"] if d["destination"]["subset"] == "canary"))
 
 
+#: the faults injected in the exporter once phase 1 is green, and what clears them
+CANARY_5XX: tuple[dict[str, object], dict[str, object]] = (
+    {"canary_error_rate": 0.05},
+    {"canary_error_rate": 0},
+)
+#: issue 29: the canary's sidecar stops reporting (its request series vanish; its traffic,
+#: the gateway's reports and the app's metrics go on)
+SIGNAL_LOST: tuple[dict[str, object], dict[str, object]] = (
+    {"canary_reports": 0},
+    {"canary_reports": 1},
+)
+
+
 def fault_run(
-    args: argparse.Namespace, tel: Telemetry, audit: Path, kubectl: str
+    args: argparse.Namespace,
+    tel: Telemetry,
+    audit: Path,
+    kubectl: str,
+    fault: tuple[dict[str, object], dict[str, object]] = CANARY_5XX,
 ) -> tuple[float, float]:
-    """Controller at phase 1 (healthy), then a fault: seconds to all-stable and decision->switch."""
+    """Controller at phase 1 (healthy), then ``fault``: seconds to all-stable and
+    decision->switch."""
     env = {**os.environ, "CE_AUDIT_DIR": str(audit.parent)}
     base = [sys.executable, "-m", "driver", "--stack", args.stack, "--audit-log", str(audit)]
     proc = subprocess.Popen(
@@ -198,7 +220,7 @@ def fault_run(
                 capture_output=True,
             )
         if "phase 1: gate green" in line and t_fault is None:
-            tel.control(canary_error_rate=0.05)
+            tel.control(**fault[0])
             t_fault = time.monotonic()
             while _canary_weight(kubectl) != 0:
                 if time.monotonic() - t_fault > 120:
@@ -206,7 +228,7 @@ def fault_run(
                 time.sleep(0.05)
             on_stable = time.monotonic() - t_fault
     code = proc.wait()
-    tel.control(canary_error_rate=0)
+    tel.control(**fault[1])
     if code != 3 or t_fault is None:
         raise RuntimeError(
             f"controller exit {code}, expected a rollback (3):\n" + "".join(lines[-40:])
@@ -263,6 +285,12 @@ def run(args: argparse.Namespace) -> Results:
                 on_stable, switch = fault_run(args, tel, tmp / f"audit-{i}.jsonl", kubectl)
                 res.add("fault_to_stable", on_stable)
                 res.add("decision_to_switch", switch)
+                # the canary's 5xx must leave the gate window first, or they decide phase 1
+                time.sleep(16)
+                lost, _ = fault_run(
+                    args, tel, tmp / f"audit-lost-{i}.jsonl", kubectl, fault=SIGNAL_LOST
+                )
+                res.add("signal_lost_to_stable", lost)
                 if not args.skip_full_deploy:
                     runner._run("destroy", "--yes", "--skip-preview")
                     res.add("full_deploy", up_at(runner, 0)[0])
@@ -279,6 +307,12 @@ def run(args: argparse.Namespace) -> Results:
             "Prometheus scrape 5 s, gate window 15 s, 5 % canary 5xx injected in the exporter, "
             "whose 400 requests/s follow the applied VirtualService (20/s to the canary at "
             "phase 1); on-stable time polled on the live VirtualService every 50 ms"
+        )
+        res.notes.append(
+            "signal-lost runs (issue 29): the same, with the canary's sidecar reports "
+            '(`reporter="destination"` request series) dropped from the exporter once phase 1 '
+            "is green (a few seconds into the phase, inside the 60 s data grace); the gate "
+            "window still holds their last samples"
         )
     finally:
         stack_file.write_bytes(original)

@@ -17,12 +17,20 @@ from typing import Any
 from driver import bake, core
 from driver.prom import PromError
 from rollout import phases
-from rollout.gate import GateResult
 from rollout.judge import SLO_CHECKS, Action, Judgement, Outcome, combine, decide
+from rollout.signal import Signal, SignalDecision, no_data_only, with_signal
 
 TERMINAL = frozenset({bake.APPLIED, "error", "promoted", "abandoned"})
-#: gate checks that fail for missing data (awaited for a grace after a step)
-NO_DATA_CHECKS = frozenset({"request_count", "metrics_present"})
+#: audit ``action`` of the entries that open (``waiting``) and close (``waited``) a wait for
+#: the canary's first data at a new weight
+WAIT_ACTION = "await_data"
+#: why a wait ended, by what the signal became (audit ``ended_by``)
+ENDED_BY = {
+    Signal.FLOWING: "data_arrived",
+    Signal.ABSENT: "grace_over",
+    Signal.LOST: "signal_lost",
+    Signal.STUCK: "counter_stuck",
+}
 
 
 class Controller:
@@ -186,9 +194,14 @@ class Controller:
             d.out(f"reached phase {phase} (--until-phase); stopping")
             return core.OK
         decisions = d.decisions(phase)
-        if phase > 0 and any(
+        rollback_decided = phase > 0 and any(
             e.get("decision") == "rollback" and e.get("result") == "recorded" for e in decisions
-        ):
+        )
+        if phase == 0 or rollback_decided:
+            self._end_wait(
+                "phase_left", f"the rollout is {'at' if phase == 0 else 'leaving'} phase {phase}"
+            )
+        if rollback_decided:
             code, _ = d.do_rollback(
                 actor=str(decisions[-1]["actor"]),
                 trigger="decision",
@@ -207,6 +220,24 @@ class Controller:
 
         # the judge's absolute layer replaces the gate's point estimates of the SLOs
         result, gate_audit = d.judge(phase, self.prom, skip=SLO_CHECKS)
+        try:
+            sig: SignalDecision | None = d.signal(phase, self.prom, result)
+        except PromError as exc:
+            # Prometheus gone: its own gate failure (prometheus_api, hard) acts below. Only
+            # a gate short of data is held, as the judge's turn is: if Prometheus stays
+            # silent, the next turn's gate fails hard.
+            d.out(f"warning: canary signal unknown this turn: {exc}")
+            if no_data_only(result):
+                return None
+            sig = None
+        if sig is not None and sig.signal is Signal.AWAITING:
+            self._wait(phase, sig, cfg.data_grace_s)
+            return None
+        if sig is not None:
+            self._end_wait(ENDED_BY[sig.signal], sig.reason)
+        if sig is not None and sig.acts:  # lost or stuck: the phase's failure action, now
+            result = with_signal(result, sig)
+            gate_audit = {**gate_audit, **result.as_audit()}
         j: Judgement | None = None
         if result.passed:
             try:
@@ -216,8 +247,6 @@ class Controller:
                 return None
             self.say_once(f"judge-{phase}-{j.outcome.value}", f"phase {phase}: {j.summary()}")
         failed = j if j is not None and j.outcome is Outcome.FAIL else None
-        if not result.passed and self._awaiting_data(phase, result, cfg.data_grace_s):
-            return None
         if not result.passed or failed is not None:
             row = phases.phase(phase)
             hard = (failed or result).hard_failure
@@ -313,21 +342,63 @@ class Controller:
             self.d.metrics.judge(phase, j)
         return j
 
-    def _awaiting_data(self, phase: int, result: GateResult, grace_s: float) -> bool:
-        """Only data is missing, and the phase began less than ``grace_s`` ago: the new
-        weight's series are not scraped yet (on a real mesh the canary had no traffic
-        before phase 1). Past the grace, missing data fails as always."""
-        if not all(c.name in NO_DATA_CHECKS for c in result.failures):
-            return False
-        entered = self.d.entered_at(phase)
-        if entered is None or (self.d.clock() - entered).total_seconds() >= grace_s:
-            return False
-        self.say_once(
-            f"grace-{phase}",
-            f"phase {phase}: waiting for data at the new weight (up to {grace_s:.0f} s): "
-            + "; ".join(c.reason for c in result.failures),
+    # ------------------------------------------------------------------ waiting for data
+    def open_wait(self) -> dict[str, Any] | None:
+        """The wait for data in progress (its ``waiting`` entry), from the audit log: a
+        restarted controller continues it instead of starting another."""
+        last: dict[str, Any] | None = None
+        for e in self.d.audit.entries():
+            if e.get("action") == WAIT_ACTION:
+                last = e
+        return last if last is not None and last.get("result") == "waiting" else None
+
+    def _wait(self, phase: int, sig: SignalDecision, grace_s: float) -> None:
+        """Hold the phase for its first data; a wait starts with one line and one entry."""
+        d = self.d
+        w = self.open_wait()
+        entered = d.entered_at(phase)
+        if w is not None and (
+            w.get("phase") != phase
+            or (entered is not None and bake.parse_ts(str(w["ts"])) < entered)
+        ):
+            self._end_wait("phase_left", f"phase {w.get('phase')} was left while waiting")
+            w = None
+        if w is None:
+            age = None if entered is None else (d.clock() - entered).total_seconds()
+            d.record(
+                action=WAIT_ACTION,
+                actor="controller",
+                phase=phase,
+                result="waiting",
+                reason=sig.reason,
+                grace_s=grace_s,
+                phase_age_s=None if age is None else round(age, 3),
+            )
+            d.out(f"phase {phase}: waiting for data (up to {grace_s:.0f} s): {sig.reason}")
+        if d.metrics is not None:
+            d.metrics.awaiting_data.labels(d.metrics.stack).set(1)
+
+    def _end_wait(self, ended_by: str, why: str) -> None:
+        """Close the wait in progress, if any, with how long it took and why it ended."""
+        d = self.d
+        w = self.open_wait()
+        if w is None:
+            return
+        waited = (d.clock() - bake.parse_ts(str(w["ts"]))).total_seconds()
+        d.record(
+            action=WAIT_ACTION,
+            actor="controller",
+            phase=w.get("phase"),
+            result="waited",
+            ended_by=ended_by,
+            waited_s=round(waited, 3),
+            reason=why,
         )
-        return True
+        d.out(
+            f"phase {w.get('phase')}: wait for data ended after {waited:.1f} s ({ended_by}): {why}"
+        )
+        if d.metrics is not None:
+            d.metrics.awaiting_data.labels(d.metrics.stack).set(0)
 
     def continued(self, phase: int) -> bool:
         """A decider lifted a pause at ``phase`` since it began: an inconclusive judgement

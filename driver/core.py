@@ -25,6 +25,7 @@ from driver.stack import StackRunner, rollback_targets
 from driver.traffic import TrafficError, TrafficSwitch
 from rollout import config as rollout_config
 from rollout import phases
+from rollout import signal as canary_signal
 from rollout.gate import GateConfigError, GateResult, GateTarget, evaluate, track_matchers
 from rollout.judge import (
     SLO_CHECKS,
@@ -294,6 +295,32 @@ class Driver:
         return judge_canary(
             inputs, cfg.gate, s, slo=slo, slo_window=cfg.gate.window, relative=relative
         )
+
+    def signal(
+        self, phase: int, prometheus_url: str, gate: GateResult
+    ) -> canary_signal.SignalDecision:
+        """Is the canary's telemetry there (:mod:`rollout.signal`)? The snapshot is read from
+        Prometheus and the audit log each time, so a restarted controller decides the same.
+        Raises :class:`driver.prom.PromError` when Prometheus does not answer."""
+        cfg = self.config()
+        targets = targets_from_outputs(self.runner.outputs())
+        entered = self.entered_at(phase)
+        age = None if entered is None else (self.clock() - entered).total_seconds()
+        q = canary_signal.build_queries(
+            track_matchers(cfg.gate.selector, targets["canary"].labels),
+            track_matchers(cfg.gate.selector, targets["stable"].labels),
+            age,
+            cfg.gate.window,
+        )
+        snap = canary_signal.collect(
+            self.prom_factory(prometheus_url).query,
+            q,
+            phase_age_s=age,
+            grace_s=cfg.data_grace_s,
+            canary_weight=cfg.weights(phase).canary,
+            gate=gate,
+        )
+        return canary_signal.decide(snap)
 
     # ------------------------------------------------------------------ status
     def status(self, controller_url: str | None = None) -> dict[str, Any]:

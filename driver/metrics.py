@@ -79,6 +79,12 @@ class RolloutMetrics:
         self.paused = Gauge(
             "ce_rollout_paused", "1 while the rollout is paused", ["stack"], registry=self.registry
         )
+        self.awaiting_data = Gauge(
+            "ce_rollout_awaiting_data",
+            "1 while the controller holds the phase waiting for the canary's first data",
+            ["stack"],
+            registry=self.registry,
+        )
         self._judgement = _LatestJudgement()
         self.registry.register(self._judgement)
         self._server: ThreadingHTTPServer | None = None
@@ -86,6 +92,7 @@ class RolloutMetrics:
         for p in range(MAX_PHASE + 1):
             self.completed.labels(stack, str(p))
         self.paused.labels(stack).set(0)
+        self.awaiting_data.labels(stack).set(0)
 
     def set_phase(self, phase: int, canary_weight: int) -> None:
         self.phase.labels(self.stack).set(phase)

@@ -22,7 +22,11 @@ stand for one phase without a deployed stack). At 5 % the canary answers 5 % of 
 Behaviour flags (also at run time: ``GET /control?canary_error_rate=0.02``; keys:
 canary_error_rate, canary_latency_ms, stable_error_rate, stable_latency_ms, rps,
 canary_weight (empty or auto: follow the mesh again), canary_traffic=0|1, canary_agents_down,
-stable_agents_down):
+stable_agents_down, and two faults of the canary's telemetry alone, its traffic unchanged:
+canary_reports=0 (the canary's sidecar stops reporting: its ``reporter="destination"``
+series are gone from the next scrape, as when a sidecar's stats or a relabel rule drop them;
+the gateway's ``reporter="source"`` reports of the same requests and the app's metrics stay)
+and canary_reports_frozen=1 (they stay, but stop counting: a stuck counter)):
 
   --rps 400                    requests/s through the gateway, both tracks together
   --canary-weight 5            a fixed split instead of the applied VirtualService's
@@ -258,6 +262,8 @@ class Behaviour:
     canary_error_rate: float = 0.0
     canary_latency_ms: float = 80.0
     canary_traffic: bool = True
+    canary_reports: bool = True  # the canary's sidecar reports its requests (reporter=destination)
+    canary_reports_frozen: bool = False  # ...but its counters no longer move
     stable_agents_down: float = 0
     canary_agents_down: float = 0
 
@@ -392,6 +398,8 @@ class SyntheticIstio:
         self._agents, self._workflows = self._app_series()
         self._stop = threading.Event()
         self._carry: dict[str, float] = {t: 0.0 for t in TRACKS}
+        #: label values of the canary sidecar's series, to drop them when it stops reporting
+        self._sidecar: set[tuple[str, ...]] = set()
         self.thread = threading.Thread(target=self._run, name="synthetic-traffic", daemon=True)
 
     def _request_series(self) -> dict[tuple[str, str], dict[str, str]]:
@@ -433,6 +441,7 @@ class SyntheticIstio:
             self._agents, self._workflows = self._app_series()
             self.requests.clear()
             self.duration.clear()
+            self._sidecar.clear()
             self.agent_up.clear()
             self.app.clear()
             self.pods.clear()
@@ -482,6 +491,10 @@ class SyntheticIstio:
                     ms = self._latency(lat)
                     for rep in ("source", "destination"):
                         labels = {**self._series[(track, rep)], "response_code": code}
+                        if track == "canary" and rep == "destination":
+                            if not b.canary_reports or b.canary_reports_frozen:
+                                continue
+                            self._sidecar.add(tuple(labels[k] for k in REQUEST_LABELS))
                         self.requests.labels(**labels).inc()
                         # the gateway sees the sidecar's time plus its own hop
                         self.duration.labels(**labels).observe(ms + (1 if rep == "source" else 0))
@@ -512,8 +525,10 @@ class SyntheticIstio:
                     setattr(b, key, float(value))
                 elif key == "canary_weight":
                     b.canary_weight = None if value in ("", "auto") else float(value)
-                elif key == "canary_traffic":
-                    b.canary_traffic = value.lower() in ("1", "true", "yes")
+                elif key in ("canary_traffic", "canary_reports", "canary_reports_frozen"):
+                    setattr(b, key, value.lower() in ("1", "true", "yes"))
+                    if key == "canary_reports" and not b.canary_reports:
+                        self._drop_sidecar_series()
                 elif key == "failed_agents":
                     b.stable_agents_down = float(value)
                 elif key in (
@@ -525,6 +540,14 @@ class SyntheticIstio:
                 else:
                     raise ValueError(f"unknown control key {key!r}")
             return f"{b!r} {self.app.behaviour!r}"
+
+    def _drop_sidecar_series(self) -> None:
+        """The canary's sidecar stopped reporting: its series leave the exposition, so
+        Prometheus ends them with a staleness marker at the next scrape (caller holds lock)."""
+        for values in self._sidecar:
+            self.requests.remove(*values)
+            self.duration.remove(*values)
+        self._sidecar.clear()
 
 
 def make_handler(app: SyntheticIstio) -> type[BaseHTTPRequestHandler]:

@@ -170,6 +170,10 @@ class FakeProm:
         #: per-version overrides of ``values`` for the judge's queries (e.g. a canary whose
         #: error ratio is 3x stable's): ``{"5.1.0": {"error_ratio": 0.0006}}``
         self.track_values: dict[str, dict[str, float]] = {}
+        #: answers to the canary signal's queries (rollout.signal) where set: ``present`` and
+        #: ``seen`` (series counts), ``canary_rps`` and ``stable_rps`` (None: empty result);
+        #: unset, they answer ``request_count`` as the judge's queries do
+        self.signal: dict[str, float | None] = {}
 
     def metric_names(self) -> frozenset[str]:
         if self.fail:
@@ -197,6 +201,10 @@ class FakeProm:
         if self.fail:
             raise PromError("cannot query Prometheus at http://127.0.0.1:1: connection refused")
         self.queries.append(promql)
+        key = _signal_key(promql)
+        if key in self.signal:
+            v = self.signal[key]
+            return [] if v is None else [{"metric": {}, "value": [0, str(v)]}]
         version = re.search(r'destination_version="([^"]+)"', promql)
         values = {**self.values, **self.track_values.get(version.group(1) if version else "", {})}
         n = values.get("request_count") or 0.0
@@ -212,6 +220,18 @@ class FakeProm:
         if 'response_code=~"5.."' in promql:
             return [{"metric": {}, "value": [0, str(n * (values.get("error_ratio") or 0))]}]
         return [{"metric": {}, "value": [0, str(n)]}] if n else []
+
+
+def _signal_key(promql: str) -> str | None:
+    """Which of the canary signal's queries ``promql`` is (the texts of
+    ``rollout.signal.build_queries``; the canary's version is the program's canaryVersion)."""
+    if promql.startswith("count(count_over_time("):
+        return "seen"
+    if promql.startswith("count("):
+        return "present"
+    if promql.startswith("sum(irate("):
+        return "canary_rps" if f'"{_LOCAL.app.canary_version}"' in promql else "stable_rps"
+    return None
 
 
 #: Istio's default duration buckets (ms)

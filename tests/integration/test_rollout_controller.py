@@ -201,8 +201,9 @@ def _healthy(url: str, exp: Exporter) -> None:
     from driver.prom import PrometheusClient
 
     exp.control(
-        canary_error_rate=0, stable_error_rate=0, canary_latency_ms=80, canary_agents_down=0
-    )
+        canary_error_rate=0, stable_error_rate=0, canary_latency_ms=80, canary_agents_down=0,
+        canary_reports=1, canary_reports_frozen=0,
+    )  # fmt: skip
     client = PrometheusClient(url)
     q = f'sum(increase(istio_requests_total{{reporter="destination",response_code=~"5.."}}[{WINDOW}]))'
     deadline = time.monotonic() + 60
@@ -389,3 +390,107 @@ def test_second_controller_is_refused(
     finally:
         c.proc.terminate()
         c.proc.wait(30)
+
+
+# --------------------------------------------------------------------------- issue 29
+#: the test Prometheus' scrape interval (driver_promstack) and the stack's controller interval
+SCRAPE_S, INTERVAL_S = 1.0, 1.0
+
+
+def _applied_at(c: Controller, phase: int) -> float:
+    """Seconds since the controller's applied entry into ``phase`` (audit, wall clock)."""
+    from datetime import UTC, datetime
+
+    from driver.bake import parse_ts
+
+    e = next(
+        e for e in reversed(c.entries()) if e["result"] == "applied" and e["to_phase"] == phase
+    )
+    return (datetime.now(UTC) - parse_ts(e["ts"])).total_seconds()
+
+
+def _canary_telemetry_fault_rolls_back(
+    p: LocalProject, url: str, exp: Exporter, watch: Watch, audit: Path, fault: dict[str, int]
+) -> None:
+    """Phase 1 green, then ``fault`` in the canary's telemetry alone 10 s into the phase:
+    all traffic on stable within 2 scrape intervals + 1 controller interval (+ the switch's
+    own server-side apply and one turn's queries, measured from the audit)."""
+    p.pulumi("config", "set", "--path", "claude-enhancer:rollout.bakeMinutes.1", "10")
+    _healthy(url, exp)
+    c = Controller(p.env, audit, url)
+    try:
+        c.wait_line(r"phase 1: gate green", 120)
+        time.sleep(max(0.0, 10 - _applied_at(c, 1)))  # the issue's case: 10 s into phase 1
+        t_fault = time.monotonic()
+        exp.control(**fault)
+        code = c.wait(60)
+    finally:
+        exp.control(canary_reports=1, canary_reports_frozen=0)
+    assert code == 3, "\n".join(c.lines[-60:])
+    on_stable = next(t for t, w, *_ in watch.samples if t > t_fault and w == 0) - t_fault
+    switched = next(e for e in c.entries() if e["result"] == "traffic_switched")
+    bound = 2 * SCRAPE_S + INTERVAL_S + switched["wall_s"] + 1.0
+    assert on_stable <= bound, f"fault -> all traffic on stable took {on_stable:.1f} s > {bound}"
+    failed = next(e for e in c.entries() if e["result"] == "gate_failed")
+    check = next(x for x in failed["gate"]["checks"] if x["name"] == "canary_signal")
+    assert not check["passed"], failed["reason"]
+    # a wait for the first data after the step is fine; it ended when the data came, before
+    # the fault, which was never awaited
+    waits = [e for e in c.entries() if e.get("action") == "await_data"]
+    assert [e.get("ended_by") for e in waits if e["result"] == "waited"] == ["data_arrived"] * (
+        len(waits) // 2
+    ), waits
+
+
+def test_canary_series_vanish_10s_into_phase_1_roll_back_within_two_scrapes(
+    rollout_stack: LocalProject, telemetry: tuple[str, Exporter], watch: Watch, tmp_path: Path
+) -> None:
+    """The canary's sidecar stops reporting (its request series leave Prometheus; the
+    gateway's reports and the app's metrics stay). Before issue 29: ~50 s, the grace."""
+    url, exp = telemetry
+    _canary_telemetry_fault_rolls_back(
+        rollout_stack, url, exp, watch, tmp_path / "audit.jsonl", {"canary_reports": 0}
+    )
+
+
+def test_a_canary_counter_that_stops_rolls_back_within_two_scrapes(
+    rollout_stack: LocalProject, telemetry: tuple[str, Exporter], watch: Watch, tmp_path: Path
+) -> None:
+    url, exp = telemetry
+    _canary_telemetry_fault_rolls_back(
+        rollout_stack, url, exp, watch, tmp_path / "audit.jsonl", {"canary_reports_frozen": 1}
+    )
+
+
+def test_no_data_right_after_a_step_waits_for_it_and_does_not_roll_back(
+    rollout_stack: LocalProject, telemetry: tuple[str, Exporter], tmp_path: Path
+) -> None:
+    """The canary reports nothing at the new weight for 12 s after the step: the phase is
+    held (visibly: a line, an audit entry, the gauge), then the data comes and it goes on."""
+    url, exp = telemetry
+    rollout_stack.pulumi("config", "set", "--path", "claude-enhancer:rollout.bakeMinutes.1", "10")
+    _healthy(url, exp)
+    exp.control(canary_reports=0)  # the canary's sidecar has not reported yet
+    c = Controller(rollout_stack.env, tmp_path / "audit.jsonl", url)
+    try:
+        c.wait_line(r"phase 1: waiting for data", 120)
+        metrics = subprocess.run(
+            ["curl", "-s", f"http://127.0.0.1:{c.metrics_port}/metrics"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert 'ce_rollout_awaiting_data{stack="local"} 1.0' in metrics
+        time.sleep(max(0.0, 12 - _applied_at(c, 1)))
+        exp.control(canary_reports=1)
+        c.wait_line(r"phase 1: gate green", 60)
+        assert c.proc.poll() is None  # neither rolled back nor stepped
+    finally:
+        exp.control(canary_reports=1)
+        c.proc.terminate()
+        c.proc.wait(30)
+    waits = [e for e in c.entries() if e.get("action") == "await_data"]
+    assert [e["result"] for e in waits] == ["waiting", "waited"], waits
+    assert waits[1]["ended_by"] == "data_arrived" and 10 <= waits[1]["waited_s"] < 30
+    assert not any(e["result"] in ("gate_failed", "judge_failed") for e in c.entries())
+    assert any(
+        re.search(r"wait for data ended after [0-9.]+ s \(data_arrived\)", x) for x in c.lines
+    )

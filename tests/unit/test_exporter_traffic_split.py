@@ -157,3 +157,49 @@ def test_a_vanished_stack_file_keeps_the_traffic_going(
     app.follow_stack()
     app.tick()
     assert _answered(app)["stable"] > 0
+
+
+def _reported(app: Any, track: str) -> dict[str, float]:
+    """Per reporter, the requests of ``track`` in the exposition (absent series: absent key)."""
+    version = {"canary": app.settings.app.canary_version, "stable": app.settings.app.stable_version}
+    out: dict[str, float] = {}
+    for metric in app.requests.collect():
+        for s in metric.samples:
+            if s.name.endswith("_total") and s.labels["destination_version"] == version[track]:
+                out[s.labels["reporter"]] = out.get(s.labels["reporter"], 0.0) + s.value
+    return out
+
+
+def test_the_canary_sidecar_stops_reporting_or_freezes_alone() -> None:
+    """Issue 29's faults, as Istio presents them: the canary's sidecar series (reporter
+    destination) leave the exposition or stop counting; the gateway's reports of the same
+    requests, stable's series and the app's metrics go on."""
+    exp = _exporter()
+    app = exp.SyntheticIstio(exp.load_settings("local"), exp.Behaviour(rps=400, canary_weight=5))
+    for _ in range(8):
+        app.tick()
+    before = _reported(app, "canary")
+    assert before["destination"] > 0 and before["source"] == before["destination"]
+    app.control("canary_reports_frozen=1")
+    stable = _reported(app, "stable")["destination"]
+    for _ in range(8):
+        app.tick()
+    frozen = _reported(app, "canary")
+    assert frozen["destination"] == before["destination"]  # there, not counting
+    assert frozen["source"] > before["source"]  # the gateway still sends it traffic
+    assert _reported(app, "stable")["destination"] > stable
+    app.control("canary_reports_frozen=0&canary_reports=0")
+    app.tick()
+    gone = _reported(app, "canary")
+    assert "destination" not in gone and gone["source"] > frozen["source"]
+    duration = {
+        s.labels["reporter"]
+        for m in app.duration.collect()
+        for s in m.samples
+        if s.labels.get("destination_version") == app.settings.app.canary_version
+    }
+    assert duration == {"source"}
+    assert any(m.samples for m in app.agent_up.collect())  # the app's own metrics stay
+    app.control("canary_reports=1")
+    app.tick()
+    assert _reported(app, "canary")["destination"] > 0  # reporting again, from zero
