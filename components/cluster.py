@@ -17,6 +17,7 @@ from components.data import (
     PG_PODS,
     PG_PORT,
     REDIS_EXPORTER_ENABLED,
+    REDIS_BUS_PORT,
     REDIS_EXPORTER_PORT,
     REDIS_PODS,
     REDIS_PORT,
@@ -276,6 +277,21 @@ def network_policies(
                             "from": [_ns_sel(cl.cnpg_operator.namespace)],
                             "ports": _ports(CNPG_STATUS_PORT, PG_PORT),
                         }
+                    ],
+                },
+            ),
+            (
+                # the Redis cluster bus bypasses the sidecars (data.REDIS_SIDECAR_ANNOTATIONS):
+                # this is its only guard, Redis nodes to Redis nodes
+                "allow-redis-bus",
+                {
+                    "podSelector": {"matchLabels": REDIS_PODS},
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [
+                        {"from": [{"podSelector": {"matchLabels": REDIS_PODS}}], "ports": _ports(REDIS_BUS_PORT)}
+                    ],
+                    "egress": [
+                        {"to": [{"podSelector": {"matchLabels": REDIS_PODS}}], "ports": _ports(REDIS_BUS_PORT)}
                     ],
                 },
             ),

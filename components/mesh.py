@@ -255,7 +255,12 @@ def authorization_policies(
         ports(CNPG_STATUS_PORT, PG_PORT),
     )
     allow(ns.data, "allow-vault-to-postgres", PG_PODS, [cl.vault.principal], ports(PG_PORT))
-    # replication and the cluster bus between Redis nodes
+    # replication and the cluster bus between Redis nodes. The bus (16379), like CNPG's 8000
+    # and 9187, bypasses the sidecars (data.REDIS_SIDECAR_ANNOTATIONS / PG_SIDECAR_ANNOTATIONS):
+    # Envoy never sees it, so these ALLOW entries only declare the intended flow (the
+    # reachability analysis and the wire check read them); the NetworkPolicies
+    # (components/cluster.py allow-redis-bus, allow-cnpg-operator, allow-prometheus-scrape)
+    # are what enforces them
     allow(
         ns.data,
         "allow-redis-peers",

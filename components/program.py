@@ -14,7 +14,7 @@ from components.app import (
     workload_name,
 )
 from components.cluster import Cluster, ClusterArgs
-from components.data import Data, DataArgs
+from components.data import Data, DataArgs, vault_targets_cluster
 from components.mesh import (
     VIRTUAL_SERVICE_NAME,
     Mesh,
@@ -71,6 +71,28 @@ def run(s: Settings) -> Stack:
             lengths={name: length for name, (_path, _key, length) in PASSWORDS.items()},
         ),
     )
+    vault_in_cluster = s.vault.enabled and vault_targets_cluster(s.vault, ns.data)
+    data = Data(
+        "data",
+        DataArgs(
+            data=s.data,
+            namespace=ns.data,
+            redis_password=passwords.passwords["redis-password"],
+            database=s.vault.db_name,
+            owner=s.vault.db_static_user,
+            redis_app_user=s.vault.redis_static_user if s.vault.enabled else None,
+            # Vault logs in to the Cluster as a CNPG managed role (CNPG 1.27 leaves postgres
+            # without a password), and its database mount waits for the Cluster to be Ready
+            vault_user=s.vault.db_admin_user if vault_in_cluster else None,
+            vault_password=(
+                s.vault.db_admin_password.reveal()
+                if vault_in_cluster and s.vault.db_admin_password
+                else None
+            ),
+            wait_ready=vault_in_cluster,
+            depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes, *cluster.nodes],
+        ),
+    )
     vault: Vault | None = None
     app_secrets: AppSecrets | None = None
     if s.vault.enabled:
@@ -82,6 +104,8 @@ def run(s: Settings) -> Stack:
                 data_namespace=ns.data,
                 passwords=passwords.passwords,
                 depends_on=[cluster.namespaces[ns.app]],
+                # the connection is verified on create: the Cluster must exist (and be Ready)
+                database_depends_on=[data.postgres],
             ),
         )
     else:
@@ -93,18 +117,6 @@ def run(s: Settings) -> Stack:
                 depends_on=[cluster.namespaces[ns.app]],
             ),
         )
-    data = Data(
-        "data",
-        DataArgs(
-            data=s.data,
-            namespace=ns.data,
-            redis_password=passwords.passwords["redis-password"],
-            database=s.vault.db_name,
-            owner=s.vault.db_static_user,
-            redis_app_user=s.vault.redis_static_user if s.vault.enabled else None,
-            depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes, *cluster.nodes],
-        ),
-    )
     rotation: RedisRotation | None = None
     if vault is not None:
         # with Vault, the Redis application password is rotated by the rotator, not Vault

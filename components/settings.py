@@ -881,7 +881,7 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
         db_host=db.get_str("host"),
         db_port=db.get_int("port", 5432, lo=1, hi=65535),
         db_name=db.get_str("database", "claude_enhancer"),
-        db_admin_user=db.get_str("adminUser", "postgres"),
+        db_admin_user=db.get_str("adminUser", "vault"),
         db_admin_password=None,
         db_sslmode=db.get_str("sslmode", "disable"),
         db_static_user=db.get_str("staticUser", "ce_app"),

@@ -1,0 +1,155 @@
+"""Issue 23: the rendered objects read the way the real controllers and proxies read them.
+
+Each test names the upstream behaviour it encodes (file paths in docs/real-cluster.md) and
+failed before its fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components import data as data_mod
+from tests.unit.conftest import Capture, program_capture, unsecret
+
+STACKS = ("local", "staging", "prod")
+DATA_NS = "claude-enhancer-data"
+APP_NS = "claude-enhancer"
+MON_NS = "claude-enhancer-monitoring"
+
+
+def _ports(annotations: dict[str, str], key: str) -> set[int]:
+    return {int(p) for p in annotations.get(key, "").split(",") if p.strip()}
+
+
+def _one(cap: Capture, kind: str) -> dict[str, Any]:
+    (r,) = cap.crs(kind)
+    return r.inputs
+
+
+def _pdbs(cap: Capture, ns: str) -> dict[str, dict[str, Any]]:
+    return {
+        p.inputs["metadata"]["name"]: p.inputs
+        for p in cap.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+        if p.inputs["metadata"]["namespace"] == ns
+    }
+
+
+# --------------------------------------------------------------------------- defect 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_redis_cluster_bus_bypasses_the_sidecar_both_ways(stack: str) -> None:
+    """redis-operator v0.16.0 copies the RedisCluster's metadata.annotations onto the pod
+    template (k8sutils/labels.go generateStatefulSetsAnots); the bus is port + 10000."""
+    rc = _one(program_capture(stack), "RedisCluster")
+    ann = rc["metadata"].get("annotations") or {}
+    bus = data_mod.REDIS_PORT + 10000
+    assert bus in _ports(ann, "traffic.sidecar.istio.io/excludeInboundPorts")
+    assert bus in _ports(ann, "traffic.sidecar.istio.io/excludeOutboundPorts")
+    # the client port stays in the mesh (mTLS through the headless Service's port)
+    assert data_mod.REDIS_PORT not in _ports(ann, "traffic.sidecar.istio.io/excludeInboundPorts")
+
+
+def test_the_excluded_redis_bus_is_guarded_by_a_networkpolicy_between_redis_pods() -> None:
+    nps = {
+        n.inputs["metadata"]["name"]: n.inputs["spec"]
+        for n in program_capture("prod").of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if n.inputs["metadata"]["namespace"] == DATA_NS
+    }
+    bus = nps["allow-redis-bus"]
+    redis = {"matchLabels": data_mod.REDIS_PODS}
+    assert bus["podSelector"] == redis
+    (rule,) = bus["ingress"]
+    assert rule["from"] == [{"podSelector": redis}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": data_mod.REDIS_BUS_PORT}]
+
+
+# --------------------------------------------------------------------------- defect 2
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cnpg_status_port_bypasses_the_instance_sidecars(stack: str) -> None:
+    """The operator calls https://<pod IP>:8000/pg/status with no Service in front; CNPG copies
+    inheritedMetadata.annotations onto each instance pod when it creates it."""
+    spec = _one(program_capture(stack), "Cluster")["spec"]
+    ann = spec["inheritedMetadata"]["annotations"]
+    inbound = _ports(ann, "traffic.sidecar.istio.io/excludeInboundPorts")
+    assert data_mod.CNPG_STATUS_PORT in inbound
+    assert data_mod.PG_PORT not in inbound  # clients and replication stay on mTLS
+
+
+# --------------------------------------------------------------------------- defect 3
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_vault_logs_in_as_a_cnpg_managed_role_with_a_password_secret(stack: str) -> None:
+    """CNPG 1.27: enableSuperuserAccess defaults to false (postgres has a NULL password), so
+    Vault gets a managed role with CREATEROLE whose password Secret holds the admin password."""
+    cap = program_capture(stack)
+    spec = _one(cap, "Cluster")["spec"]
+    assert spec.get("enableSuperuserAccess") is not True
+    (role,) = spec["managed"]["roles"]
+    assert role["name"] == "vault" and role["login"] is True and role["createrole"] is True
+    assert role["superuser"] is False
+    (secret,) = [
+        s.inputs
+        for s in cap.of_type("kubernetes:core/v1:Secret")
+        if s.inputs["metadata"]["name"] == role["passwordSecret"]["name"]
+    ]
+    assert secret["type"] == "kubernetes.io/basic-auth"
+    assert secret["metadata"]["namespace"] == DATA_NS
+    import base64
+
+    data = {k: base64.b64decode(v).decode() for k, v in unsecret(secret["data"]).items()}
+    from tests.unit.conftest import PG_PW
+
+    assert data == {"username": "vault", "password": PG_PW}
+    # the Vault mount logs in with that same role
+    (mount,) = cap.of_type("vault:database/secretsMount:SecretsMount")
+    (conn,) = unsecret(mount.inputs["postgresqls"])
+    assert conn["username"] == role["name"]
+
+
+def test_a_reserved_cnpg_role_is_refused_for_vault() -> None:
+    from tests.unit.conftest import run_program, settings_for
+
+    s = settings_for("prod")
+    import dataclasses
+
+    bad = dataclasses.replace(s, vault=dataclasses.replace(s.vault, db_admin_user="postgres"))
+    with pytest.raises(Exception, match="reserved by CloudNativePG"):
+        run_program(bad)
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_vault_database_mount_waits_for_the_cnpg_cluster(stack: str) -> None:
+    cap = program_capture(stack)
+    pg = _one(cap, "Cluster")
+    assert pg["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    deps = cap.dependencies["vault:database/secretsMount:SecretsMount::database"]
+    assert "kubernetes:postgresql.cnpg.io/v1:Cluster::postgres" in deps
+
+
+def test_local_vault_uses_its_own_postgres_and_does_not_wait_for_cnpg() -> None:
+    pg = _one(program_capture("local"), "Cluster")
+    assert "pulumi.com/waitFor" not in (pg["metadata"].get("annotations") or {})
+    assert "managed" not in pg["spec"]
+
+
+# --------------------------------------------------------------------------- defect 6
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_redis_pdbs_are_the_operators_not_ours(stack: str) -> None:
+    """redis-operator v0.16.0 deletes the PDB ``<cluster>-<role>`` on every reconcile unless
+    ``pdb.enabled`` (k8sutils/poddisruption.go): it must own them, with both roles' settings
+    equal (it builds the follower's from the leader's)."""
+    cap = program_capture(stack)
+    spec = _one(cap, "RedisCluster")["spec"]
+    assert spec["redisLeader"]["pdb"] == {"enabled": True, "maxUnavailable": 1}
+    assert spec["redisFollower"]["pdb"] == spec["redisLeader"]["pdb"]
+    ours = _pdbs(cap, DATA_NS)
+    operator_names = {f"{data_mod.REDIS_NAME}-{role}" for role in ("leader", "follower")}
+    assert not operator_names & set(ours), "a PDB the operator would delete"
