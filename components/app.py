@@ -43,6 +43,8 @@ def green_replicas(
 
 
 REGISTRY_CONFIGMAP = "agent-registry"
+#: seconds a terminating app pod keeps serving (preStop sleep), within its 30 s grace period.
+PRE_STOP_SECONDS = 5
 PORT = 8080
 RUN_AS = 10001
 
@@ -253,6 +255,10 @@ def pod_spec(
                     "limits": {"cpu": f"{r.limit_cpu_m}m", "memory": f"{r.limit_memory_mi}Mi"},
                 },
                 "securityContext": container_security_context(),
+                # keep serving while the pod's endpoint removal and a just-applied
+                # VirtualService reach every proxy (Kubernetes "Pod termination": the endpoint
+                # update and SIGTERM race); the kubelet's own sleep, no binary in the image
+                "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
                 "startupProbe": {
                     "httpGet": {"path": "/healthz", "port": "http"},
                     "periodSeconds": app.startup_period_seconds,
@@ -329,6 +335,9 @@ class AppArgs:
     """Configured canary weight per phase (the green api scales with it)."""
     zones: int = 1
     """Zones the cluster spans: pods wait for that many zones before spreading (minDomains)."""
+    scale_depends_on: list[pulumi.Resource] | None = None
+    """What the green api's replica change waits for: the VirtualService, when this ``up``
+    lowers the canary's weight (components/program.py traffic_moves_first)."""
 
 
 class App(pulumi.ComponentResource):
@@ -411,13 +420,15 @@ class App(pulumi.ComponentResource):
                     )
                 # blue: replicas are owned by its HPA (minReplicas = full size)
                 dep_name = workload_name(svc, track)
+                scaled_by_phase = svc == TRAFFIC_SPLIT_SERVICE and track == "canary"
+                extra = list(args.scale_depends_on or []) if scaled_by_phase else []
                 self.deployments[dep_name] = k8s.apps.v1.Deployment(
                     dep_name,
                     metadata=meta(
                         dep_name, ns, labels=labels(svc, "workload", track=track, color=color)
                     ),
                     spec=spec,
-                    opts=child(self, svc_deps),
+                    opts=child(self, [*svc_deps, *extra]),
                 )
                 self.pdbs.append(
                     k8s.policy.v1.PodDisruptionBudget(

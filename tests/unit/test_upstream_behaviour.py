@@ -153,3 +153,41 @@ def test_redis_pdbs_are_the_operators_not_ours(stack: str) -> None:
     ours = _pdbs(cap, DATA_NS)
     operator_names = {f"{data_mod.REDIS_NAME}-{role}" for role in ("leader", "follower")}
     assert not operator_names & set(ours), "a PDB the operator would delete"
+
+
+# --------------------------------------------------------------------------- defect 7
+
+VS = "kubernetes:networking.istio.io/v1beta1:VirtualService::virtual-service"
+GREEN_API = "kubernetes:apps/v1:Deployment::api-green"
+
+
+def _ordering(stack: str, previous: int, phase: int) -> tuple[bool, bool]:
+    """(VirtualService waits for green api, green api waits for the VirtualService)."""
+    from tests.unit.conftest import run_program, settings_for
+
+    deps = run_program(settings_for(stack, phase=phase, previous=previous)).dependencies
+    return GREEN_API in deps[VS], VS in deps[GREEN_API]
+
+
+@pytest.mark.parametrize(("previous", "phase"), [(3, 2), (4, 0), (1, 0), (2, 0)])
+def test_plain_up_that_lowers_the_weight_moves_traffic_before_green_shrinks(
+    previous: int, phase: int
+) -> None:
+    assert _ordering("prod", previous, phase) == (False, True)
+
+
+@pytest.mark.parametrize(("previous", "phase"), [(None, 0), (0, 1), (2, 3), (3, 3)])
+def test_plain_up_that_raises_the_weight_scales_green_before_traffic_moves(
+    previous: int | None, phase: int
+) -> None:
+    assert _ordering("prod", previous, phase) == (True, False)  # type: ignore[arg-type]
+
+
+def test_app_pods_keep_serving_while_their_endpoint_removal_propagates() -> None:
+    for d in program_capture("prod").of_type("kubernetes:apps/v1:Deployment"):
+        if d.inputs["metadata"]["namespace"] != APP_NS:
+            continue
+        (c,) = d.inputs["spec"]["template"]["spec"]["containers"]
+        sleep = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+        grace = d.inputs["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        assert 0 < sleep < grace
