@@ -106,8 +106,16 @@ def istio_destination_labels(
     }
 
 
-#: pod labels Prometheus copies onto the app's own metrics (ServiceMonitor podTargetLabels)
+#: pod labels Prometheus copies onto the app's own metrics (PodMonitor podTargetLabels)
 APP_METRIC_POD_LABELS: tuple[str, ...] = ("version",)
+#: where the app serves its metrics: the sidecar injector rewrites these to the Istio agent's
+#: merged-metrics port and keeps them for the agent, which then serves the app's metrics and
+#: Envoy's on 15020 (components/prometheus.py MERGED_METRICS_PATH).
+APP_SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(PORT),
+    "prometheus.io/path": "/metrics",
+}
 
 #: the destination labels that identify a track in the gate's queries
 GATE_SELECTOR_LABELS: tuple[str, ...] = (
@@ -396,11 +404,10 @@ class App(pulumi.ComponentResource):
                     "template": {
                         "metadata": {
                             "labels": pod_labels(app, svc, track),
-                            **(
-                                {"annotations": args.pod_annotations[svc]}
-                                if args.pod_annotations
-                                else {}
-                            ),
+                            "annotations": {
+                                **APP_SCRAPE_ANNOTATIONS,
+                                **(args.pod_annotations or {}).get(svc, {}),
+                            },
                         },
                         "spec": pod_spec(
                             app,

@@ -349,6 +349,10 @@ def network_policies(
                             "to": [_ns_sel(ns.data)],
                             "ports": _ports(CNPG_METRICS_PORT, *exporter, 15020),
                         },
+                        # cAdvisor on every kubelet, kube-state-metrics, Vault's telemetry
+                        # (components/prometheus.py scrape_objects)
+                        {"ports": _ports(prometheus.KUBELET_PORT, 8080, 8200)},
+                        {"to": [_ns_sel(mesh_root)], "ports": _ports(15014)},
                     ],
                 },
             ),

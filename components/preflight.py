@@ -37,6 +37,8 @@ CRDS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("postgresql.cnpg.io", "ScheduledBackup"): ("scheduledbackups.postgresql.cnpg.io", "CRD_CNPG_MODULE", "cnpg"),
     ("redis.redis.opstreelabs.in", "RedisCluster"): ("redisclusters.redis.redis.opstreelabs.in", "CRD_REDISOP_MODULE", "redis"),
     ("monitoring.coreos.com", "ServiceMonitor"): ("servicemonitors.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+    ("monitoring.coreos.com", "PodMonitor"): ("podmonitors.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+    ("monitoring.coreos.com", "ScrapeConfig"): ("scrapeconfigs.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
     ("monitoring.coreos.com", "PrometheusRule"): ("prometheusrules.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
     ("monitoring.coreos.com", "AlertmanagerConfig"): ("alertmanagerconfigs.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
     ("monitoring.coreos.com", "Prometheus"): ("prometheuses.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),

@@ -14,7 +14,7 @@ from components.app import (
     workload_name,
 )
 from components.cluster import Cluster, ClusterArgs
-from components.data import Data, DataArgs, vault_targets_cluster
+from components.data import PG_PODS, Data, DataArgs, vault_targets_cluster
 from components.mesh import (
     VIRTUAL_SERVICE_NAME,
     Mesh,
@@ -190,6 +190,10 @@ def run(s: Settings) -> Stack:
             monitoring=s.monitoring,
             app_namespace=ns.app,
             namespace=ns.monitoring,
+            data_namespace=ns.data,
+            pg_pods=PG_PODS,
+            vault_address=s.vault.address if s.vault.enabled else None,
+            mesh_root_namespace=s.mesh.root_namespace,
             depends_on=namespaces,
         ),
     )

@@ -191,3 +191,68 @@ def test_app_pods_keep_serving_while_their_endpoint_removal_propagates() -> None
         sleep = c["lifecycle"]["preStop"]["sleep"]["seconds"]
         grace = d.inputs["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         assert 0 < sleep < grace
+
+
+# --------------------------------------------------------------------------- defect 5
+
+#: metric family prefix -> (scrape kind, namespace of the object, how it reaches the producer)
+PRODUCERS = {
+    "istio_": ("PodMonitor", APP_NS, "/stats/prometheus"),
+    "ce_agent_": ("PodMonitor", APP_NS, "/stats/prometheus"),
+    "cnpg_": ("PodMonitor", DATA_NS, "metrics"),
+    "container_": ("ServiceMonitor", MON_NS, "/metrics/cadvisor"),
+    "kube_": ("ServiceMonitor", MON_NS, "kube-state-metrics"),
+    "vault_": ("ScrapeConfig", MON_NS, "/v1/sys/metrics"),
+    "citadel_": ("ServiceMonitor", MON_NS, "istio"),
+}
+
+
+def _scrapes(cap: Capture) -> list[dict[str, Any]]:
+    return [r.inputs for k in ("ServiceMonitor", "PodMonitor", "ScrapeConfig") for r in cap.crs(k)]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("prefix", sorted(PRODUCERS))
+def test_every_producer_the_rules_read_has_a_scrape_object_prometheus_selects(
+    stack: str, prefix: str
+) -> None:
+    from components import prometheus as prom
+
+    cap = program_capture(stack)
+    spec = _one(cap, "Prometheus")["spec"]
+    kind, ns, marker = PRODUCERS[prefix]
+    found = [
+        s
+        for s in _scrapes(cap)
+        if s["kind"] == kind and s["metadata"]["namespace"] == ns and marker in repr(s["spec"])
+    ]
+    assert found, f"{stack}: nothing scrapes {prefix}* ({kind} in {ns})"
+    field = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}.get(kind, "scrapeConfig")
+    for s in found:
+        labels = s["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in spec[f"{field}Selector"]["matchLabels"].items())
+        (expr,) = spec[f"{field}NamespaceSelector"]["matchExpressions"]
+        assert ns in expr["values"]
+    assert prom.SELECTOR.items() <= found[0]["metadata"]["labels"].items()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_nothing_scrapes_an_app_port_through_the_sidecars(stack: str) -> None:
+    """Under STRICT a scrape of 8080 from Prometheus' sidecar is passthrough plaintext."""
+    cap = program_capture(stack)
+    for s in _scrapes(cap):
+        sel = s["spec"].get("namespaceSelector", {})
+        if APP_NS in sel.get("matchNames", [s["metadata"]["namespace"]]):
+            eps = s["spec"].get("endpoints", []) + s["spec"].get("podMetricsEndpoints", [])
+            assert all(e.get("path") == "/stats/prometheus" for e in eps), s["metadata"]["name"]
+    # the app pods announce their metrics port for the injector's merge
+    for d in cap.of_type("kubernetes:apps/v1:Deployment"):
+        if d.inputs["metadata"]["namespace"] == APP_NS:
+            ann = d.inputs["spec"]["template"]["metadata"]["annotations"]
+            assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == "8080"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_cnpg_podmonitor_is_ours_not_the_deprecated_operator_one(stack: str) -> None:
+    spec = _one(program_capture(stack), "Cluster")["spec"]
+    assert not spec.get("monitoring", {}).get("enablePodMonitor")
