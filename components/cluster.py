@@ -16,8 +16,8 @@ from components.data import (
     HBONE_PORT,
     PG_PODS,
     PG_PORT,
-    REDIS_EXPORTER_ENABLED,
     REDIS_BUS_PORT,
+    REDIS_EXPORTER_ENABLED,
     REDIS_EXPORTER_PORT,
     REDIS_PODS,
     REDIS_PORT,
@@ -288,10 +288,16 @@ def network_policies(
                     "podSelector": {"matchLabels": REDIS_PODS},
                     "policyTypes": ["Ingress", "Egress"],
                     "ingress": [
-                        {"from": [{"podSelector": {"matchLabels": REDIS_PODS}}], "ports": _ports(REDIS_BUS_PORT)}
+                        {
+                            "from": [{"podSelector": {"matchLabels": REDIS_PODS}}],
+                            "ports": _ports(REDIS_BUS_PORT),
+                        }
                     ],
                     "egress": [
-                        {"to": [{"podSelector": {"matchLabels": REDIS_PODS}}], "ports": _ports(REDIS_BUS_PORT)}
+                        {
+                            "to": [{"podSelector": {"matchLabels": REDIS_PODS}}],
+                            "ports": _ports(REDIS_BUS_PORT),
+                        }
                     ],
                 },
             ),

@@ -141,7 +141,12 @@ def vault_targets_cluster(v: VaultSettings, namespace: str) -> bool:
     """Pure: whether Vault's database connection goes to this component's CNPG Cluster (its
     ``-rw`` Service), not to a PostgreSQL of its own (the local platform's)."""
     rw = f"{PG_NAME}-rw"
-    names = (rw, f"{rw}.{namespace}", f"{rw}.{namespace}.svc", f"{rw}.{namespace}.svc.cluster.local")
+    names = (
+        rw,
+        f"{rw}.{namespace}",
+        f"{rw}.{namespace}.svc",
+        f"{rw}.{namespace}.svc.cluster.local",
+    )
     return v.db_host.rstrip(".") in names
 
 
@@ -370,7 +375,10 @@ class Data(pulumi.ComponentResource):
                 ),
                 type="kubernetes.io/basic-auth",
                 data=secret_data(
-                    {"username": args.vault_user, "password": pulumi.Output.secret(args.vault_password)}
+                    {
+                        "username": args.vault_user,
+                        "password": pulumi.Output.secret(args.vault_password),
+                    }
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=deps, additional_secret_outputs=["stringData", "data"]

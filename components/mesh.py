@@ -281,6 +281,13 @@ def authorization_policies(
     return out
 
 
+def peer_authentication_scopes(mesh: MeshSettings, ns: Namespaces) -> list[tuple[str, str]]:
+    """Pure: (resource name, namespace) of each STRICT PeerAuthentication the program declares."""
+    if mesh.mesh_wide_mtls:
+        return [("mesh-mtls-strict", mesh.root_namespace)]
+    return [(f"{n}-mtls-strict", n) for n in ns.all()]
+
+
 @dataclass
 class MeshArgs:
     """Inputs of the Mesh component."""
@@ -329,13 +336,18 @@ class Mesh(pulumi.ComponentResource):
                 res_name, api_version=api, kind=kind, metadata=md, spec=spec, opts=child(self, deps)
             )
 
-        self.peer_authentication = cr(
-            "mesh-mtls-strict",
-            SEC_API,
-            "PeerAuthentication",
-            meta("default", mesh.root_namespace),
-            {"mtls": {"mode": "STRICT"}},
-        )
+        # STRICT where the program's workloads run; mesh-wide only when the stack owns the mesh
+        # (mesh.meshWideMtls): a root-namespace policy changes every tenant of a shared mesh
+        self.peer_authentications = [
+            cr(
+                res,
+                SEC_API,
+                "PeerAuthentication",
+                meta("default", pa_ns),
+                {"mtls": {"mode": "STRICT"}},
+            )
+            for res, pa_ns in peer_authentication_scopes(mesh, ns)
+        ]
         self.authorization_policies = [
             cr(f"{n}-{p}", SEC_API, "AuthorizationPolicy", meta(p, n), spec)
             for n, p, spec in authorization_policies(ns, mesh, args.clients)

@@ -20,7 +20,7 @@ import yaml
 
 from components import alerting, dashboards
 from components import prometheus as prom
-from components.common import PART_OF, child, labels, meta, secret_data
+from components.common import child, labels, meta, secret_data
 from components.settings import MonitoringSettings
 
 RULES_FILE = alerting.RULES_FILE
@@ -249,9 +249,7 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MON_API,
             kind="Prometheus",
             metadata=meta(prom.NAME, ns, labels=labels("prometheus", "monitoring")),
-            spec=prom.prometheus_spec(
-                args.monitoring, args.app_namespace, ns, args.data_namespace
-            ),
+            spec=prom.prometheus_spec(args.monitoring, args.app_namespace, ns, args.data_namespace),
             opts=child(self, [*deps, binding]),
         )
         self.alertmanager_server = k8s.apiextensions.CustomResource(

@@ -330,6 +330,10 @@ def prometheus_cluster_rules() -> list[dict[str, Any]]:
         },
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
         # cAdvisor through the kubelet (the kubelet authorizes nodes/metrics)
-        {"apiGroups": [""], "resources": ["nodes", "nodes/metrics"], "verbs": ["get", "list", "watch"]},
+        {
+            "apiGroups": [""],
+            "resources": ["nodes", "nodes/metrics"],
+            "verbs": ["get", "list", "watch"],
+        },
         {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
     ]

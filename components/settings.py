@@ -397,6 +397,10 @@ class MeshSettings:
     """secret (certificate + key from secret config) | selfSigned (generated, local only)."""
     tls_certificate: Secret | None = None
     tls_private_key: Secret | None = None
+    mesh_wide_mtls: bool = False
+    """STRICT mTLS for the whole mesh (a PeerAuthentication in the root namespace) instead of
+    one per namespace of ours: only for a mesh the stack owns, since on a shared mesh it
+    changes every tenant, their webhooks included."""
 
 
 @dataclass(frozen=True)
@@ -969,6 +973,7 @@ def _mesh(raw: Mapping[str, Any], env: Mapping[str, str]) -> MeshSettings:
         ),
         dataplane=dataplane,
         tls_source=tls_source,
+        mesh_wide_mtls=o.get_bool("meshWideMtls", False),
     )
     o.done()
     if tls_source == "secret":

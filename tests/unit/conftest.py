@@ -103,7 +103,7 @@ class _DependencyMonitor(MockMonitor):
         super().__init__(cap)
         self.cap = cap
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         self.cap.dependencies[f"{request.type}::{request.name}"] = {
             _type_and_name(urn) for urn in request.dependencies

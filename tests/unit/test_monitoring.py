@@ -32,7 +32,9 @@ def test_service_monitor_15s() -> None:
     # issue 23: the app is scraped through Istio's merged metrics (a PodMonitor on the agent's
     # /stats/prometheus), not by a ServiceMonitor on /metrics through the sidecars
     (pm,) = [
-        r for r in program_capture().crs("PodMonitor") if r.inputs["metadata"]["namespace"] == "claude-enhancer"
+        r
+        for r in program_capture().crs("PodMonitor")
+        if r.inputs["metadata"]["namespace"] == "claude-enhancer"
     ]
     assert pm.inputs["spec"]["podMetricsEndpoints"][0]["interval"] == "15s"
     assert pm.inputs["spec"]["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"

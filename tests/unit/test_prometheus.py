@@ -38,11 +38,7 @@ def test_prometheus_selects_the_programs_service_monitor_and_rules(stack: str) -
     spec = _cr(cap, "Prometheus").inputs["spec"]
     # issue 23: every scrape object (ServiceMonitors, PodMonitors, ScrapeConfigs), not one
     (rule,) = cap.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
-    scrape = [
-        r
-        for kind in ("ServiceMonitor", "PodMonitor", "ScrapeConfig")
-        for r in cap.crs(kind)
-    ]
+    scrape = [r for kind in ("ServiceMonitor", "PodMonitor", "ScrapeConfig") for r in cap.crs(kind)]
     assert {r.inputs["kind"] for r in scrape} >= {"ServiceMonitor", "PodMonitor"}
     for sm in scrape:
         field = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}.get(

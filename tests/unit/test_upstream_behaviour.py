@@ -227,7 +227,9 @@ def test_every_producer_the_rules_read_has_a_scrape_object_prometheus_selects(
         if s["kind"] == kind and s["metadata"]["namespace"] == ns and marker in repr(s["spec"])
     ]
     assert found, f"{stack}: nothing scrapes {prefix}* ({kind} in {ns})"
-    field = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}.get(kind, "scrapeConfig")
+    field = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}.get(
+        kind, "scrapeConfig"
+    )
     for s in found:
         labels = s["metadata"]["labels"]
         assert all(labels.get(k) == v for k, v in spec[f"{field}Selector"]["matchLabels"].items())
@@ -256,3 +258,146 @@ def test_nothing_scrapes_an_app_port_through_the_sidecars(stack: str) -> None:
 def test_cnpg_podmonitor_is_ours_not_the_deprecated_operator_one(stack: str) -> None:
     spec = _one(program_capture(stack), "Cluster")["spec"]
     assert not spec.get("monitoring", {}).get("enablePodMonitor")
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+class _Cluster:
+    """A cluster as the preflight reads it: every requirement present, plus ``objects``."""
+
+    def __init__(self, objects: dict[str, Any]) -> None:
+        self.objects = objects
+
+    def crd_names(self) -> set[str]:
+        from components import preflight as P
+
+        return {crd for crd, _pin, _hint in P.CRDS.values()}
+
+    def exists(self, path: str) -> bool:
+        return True
+
+    def get_json(self, path: str) -> Any:
+        return self.objects.get(path)
+
+
+def _cnpg_webhook_cluster(
+    pod_annotations: dict[str, str] | None = None,
+    injected: bool = True,
+    root_mode: str | None = "STRICT",
+    ns_mode: str | None = None,
+) -> _Cluster:
+    """cloudnative-pg v1.27.1's install: cnpg-webhook-service 443 -> 9443 (config/webhook)."""
+    containers = [{"name": "manager", "ports": [{"name": "webhook-server", "containerPort": 9443}]}]
+    if injected:
+        containers.append({"name": "istio-proxy"})
+    pas = []
+    if root_mode:
+        pas.append(
+            {
+                "metadata": {"namespace": "istio-system", "name": "default"},
+                "spec": {"mtls": {"mode": root_mode}},
+            }
+        )
+    if ns_mode:
+        pas.append(
+            {
+                "metadata": {"namespace": "cnpg-system", "name": "default"},
+                "spec": {"mtls": {"mode": ns_mode}},
+            }
+        )
+    return _Cluster(
+        {
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations": {
+                "items": [
+                    {
+                        "metadata": {"name": "cnpg-validating-webhook-configuration"},
+                        "webhooks": [
+                            {
+                                "name": "vcluster.cnpg.io",
+                                "clientConfig": {
+                                    "service": {
+                                        "namespace": "cnpg-system",
+                                        "name": "cnpg-webhook-service",
+                                        "port": 443,
+                                    }
+                                },
+                            }
+                        ],
+                    }
+                ]
+            },
+            "/api/v1/namespaces/cnpg-system/services/cnpg-webhook-service": {
+                "spec": {
+                    "selector": {"app.kubernetes.io/name": "cloudnative-pg"},
+                    "ports": [{"port": 443, "targetPort": "webhook-server"}],
+                }
+            },
+            "/api/v1/namespaces/cnpg-system/pods?labelSelector=app.kubernetes.io/name=cloudnative-pg": {
+                "items": [
+                    {
+                        "metadata": {
+                            "name": "cnpg-controller-manager-0",
+                            "labels": {"app.kubernetes.io/name": "cloudnative-pg"},
+                            "annotations": pod_annotations or {},
+                        },
+                        "spec": {"containers": containers},
+                    }
+                ]
+            },
+            "/apis/security.istio.io/v1/peerauthentications": {"items": pas},
+        }
+    )
+
+
+def test_preflight_refuses_a_webhook_behind_a_strict_sidecar_with_one_line() -> None:
+    from components import preflight as P
+    from components.settings import SettingsError
+    from tests.unit.conftest import settings_for
+
+    with pytest.raises(SettingsError) as e:
+        P.check(settings_for("prod"), _cnpg_webhook_cluster())
+    lines = [ln for ln in str(e.value).splitlines() if "webhook" in ln]
+    assert len(lines) == 1
+    assert "cnpg-system/cnpg-webhook-service:443" in lines[0] and "port 9443" in lines[0]
+    assert 'traffic.sidecar.istio.io/excludeInboundPorts: "9443"' in lines[0]
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    [
+        _cnpg_webhook_cluster({"traffic.sidecar.istio.io/excludeInboundPorts": "9443"}),
+        _cnpg_webhook_cluster(injected=False),
+        _cnpg_webhook_cluster(root_mode=None),  # PERMISSIVE by default
+        _cnpg_webhook_cluster(ns_mode="PERMISSIVE"),  # the namespace's policy wins
+    ],
+    ids=["port-excluded", "not-injected", "no-strict", "namespace-permissive"],
+)
+def test_preflight_passes_a_webhook_the_api_server_can_reach(cluster: _Cluster) -> None:
+    from components import preflight as P
+    from tests.unit.conftest import settings_for
+
+    P.check(settings_for("prod"), cluster)
+
+
+def test_preflight_counts_the_mesh_wide_strict_the_stack_would_apply() -> None:
+    import dataclasses
+
+    from components import preflight as P
+    from components.settings import SettingsError
+    from tests.unit.conftest import settings_for
+
+    s = settings_for("prod")
+    P.check(s, _cnpg_webhook_cluster(root_mode=None))
+    wide = dataclasses.replace(s, mesh=dataclasses.replace(s.mesh, mesh_wide_mtls=True))
+    with pytest.raises(SettingsError, match="cnpg-webhook-service"):
+        P.check(wide, _cnpg_webhook_cluster(root_mode=None))
+
+
+# --------------------------------------------------------------------------- defect 11 (mTLS scope)
+
+
+def test_prod_mtls_is_strict_in_our_namespaces_not_mesh_wide() -> None:
+    pas = program_capture("prod").crs("PeerAuthentication")
+    assert {p.inputs["metadata"]["namespace"] for p in pas} == {APP_NS, DATA_NS, MON_NS}
+    assert all(p.inputs["spec"] == {"mtls": {"mode": "STRICT"}} for p in pas)
