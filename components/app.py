@@ -27,10 +27,57 @@ from rollout import phases
 TRAFFIC_SPLIT_SERVICE = "api"
 
 
-#: HPA target, % of requests (= normal usage): 80 % of 1.8 cores is 1.44 cores per pod, below
+#: HPA CPU target, % of requests (= normal usage): 80 % of 1.8 cores is 1.44 cores per pod, below
 #: CEHighCPU's 80 % of the 1.95-core limit (1.56), so the HPA scales out before that alert fires
 #: and the alert means "the HPA is at its ceiling and still hot".
 HPA_UTILIZATION = 80
+#: HPA memory target, % of requests. The request IS the SPEC's normal usage (2.8 GB); a pod's
+#: memory does not fall when replicas are added, so a target at or below 100 % asks for more
+#: pods forever and pins the track at maxReplicas. 125 % (3.26 GiB) sits between normal usage
+#: and the 3814 Mi limit (the SPEC's < 4 GB budget): memory scales out only when it grows
+#: toward the budget, and CPU decides otherwise.
+HPA_MEMORY_UTILIZATION = 125
+#: the green api's HPA floor while it serves: two pods, so one drain never takes the canary
+#: down (its PDB allows one disruption).
+CANARY_MIN_REPLICAS = 2
+#: pulumi-kubernetes (provider/pkg/await/await.go patchForce): apply through field conflicts.
+#: A green Deployment's spec.replicas is set by the program (the phase's size) AND raised by its
+#: HPA; the next phase step must win over the HPA's ownership of the field.
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
+
+
+def hpa_spec(service: str, track: str, replicas: int, max_replicas: int) -> dict[str, Any]:
+    """Pure: the HPA of one service track (both tracks have one: green carries 50-100 % of the
+    traffic from phase 3 on).
+
+    Blue: the HPA owns the replicas (minReplicas = full size). Green: the program sets the
+    phase's size (spec.replicas) and the HPA only adds pods under load; it never scales below
+    what the phase set (scale-down disabled for the green api, whose size follows the phase;
+    minReplicas = full size for the always-full internal green services). At phase 0 the green
+    api has 0 replicas, and the HPA does nothing while its target is at zero (Kubernetes
+    v1.34 pkg/controller/podautoscaler/horizontal.go:831 "ScalingDisabled").
+    """
+    green_api = track == "canary" and service == TRAFFIC_SPLIT_SERVICE
+    floor = min(CANARY_MIN_REPLICAS, replicas) if green_api else replicas
+
+    def target(name: str, pct: int) -> dict[str, Any]:
+        util = {"type": "Utilization", "averageUtilization": pct}
+        return {"type": "Resource", "resource": {"name": name, "target": util}}
+
+    scale_down: dict[str, Any] = {"stabilizationWindowSeconds": 300}
+    if green_api:
+        scale_down["selectPolicy"] = "Disabled"
+    return {
+        "scaleTargetRef": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": workload_name(service, track),
+        },
+        "minReplicas": floor,
+        "maxReplicas": max_replicas,
+        "metrics": [target("cpu", HPA_UTILIZATION), target("memory", HPA_MEMORY_UTILIZATION)],
+        "behavior": {"scaleDown": scale_down, "scaleUp": {"stabilizationWindowSeconds": 0}},
+    }
 
 
 def green_replicas(
@@ -432,7 +479,10 @@ class App(pulumi.ComponentResource):
                 self.deployments[dep_name] = k8s.apps.v1.Deployment(
                     dep_name,
                     metadata=meta(
-                        dep_name, ns, labels=labels(svc, "workload", track=track, color=color)
+                        dep_name,
+                        ns,
+                        labels=labels(svc, "workload", track=track, color=color),
+                        annotations=dict(PATCH_FORCE) if track == "canary" else None,
                     ),
                     spec=spec,
                     opts=child(self, [*svc_deps, *extra]),
@@ -445,48 +495,16 @@ class App(pulumi.ComponentResource):
                         opts=child(self, deps),
                     )
                 )
-            self.hpas.append(
-                k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                    f"hpa-{svc}-blue",
-                    metadata=meta(f"{svc}-blue", ns, labels=labels(svc, "autoscaling")),
-                    spec={
-                        "scaleTargetRef": {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "name": f"{svc}-blue",
-                        },
-                        "minReplicas": s.replicas,
-                        "maxReplicas": s.max_replicas,
-                        "metrics": [
-                            {
-                                "type": "Resource",
-                                "resource": {
-                                    "name": "cpu",
-                                    "target": {
-                                        "type": "Utilization",
-                                        "averageUtilization": HPA_UTILIZATION,
-                                    },
-                                },
-                            },
-                            {
-                                "type": "Resource",
-                                "resource": {
-                                    "name": "memory",
-                                    "target": {
-                                        "type": "Utilization",
-                                        "averageUtilization": HPA_UTILIZATION,
-                                    },
-                                },
-                            },
-                        ],
-                        "behavior": {
-                            "scaleDown": {"stabilizationWindowSeconds": 300},
-                            "scaleUp": {"stabilizationWindowSeconds": 0},
-                        },
-                    },
-                    opts=child(self, [self.deployments[f"{svc}-blue"]]),
+            for track in TRACKS:
+                dep_name = workload_name(svc, track)
+                self.hpas.append(
+                    k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                        f"hpa-{dep_name}",
+                        metadata=meta(dep_name, ns, labels=labels(svc, "autoscaling")),
+                        spec=hpa_spec(svc, track, s.replicas, s.max_replicas),
+                        opts=child(self, [self.deployments[dep_name]]),
+                    )
                 )
-            )
         self.register_outputs({"deployments": list(self.deployments)})
 
     def _service(

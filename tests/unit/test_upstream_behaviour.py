@@ -401,3 +401,69 @@ def test_prod_mtls_is_strict_in_our_namespaces_not_mesh_wide() -> None:
     pas = program_capture("prod").crs("PeerAuthentication")
     assert {p.inputs["metadata"]["namespace"] for p in pas} == {APP_NS, DATA_NS, MON_NS}
     assert all(p.inputs["spec"] == {"mtls": {"mode": "STRICT"}} for p in pas)
+
+
+# --------------------------------------------------------------------------- defects 8 and 10
+
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+
+
+def _hpas(cap: Capture) -> dict[str, dict[str, Any]]:
+    return {h.inputs["spec"]["scaleTargetRef"]["name"]: h.inputs["spec"] for h in cap.of_type(HPA)}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_green_tracks_autoscale_too(stack: str) -> None:
+    cap = program_capture(stack, 3)
+    deps = {
+        d.inputs["metadata"]["name"]: d.inputs
+        for d in cap.of_type("kubernetes:apps/v1:Deployment")
+        if d.inputs["metadata"]["namespace"] == APP_NS
+    }
+    hpas = _hpas(cap)
+    assert set(hpas) == set(deps)
+    for name, spec in hpas.items():
+        if name.endswith("-green"):
+            # the phase's size stays the program's; the HPA adds under load, and the next
+            # phase step wins over the HPA's ownership of spec.replicas
+            assert spec["minReplicas"] <= deps[name]["spec"]["replicas"] <= spec["maxReplicas"]
+            assert deps[name]["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_memory_target_is_above_normal_usage_and_below_the_limit(stack: str) -> None:
+    """A pod's memory does not fall as replicas are added: a memory target at or below the
+    normal usage (the request) asks for more pods forever and pins the track at its maximum."""
+    from tests.unit.test_real_cluster import qty
+
+    cap = program_capture(stack)
+    res = {
+        d.inputs["metadata"]["name"]: d.inputs["spec"]["template"]["spec"]["containers"][0][
+            "resources"
+        ]
+        for d in cap.of_type("kubernetes:apps/v1:Deployment")
+    }
+    for name, spec in _hpas(cap).items():
+        (mem,) = [m for m in spec["metrics"] if m["resource"]["name"] == "memory"]
+        target = (
+            qty(res[name]["requests"]["memory"])
+            * mem["resource"]["target"]["averageUtilization"]
+            / 100
+        )
+        assert qty(res[name]["requests"]["memory"]) < target < qty(res[name]["limits"]["memory"])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_one_drain_never_takes_the_serving_canary_down(stack: str) -> None:
+    """At phase 1 the canary serves sticky users: its PDB allows one disruption, so it needs
+    at least two pods (and its HPA never goes below that)."""
+    cap = program_capture(stack, 1)
+    (green,) = [
+        d.inputs
+        for d in cap.of_type("kubernetes:apps/v1:Deployment")
+        if d.inputs["metadata"]["name"] == "api-green"
+    ]
+    pdb = _pdbs(cap, APP_NS)["api-green"]["spec"]
+    allowed = pdb.get("maxUnavailable", green["spec"]["replicas"] - pdb.get("minAvailable", 0))
+    assert green["spec"]["replicas"] - allowed >= 1
+    assert _hpas(cap)["api-green"]["minReplicas"] >= 2
