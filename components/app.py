@@ -237,7 +237,6 @@ def pod_spec(
     namespace: str,
     vault_address: str,
     data_namespace: str,
-    zones: int = 1,
 ) -> dict[str, Any]:
     """Pure: the pod template spec of one service track."""
     r = app.resources
@@ -282,10 +281,16 @@ def pod_spec(
                 "whenUnsatisfiable": "DoNotSchedule",
                 "labelSelector": {"matchLabels": sel},
                 "matchLabelKeys": ["pod-template-hash"],
-                # while fewer zones have nodes (nodes still joining, a zone scaled from zero),
-                # the skew counts the missing ones as empty: pods wait instead of all landing
-                # in the first zone (seen on a fresh machine: the api in one zone for good)
-                **({"minDomains": zones} if zones > 1 else {}),
+                # No minDomains: with fewer eligible zones than minDomains the scheduler takes
+                # the global minimum as 0 (k8s v1.34 pkg/scheduler/framework/plugins/
+                # podtopologyspread/filtering.go:56-66 minMatchNum), so in a zone outage every
+                # replacement or HPA pod beyond one per surviving zone stays Pending. Instead
+                # the failed zone's nodes drop out of the count: they carry untolerated
+                # NoSchedule taints (unreachable/not-ready, or unschedulable when cordoned),
+                # and Honor excludes such nodes from the domains (common.go:50-53). Nodes
+                # joining late are handled by the program's dependency on the Node objects
+                # (kwok) or by the node groups existing before the app (a real cluster).
+                "nodeTaintsPolicy": "Honor",
             },
             {
                 "maxSkew": 1,
@@ -388,8 +393,6 @@ class AppArgs:
     """Namespace, quotas etc."""
     phase_weights: tuple[int, ...] = phases.PHASE_WEIGHTS
     """Configured canary weight per phase (the green api scales with it)."""
-    zones: int = 1
-    """Zones the cluster spans: pods wait for that many zones before spreading (minDomains)."""
     scale_depends_on: list[pulumi.Resource] | None = None
     """What the green api's replica change waits for: the VirtualService, when this ``up``
     lowers the canary's weight (components/program.py traffic_moves_first)."""
@@ -463,7 +466,6 @@ class App(pulumi.ComponentResource):
                             ns,
                             args.vault_address,
                             args.data_namespace,
-                            zones=args.zones,
                         ),
                     },
                 }

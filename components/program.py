@@ -145,7 +145,6 @@ def run(s: Settings) -> Stack:
         app=s.app,
         phase=s.rollout.phase,
         phase_weights=s.rollout.phase_weights,
-        zones=len(s.cluster.zones),
         namespace=ns.app,
         data_namespace=ns.data,
         vault_address=s.vault.address,

@@ -467,3 +467,45 @@ def test_one_drain_never_takes_the_serving_canary_down(stack: str) -> None:
     allowed = pdb.get("maxUnavailable", green["spec"]["replicas"] - pdb.get("minAvailable", 0))
     assert green["spec"]["replicas"] - allowed >= 1
     assert _hpas(cap)["api-green"]["minReplicas"] >= 2
+
+
+# --------------------------------------------------------------------------- defect 9
+
+
+def _zone_filter_passes(
+    constraint: dict[str, Any], zone: str, pods: dict[str, int], tainted: set[str]
+) -> bool:
+    """Kubernetes v1.34 PodTopologySpread Filter for one zone constraint, as in
+    pkg/scheduler/framework/plugins/podtopologyspread: domains are the zones of eligible nodes
+    (common.go:50-53: with nodeTaintsPolicy Honor a node with an untolerated NoSchedule taint
+    is not eligible; Ignore is the default); the global minimum is 0 while fewer domains than
+    minDomains exist (filtering.go:56-66); skew = matchNum + 1 - min must be <= maxSkew."""
+    honor = constraint.get("nodeTaintsPolicy", "Ignore") == "Honor"
+    domains = {z: n for z, n in pods.items() if not (honor and z in tainted)}
+    if constraint["whenUnsatisfiable"] == "ScheduleAnyway":
+        return True
+    if zone not in domains:
+        return False
+    low = min(domains.values())
+    if len(domains) < constraint.get("minDomains", 1):
+        low = 0
+    return domains[zone] + 1 - low <= constraint["maxSkew"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_zone_outage_leaves_no_replacement_pod_pending(stack: str) -> None:
+    """zone-c is down: its nodes carry node.kubernetes.io/unreachable:NoSchedule (no pod
+    tolerates it) and its pods are gone; the replacements and HPA pods must fit in a and b."""
+    cap = program_capture(stack, 3)
+    for d in cap.of_type("kubernetes:apps/v1:Deployment"):
+        if d.inputs["metadata"]["namespace"] != APP_NS:
+            continue
+        pod = d.inputs["spec"]["template"]["spec"]
+        (zone,) = [
+            c for c in pod["topologySpreadConstraints"] if c["topologyKey"].endswith("/zone")
+        ]
+        placed = {"a": 0, "b": 0, "c": 0}
+        for _ in range(int(d.inputs["spec"].get("replicas") or 6)):  # replacements, HPA pods
+            fits = [z for z in ("a", "b") if _zone_filter_passes(zone, z, placed, {"c"})]
+            assert fits, f"{stack}: {d.inputs['metadata']['name']} pod Pending with {placed}"
+            placed[min(fits, key=placed.__getitem__)] += 1
