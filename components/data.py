@@ -202,7 +202,10 @@ def postgres_spec(
             }
         },
         "bootstrap": {"initdb": {"database": db_name, "owner": owner}},
-        "storage": {"size": f"{pg.storage_gi}Gi"},
+        "storage": {
+            "size": f"{pg.storage_gi}Gi",
+            **({"storageClass": data.storage_class} if data.storage_class else {}),
+        },
         "resources": k8s_resources(pg.resources),
         "affinity": {
             "enablePodAntiAffinity": True,
@@ -261,6 +264,7 @@ def redis_spec(data: DataSettings, acl: bool = False) -> dict[str, Any]:
                 "spec": {
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": f"{r.storage_gi}Gi"}},
+                    **({"storageClassName": data.storage_class} if data.storage_class else {}),
                 }
             }
         },

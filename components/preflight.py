@@ -154,6 +154,17 @@ def requirements(s: Settings, versions: Mapping[str, str]) -> list[Requirement]:
                 + f" into {peer.namespace}, or set {PROJECT}:data.clients.{key}",
             )
         )
+    if s.data.storage_class:
+        out.append(
+            Requirement(
+                f"StorageClass {s.data.storage_class}",
+                None,
+                (f"/apis/storage.k8s.io/v1/storageclasses/{s.data.storage_class}",),
+                f"{PROJECT}:data.storageClass: the PostgreSQL and Redis volumes",
+                "create it (e.g. an EBS CSI gp3 class on EKS), or set "
+                f"{PROJECT}:data.storageClass to one the cluster has",
+            )
+        )
     out.append(
         Requirement(
             f"ServiceAccount {s.mesh.root_namespace}/{s.mesh.ingress_service_account} "
@@ -187,6 +198,69 @@ class ClusterReader(Protocol):
     def get_json(self, path: str) -> Any:
         """The object (or list) at ``path``; None when it does not exist."""
         ...
+
+
+def node_group_problems(s: Settings, reader: ClusterReader) -> list[str]:
+    """Pure decision over the cluster's nodes: every pool the stack sizes has nodes carrying
+    its pool label in every configured zone, and the data pool's nodes carry the
+    ``dedicated=data:NoSchedule`` taint. On an existing cluster the node groups set both (the
+    program patches no node: components/cluster.py)."""
+    from components.common import POOL_LABEL, ZONE_LABEL, pool_toleration
+
+    nodes = (reader.get_json(f"/api/v1/nodes?labelSelector={POOL_LABEL}") or {}).get("items") or []
+    out: list[str] = []
+    for pool in s.cluster.pools:
+        if pool.nodes == 0:
+            continue
+        mine = [
+            n
+            for n in nodes
+            if ((n.get("metadata") or {}).get("labels") or {}).get(POOL_LABEL) == pool.name
+        ]
+        zones = {((n.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL) for n in mine}
+        lacking = [z for z in s.cluster.zones if z not in zones]
+        if lacking:
+            out.append(
+                f"missing nodes labelled {POOL_LABEL}={pool.name} in zone(s) {', '.join(lacking)} "
+                f"(needed by {PROJECT}:cluster.pools.{pool.name}): label the node group's nodes"
+            )
+        if pool.tainted:
+            tol = pool_toleration(pool.name)
+            untainted = sorted(
+                str((n.get("metadata") or {}).get("name"))
+                for n in mine
+                if not any(
+                    t.get("key") == tol["key"]
+                    and t.get("value") == tol["value"]
+                    and t.get("effect") == tol["effect"]
+                    for t in (n.get("spec") or {}).get("taints") or []
+                )
+            )
+            if untainted:
+                out.append(
+                    f"nodes of pool {pool.name} without the taint {tol['key']}={tol['value']}:"
+                    f"{tol['effect']} ({', '.join(untainted)}): other workloads would land on "
+                    "them; taint the node group"
+                )
+    return out
+
+
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+def default_storage_class_problems(reader: ClusterReader) -> list[str]:
+    """One line when no StorageClass is the default: the volumes' claims, which name none,
+    would stay Pending (recent EKS clusters ship without a default class)."""
+    items = (reader.get_json("/apis/storage.k8s.io/v1/storageclasses") or {}).get("items") or []
+    if any(
+        ((c.get("metadata") or {}).get("annotations") or {}).get(DEFAULT_CLASS) == "true"
+        for c in items
+    ):
+        return []
+    return [
+        f"missing a default StorageClass (needed by the PostgreSQL and Redis volumes, which "
+        f"name none): set {PROJECT}:data.storageClass, or mark a class with {DEFAULT_CLASS}"
+    ]
 
 
 # --------------------------------------------------------------------------- webhooks vs mTLS
@@ -428,6 +502,10 @@ def check(s: Settings, reader: ClusterReader, versions: Mapping[str, str] | None
     """Raise ``SettingsError`` naming everything the target cluster lacks."""
     reqs = requirements(s, versions if versions is not None else read_versions())
     problems = missing(reqs, reader.crd_names(), reader.exists)
+    if s.cluster.mode == "existing":
+        problems += node_group_problems(s, reader)
+    if s.cluster.mode == "existing" and not s.data.storage_class:
+        problems += default_storage_class_problems(reader)
     if s.cluster.mode == "existing" and s.mesh.dataplane == "cni":
         from components.mesh import peer_authentication_scopes
 

@@ -263,11 +263,37 @@ def test_cnpg_podmonitor_is_ours_not_the_deprecated_operator_one(stack: str) -> 
 # --------------------------------------------------------------------------- preflight
 
 
+POOL = "node.claude-enhancer.io/pool"
+ZONES = ("eu-central-1a", "eu-central-1b", "eu-central-1c")
+DATA_TAINT = {"key": "dedicated", "value": "data", "effect": "NoSchedule"}
+
+
+def _node(pool: str, zone: str, taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"ip-{pool}-{zone}",
+            "labels": {POOL: pool, "topology.kubernetes.io/zone": zone},
+        },
+        "spec": {
+            "taints": taints if taints is not None else ([DATA_TAINT] if pool == "data" else [])
+        },
+    }
+
+
+#: node groups as a real cluster has them: every pool in every zone, the data pool tainted.
+NODE_GROUPS = [_node(pool, z) for pool in ("system", "app", "data") for z in ZONES]
+
+
 class _Cluster:
     """A cluster as the preflight reads it: every requirement present, plus ``objects``."""
 
-    def __init__(self, objects: dict[str, Any]) -> None:
-        self.objects = objects
+    def __init__(self, objects: dict[str, Any], nodes: list[dict[str, Any]] | None = None) -> None:
+        self.objects = {
+            f"/api/v1/nodes?labelSelector={POOL}": {
+                "items": NODE_GROUPS if nodes is None else nodes
+            },
+            **objects,
+        }
 
     def crd_names(self) -> set[str]:
         from components import preflight as P
@@ -509,3 +535,96 @@ def test_a_zone_outage_leaves_no_replacement_pod_pending(stack: str) -> None:
             fits = [z for z in ("a", "b") if _zone_filter_passes(zone, z, placed, {"c"})]
             assert fits, f"{stack}: {d.inputs['metadata']['name']} pod Pending with {placed}"
             placed[min(fits, key=placed.__getitem__)] += 1
+
+
+# --------------------------------------------------------------------------- defect 4
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_existing_mode_patches_no_node(stack: str) -> None:
+    """The kubelet and the node controller own real nodes (region label, atomic spec.taints)."""
+    cap = program_capture(stack)
+    assert cap.of_type("kubernetes:core/v1:NodePatch") == []
+    assert cap.of_type("kubernetes:core/v1:Node") == []
+
+
+def test_preflight_checks_what_the_node_groups_must_provide() -> None:
+    from components import preflight as P
+    from components.settings import SettingsError
+    from tests.unit.conftest import settings_for
+
+    s = settings_for("prod")
+    P.check(s, _Cluster({}))
+    no_zone_c = [
+        n
+        for n in NODE_GROUPS
+        if not (
+            n["metadata"]["labels"][POOL] == "app"
+            and n["metadata"]["labels"]["topology.kubernetes.io/zone"].endswith("c")
+        )
+    ]
+    with pytest.raises(SettingsError, match=f"{POOL}=app in zone.s. eu-central-1c"):
+        P.check(s, _Cluster({}, no_zone_c))
+    # a cordoned data node keeps its pool taint next to the node controller's own
+    untainted = [
+        *NODE_GROUPS[:-1],
+        _node(
+            "data", ZONES[2], [{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]
+        ),
+    ]
+    with pytest.raises(SettingsError, match="without the taint dedicated=data:NoSchedule"):
+        P.check(s, _Cluster({}, untainted))
+
+
+# --------------------------------------------------------------------------- defect 11
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_real_cluster_stacks_pull_from_the_release_registry(stack: str) -> None:
+    from tests.unit.conftest import settings_for
+
+    s = settings_for(stack)
+    assert not s.app.registry.startswith("registry.local")
+    for d in program_capture(stack).of_type("kubernetes:apps/v1:Deployment"):
+        for c in d.inputs["spec"]["template"]["spec"]["containers"]:
+            assert c["image"].startswith(s.app.registry + "/")
+
+
+def test_registry_local_is_refused_on_an_existing_cluster() -> None:
+    from components import settings as S
+    from tests.unit.conftest import load_stack_raw, set_obj, with_secrets
+
+    raw = set_obj(
+        with_secrets(load_stack_raw("prod")), "app", "registry", "registry.local/claude-enhancer"
+    )
+    with pytest.raises(S.SettingsError, match="local platform's registry"):
+        S.load_settings(raw, {}, None, stack="prod")
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_real_cluster_volumes_name_a_storage_class(stack: str) -> None:
+    cap = program_capture(stack)
+    pg = _one(cap, "Cluster")["spec"]["storage"]
+    rc = _one(cap, "RedisCluster")["spec"]["storage"]["volumeClaimTemplate"]["spec"]
+    assert pg["storageClass"] == rc["storageClassName"] == "gp3"
+
+
+def test_preflight_refuses_a_cluster_without_the_storage_class_or_a_default() -> None:
+    import dataclasses
+
+    from components import preflight as P
+    from components.settings import SettingsError
+    from tests.unit.conftest import settings_for
+
+    s = settings_for("prod")
+    missing = P.missing(
+        P.requirements(s, P.read_versions()),
+        _Cluster({}).crd_names(),
+        lambda p: "storageclasses" not in p,
+    )
+    assert len(missing) == 1 and "StorageClass gp3" in missing[0]
+    unnamed = dataclasses.replace(s, data=dataclasses.replace(s.data, storage_class=None))
+    with pytest.raises(SettingsError, match="missing a default StorageClass"):
+        P.check(unnamed, _Cluster({}))
+    default = {"metadata": {"name": "std", "annotations": {P.DEFAULT_CLASS: "true"}}}
+    P.check(unnamed, _Cluster({"/apis/storage.k8s.io/v1/storageclasses": {"items": [default]}}))
