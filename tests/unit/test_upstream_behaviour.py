@@ -515,7 +515,7 @@ def _zone_filter_passes(
     low = min(domains.values())
     if len(domains) < constraint.get("minDomains", 1):
         low = 0
-    return domains[zone] + 1 - low <= constraint["maxSkew"]
+    return domains[zone] + 1 - low <= int(constraint["maxSkew"])
 
 
 @pytest.mark.parametrize("stack", STACKS)
