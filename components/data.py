@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +59,22 @@ REDIS_SIDECAR_ANNOTATIONS = {EXCLUDE_INBOUND: "16379", EXCLUDE_OUTBOUND: "16379"
 PG_SIDECAR_ANNOTATIONS = {EXCLUDE_INBOUND: "8000,9187"}
 #: pulumi-kubernetes (provider/pkg/metadata/overrides.go): wait until the Cluster reports
 #: condition Ready (CNPG api/v1/cluster_types.go:1055 ConditionClusterReady) before anything
-#: that depends on it is created.
+#: that depends on it is created; a JSON list of expressions waits for all of them.
 WAIT_FOR = "pulumi.com/waitFor"
 PG_READY = "condition=Ready"
+
+
+def pg_wait_for(role: str | None) -> str:
+    """Pure: the Cluster's waitFor: Ready, and the managed role reconciled (CNPG reports it in
+    status.managedRolesStatus.byStatus.reconciled, api/v1/cluster_types.go:729,752; Ready alone
+    may come before the instance manager has created the role)."""
+    if role is None:
+        return PG_READY
+    return json.dumps(
+        [PG_READY, f"jsonpath={{.status.managedRolesStatus.byStatus.reconciled[0]}}={role}"]
+    )
+
+
 #: the Secret CNPG reads the Vault role's password from (spec.managed.roles[].passwordSecret:
 #: kubernetes.io/basic-auth; cnpg.io/reload makes the instance manager re-read it on change,
 #: CNPG docs/src/declarative_role_management.md "Password management").
@@ -397,7 +411,7 @@ class Data(pulumi.ComponentResource):
                 PG_NAME,
                 ns,
                 labels=labels(PG_NAME, "database"),
-                annotations={WAIT_FOR: PG_READY} if args.wait_ready else None,
+                annotations={WAIT_FOR: pg_wait_for(args.vault_user)} if args.wait_ready else None,
             ),
             spec=postgres_spec(args.data, args.database, args.owner, args.vault_user),
             opts=child(self, pg_deps),

@@ -127,7 +127,13 @@ def test_a_reserved_cnpg_role_is_refused_for_vault() -> None:
 def test_vault_database_mount_waits_for_the_cnpg_cluster(stack: str) -> None:
     cap = program_capture(stack)
     pg = _one(cap, "Cluster")
-    assert pg["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    import json
+
+    waits = json.loads(pg["metadata"]["annotations"]["pulumi.com/waitFor"])
+    assert waits == [
+        "condition=Ready",
+        "jsonpath={.status.managedRolesStatus.byStatus.reconciled[0]}=vault",
+    ]
     deps = cap.dependencies["vault:database/secretsMount:SecretsMount::database"]
     assert "kubernetes:postgresql.cnpg.io/v1:Cluster::postgres" in deps
 
