@@ -79,8 +79,6 @@ def pg_wait_for(role: str | None) -> str:
 #: kubernetes.io/basic-auth; cnpg.io/reload makes the instance manager re-read it on change,
 #: CNPG docs/src/declarative_role_management.md "Password management").
 PG_VAULT_ROLE_SECRET = "claude-enhancer-pg-vault"
-#: roles CNPG reserves for itself: it refuses to manage them (declarative_role_management.md).
-PG_RESERVED_ROLES = ("postgres", "streaming_replica", "cnpg_pooler_pgbouncer")
 #: Istio ambient: ztunnel carries mesh traffic as HBONE to this port on the destination pod.
 HBONE_PORT = 15008
 PG_PODS = {"cnpg.io/cluster": PG_NAME}
@@ -376,12 +374,6 @@ class Data(pulumi.ComponentResource):
         pg_deps = deps + ([self.backup_secret] if self.backup_secret else [])
         self.vault_role_secret: k8s.core.v1.Secret | None = None
         if args.vault_user is not None:
-            if args.vault_user in PG_RESERVED_ROLES:
-                raise ValueError(
-                    f"claude-enhancer:vault.postgres.adminUser: {args.vault_user!r} is reserved by "
-                    "CloudNativePG (no password by default, never a managed role); use a role of "
-                    "its own, e.g. 'vault'"
-                )
             if args.vault_password is None:
                 raise ValueError(f"{PG_VAULT_ROLE_SECRET}: no password for {args.vault_user}")
             self.vault_role_secret = k8s.core.v1.Secret(

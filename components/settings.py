@@ -577,6 +577,9 @@ def _rollout(raw: Mapping[str, Any], previous: int | None) -> RolloutSettings:
 
 
 _DEFAULT_POOLS = {"system": 3, "app": 9, "data": 3}
+#: roles CloudNativePG reserves for itself: it refuses to manage them and, with superuser access
+#: off (its default), ``postgres`` has no password (docs/src/declarative_role_management.md).
+PG_RESERVED_ROLES = ("postgres", "streaming_replica", "cnpg_pooler_pgbouncer")
 #: registries only the local platform serves (platform/local.sh).
 LOCAL_REGISTRIES = ("registry.local",)
 
@@ -915,6 +918,11 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
         raise SettingsError(
             f"{rd._k('rotationPeriodSeconds')}: must be >= rotationGraceSeconds + "
             f"{ROTATOR_INTERVAL_SECONDS} (the rotator's schedule)"
+        )
+    if vs.db_admin_user in PG_RESERVED_ROLES:
+        raise SettingsError(
+            f"{db._k('adminUser')}: {vs.db_admin_user!r} is reserved by CloudNativePG (no "
+            "password by default, never a managed role); use a role of its own, e.g. 'vault'"
         )
     db.done()
     rd.done()

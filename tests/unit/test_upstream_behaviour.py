@@ -113,14 +113,12 @@ def test_vault_logs_in_as_a_cnpg_managed_role_with_a_password_secret(stack: str)
 
 
 def test_a_reserved_cnpg_role_is_refused_for_vault() -> None:
-    from tests.unit.conftest import run_program, settings_for
+    from components import settings as S
+    from tests.unit.conftest import load_stack_raw, set_obj, with_secrets
 
-    s = settings_for("prod")
-    import dataclasses
-
-    bad = dataclasses.replace(s, vault=dataclasses.replace(s.vault, db_admin_user="postgres"))
-    with pytest.raises(Exception, match="reserved by CloudNativePG"):
-        run_program(bad)
+    raw = set_obj(with_secrets(load_stack_raw("prod")), "vault", "postgres.adminUser", "postgres")
+    with pytest.raises(S.SettingsError, match="reserved by CloudNativePG"):
+        S.load_settings(raw, {}, None, stack="prod")
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
