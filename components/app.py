@@ -27,10 +27,57 @@ from rollout import phases
 TRAFFIC_SPLIT_SERVICE = "api"
 
 
-#: HPA target, % of requests (= normal usage): 80 % of 1.8 cores is 1.44 cores per pod, below
+#: HPA CPU target, % of requests (= normal usage): 80 % of 1.8 cores is 1.44 cores per pod, below
 #: CEHighCPU's 80 % of the 1.95-core limit (1.56), so the HPA scales out before that alert fires
 #: and the alert means "the HPA is at its ceiling and still hot".
 HPA_UTILIZATION = 80
+#: HPA memory target, % of requests. The request IS the SPEC's normal usage (2.8 GB); a pod's
+#: memory does not fall when replicas are added, so a target at or below 100 % asks for more
+#: pods forever and pins the track at maxReplicas. 125 % (3.26 GiB) sits between normal usage
+#: and the 3814 Mi limit (the SPEC's < 4 GB budget): memory scales out only when it grows
+#: toward the budget, and CPU decides otherwise.
+HPA_MEMORY_UTILIZATION = 125
+#: the green api's HPA floor while it serves: two pods, so one drain never takes the canary
+#: down (its PDB allows one disruption).
+CANARY_MIN_REPLICAS = 2
+#: pulumi-kubernetes (provider/pkg/await/await.go patchForce): apply through field conflicts.
+#: A green Deployment's spec.replicas is set by the program (the phase's size) AND raised by its
+#: HPA; the next phase step must win over the HPA's ownership of the field.
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
+
+
+def hpa_spec(service: str, track: str, replicas: int, max_replicas: int) -> dict[str, Any]:
+    """Pure: the HPA of one service track (both tracks have one: green carries 50-100 % of the
+    traffic from phase 3 on).
+
+    Blue: the HPA owns the replicas (minReplicas = full size). Green: the program sets the
+    phase's size (spec.replicas) and the HPA only adds pods under load; it never scales below
+    what the phase set (scale-down disabled for the green api, whose size follows the phase;
+    minReplicas = full size for the always-full internal green services). At phase 0 the green
+    api has 0 replicas, and the HPA does nothing while its target is at zero (Kubernetes
+    v1.34 pkg/controller/podautoscaler/horizontal.go:831 "ScalingDisabled").
+    """
+    green_api = track == "canary" and service == TRAFFIC_SPLIT_SERVICE
+    floor = min(CANARY_MIN_REPLICAS, replicas) if green_api else replicas
+
+    def target(name: str, pct: int) -> dict[str, Any]:
+        util = {"type": "Utilization", "averageUtilization": pct}
+        return {"type": "Resource", "resource": {"name": name, "target": util}}
+
+    scale_down: dict[str, Any] = {"stabilizationWindowSeconds": 300}
+    if green_api:
+        scale_down["selectPolicy"] = "Disabled"
+    return {
+        "scaleTargetRef": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": workload_name(service, track),
+        },
+        "minReplicas": floor,
+        "maxReplicas": max_replicas,
+        "metrics": [target("cpu", HPA_UTILIZATION), target("memory", HPA_MEMORY_UTILIZATION)],
+        "behavior": {"scaleDown": scale_down, "scaleUp": {"stabilizationWindowSeconds": 0}},
+    }
 
 
 def green_replicas(
@@ -43,6 +90,8 @@ def green_replicas(
 
 
 REGISTRY_CONFIGMAP = "agent-registry"
+#: seconds a terminating app pod keeps serving (preStop sleep), within its 30 s grace period.
+PRE_STOP_SECONDS = 5
 PORT = 8080
 RUN_AS = 10001
 
@@ -104,8 +153,16 @@ def istio_destination_labels(
     }
 
 
-#: pod labels Prometheus copies onto the app's own metrics (ServiceMonitor podTargetLabels)
+#: pod labels Prometheus copies onto the app's own metrics (PodMonitor podTargetLabels)
 APP_METRIC_POD_LABELS: tuple[str, ...] = ("version",)
+#: where the app serves its metrics: the sidecar injector rewrites these to the Istio agent's
+#: merged-metrics port and keeps them for the agent, which then serves the app's metrics and
+#: Envoy's on 15020 (components/prometheus.py MERGED_METRICS_PATH).
+APP_SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(PORT),
+    "prometheus.io/path": "/metrics",
+}
 
 #: the destination labels that identify a track in the gate's queries
 GATE_SELECTOR_LABELS: tuple[str, ...] = (
@@ -180,7 +237,6 @@ def pod_spec(
     namespace: str,
     vault_address: str,
     data_namespace: str,
-    zones: int = 1,
 ) -> dict[str, Any]:
     """Pure: the pod template spec of one service track."""
     r = app.resources
@@ -225,10 +281,16 @@ def pod_spec(
                 "whenUnsatisfiable": "DoNotSchedule",
                 "labelSelector": {"matchLabels": sel},
                 "matchLabelKeys": ["pod-template-hash"],
-                # while fewer zones have nodes (nodes still joining, a zone scaled from zero),
-                # the skew counts the missing ones as empty: pods wait instead of all landing
-                # in the first zone (seen on a fresh machine: the api in one zone for good)
-                **({"minDomains": zones} if zones > 1 else {}),
+                # No minDomains: with fewer eligible zones than minDomains the scheduler takes
+                # the global minimum as 0 (k8s v1.34 pkg/scheduler/framework/plugins/
+                # podtopologyspread/filtering.go:56-66 minMatchNum), so in a zone outage every
+                # replacement or HPA pod beyond one per surviving zone stays Pending. Instead
+                # the failed zone's nodes drop out of the count: they carry untolerated
+                # NoSchedule taints (unreachable/not-ready, or unschedulable when cordoned),
+                # and Honor excludes such nodes from the domains (common.go:50-53). Nodes
+                # joining late are handled by the program's dependency on the Node objects
+                # (kwok) or by the node groups existing before the app (a real cluster).
+                "nodeTaintsPolicy": "Honor",
             },
             {
                 "maxSkew": 1,
@@ -253,6 +315,10 @@ def pod_spec(
                     "limits": {"cpu": f"{r.limit_cpu_m}m", "memory": f"{r.limit_memory_mi}Mi"},
                 },
                 "securityContext": container_security_context(),
+                # keep serving while the pod's endpoint removal and a just-applied
+                # VirtualService reach every proxy (Kubernetes "Pod termination": the endpoint
+                # update and SIGTERM race); the kubelet's own sleep, no binary in the image
+                "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
                 "startupProbe": {
                     "httpGet": {"path": "/healthz", "port": "http"},
                     "periodSeconds": app.startup_period_seconds,
@@ -327,8 +393,9 @@ class AppArgs:
     """Namespace, quotas etc."""
     phase_weights: tuple[int, ...] = phases.PHASE_WEIGHTS
     """Configured canary weight per phase (the green api scales with it)."""
-    zones: int = 1
-    """Zones the cluster spans: pods wait for that many zones before spreading (minDomains)."""
+    scale_depends_on: list[pulumi.Resource] | None = None
+    """What the green api's replica change waits for: the VirtualService, when this ``up``
+    lowers the canary's weight (components/program.py traffic_moves_first)."""
 
 
 class App(pulumi.ComponentResource):
@@ -387,11 +454,10 @@ class App(pulumi.ComponentResource):
                     "template": {
                         "metadata": {
                             "labels": pod_labels(app, svc, track),
-                            **(
-                                {"annotations": args.pod_annotations[svc]}
-                                if args.pod_annotations
-                                else {}
-                            ),
+                            "annotations": {
+                                **APP_SCRAPE_ANNOTATIONS,
+                                **(args.pod_annotations or {}).get(svc, {}),
+                            },
                         },
                         "spec": pod_spec(
                             app,
@@ -400,7 +466,6 @@ class App(pulumi.ComponentResource):
                             ns,
                             args.vault_address,
                             args.data_namespace,
-                            zones=args.zones,
                         ),
                     },
                 }
@@ -411,13 +476,18 @@ class App(pulumi.ComponentResource):
                     )
                 # blue: replicas are owned by its HPA (minReplicas = full size)
                 dep_name = workload_name(svc, track)
+                scaled_by_phase = svc == TRAFFIC_SPLIT_SERVICE and track == "canary"
+                extra = list(args.scale_depends_on or []) if scaled_by_phase else []
                 self.deployments[dep_name] = k8s.apps.v1.Deployment(
                     dep_name,
                     metadata=meta(
-                        dep_name, ns, labels=labels(svc, "workload", track=track, color=color)
+                        dep_name,
+                        ns,
+                        labels=labels(svc, "workload", track=track, color=color),
+                        annotations=dict(PATCH_FORCE) if track == "canary" else None,
                     ),
                     spec=spec,
-                    opts=child(self, svc_deps),
+                    opts=child(self, [*svc_deps, *extra]),
                 )
                 self.pdbs.append(
                     k8s.policy.v1.PodDisruptionBudget(
@@ -427,48 +497,16 @@ class App(pulumi.ComponentResource):
                         opts=child(self, deps),
                     )
                 )
-            self.hpas.append(
-                k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                    f"hpa-{svc}-blue",
-                    metadata=meta(f"{svc}-blue", ns, labels=labels(svc, "autoscaling")),
-                    spec={
-                        "scaleTargetRef": {
-                            "apiVersion": "apps/v1",
-                            "kind": "Deployment",
-                            "name": f"{svc}-blue",
-                        },
-                        "minReplicas": s.replicas,
-                        "maxReplicas": s.max_replicas,
-                        "metrics": [
-                            {
-                                "type": "Resource",
-                                "resource": {
-                                    "name": "cpu",
-                                    "target": {
-                                        "type": "Utilization",
-                                        "averageUtilization": HPA_UTILIZATION,
-                                    },
-                                },
-                            },
-                            {
-                                "type": "Resource",
-                                "resource": {
-                                    "name": "memory",
-                                    "target": {
-                                        "type": "Utilization",
-                                        "averageUtilization": HPA_UTILIZATION,
-                                    },
-                                },
-                            },
-                        ],
-                        "behavior": {
-                            "scaleDown": {"stabilizationWindowSeconds": 300},
-                            "scaleUp": {"stabilizationWindowSeconds": 0},
-                        },
-                    },
-                    opts=child(self, [self.deployments[f"{svc}-blue"]]),
+            for track in TRACKS:
+                dep_name = workload_name(svc, track)
+                self.hpas.append(
+                    k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                        f"hpa-{dep_name}",
+                        metadata=meta(dep_name, ns, labels=labels(svc, "autoscaling")),
+                        spec=hpa_spec(svc, track, s.replicas, s.max_replicas),
+                        opts=child(self, [self.deployments[dep_name]]),
+                    )
                 )
-            )
         self.register_outputs({"deployments": list(self.deployments)})
 
     def _service(

@@ -16,6 +16,7 @@ from components.data import (
     HBONE_PORT,
     PG_PODS,
     PG_PORT,
+    REDIS_BUS_PORT,
     REDIS_EXPORTER_ENABLED,
     REDIS_EXPORTER_PORT,
     REDIS_PODS,
@@ -50,13 +51,13 @@ class NodeSpec:
 
 
 def plan_nodes(cluster: ClusterSettings) -> list[NodeSpec]:
-    """Pure: spread each pool's nodes round-robin over the zones."""
+    """Pure: spread each pool's nodes round-robin over the zones (the kwok nodes; on an existing
+    cluster, what its node groups are expected to provide)."""
     out: list[NodeSpec] = []
     for pool in cluster.pools:
-        names = pool.existing_nodes if cluster.mode == "existing" else ()
         for i in range(pool.nodes):
             zone = cluster.zones[i % len(cluster.zones)]
-            name = names[i] if names else f"ce-{pool.name}-{zone}-{i // len(cluster.zones)}"
+            name = f"ce-{pool.name}-{zone}-{i // len(cluster.zones)}"
             out.append(NodeSpec(name, pool.name, zone, pool.tainted))
     return out
 
@@ -280,6 +281,27 @@ def network_policies(
                 },
             ),
             (
+                # the Redis cluster bus bypasses the sidecars (data.REDIS_SIDECAR_ANNOTATIONS):
+                # this is its only guard, Redis nodes to Redis nodes
+                "allow-redis-bus",
+                {
+                    "podSelector": {"matchLabels": REDIS_PODS},
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [
+                        {
+                            "from": [{"podSelector": {"matchLabels": REDIS_PODS}}],
+                            "ports": _ports(REDIS_BUS_PORT),
+                        }
+                    ],
+                    "egress": [
+                        {
+                            "to": [{"podSelector": {"matchLabels": REDIS_PODS}}],
+                            "ports": _ports(REDIS_BUS_PORT),
+                        }
+                    ],
+                },
+            ),
+            (
                 "allow-redis-operator",
                 {
                     "podSelector": {"matchLabels": REDIS_PODS},
@@ -333,6 +355,10 @@ def network_policies(
                             "to": [_ns_sel(ns.data)],
                             "ports": _ports(CNPG_METRICS_PORT, *exporter, 15020),
                         },
+                        # cAdvisor on every kubelet, kube-state-metrics, Vault's telemetry
+                        # (components/prometheus.py scrape_objects)
+                        {"ports": _ports(prometheus.KUBELET_PORT, 8080, 8200)},
+                        {"to": [_ns_sel(mesh_root)], "ports": _ports(15014)},
                     ],
                 },
             ),
@@ -385,45 +411,42 @@ class Cluster(pulumi.ComponentResource):
         self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("claude-enhancer:index:Cluster", name, None, opts)
+        # Only the kwok nodes are the program's. On an existing cluster the kubelet and the node
+        # controller own the nodes (the kubelet sets topology.kubernetes.io/region and /zone;
+        # spec.taints is an atomic list the node controller and `kubectl cordon` also write, so
+        # a patch of ours would conflict with them or, forced, wipe their taints; a replacement
+        # node would lack anything we patched). Its node groups set the pool labels and taints
+        # (Kubernetes "Taints and Tolerations", "Well-Known Labels"); the preflight checks them
+        # (components/preflight.py node_group_problems).
         self.nodes = []
-        for n in plan_nodes(args.cluster):
-            node_labels = {
-                POOL_LABEL: n.pool,
-                ZONE_LABEL: n.zone,
-                "topology.kubernetes.io/region": "local",
-            }
+        for n in plan_nodes(args.cluster) if args.cluster.mode == "kwok" else []:
             taints = (
                 [{"key": "dedicated", "value": n.pool, "effect": "NoSchedule"}] if n.tainted else []
             )
-            if args.cluster.mode == "kwok":
-                node_labels.update({"kubernetes.io/hostname": n.name, "type": "kwok"})
-                self.nodes.append(
-                    k8s.core.v1.Node(
+            self.nodes.append(
+                k8s.core.v1.Node(
+                    n.name,
+                    metadata=meta(
                         n.name,
-                        metadata=meta(
-                            n.name,
-                            labels=node_labels,
-                            annotations={
-                                "kwok.x-k8s.io/node": "fake",
-                                "node.alpha.kubernetes.io/ttl": "0",
-                                "claude-enhancer.io/capacity": (
-                                    f"cpu={args.cluster.node_cpu},memory={args.cluster.node_memory_gi}Gi"
-                                ),
-                            },
-                        ),
-                        spec={"taints": taints},
-                        opts=child(self),
-                    )
+                        labels={
+                            POOL_LABEL: n.pool,
+                            ZONE_LABEL: n.zone,
+                            "topology.kubernetes.io/region": "local",
+                            "kubernetes.io/hostname": n.name,
+                            "type": "kwok",
+                        },
+                        annotations={
+                            "kwok.x-k8s.io/node": "fake",
+                            "node.alpha.kubernetes.io/ttl": "0",
+                            "claude-enhancer.io/capacity": (
+                                f"cpu={args.cluster.node_cpu},memory={args.cluster.node_memory_gi}Gi"
+                            ),
+                        },
+                    ),
+                    spec={"taints": taints},
+                    opts=child(self),
                 )
-            else:
-                self.nodes.append(
-                    k8s.core.v1.NodePatch(
-                        n.name,
-                        metadata=meta(n.name, labels=node_labels),
-                        spec={"taints": taints},
-                        opts=child(self),
-                    )
-                )
+            )
 
         self.priority_classes = [
             k8s.scheduling.v1.PriorityClass(

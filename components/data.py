@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from components.common import (
     pool_toleration,
     secret_data,
 )
-from components.settings import DataSettings, ResourceSettings, Secret
+from components.settings import DataSettings, ResourceSettings, Secret, VaultSettings
 from rotator.redis_acl import initial_acl_text, sha
 
 PG_NAME = "claude-enhancer-pg"
@@ -33,6 +34,51 @@ CNPG_METRICS_PORT = 9187
 #: redis-operator v0.16.0: redis, cluster bus (port + 10000), exporter sidecar.
 REDIS_PORT, REDIS_BUS_PORT, REDIS_EXPORTER_PORT = 6379, 16379, 9121
 PG_PORT = 5432
+#: Istio sidecar annotations that keep a port out of the Envoy redirect (the CNI plugin reads
+#: them from the pod; istio.io "Traffic management: sidecar annotations"). Traffic on an
+#: excluded port is neither mTLS-wrapped nor checked by PeerAuthentication/AuthorizationPolicy:
+#: a NetworkPolicy is its only guard.
+EXCLUDE_INBOUND = "traffic.sidecar.istio.io/excludeInboundPorts"
+EXCLUDE_OUTBOUND = "traffic.sidecar.istio.io/excludeOutboundPorts"
+#: redis-operator v0.16.0 copies the RedisCluster's own metadata.annotations onto the
+#: StatefulSets' pod templates (k8sutils/labels.go generateStatefulSetsAnots, used by
+#: k8sutils/statefulset.go generateStatefulSetsDef and k8sutils/redis-cluster.go:270); the spec
+#: has no pod-annotation field. The cluster bus (port + 10000, k8sutils/redis-cluster.go:355)
+#: runs pod IP to pod IP and no Service carries it, so through the sidecar it would leave as
+#: passthrough plaintext that the peer's STRICT inbound resets, and CLUSTER MEET would record
+#: the sidecar's 127.0.0.6 (OT-CONTAINER-KIT/redis-operator#1039, #501, #1056): both
+#: directions of the bus are kept out of the sidecar, as upstream recommends.
+REDIS_SIDECAR_ANNOTATIONS = {EXCLUDE_INBOUND: "16379", EXCLUDE_OUTBOUND: "16379"}
+#: CloudNativePG 1.27.1: the operator calls https://<pod IP>:8000/pg/status with no Service in
+#: front (pkg/management/postgres/webserver/client/remote/instance.go:303), so through a
+#: sidecar it is passthrough plaintext that STRICT rejects: 8000 is excluded inbound (it is
+#: TLS of its own). 9187 (metrics) too: Prometheus scrapes it by pod IP with no Service
+#: (the PodMonitor CNPG's docs/src/monitoring.md recommends). Set through
+#: spec.inheritedMetadata, which the operator copies onto every instance pod when it creates
+#: it (internal/controller/cluster_create.go:1371 InheritAnnotations).
+PG_SIDECAR_ANNOTATIONS = {EXCLUDE_INBOUND: "8000,9187"}
+#: pulumi-kubernetes (provider/pkg/metadata/overrides.go): wait until the Cluster reports
+#: condition Ready (CNPG api/v1/cluster_types.go:1055 ConditionClusterReady) before anything
+#: that depends on it is created; a JSON list of expressions waits for all of them.
+WAIT_FOR = "pulumi.com/waitFor"
+PG_READY = "condition=Ready"
+
+
+def pg_wait_for(role: str | None) -> str:
+    """Pure: the Cluster's waitFor: Ready, and the managed role reconciled (CNPG reports it in
+    status.managedRolesStatus.byStatus.reconciled, api/v1/cluster_types.go:729,752; Ready alone
+    may come before the instance manager has created the role)."""
+    if role is None:
+        return PG_READY
+    return json.dumps(
+        [PG_READY, f"jsonpath={{.status.managedRolesStatus.byStatus.reconciled[0]}}={role}"]
+    )
+
+
+#: the Secret CNPG reads the Vault role's password from (spec.managed.roles[].passwordSecret:
+#: kubernetes.io/basic-auth; cnpg.io/reload makes the instance manager re-read it on change,
+#: CNPG docs/src/declarative_role_management.md "Password management").
+PG_VAULT_ROLE_SECRET = "claude-enhancer-pg-vault"
 #: Istio ambient: ztunnel carries mesh traffic as HBONE to this port on the destination pod.
 HBONE_PORT = 15008
 PG_PODS = {"cnpg.io/cluster": PG_NAME}
@@ -103,9 +149,50 @@ def s3_credentials(data: DataSettings) -> dict[str, Any]:
     }
 
 
-def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any]:
-    """Pure: CNPG Cluster spec (3 instances, sync replication, data pool, anti-affinity)."""
+def vault_targets_cluster(v: VaultSettings, namespace: str) -> bool:
+    """Pure: whether Vault's database connection goes to this component's CNPG Cluster (its
+    ``-rw`` Service), not to a PostgreSQL of its own (the local platform's)."""
+    rw = f"{PG_NAME}-rw"
+    names = (
+        rw,
+        f"{rw}.{namespace}",
+        f"{rw}.{namespace}.svc",
+        f"{rw}.{namespace}.svc.cluster.local",
+    )
+    return v.db_host.rstrip(".") in names
+
+
+def vault_managed_role(user: str) -> dict[str, Any]:
+    """Pure: the role Vault's database engine logs in as (CNPG spec.managed.roles).
+
+    CNPG 1.27 leaves the ``postgres`` superuser without a password (enableSuperuserAccess is
+    false by default, docs/src/security.md) and recommends declarative roles instead of
+    superuser access. Vault's PostgreSQL plugin only runs our rotation statement (ALTER USER
+    on the application owner), which CREATEROLE allows on PostgreSQL 15 for any non-superuser
+    role; it needs no superuser.
+    """
+    return {
+        "name": user,
+        "ensure": "present",
+        "comment": "Vault database secrets engine (rotates the application owner's password)",
+        "login": True,
+        "superuser": False,
+        "createrole": True,
+        "createdb": False,
+        "replication": False,
+        "inherit": True,
+        "connectionLimit": 10,
+        "passwordSecret": {"name": PG_VAULT_ROLE_SECRET},
+    }
+
+
+def postgres_spec(
+    data: DataSettings, db_name: str, owner: str, vault_user: str | None = None
+) -> dict[str, Any]:
+    """Pure: CNPG Cluster spec (3 instances, sync replication, data pool, anti-affinity);
+    ``vault_user``: the managed role Vault's database engine logs in as (stacks with Vault)."""
     pg = data.postgres
+    managed = {"managed": {"roles": [vault_managed_role(vault_user)]}} if vault_user else {}
     return {
         "instances": pg.instances,
         "imageName": pg.image,
@@ -114,7 +201,10 @@ def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any
         "maxSyncReplicas": pg.max_sync_replicas,
         "enablePDB": True,
         "priorityClassName": "ce-data-critical",
-        "inheritedMetadata": {"labels": labels(PG_NAME, "database")},
+        "inheritedMetadata": {
+            "labels": labels(PG_NAME, "database"),
+            "annotations": dict(PG_SIDECAR_ANNOTATIONS),
+        },
         "postgresql": {
             "parameters": {
                 "max_connections": "500",
@@ -124,7 +214,10 @@ def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any
             }
         },
         "bootstrap": {"initdb": {"database": db_name, "owner": owner}},
-        "storage": {"size": f"{pg.storage_gi}Gi"},
+        "storage": {
+            "size": f"{pg.storage_gi}Gi",
+            **({"storageClass": data.storage_class} if data.storage_class else {}),
+        },
         "resources": k8s_resources(pg.resources),
         "affinity": {
             "enablePodAntiAffinity": True,
@@ -133,7 +226,8 @@ def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any
             "nodeSelector": {POOL_LABEL: "data"},
             "tolerations": [pool_toleration("data")],
         },
-        "monitoring": {"enablePodMonitor": True},
+        # no enablePodMonitor: deprecated in 1.27 (api/v1/cluster_types.go:2155); the
+        # Monitoring component declares the PodMonitor itself, as docs/src/monitoring.md says
         "backup": {
             "retentionPolicy": pg.backup_retention,
             "barmanObjectStore": {
@@ -143,6 +237,7 @@ def postgres_spec(data: DataSettings, db_name: str, owner: str) -> dict[str, Any
                 "data": {"compression": "gzip"},
             },
         },
+        **managed,
     }
 
 
@@ -181,6 +276,7 @@ def redis_spec(data: DataSettings, acl: bool = False) -> dict[str, Any]:
                 "spec": {
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": f"{r.storage_gi}Gi"}},
+                    **({"storageClassName": data.storage_class} if data.storage_class else {}),
                 }
             }
         },
@@ -189,11 +285,21 @@ def redis_spec(data: DataSettings, acl: bool = False) -> dict[str, Any]:
     }
 
 
+#: The operator's own PodDisruptionBudget (redisLeader/redisFollower.pdb). redis-operator
+#: v0.16.0 reconciles the PDB named ``<cluster>-<role>`` on every pass and DELETES it when
+#: ``pdb.enabled`` is unset (k8sutils/poddisruption.go ReconcileRedisPodDisruptionBudget), so a
+#: PDB of our own under that name is deleted behind our back: the operator must own it. It
+#: builds both roles' PDBs from the LEADER's settings (the same file, generatePodDisruptionBudgetDef
+#: is passed cr.Spec.RedisLeader.PodDisruptionBudget), so both roles carry the same values.
+REDIS_PDB = {"enabled": True, "maxUnavailable": 1}
+
+
 def _redis_role(replicas: int, role: str) -> dict[str, Any]:
     """Leader/follower placement: data pool only, one pod per node, spread over zones."""
     app = f"{REDIS_NAME}-{role}"
     return {
         "replicas": replicas,
+        "pdb": dict(REDIS_PDB),
         "securityContext": dict(REDIS_CONTAINER_SECURITY),
         "nodeSelector": {POOL_LABEL: "data"},
         "tolerations": [pool_toleration("data")],
@@ -235,12 +341,19 @@ class DataArgs:
     """Application database owner (Vault rotates its password)."""
     redis_app_user: str | None = None
     """The Redis application user the rotator rotates (stacks with Vault); None: no ACL."""
+    vault_user: str | None = None
+    """The PostgreSQL role Vault's database engine logs in as (a CNPG managed role); None:
+    no Vault."""
+    vault_password: pulumi.Input[str] | None = None
+    """Its password (secret config ``postgresAdminPassword``)."""
+    wait_ready: bool = False
+    """Wait for the Cluster's Ready condition (something connects to it right after)."""
     depends_on: list[pulumi.Resource] | None = None
     """Namespace etc."""
 
 
 class Data(pulumi.ComponentResource):
-    """CNPG Cluster + ScheduledBackup, RedisCluster + auth Secret + PDBs."""
+    """CNPG Cluster (+ Vault's managed role) + ScheduledBackup, RedisCluster + auth Secret."""
 
     def __init__(
         self, name: str, args: DataArgs, opts: pulumi.ResourceOptions | None = None
@@ -258,13 +371,42 @@ class Data(pulumi.ComponentResource):
                 dict(zip(PG_BACKUP_KEYS, (pg.backup_access_key_id, pg.backup_secret_access_key))),
                 deps,
             )
+        pg_deps = deps + ([self.backup_secret] if self.backup_secret else [])
+        self.vault_role_secret: k8s.core.v1.Secret | None = None
+        if args.vault_user is not None:
+            if args.vault_password is None:
+                raise ValueError(f"{PG_VAULT_ROLE_SECRET}: no password for {args.vault_user}")
+            self.vault_role_secret = k8s.core.v1.Secret(
+                "postgres-vault-role",
+                metadata=meta(
+                    PG_VAULT_ROLE_SECRET,
+                    ns,
+                    labels={**labels(PG_NAME, "credentials"), "cnpg.io/reload": "true"},
+                ),
+                type="kubernetes.io/basic-auth",
+                data=secret_data(
+                    {
+                        "username": args.vault_user,
+                        "password": pulumi.Output.secret(args.vault_password),
+                    }
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=deps, additional_secret_outputs=["stringData", "data"]
+                ),
+            )
+            pg_deps.append(self.vault_role_secret)
         self.postgres = k8s.apiextensions.CustomResource(
             "postgres",
             api_version="postgresql.cnpg.io/v1",
             kind="Cluster",
-            metadata=meta(PG_NAME, ns, labels=labels(PG_NAME, "database")),
-            spec=postgres_spec(args.data, args.database, args.owner),
-            opts=child(self, deps + ([self.backup_secret] if self.backup_secret else [])),
+            metadata=meta(
+                PG_NAME,
+                ns,
+                labels=labels(PG_NAME, "database"),
+                annotations={WAIT_FOR: pg_wait_for(args.vault_user)} if args.wait_ready else None,
+            ),
+            spec=postgres_spec(args.data, args.database, args.owner, args.vault_user),
+            opts=child(self, pg_deps),
         )
         self.backup = k8s.apiextensions.CustomResource(
             "postgres-daily-backup",
@@ -319,22 +461,16 @@ class Data(pulumi.ComponentResource):
             "redis",
             api_version="redis.redis.opstreelabs.in/v1beta2",
             kind="RedisCluster",
-            metadata=meta(REDIS_NAME, ns, labels=labels(REDIS_NAME, "cache")),
+            metadata=meta(
+                REDIS_NAME,
+                ns,
+                labels=labels(REDIS_NAME, "cache"),
+                annotations=dict(REDIS_SIDECAR_ANNOTATIONS),
+            ),
             spec=redis_spec(args.data, acl=self.redis_acl is not None),
             opts=child(self, redis_deps),
         )
-        self.pdbs = [
-            k8s.policy.v1.PodDisruptionBudget(
-                f"redis-{role}-pdb",
-                metadata=meta(f"{REDIS_NAME}-{role}", ns, labels=labels(REDIS_NAME, "cache")),
-                spec={
-                    "maxUnavailable": 1,
-                    "selector": {"matchLabels": {"app": f"{REDIS_NAME}-{role}", "role": role}},
-                },
-                opts=child(self, deps),
-            )
-            for role in ("leader", "follower")
-        ]
+        # the Redis PodDisruptionBudgets are the operator's (REDIS_PDB): see _redis_role
         self.register_outputs({"postgresCluster": PG_NAME, "redisCluster": REDIS_NAME})
 
 

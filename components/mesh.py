@@ -255,7 +255,12 @@ def authorization_policies(
         ports(CNPG_STATUS_PORT, PG_PORT),
     )
     allow(ns.data, "allow-vault-to-postgres", PG_PODS, [cl.vault.principal], ports(PG_PORT))
-    # replication and the cluster bus between Redis nodes
+    # replication and the cluster bus between Redis nodes. The bus (16379), like CNPG's 8000
+    # and 9187, bypasses the sidecars (data.REDIS_SIDECAR_ANNOTATIONS / PG_SIDECAR_ANNOTATIONS):
+    # Envoy never sees it, so these ALLOW entries only declare the intended flow (the
+    # reachability analysis and the wire check read them); the NetworkPolicies
+    # (components/cluster.py allow-redis-bus, allow-cnpg-operator, allow-prometheus-scrape)
+    # are what enforces them
     allow(
         ns.data,
         "allow-redis-peers",
@@ -274,6 +279,13 @@ def authorization_policies(
     rotator = sa_principal(ns.data, ROTATOR_SA)
     allow(ns.data, "allow-redis-rotator", REDIS_PODS, [rotator], ports(REDIS_PORT))
     return out
+
+
+def peer_authentication_scopes(mesh: MeshSettings, ns: Namespaces) -> list[tuple[str, str]]:
+    """Pure: (resource name, namespace) of each STRICT PeerAuthentication the program declares."""
+    if mesh.mesh_wide_mtls:
+        return [("mesh-mtls-strict", mesh.root_namespace)]
+    return [(f"{n}-mtls-strict", n) for n in ns.all()]
 
 
 @dataclass
@@ -324,13 +336,18 @@ class Mesh(pulumi.ComponentResource):
                 res_name, api_version=api, kind=kind, metadata=md, spec=spec, opts=child(self, deps)
             )
 
-        self.peer_authentication = cr(
-            "mesh-mtls-strict",
-            SEC_API,
-            "PeerAuthentication",
-            meta("default", mesh.root_namespace),
-            {"mtls": {"mode": "STRICT"}},
-        )
+        # STRICT where the program's workloads run; mesh-wide only when the stack owns the mesh
+        # (mesh.meshWideMtls): a root-namespace policy changes every tenant of a shared mesh
+        self.peer_authentications = [
+            cr(
+                res,
+                SEC_API,
+                "PeerAuthentication",
+                meta("default", pa_ns),
+                {"mtls": {"mode": "STRICT"}},
+            )
+            for res, pa_ns in peer_authentication_scopes(mesh, ns)
+        ]
         self.authorization_policies = [
             cr(f"{n}-{p}", SEC_API, "AuthorizationPolicy", meta(p, n), spec)
             for n, p, spec in authorization_policies(ns, mesh, args.clients)

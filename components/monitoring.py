@@ -9,7 +9,8 @@ inside Secrets whose data comes from secret Outputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ import yaml
 
 from components import alerting, dashboards
 from components import prometheus as prom
-from components.app import APP_METRIC_POD_LABELS
-from components.common import PART_OF, child, labels, meta, secret_data
+from components.common import child, labels, meta, secret_data
 from components.settings import MonitoringSettings
 
 RULES_FILE = alerting.RULES_FILE
 MON_API = "monitoring.coreos.com/v1"
+MON_API_ALPHA = "monitoring.coreos.com/v1alpha1"
 #: Secret with the receivers' webhook URLs (read by the operator through urlSecret).
 RECEIVERS_SECRET = "alertmanager-receivers"
 #: Secret with the plain alertmanager.yml: the operator's own convention (key
@@ -107,6 +108,14 @@ class MonitoringArgs:
     """Where the scraped Services live."""
     namespace: str
     """Monitoring namespace (dashboards, alertmanager config)."""
+    data_namespace: str = "claude-enhancer-data"
+    """Where the data tier's exporters run (their PodMonitors live there)."""
+    pg_pods: Mapping[str, str] = field(default_factory=dict)
+    """Labels of the CNPG instance pods."""
+    vault_address: str | None = None
+    """Vault's address, when the stack uses Vault (its telemetry is scraped)."""
+    mesh_root_namespace: str | None = None
+    """Where istiod runs (its metrics are scraped)."""
     rule_files: tuple[Path, ...] = alerting.RULE_FILES
     """Rule group files (also used by promtool)."""
     depends_on: list[pulumi.Resource] | None = None
@@ -123,33 +132,27 @@ class Monitoring(pulumi.ComponentResource):
         deps = list(args.depends_on or [])
         m = args.monitoring
         mon_labels = {**labels("claude-enhancer", "monitoring"), **prom.SELECTOR}
-        self.service_monitor = k8s.apiextensions.CustomResource(
-            "service-monitor",
-            api_version=MON_API,
-            kind="ServiceMonitor",
-            metadata=meta("claude-enhancer", args.app_namespace, labels=mon_labels),
-            spec={
-                "jobLabel": "app.kubernetes.io/part-of",
-                "selector": {
-                    "matchLabels": {
-                        "app.kubernetes.io/part-of": PART_OF,
-                        "app.kubernetes.io/component": "service",
-                    }
-                },
-                "namespaceSelector": {"matchNames": [args.app_namespace]},
-                # the rollout gate tells the tracks' app metrics apart by the pods' version
-                "podTargetLabels": list(APP_METRIC_POD_LABELS),
-                "endpoints": [
-                    {
-                        "port": "http",
-                        "path": "/metrics",
-                        "interval": m.scrape_interval,
-                        "scrapeTimeout": "10s",
-                    }
-                ],
-            },
-            opts=child(self, deps),
-        )
+        # no ServiceMonitor on the app port: through Prometheus' sidecar it is passthrough
+        # plaintext, which STRICT resets (components/prometheus.py scrape_objects)
+        self.scrape_objects = [
+            k8s.apiextensions.CustomResource(
+                f"{kind.lower()}-{obj_ns}-{obj_name}",
+                api_version=MON_API_ALPHA if kind == "ScrapeConfig" else MON_API,
+                kind=kind,
+                metadata=meta(obj_name, obj_ns, labels=mon_labels),
+                spec=spec,
+                opts=child(self, deps),
+            )
+            for kind, obj_ns, obj_name, spec in prom.scrape_objects(
+                m,
+                args.app_namespace,
+                args.data_namespace,
+                args.namespace,
+                dict(args.pg_pods),
+                args.vault_address,
+                args.mesh_root_namespace,
+            )
+        ]
         self.rules = k8s.apiextensions.CustomResource(
             "prometheus-rule",
             api_version=MON_API,
@@ -246,7 +249,7 @@ class Monitoring(pulumi.ComponentResource):
             api_version=MON_API,
             kind="Prometheus",
             metadata=meta(prom.NAME, ns, labels=labels("prometheus", "monitoring")),
-            spec=prom.prometheus_spec(args.monitoring, args.app_namespace, ns),
+            spec=prom.prometheus_spec(args.monitoring, args.app_namespace, ns, args.data_namespace),
             opts=child(self, [*deps, binding]),
         )
         self.alertmanager_server = k8s.apiextensions.CustomResource(

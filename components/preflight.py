@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +37,8 @@ CRDS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("postgresql.cnpg.io", "ScheduledBackup"): ("scheduledbackups.postgresql.cnpg.io", "CRD_CNPG_MODULE", "cnpg"),
     ("redis.redis.opstreelabs.in", "RedisCluster"): ("redisclusters.redis.redis.opstreelabs.in", "CRD_REDISOP_MODULE", "redis"),
     ("monitoring.coreos.com", "ServiceMonitor"): ("servicemonitors.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+    ("monitoring.coreos.com", "PodMonitor"): ("podmonitors.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
+    ("monitoring.coreos.com", "ScrapeConfig"): ("scrapeconfigs.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
     ("monitoring.coreos.com", "PrometheusRule"): ("prometheusrules.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
     ("monitoring.coreos.com", "AlertmanagerConfig"): ("alertmanagerconfigs.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
     ("monitoring.coreos.com", "Prometheus"): ("prometheuses.monitoring.coreos.com", "CRD_PROMOP_MODULE", "promop"),
@@ -152,6 +154,17 @@ def requirements(s: Settings, versions: Mapping[str, str]) -> list[Requirement]:
                 + f" into {peer.namespace}, or set {PROJECT}:data.clients.{key}",
             )
         )
+    if s.data.storage_class:
+        out.append(
+            Requirement(
+                f"StorageClass {s.data.storage_class}",
+                None,
+                (f"/apis/storage.k8s.io/v1/storageclasses/{s.data.storage_class}",),
+                f"{PROJECT}:data.storageClass: the PostgreSQL and Redis volumes",
+                "create it (e.g. an EBS CSI gp3 class on EKS), or set "
+                f"{PROJECT}:data.storageClass to one the cluster has",
+            )
+        )
     out.append(
         Requirement(
             f"ServiceAccount {s.mesh.root_namespace}/{s.mesh.ingress_service_account} "
@@ -181,6 +194,198 @@ class ClusterReader(Protocol):
     def crd_names(self) -> set[str]: ...
 
     def exists(self, path: str) -> bool: ...
+
+    def get_json(self, path: str) -> Any:
+        """The object (or list) at ``path``; None when it does not exist."""
+        ...
+
+
+def node_group_problems(s: Settings, reader: ClusterReader) -> list[str]:
+    """Pure decision over the cluster's nodes: every pool the stack sizes has nodes carrying
+    its pool label in every configured zone, and the data pool's nodes carry the
+    ``dedicated=data:NoSchedule`` taint. On an existing cluster the node groups set both (the
+    program patches no node: components/cluster.py)."""
+    from components.common import POOL_LABEL, ZONE_LABEL, pool_toleration
+
+    nodes = (reader.get_json(f"/api/v1/nodes?labelSelector={POOL_LABEL}") or {}).get("items") or []
+    out: list[str] = []
+    for pool in s.cluster.pools:
+        if pool.nodes == 0:
+            continue
+        mine = [
+            n
+            for n in nodes
+            if ((n.get("metadata") or {}).get("labels") or {}).get(POOL_LABEL) == pool.name
+        ]
+        zones = {((n.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL) for n in mine}
+        lacking = [z for z in s.cluster.zones if z not in zones]
+        if lacking:
+            out.append(
+                f"missing nodes labelled {POOL_LABEL}={pool.name} in zone(s) {', '.join(lacking)} "
+                f"(needed by {PROJECT}:cluster.pools.{pool.name}): label the node group's nodes"
+            )
+        if pool.tainted:
+            tol = pool_toleration(pool.name)
+            untainted = sorted(
+                str((n.get("metadata") or {}).get("name"))
+                for n in mine
+                if not any(
+                    t.get("key") == tol["key"]
+                    and t.get("value") == tol["value"]
+                    and t.get("effect") == tol["effect"]
+                    for t in (n.get("spec") or {}).get("taints") or []
+                )
+            )
+            if untainted:
+                out.append(
+                    f"nodes of pool {pool.name} without the taint {tol['key']}={tol['value']}:"
+                    f"{tol['effect']} ({', '.join(untainted)}): other workloads would land on "
+                    "them; taint the node group"
+                )
+    return out
+
+
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+
+
+def default_storage_class_problems(reader: ClusterReader) -> list[str]:
+    """One line when no StorageClass is the default: the volumes' claims, which name none,
+    would stay Pending (recent EKS clusters ship without a default class)."""
+    items = (reader.get_json("/apis/storage.k8s.io/v1/storageclasses") or {}).get("items") or []
+    if any(
+        ((c.get("metadata") or {}).get("annotations") or {}).get(DEFAULT_CLASS) == "true"
+        for c in items
+    ):
+        return []
+    return [
+        f"missing a default StorageClass (needed by the PostgreSQL and Redis volumes, which "
+        f"name none): set {PROJECT}:data.storageClass, or mark a class with {DEFAULT_CLASS}"
+    ]
+
+
+# --------------------------------------------------------------------------- webhooks vs mTLS
+
+WEBHOOK_CONFIGS = (
+    "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+    "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+)
+PEER_AUTHENTICATIONS = "/apis/security.istio.io/v1/peerauthentications"
+SIDECAR_CONTAINER = "istio-proxy"
+EXCLUDE_INBOUND = "traffic.sidecar.istio.io/excludeInboundPorts"
+INCLUDE_INBOUND = "traffic.sidecar.istio.io/includeInboundPorts"
+
+
+def _port_set(value: str | None) -> set[int]:
+    return {int(p) for p in (value or "").split(",") if p.strip().isdigit()}
+
+
+def sidecar_captures(pod: Mapping[str, Any], port: int) -> bool:
+    """Pure: whether the pod's Istio sidecar intercepts inbound traffic to ``port`` (the
+    injector's includeInboundPorts, ``*`` by default, minus excludeInboundPorts)."""
+    spec = pod.get("spec") or {}
+    names = [c.get("name") for c in [*spec.get("containers", []), *spec.get("initContainers", [])]]
+    if SIDECAR_CONTAINER not in names:
+        return False
+    ann = (pod.get("metadata") or {}).get("annotations") or {}
+    if port in _port_set(ann.get(EXCLUDE_INBOUND)):
+        return False
+    include = str(ann.get(INCLUDE_INBOUND, "*")).strip()
+    return include == "*" or port in _port_set(include)
+
+
+def _selects(selector: Mapping[str, Any] | None, pod_labels: Mapping[str, str]) -> bool:
+    want = (selector or {}).get("matchLabels") or {}
+    return all(pod_labels.get(k) == v for k, v in want.items())
+
+
+def mtls_mode(
+    pod: Mapping[str, Any], port: int, peer_auths: list[Mapping[str, Any]], root_ns: str
+) -> str:
+    """Pure: the mTLS mode Istio applies to ``pod``'s inbound ``port``: a workload policy
+    (selector; its portLevelMtls first) over the namespace's (no selector) over the mesh's
+    (root namespace, no selector); PERMISSIVE when none (istio.io "PeerAuthentication")."""
+    md = pod.get("metadata") or {}
+    ns, pod_labels = md.get("namespace"), md.get("labels") or {}
+
+    def mode(pa: Mapping[str, Any], with_ports: bool) -> str | None:
+        spec = pa.get("spec") or {}
+        if with_ports:
+            port_mode = ((spec.get("portLevelMtls") or {}).get(str(port)) or {}).get("mode")
+            if port_mode and port_mode != "UNSET":
+                return str(port_mode)
+        m = (spec.get("mtls") or {}).get("mode")
+        return str(m) if m and m != "UNSET" else None
+
+    in_ns = [pa for pa in peer_auths if (pa.get("metadata") or {}).get("namespace") == ns]
+    workload = [pa for pa in in_ns if (pa.get("spec") or {}).get("selector")]
+    for pa in workload:
+        if _selects(pa["spec"]["selector"], pod_labels) and (m := mode(pa, True)):
+            return m
+    for scope in (
+        in_ns,
+        [pa for pa in peer_auths if (pa.get("metadata") or {}).get("namespace") == root_ns],
+    ):
+        for pa in scope:
+            if not (pa.get("spec") or {}).get("selector") and (m := mode(pa, False)):
+                return m
+    return "PERMISSIVE"
+
+
+def _target_port(svc: Mapping[str, Any], port: int, pod: Mapping[str, Any]) -> int | None:
+    for sp in (svc.get("spec") or {}).get("ports") or []:
+        if sp.get("port") == port:
+            tp = sp.get("targetPort", port)
+            if isinstance(tp, int):
+                return tp
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                for cp in c.get("ports") or []:
+                    if cp.get("name") == tp:
+                        return int(cp["containerPort"])
+    return None
+
+
+def webhook_problems(
+    reader: ClusterReader, root_ns: str, planned: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """One line per admission webhook whose Service lands on a pod port that an Istio sidecar
+    captures under STRICT mTLS: the API server calls webhooks without a mesh certificate, so
+    every call fails (istio/istio#52874, cloudnative-pg#1245). ``planned``: the
+    PeerAuthentications this stack is about to apply (a mesh-wide STRICT of ours counts)."""
+    pas = list(((reader.get_json(PEER_AUTHENTICATIONS) or {}).get("items")) or []) + list(planned)
+    out: list[str] = []
+    for path in WEBHOOK_CONFIGS:
+        for cfg in (reader.get_json(path) or {}).get("items") or []:
+            for wh in cfg.get("webhooks") or []:
+                ref = (wh.get("clientConfig") or {}).get("service")
+                if not ref:
+                    continue  # a URL webhook: outside the cluster's pods
+                ns, name, port = ref["namespace"], ref["name"], int(ref.get("port", 443))
+                svc = reader.get_json(f"/api/v1/namespaces/{ns}/services/{name}")
+                if not svc:
+                    continue
+                sel = ",".join(
+                    f"{k}={v}" for k, v in ((svc.get("spec") or {}).get("selector") or {}).items()
+                )
+                if not sel:
+                    continue
+                pods = (
+                    reader.get_json(f"/api/v1/namespaces/{ns}/pods?labelSelector={sel}") or {}
+                ).get("items") or []
+                for pod in pods:
+                    pod.setdefault("metadata", {}).setdefault("namespace", ns)
+                    tp = _target_port(svc, port, pod)
+                    if tp is None or not sidecar_captures(pod, tp):
+                        continue
+                    if mtls_mode(pod, tp, pas, root_ns) == "STRICT":
+                        out.append(
+                            f"webhook {cfg['metadata']['name']}/{wh.get('name')}: {ns}/{name}:{port} "
+                            f"lands on port {tp} of pod {pod['metadata'].get('name')}, which its "
+                            "Istio sidecar captures under STRICT mTLS and the API server (no mesh "
+                            f'certificate) cannot pass; set {EXCLUDE_INBOUND}: "{tp}" on those '
+                            f"pods, or run {ns} outside the mesh"
+                        )
+                        break
+    return out
 
 
 #: The apiserver's metadata-only view of a list (kubectl's server-side `get -o name` uses it).
@@ -255,6 +460,13 @@ class KubeApi:
         r.raise_for_status()
         return True
 
+    def get_json(self, path: str) -> Any:
+        r = self._get(path)
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return r.json()
+
 
 def _named(kubeconfig: Mapping[str, Any], section: str, name: Any) -> Mapping[str, Any]:
     for item in kubeconfig.get(section) or []:
@@ -290,6 +502,21 @@ def check(s: Settings, reader: ClusterReader, versions: Mapping[str, str] | None
     """Raise ``SettingsError`` naming everything the target cluster lacks."""
     reqs = requirements(s, versions if versions is not None else read_versions())
     problems = missing(reqs, reader.crd_names(), reader.exists)
+    if s.cluster.mode == "existing":
+        problems += node_group_problems(s, reader)
+    if s.cluster.mode == "existing" and not s.data.storage_class:
+        problems += default_storage_class_problems(reader)
+    if s.cluster.mode == "existing" and s.mesh.dataplane == "cni":
+        from components.mesh import peer_authentication_scopes
+
+        planned = [
+            {
+                "metadata": {"namespace": pa_ns, "name": "default"},
+                "spec": {"mtls": {"mode": "STRICT"}},
+            }
+            for _res, pa_ns in peer_authentication_scopes(s.mesh, s.namespaces)
+        ]
+        problems += webhook_problems(reader, s.mesh.root_namespace, planned)
     if problems:
         raise SettingsError(
             f"{PROJECT}:cluster: the target cluster is not ready for stack {s.stack!r}; "

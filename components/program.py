@@ -14,7 +14,7 @@ from components.app import (
     workload_name,
 )
 from components.cluster import Cluster, ClusterArgs
-from components.data import Data, DataArgs
+from components.data import PG_PODS, Data, DataArgs, vault_targets_cluster
 from components.mesh import (
     VIRTUAL_SERVICE_NAME,
     Mesh,
@@ -24,7 +24,7 @@ from components.mesh import (
 from components.monitoring import Monitoring, MonitoringArgs
 from components.passwords import PASSWORDS, AppSecrets, AppSecretsArgs, Passwords, PasswordsArgs
 from components.redis_rotation import RedisRotation, RedisRotationArgs, rotator_image
-from components.settings import SERVICES, Settings
+from components.settings import SERVICES, RolloutSettings, Settings
 from components.vault import Vault, VaultArgs
 from components.vault_spec import injector_annotations
 from rollout import phases
@@ -46,6 +46,15 @@ class Stack:
     mesh: Mesh
     app: App
     monitoring: Monitoring
+
+
+def traffic_moves_first(r: RolloutSettings) -> bool:
+    """Pure: whether this ``up`` lowers the canary's weight from the stack's last phase, so
+    the VirtualService must change before the green api's replicas (see ``run``)."""
+    if r.previous_phase is None:
+        return False
+    before = phases.weights_for(r.previous_phase, r.phase_weights).canary
+    return r.weights.canary < before
 
 
 def run(s: Settings) -> Stack:
@@ -71,6 +80,28 @@ def run(s: Settings) -> Stack:
             lengths={name: length for name, (_path, _key, length) in PASSWORDS.items()},
         ),
     )
+    vault_in_cluster = s.vault.enabled and vault_targets_cluster(s.vault, ns.data)
+    data = Data(
+        "data",
+        DataArgs(
+            data=s.data,
+            namespace=ns.data,
+            redis_password=passwords.passwords["redis-password"],
+            database=s.vault.db_name,
+            owner=s.vault.db_static_user,
+            redis_app_user=s.vault.redis_static_user if s.vault.enabled else None,
+            # Vault logs in to the Cluster as a CNPG managed role (CNPG 1.27 leaves postgres
+            # without a password), and its database mount waits for the Cluster to be Ready
+            vault_user=s.vault.db_admin_user if vault_in_cluster else None,
+            vault_password=(
+                s.vault.db_admin_password.reveal()
+                if vault_in_cluster and s.vault.db_admin_password
+                else None
+            ),
+            wait_ready=vault_in_cluster,
+            depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes, *cluster.nodes],
+        ),
+    )
     vault: Vault | None = None
     app_secrets: AppSecrets | None = None
     if s.vault.enabled:
@@ -82,6 +113,8 @@ def run(s: Settings) -> Stack:
                 data_namespace=ns.data,
                 passwords=passwords.passwords,
                 depends_on=[cluster.namespaces[ns.app]],
+                # the connection is verified on create: the Cluster must exist (and be Ready)
+                database_depends_on=[data.postgres],
             ),
         )
     else:
@@ -93,18 +126,6 @@ def run(s: Settings) -> Stack:
                 depends_on=[cluster.namespaces[ns.app]],
             ),
         )
-    data = Data(
-        "data",
-        DataArgs(
-            data=s.data,
-            namespace=ns.data,
-            redis_password=passwords.passwords["redis-password"],
-            database=s.vault.db_name,
-            owner=s.vault.db_static_user,
-            redis_app_user=s.vault.redis_static_user if s.vault.enabled else None,
-            depends_on=[cluster.namespaces[ns.data], *cluster.priority_classes, *cluster.nodes],
-        ),
-    )
     rotation: RedisRotation | None = None
     if vault is not None:
         # with Vault, the Redis application password is rotated by the rotator, not Vault
@@ -120,48 +141,58 @@ def run(s: Settings) -> Stack:
                 depends_on=[data],
             ),
         )
-    app = App(
-        "app",
-        AppArgs(
-            app=s.app,
-            phase=s.rollout.phase,
-            phase_weights=s.rollout.phase_weights,
-            zones=len(s.cluster.zones),
-            namespace=ns.app,
-            data_namespace=ns.data,
-            vault_address=s.vault.address,
-            # with Vault, pods get their secrets from the Vault Agent, never from a Secret
-            pod_annotations=(
-                {svc: injector_annotations(s.vault, svc) for svc in SERVICES}
-                if s.vault.enabled
-                else None
-            ),
-            depends_on=[
-                cluster.namespaces[ns.app],
-                *cluster.quotas,
-                *cluster.priority_classes,
-                *cluster.nodes,  # every zone registered before pods are spread over them
-            ],
+    app_args = AppArgs(
+        app=s.app,
+        phase=s.rollout.phase,
+        phase_weights=s.rollout.phase_weights,
+        namespace=ns.app,
+        data_namespace=ns.data,
+        vault_address=s.vault.address,
+        # with Vault, pods get their secrets from the Vault Agent, never from a Secret
+        pod_annotations=(
+            {svc: injector_annotations(s.vault, svc) for svc in SERVICES}
+            if s.vault.enabled
+            else None
         ),
+        depends_on=[
+            cluster.namespaces[ns.app],
+            *cluster.quotas,
+            *cluster.priority_classes,
+            *cluster.nodes,  # every zone registered before pods are spread over them
+        ],
     )
-    mesh = Mesh(
-        "mesh",
-        MeshArgs(
-            mesh=s.mesh,
-            namespaces=ns,
-            weights=weights,
-            clients=s.data.clients,
-            depends_on=namespaces,
-            # green api Ready at its new size before its weight rises
-            traffic_depends_on=[app.deployments[workload_name(TRAFFIC_SPLIT_SERVICE, "canary")]],
-        ),
+    mesh_args = MeshArgs(
+        mesh=s.mesh,
+        namespaces=ns,
+        weights=weights,
+        clients=s.data.clients,
+        depends_on=namespaces,
     )
+    green_api = workload_name(TRAFFIC_SPLIT_SERVICE, "canary")
+    # The engine applies an update only after the updates it depends on (and, for a
+    # Deployment, after it is Ready), so the direction of this one dependency orders a step:
+    if traffic_moves_first(s.rollout):
+        # the canary's weight goes down (a rollback by plain `up`): the VirtualService moves
+        # first, then green shrinks; the other way round green's pods would be gone while
+        # the live VirtualService still sends them their share (503s)
+        mesh = Mesh("mesh", mesh_args)
+        app_args.scale_depends_on = [mesh.virtual_service]
+        app = App("app", app_args)
+    else:
+        # the weight goes up (or stays): green is Ready at its new size before it gets it
+        app = App("app", app_args)
+        mesh_args.traffic_depends_on = [app.deployments[green_api]]
+        mesh = Mesh("mesh", mesh_args)
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
             monitoring=s.monitoring,
             app_namespace=ns.app,
             namespace=ns.monitoring,
+            data_namespace=ns.data,
+            pg_pods=PG_PODS,
+            vault_address=s.vault.address if s.vault.enabled else None,
+            mesh_root_namespace=s.mesh.root_namespace,
             depends_on=namespaces,
         ),
     )

@@ -163,8 +163,6 @@ class PoolSettings:
     """Node count (spread round-robin over the zones)."""
     tainted: bool
     """Whether nodes carry the ``dedicated=<pool>:NoSchedule`` taint."""
-    existing_nodes: tuple[str, ...] = ()
-    """Node names to label/taint in ``existing`` mode."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +170,8 @@ class ClusterSettings:
     """``claude-enhancer:cluster``."""
 
     mode: str
-    """kwok (declare fake Node objects) or existing (label/taint real nodes)."""
+    """kwok (declare fake Node objects) or existing (real nodes: their node groups set the
+    pool labels and taints; the preflight checks them)."""
     zones: tuple[str, ...]
     """Availability zones (topology.kubernetes.io/zone values)."""
     node_cpu: int
@@ -325,6 +324,9 @@ class DataSettings:
     postgres: PostgresSettings
     redis: RedisSettings
     clients: DataClients = field(default_factory=DataClients)
+    storage_class: str | None = None
+    """StorageClass of the PostgreSQL and Redis volumes; None: the cluster's default (recent
+    EKS clusters have none, so existing clusters name one; the preflight checks it exists)."""
 
 
 @dataclass(frozen=True)
@@ -397,6 +399,10 @@ class MeshSettings:
     """secret (certificate + key from secret config) | selfSigned (generated, local only)."""
     tls_certificate: Secret | None = None
     tls_private_key: Secret | None = None
+    mesh_wide_mtls: bool = False
+    """STRICT mTLS for the whole mesh (a PeerAuthentication in the root namespace) instead of
+    one per namespace of ours: only for a mesh the stack owns, since on a shared mesh it
+    changes every tenant, their webhooks included."""
 
 
 @dataclass(frozen=True)
@@ -571,6 +577,11 @@ def _rollout(raw: Mapping[str, Any], previous: int | None) -> RolloutSettings:
 
 
 _DEFAULT_POOLS = {"system": 3, "app": 9, "data": 3}
+#: roles CloudNativePG reserves for itself: it refuses to manage them and, with superuser access
+#: off (its default), ``postgres`` has no password (docs/src/declarative_role_management.md).
+PG_RESERVED_ROLES = ("postgres", "streaming_replica", "cnpg_pooler_pgbouncer")
+#: registries only the local platform serves (platform/local.sh).
+LOCAL_REGISTRIES = ("registry.local",)
 
 
 def _cluster(raw: Mapping[str, Any]) -> ClusterSettings:
@@ -586,25 +597,17 @@ def _cluster(raw: Mapping[str, Any]) -> ClusterSettings:
     node_cpu = o.get_int("nodeCpu", 16, lo=1)
     node_mem = o.get_int("nodeMemoryGi", 64, lo=1)
     pools_o = o.get_obj("pools", dict(_DEFAULT_POOLS))
-    existing_o = o.get_obj("existingNodes", {})
+    if "existingNodes" in o.data:
+        raise SettingsError(
+            f"{o._k('existingNodes')}: no longer used: on an existing cluster the node groups own "
+            "the nodes' pool labels and taints, which the preflight checks (docs/real-cluster.md, "
+            "'Node groups'); remove it"
+        )
     pools: list[PoolSettings] = []
     for name in POOLS:
         n = pools_o.get_int(name, _DEFAULT_POOLS[name], lo=0)
-        names: tuple[str, ...] = ()
-        if mode == "existing":
-            lst = existing_o.get_list(name, [])
-            if not all(isinstance(x, str) and x for x in lst):
-                raise SettingsError(f"{existing_o._k(name)}: must be a list of node names")
-            names = tuple(lst)
-            if len(names) != n:
-                raise SettingsError(
-                    f"{existing_o._k(name)}: lists {len(names)} nodes but {pools_o._k(name)} is {n}"
-                )
-        elif name in existing_o.data:
-            existing_o.used.add(name)
-        pools.append(PoolSettings(name, n, tainted=(name == "data"), existing_nodes=names))
+        pools.append(PoolSettings(name, n, tainted=(name == "data")))
     pools_o.done()
-    existing_o.done()
     preflight = o.get_bool("preflight", True)
     o.done()
     if pools[1].nodes < 1:
@@ -775,6 +778,9 @@ def _data(raw: Mapping[str, Any], env: Mapping[str, str]) -> DataSettings:
         vault=_peer(c, "vault", d.vault),
     )
     c.done()
+    storage_class = (
+        o.get_str("storageClass", pattern=_NAME_RE) if "storageClass" in o.data else None
+    )
     o.done()
     if creds == "secret":
         what = f"S3 credentials for {p._k('backupDestination')}"
@@ -787,7 +793,7 @@ def _data(raw: Mapping[str, Any], env: Mapping[str, str]) -> DataSettings:
                 ),
             }
         )
-    return DataSettings(pg, rd, clients)
+    return DataSettings(pg, rd, clients, storage_class)
 
 
 def _peer(o: _Obj, name: str, default: Peer) -> Peer:
@@ -881,7 +887,7 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
         db_host=db.get_str("host"),
         db_port=db.get_int("port", 5432, lo=1, hi=65535),
         db_name=db.get_str("database", "claude_enhancer"),
-        db_admin_user=db.get_str("adminUser", "postgres"),
+        db_admin_user=db.get_str("adminUser", "vault"),
         db_admin_password=None,
         db_sslmode=db.get_str("sslmode", "disable"),
         db_static_user=db.get_str("staticUser", "ce_app"),
@@ -912,6 +918,11 @@ def _vault(raw: Mapping[str, Any], env: Mapping[str, str]) -> VaultSettings:
         raise SettingsError(
             f"{rd._k('rotationPeriodSeconds')}: must be >= rotationGraceSeconds + "
             f"{ROTATOR_INTERVAL_SECONDS} (the rotator's schedule)"
+        )
+    if vs.db_admin_user in PG_RESERVED_ROLES:
+        raise SettingsError(
+            f"{db._k('adminUser')}: {vs.db_admin_user!r} is reserved by CloudNativePG (no "
+            "password by default, never a managed role); use a role of its own, e.g. 'vault'"
         )
     db.done()
     rd.done()
@@ -969,6 +980,7 @@ def _mesh(raw: Mapping[str, Any], env: Mapping[str, str]) -> MeshSettings:
         ),
         dataplane=dataplane,
         tls_source=tls_source,
+        mesh_wide_mtls=o.get_bool("meshWideMtls", False),
     )
     o.done()
     if tls_source == "secret":
@@ -1083,6 +1095,12 @@ def load_settings(
         passwords=_passwords(raw),
         namespaces=_namespaces(raw),
     )
+    if cl.mode == "existing" and app.registry.split("/", 1)[0] in LOCAL_REGISTRIES:
+        raise SettingsError(
+            f"{PROJECT}:app.registry: {app.registry!r} is the local platform's registry, which "
+            "a real cluster's nodes cannot pull from; set the release registry (images pinned "
+            f"by digest: {PROJECT}:app.services.<service>.digests.<version>)"
+        )
     report = _check_capacity(cl, app)
     return Settings(**{**s.__dict__, "capacity": report})
 

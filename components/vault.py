@@ -71,6 +71,9 @@ class VaultArgs:
     """Generated passwords (components.passwords.Passwords), stored in KV v2."""
     depends_on: list[pulumi.Resource] | None = None
     """The app namespace (the reviewer ServiceAccount lives there)."""
+    database_depends_on: list[pulumi.Resource] | None = None
+    """What the database mount's connection needs first (the CNPG Cluster): the mount verifies
+    its connection when created, so on a first ``up`` it must not race the Cluster."""
 
 
 def _reveal(s: Secret | None, what: str) -> str:
@@ -187,10 +190,11 @@ class Vault(pulumi.ComponentResource):
         self.resources = {}
         for obj in vault_objects(v, inputs):
             deps = [self.resources[d] for d in obj.depends_on]
+            deps_k8s: list[pulumi.Resource] = []
             if obj.kind == K8S_AUTH_CONFIG:
-                deps_k8s: list[pulumi.Resource] = [self.reviewer_token, self.reviewer_binding]
-            else:
-                deps_k8s = []
+                deps_k8s = [self.reviewer_token, self.reviewer_binding]
+            elif obj.kind == DB_MOUNT_KIND:
+                deps_k8s = list(args.database_depends_on or [])
             o = pulumi.ResourceOptions(parent=self, depends_on=[*deps, *deps_k8s])
             if provider is None:
                 self.resources[obj.name] = vault_hvac.register(obj, v.address, token, o)

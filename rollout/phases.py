@@ -177,16 +177,22 @@ def check_transition(previous: int | None, new: int, allow_skip: bool = False) -
 FULL_GREEN_FROM_PHASE = 3
 
 
+#: the fewest green api pods while the canary serves: its PodDisruptionBudget allows one
+#: disruption, so with a single pod one node drain takes the canary (and its sticky users) down.
+MIN_CANARY_REPLICAS = 2
+
+
 def canary_replicas(
     phase: int,
     full_replicas: int,
     phase_weights: tuple[int, ...] = PHASE_WEIGHTS,
-    min_replicas: int = 1,
+    min_replicas: int = MIN_CANARY_REPLICAS,
 ) -> int:
     """Replicas for the canary (green) track at ``phase`` under ``phase_weights``.
 
     0 at phase 0, full size from phase 3 (blue/green prep) on, otherwise
-    proportional to the configured traffic weight but never below ``min_replicas``.
+    proportional to the configured traffic weight but never below ``min_replicas``
+    (nor above full size).
     """
     validate_phase(phase)
     if full_replicas < 0:
@@ -196,7 +202,7 @@ def canary_replicas(
     if phase >= FULL_GREEN_FROM_PHASE:
         return full_replicas
     share = -(-full_replicas * weights_for(phase, phase_weights).canary // 100)  # ceil
-    return max(min_replicas, min(full_replicas, share))
+    return min(full_replicas, max(min_replicas, share))
 
 
 @dataclass(frozen=True)

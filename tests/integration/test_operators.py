@@ -206,7 +206,9 @@ def test_prometheus_operator_runs_the_programs_prometheus_and_alertmanager(
 
     # the operator generated Prometheus' config from the program's ServiceMonitor and rules
     config = _secret_gz(env, f"prometheus-{prom.NAME}", "prometheus.yaml.gz")
-    assert "job_name: serviceMonitor/claude-enhancer/claude-enhancer/0" in config
+    # (issue 23: the app through Istio's merged metrics, a PodMonitor, not a ServiceMonitor)
+    assert "job_name: podMonitor/claude-enhancer/istio-merged-metrics/0" in config
+    assert "job_name: podMonitor/claude-enhancer-data/cnpg-metrics/0" in config
     rules = kubectl_json(
         env, "get", "configmap", "-n", MON_NS, f"prometheus-{prom.NAME}-rulefiles-0"
     )

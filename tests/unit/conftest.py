@@ -14,6 +14,7 @@ from typing import Any
 import dill
 import pulumi
 import pytest
+from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
@@ -49,6 +50,8 @@ class Capture(pulumi.runtime.Mocks):
     """Mocks that record every registered resource."""
 
     resources: dict[str, Registered] = field(default_factory=dict)
+    dependencies: dict[str, set[str]] = field(default_factory=dict)
+    """``type::name`` -> the ``type::name`` of every resource it depends on."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         key = f"{args.typ}::{args.name}"
@@ -92,11 +95,39 @@ class Capture(pulumi.runtime.Mocks):
         return self.resources[f"{typ}::{name}"]
 
 
+class _DependencyMonitor(MockMonitor):
+    """The mock monitor, also recording each resource's dependencies (``depends_on`` and
+    the resources its inputs come from) as ``type::name`` keys: MockResourceArgs drops them."""
+
+    def __init__(self, cap: Capture) -> None:
+        super().__init__(cap)
+        self.cap = cap
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        self.cap.dependencies[f"{request.type}::{request.name}"] = {
+            _type_and_name(urn) for urn in request.dependencies
+        }
+        return response
+
+
+def _type_and_name(urn: str) -> str:
+    # urn:pulumi:<stack>::<project>::<parent types$>type::name
+    qualified, name = urn.split("::")[-2:]
+    return f"{qualified.rsplit('$', 1)[-1]}::{name}"
+
+
 def run_mocked(fn: Callable[[], Any], cap: Capture | None = None) -> Capture:
     """Run ``fn`` under fresh Pulumi mocks (recording into ``cap``) and wait for all
     registrations."""
     cap = Capture() if cap is None else cap
-    pulumi.runtime.set_mocks(cap, project="claude-enhancer", stack="test", preview=False)
+    pulumi.runtime.set_mocks(
+        cap,
+        project="claude-enhancer",
+        stack="test",
+        preview=False,
+        monitor=_DependencyMonitor(cap),
+    )
     pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
     pulumi.runtime.settings.SETTINGS.outputs.clear()
     _sync_await(run_pulumi_func(fn))

@@ -24,7 +24,8 @@ def _green_api_replicas(weights: list[int], phase: int) -> int:
 
 
 def test_green_api_scales_with_configured_weights() -> None:
-    # 50 % of the traffic at phase 1 on 4 replicas needs 2 green pods (5 % would need 1)
-    assert _green_api_replicas([0, 50, 60, 80, 100], 1) == 2
-    # the built-in table still gives 1 pod at 5 %
-    assert _green_api_replicas([0, 5, 20, 50, 100], 1) == 1
+    # 60 % of the traffic at phase 1 on 4 replicas needs 3 green pods (5 % would need 1)
+    # (issue 23: was 50 % -> 2; the canary's floor is now 2 pods, which 50 % no longer tells apart)
+    assert _green_api_replicas([0, 60, 70, 80, 100], 1) == 3
+    # the built-in table gives the 2-pod floor at 5 % (issue 23 defect 10; was 1)
+    assert _green_api_replicas([0, 5, 20, 50, 100], 1) == 2

@@ -29,10 +29,16 @@ from tests.unit.test_data import b64
 
 
 def test_service_monitor_15s() -> None:
-    (sm,) = program_capture().crs("ServiceMonitor")
-    assert sm.inputs["spec"]["endpoints"][0]["interval"] == "15s"
-    assert sm.inputs["spec"]["endpoints"][0]["path"] == "/metrics"
-    assert sm.inputs["spec"]["jobLabel"] == "app.kubernetes.io/part-of"
+    # issue 23: the app is scraped through Istio's merged metrics (a PodMonitor on the agent's
+    # /stats/prometheus), not by a ServiceMonitor on /metrics through the sidecars
+    (pm,) = [
+        r
+        for r in program_capture().crs("PodMonitor")
+        if r.inputs["metadata"]["namespace"] == "claude-enhancer"
+    ]
+    assert pm.inputs["spec"]["podMetricsEndpoints"][0]["interval"] == "15s"
+    assert pm.inputs["spec"]["podMetricsEndpoints"][0]["path"] == "/stats/prometheus"
+    assert pm.inputs["spec"]["jobLabel"] == "app.kubernetes.io/part-of"
 
 
 def test_prometheus_rule_is_the_promtool_files() -> None:

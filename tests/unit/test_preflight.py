@@ -73,6 +73,8 @@ def test_existing_cluster_needs_the_declared_dataplane_and_operator_identities()
         "/api/v1/namespaces/cnpg-system/serviceaccounts/cnpg-manager",
         "/api/v1/namespaces/redis-operator-system/serviceaccounts/redis-operator",
         "/api/v1/namespaces/istio-system/serviceaccounts/istio-ingressgateway-service-account",
+        # issue 23: prod names its StorageClass (data.storageClass), which must exist
+        "/apis/storage.k8s.io/v1/storageclasses/gp3",
     }
     reqs = P.requirements(s, VERSIONS)
     assert P.missing(reqs, ALL_CRDS, present.__contains__) == []

@@ -36,10 +36,17 @@ def _ns_values(selector: dict[str, Any]) -> list[str]:
 def test_prometheus_selects_the_programs_service_monitor_and_rules(stack: str) -> None:
     cap = program_capture(stack)
     spec = _cr(cap, "Prometheus").inputs["spec"]
-    (sm,) = cap.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor")
+    # issue 23: every scrape object (ServiceMonitors, PodMonitors, ScrapeConfigs), not one
     (rule,) = cap.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
-    assert _selects(spec["serviceMonitorSelector"], sm.inputs["metadata"]["labels"])
-    assert sm.inputs["metadata"]["namespace"] in _ns_values(spec["serviceMonitorNamespaceSelector"])
+    scrape = [r for kind in ("ServiceMonitor", "PodMonitor", "ScrapeConfig") for r in cap.crs(kind)]
+    assert {r.inputs["kind"] for r in scrape} >= {"ServiceMonitor", "PodMonitor"}
+    for sm in scrape:
+        field = {"ServiceMonitor": "serviceMonitor", "PodMonitor": "podMonitor"}.get(
+            sm.inputs["kind"], "scrapeConfig"
+        )
+        assert _selects(spec[f"{field}Selector"], sm.inputs["metadata"]["labels"])
+        ns = sm.inputs["metadata"]["namespace"]
+        assert ns in _ns_values(spec[f"{field}NamespaceSelector"])
     assert _selects(spec["ruleSelector"], rule.inputs["metadata"]["labels"])
     assert rule.inputs["metadata"]["namespace"] in _ns_values(spec["ruleNamespaceSelector"])
     # only the program's own namespaces: another team's rules never land in this Prometheus

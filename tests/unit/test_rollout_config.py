@@ -66,7 +66,7 @@ def test_errors_name_the_key(raw: dict[str, object], msg: str) -> None:
 def test_step_uses_configured_weights() -> None:
     c = config.parse({"phase": 1, "phaseWeights": [0, 50, 60, 80, 100]})
     assert c.step(4) == phases.Step(1, phases.Weights(50, 50), 2)
-    assert config.parse({"phase": 1}).step(4).canary_replicas == 1
+    assert config.parse({"phase": 1}).step(4).canary_replicas == 2  # issue 23: floor 2 (was 1)
 
 
 def _imports(path: Path) -> set[str]:

@@ -41,8 +41,10 @@ def test_skipped_phase_is_refused_unless_overridden() -> None:
 
 
 def test_canary_replicas() -> None:
-    assert [r.canary_replicas(p, 10) for p in range(5)] == [0, 1, 2, 10, 10]
-    assert r.canary_replicas(2, 3) == 1
+    # issue 23 defect 10: never fewer than 2 serving canary pods (was [0, 1, 2, 10, 10], 1)
+    assert [r.canary_replicas(p, 10) for p in range(5)] == [0, 2, 2, 10, 10]
+    assert r.canary_replicas(2, 3) == 2
+    assert r.canary_replicas(1, 1) == 1  # never above full size
     with pytest.raises(r.RolloutError, match="replicas must be >= 0"):
         r.canary_replicas(1, -1)
 

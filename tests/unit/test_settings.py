@@ -250,11 +250,10 @@ def test_cluster_mode_unknown(local_raw: dict[str, Any]) -> None:
 
 
 def test_existing_mode_needs_node_names(local_raw: dict[str, Any]) -> None:
-    msg = err(set_obj(local_raw, "cluster", "mode", "existing"))
-    assert (
-        msg
-        == "claude-enhancer:cluster.existingNodes.system: lists 0 nodes but claude-enhancer:cluster.pools.system is 3"
-    )
+    # issue 23 defect 4: node names are no longer configured (the node groups own the nodes);
+    # the old key is refused with the way out (was: "existingNodes.system: lists 0 nodes ...")
+    raw = set_obj(local_raw, "cluster", "existingNodes", {"system": ["n1"]})
+    assert err(raw).startswith("claude-enhancer:cluster.existingNodes: no longer used")
 
 
 def test_version_must_be_string(local_raw: dict[str, Any]) -> None:
