@@ -157,16 +157,12 @@ needs() { local p; for p in "${PARTS[@]}"; do [ "$p" = "$1" ] && return 0; done;
 
 ensure_binaries() {
   local missing=0 f
-  local -a files=("$K8S_BIN/kube-apiserver" "$K8S_BIN/kube-controller-manager" "$K8S_BIN/kube-scheduler"
-                  "$KUBECTL" "$ETCD_BIN/etcd" "$KWOK_DIR/bin/kwok" "$KWOK_DIR/stages.yaml"
-                  "$CRD_DIR/.stamp" "$PG_BIN/pg_ctl")
-  needs vault && files+=("$VAULT_BIN/vault")
-  needs cnpg && files+=("$CNPG_BIN/cnpg-manager")
-  needs redisop && files+=("$REDISOP_BIN/redis-operator")
-  needs promop && files+=("$PROMOP_BIN/prometheus-operator")
-  needs istiod && files+=("$ISTIOD_DIR/bin/pilot-discovery" "$ISTIOD_DIR/render/mutatingwebhook.json")
-  needs redis && files+=("$REDIS_BIN/redis-server" "$REDIS_BIN/redis-cli")
-  needs telemetry && files+=(/usr/bin/prometheus)
+  # the executables each part installs (build.sh --provides, one home for that list), plus the
+  # data files the platform reads from its parts
+  local -a files
+  mapfile -t files < <("$here/build.sh" --provides "${PARTS[@]}")
+  files+=("$KWOK_DIR/stages.yaml" "$CRD_DIR/.stamp")
+  needs istiod && files+=("$ISTIOD_DIR/render/mutatingwebhook.json")
   for f in "${files[@]}"; do
     [ -e "$f" ] || { log "missing $f"; missing=1; }
   done
