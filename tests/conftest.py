@@ -78,12 +78,13 @@ def _source(path: Path) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        for lane in sorted(_lanes(item)):
+        lanes = _lanes(item)
+        for lane in sorted(lanes):
             item.add_marker(getattr(pytest.mark, lane))
         # pytest-xdist (--dist loadgroup): a module stays on one worker, so its module-scoped
         # fixtures and caches (a Prometheus stack, the 27 mock-run programs) are built once; the
         # platform's tests all share one worker
-        group = "platform" if "platform" in _lanes(item) else str(item.fspath)
+        group = "platform" if "platform" in lanes else str(item.fspath)
         item.add_marker(pytest.mark.xdist_group(group))
 
 
