@@ -98,3 +98,18 @@ def test_ports_kept_out_of_the_sidecar_are_not_open_to_a_whole_namespace(stack: 
             assert not opened or all(
                 peer.get("podSelector") or "namespaceSelector" in peer for peer in r["from"]
             ), f"{ns}/{name}: a peer admitting every pod of its namespace on {opened}"
+
+
+def test_ambient_pods_reach_their_peers_hbone_port_both_ways() -> None:
+    """Under ambient, ztunnel carries every flow as HBONE to 15008 of the destination pod, so
+    the flow table's app ports never appear on the wire: the app namespace's pods must be let
+    out to the data namespace's 15008 (before the table only same-namespace egress was open)."""
+    s = settings_for("prod")
+    nps = cluster.network_policies(s.namespaces, s.mesh.root_namespace, s.data, "ambient")
+    (hbone,) = [spec for name, spec in nps[s.namespaces.app] if name == "allow-hbone"]
+    data_peer = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": s.namespaces.data}}
+    }
+    port = [{"protocol": "TCP", "port": 15008}]
+    assert any(data_peer in r["to"] and r["ports"] == port for r in hbone.get("egress", []))
+    assert any(data_peer in r["from"] and r["ports"] == port for r in hbone["ingress"])
