@@ -8,27 +8,16 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import capacity, prometheus
+from components import capacity, flows, prometheus
 from components.common import POOL_LABEL, ZONE_LABEL, child, meta, no_default_token
-from components.data import (
-    CNPG_METRICS_PORT,
-    CNPG_STATUS_PORT,
-    HBONE_PORT,
-    PG_PODS,
-    PG_PORT,
-    REDIS_BUS_PORT,
-    REDIS_EXPORTER_ENABLED,
-    REDIS_EXPORTER_PORT,
-    REDIS_PODS,
-    REDIS_PORT,
-    data_containers,
-)
+from components.data import HBONE_PORT, PG_PODS, data_containers
 from components.redis_rotation import ROTATOR_PODS
 from components.settings import (
     AppSettings,
     ClusterSettings,
     DataSettings,
     Namespaces,
+    Peer,
     ResourceSettings,
 )
 
@@ -147,15 +136,77 @@ def _ports(*ports: int) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": p} for p in ports]
 
 
+def _peer(ns: str, pods: dict[str, str] | None, home: str) -> dict[str, Any]:
+    """A NetworkPolicy peer: ``pods`` (None: every pod) of namespace ``ns``, seen from ``home``."""
+    pod_sel = {"podSelector": {"matchLabels": dict(pods)} if pods else {}}
+    if ns == home:
+        return pod_sel
+    return {**_ns_sel(ns), **(pod_sel if pods else {})}
+
+
+def _flow_ports(f: flows.Flow) -> list[dict[str, Any]]:
+    udp = [{"protocol": "UDP", "port": p} for p in f.ports] if f.udp else []
+    return _ports(*f.ports) + udp
+
+
+def flow_policies(
+    ns: Namespaces, table: list[flows.Flow]
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Pure: the flow table as NetworkPolicies: per row an ingress policy at its destination,
+    and per source of the program's own an egress policy listing every row it is a source of.
+    Nothing else inside the cluster is open, within a namespace either: a port kept out of the
+    sidecar is reachable by its row's sources only."""
+    out: dict[str, list[tuple[str, dict[str, Any]]]] = {n: [] for n in ns.all()}
+    egress: dict[str, tuple[flows.Source, list[dict[str, Any]]]] = {}
+    for f in table:
+        out[f.namespace].append(
+            (
+                f.name,
+                {
+                    "podSelector": {"matchLabels": dict(f.pods)} if f.pods else {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [
+                                _peer(s.peer.namespace, s.pods, f.namespace) for s in f.sources
+                            ],
+                            "ports": _flow_ports(f),
+                        }
+                    ],
+                },
+            )
+        )
+        for s in f.sources:
+            if s.pods and s.peer.namespace in out:
+                egress.setdefault(s.name, (s, []))[1].append(
+                    {"to": [_peer(f.namespace, f.pods, s.peer.namespace)], "ports": _flow_ports(f)}
+                )
+    for s, rules in egress.values():
+        out[s.peer.namespace].append(
+            (
+                f"allow-{s.name}-egress-in-cluster",
+                {
+                    "podSelector": {"matchLabels": dict(s.pods or {})},
+                    "policyTypes": ["Egress"],
+                    "egress": rules,
+                },
+            )
+        )
+    return out
+
+
 def network_policies(
     ns: Namespaces,
     mesh_root: str,
     data: DataSettings,
     dataplane: str = "cni",
 ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    """Pure: per namespace, (name, spec) of the default deny + explicit allows."""
+    """Pure: per namespace, (name, spec) of the default deny, the flow table's policies
+    (components/flows.py, shared with the AuthorizationPolicies) and the egress to what runs
+    outside the program's pods (DNS, istiod, the API server, Vault, backups, scrape targets)."""
     cl = data.clients
-    exporter = [REDIS_EXPORTER_PORT] if REDIS_EXPORTER_ENABLED else []
+    # NetworkPolicies select namespaces and pods, never service accounts
+    table = flows.flow_table(ns, cl, Peer(mesh_root, ""))
     dns = {
         "podSelector": {},
         "policyTypes": ["Egress"],
@@ -171,64 +222,33 @@ def network_policies(
         "policyTypes": ["Egress"],
         "egress": [{"to": [_ns_sel(mesh_root)], "ports": _ports(15012, 15017)}],
     }
-    same_ns = {
-        "podSelector": {},
-        "policyTypes": ["Ingress", "Egress"],
-        "ingress": [{"from": [{"podSelector": {}}]}],
-        "egress": [{"to": [{"podSelector": {}}]}],
-    }
     deny = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     common: list[tuple[str, dict[str, Any]]] = [
         ("default-deny", deny),
         ("allow-dns", dns),
         ("allow-istiod", istiod),
-        ("allow-same-namespace", same_ns),
     ]
     if dataplane == "ambient":
+        # ztunnel carries every mesh flow as HBONE to 15008 of the destination pod
         peers = [ns.app, ns.data, ns.monitoring, mesh_root]
         peers += [cl.cnpg_operator.namespace, cl.redis_operator.namespace, cl.vault.namespace]
+        hbone = [_ns_sel(p) for p in dict.fromkeys(peers)]
         common = common + [
             (
                 "allow-hbone",
                 {
                     "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [
-                        {
-                            "from": [_ns_sel(p) for p in dict.fromkeys(peers)],
-                            "ports": _ports(HBONE_PORT),
-                        }
-                    ],
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [{"from": hbone, "ports": _ports(HBONE_PORT)}],
+                    "egress": [{"to": hbone, "ports": _ports(HBONE_PORT)}],
                 },
             )
         ]
+    derived = flow_policies(ns, table)
     return {
         ns.app: common
+        + derived[ns.app]
         + [
-            (
-                "allow-ingress-gateway",
-                {
-                    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "api"}},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [_ns_sel(mesh_root)], "ports": _ports(8080)}],
-                },
-            ),
-            (
-                "allow-prometheus-scrape",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [_ns_sel(ns.monitoring)], "ports": _ports(8080, 15020)}],
-                },
-            ),
-            (
-                "allow-egress-data",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Egress"],
-                    "egress": [{"to": [_ns_sel(ns.data)], "ports": _ports(5432, 6379)}],
-                },
-            ),
             (
                 "allow-egress-vault",
                 {
@@ -239,88 +259,11 @@ def network_policies(
             ),
         ],
         ns.data: common
+        + derived[ns.data]
         + [
-            (
-                "allow-from-app",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [_ns_sel(ns.app)], "ports": _ports(PG_PORT, REDIS_PORT)}],
-                },
-            ),
-            (
-                "allow-prometheus-scrape",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [
-                        {
-                            "from": [_ns_sel(ns.monitoring)],
-                            "ports": _ports(CNPG_METRICS_PORT, *exporter, 15020),
-                        }
-                    ],
-                },
-            ),
             (
                 "allow-backup-egress",
                 {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": _ports(443)}]},
-            ),
-            (
-                # the operator reconciles through the instance manager (8000) and connects
-                # to PostgreSQL itself (upstream docs/samples/networkpolicy-example.yaml)
-                "allow-cnpg-operator",
-                {
-                    "podSelector": {"matchLabels": PG_PODS},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [
-                        {
-                            "from": [_ns_sel(cl.cnpg_operator.namespace)],
-                            "ports": _ports(CNPG_STATUS_PORT, PG_PORT),
-                        }
-                    ],
-                },
-            ),
-            (
-                # the Redis cluster bus bypasses the sidecars (data.REDIS_SIDECAR_ANNOTATIONS):
-                # this is its only guard, Redis nodes to Redis nodes
-                "allow-redis-bus",
-                {
-                    "podSelector": {"matchLabels": REDIS_PODS},
-                    "policyTypes": ["Ingress", "Egress"],
-                    "ingress": [
-                        {
-                            "from": [{"podSelector": {"matchLabels": REDIS_PODS}}],
-                            "ports": _ports(REDIS_BUS_PORT),
-                        }
-                    ],
-                    "egress": [
-                        {
-                            "to": [{"podSelector": {"matchLabels": REDIS_PODS}}],
-                            "ports": _ports(REDIS_BUS_PORT),
-                        }
-                    ],
-                },
-            ),
-            (
-                "allow-redis-operator",
-                {
-                    "podSelector": {"matchLabels": REDIS_PODS},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [
-                        {
-                            "from": [_ns_sel(cl.redis_operator.namespace)],
-                            "ports": _ports(REDIS_PORT),
-                        }
-                    ],
-                },
-            ),
-            (
-                "allow-vault-to-postgres",
-                {
-                    "podSelector": {"matchLabels": PG_PODS},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [_ns_sel(cl.vault.namespace)], "ports": _ports(PG_PORT)}],
-                },
             ),
             (
                 # the Redis rotator: Vault (outside the cluster) and the API server (its
@@ -343,20 +286,17 @@ def network_policies(
             ),
         ],
         ns.monitoring: common
+        + derived[ns.monitoring]
         + [
             (
+                # scrape targets outside the program's pods: cAdvisor on every kubelet,
+                # kube-state-metrics, Vault's telemetry (components/prometheus.py
+                # scrape_objects), istiod
                 "allow-scrape-egress",
                 {
-                    "podSelector": {},
+                    "podSelector": {"matchLabels": dict(prometheus.PROMETHEUS_PODS)},
                     "policyTypes": ["Egress"],
                     "egress": [
-                        {"to": [_ns_sel(ns.app)], "ports": _ports(8080, 15020)},
-                        {
-                            "to": [_ns_sel(ns.data)],
-                            "ports": _ports(CNPG_METRICS_PORT, *exporter, 15020),
-                        },
-                        # cAdvisor on every kubelet, kube-state-metrics, Vault's telemetry
-                        # (components/prometheus.py scrape_objects)
                         {"ports": _ports(prometheus.KUBELET_PORT, 8080, 8200)},
                         {"to": [_ns_sel(mesh_root)], "ports": _ports(15014)},
                     ],

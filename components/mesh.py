@@ -10,24 +10,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import prometheus
+from components import flows
 from components.common import child, labels, meta, no_default_token
-from components.data import (
-    CNPG_METRICS_PORT,
-    CNPG_STATUS_PORT,
-    PG_PODS,
-    PG_PORT,
-    PG_SERVICE_ACCOUNT,
-    REDIS_BUS_PORT,
-    REDIS_EXPORTER_ENABLED,
-    REDIS_EXPORTER_PORT,
-    REDIS_NAME,
-    REDIS_PODS,
-    REDIS_PORT,
-)
-from components.settings import SERVICES, DataClients, MeshSettings, Namespaces
+from components.settings import SERVICES, DataClients, MeshSettings, Namespaces, Peer
 from components.tls import EdgeTls, EdgeTlsArgs
-from components.vault_spec import ROTATOR_SA
 from rollout import phases
 
 SEC_API = "security.istio.io/v1beta1"
@@ -38,11 +24,6 @@ VIRTUAL_SERVICE_NAME = "claude-enhancer"
 def svc_host(name: str, namespace: str) -> str:
     """Cluster-local FQDN of a Service."""
     return f"{name}.{namespace}.svc.cluster.local"
-
-
-def sa_principal(namespace: str, sa: str) -> str:
-    """SPIFFE-style Istio principal of a service account."""
-    return f"cluster.local/ns/{namespace}/sa/{sa}"
 
 
 def _cookie(mesh: MeshSettings, track: str) -> str:
@@ -192,92 +173,29 @@ def gateway_spec(mesh: MeshSettings) -> dict[str, Any]:
 def authorization_policies(
     ns: Namespaces, mesh: MeshSettings, clients: DataClients | None = None
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """Pure: (namespace, name, spec): a deny-all per namespace + explicit ALLOWs."""
-    gw = sa_principal(mesh.root_namespace, mesh.ingress_service_account)
-    api = sa_principal(ns.app, "api")
-    wf = sa_principal(ns.app, "workflow-engine")
-    agent = sa_principal(ns.app, "agent-runtime")
-    prom = sa_principal(ns.monitoring, prometheus.PROMETHEUS_SA)
-    am = sa_principal(ns.monitoring, prometheus.ALERTMANAGER_SA)
-    out: list[tuple[str, str, dict[str, Any]]] = [(n, "deny-all", {}) for n in ns.all()]
+    """Pure: (namespace, name, spec): a deny-all per namespace + an ALLOW per row of the flow
+    table (components/flows.py) that the destination's sidecar sees.
 
-    def allow(
-        namespace: str,
-        name: str,
-        app: str | dict[str, str] | None,
-        principals: list[str],
-        ports: list[str],
-        paths: list[str] | None = None,
-    ) -> None:
-        to: dict[str, Any] = {"operation": {"ports": ports}}
-        if paths:
-            to["operation"]["paths"] = paths
-            to["operation"]["methods"] = ["GET"]
+    The rows on ports kept out of the sidecar (16379, 8000, 9187) still get their ALLOW: Envoy
+    never enforces it, but it declares the flow to the reachability analysis and the wire check;
+    the NetworkPolicies derived from the same rows are what enforces it."""
+    gateway = Peer(mesh.root_namespace, mesh.ingress_service_account)
+    out: list[tuple[str, str, dict[str, Any]]] = [(n, "deny-all", {}) for n in ns.all()]
+    for f in flows.flow_table(ns, clients or DataClients(), gateway):
+        if not f.in_mesh:
+            continue
         spec: dict[str, Any] = {
             "action": "ALLOW",
-            "rules": [{"from": [{"source": {"principals": principals}}], "to": [to]}],
+            "rules": [
+                {
+                    "from": [{"source": {"principals": [s.peer.principal for s in f.sources]}}],
+                    "to": [{"operation": {"ports": [str(p) for p in f.ports]}}],
+                }
+            ],
         }
-        if isinstance(app, str):
-            spec["selector"] = {"matchLabels": {"app.kubernetes.io/name": app}}
-        elif app:
-            spec["selector"] = {"matchLabels": app}
-        out.append((namespace, name, spec))
-
-    allow(ns.app, "allow-gateway-to-api", "api", [gw], ["8080"])
-    allow(ns.app, "allow-api-to-workflow-engine", "workflow-engine", [api], ["8080"])
-    allow(ns.app, "allow-to-agent-runtime", "agent-runtime", [api, wf], ["8080"])
-    allow(ns.app, "allow-prometheus-metrics", None, [prom], ["8080"], ["/metrics"])
-    # the operator's Prometheus sends alerts; the Alertmanager replicas gossip (TCP part)
-    am_pods = prometheus.ALERTMANAGER_PODS
-    am_port, gossip = prometheus.ALERTMANAGER_PORT, prometheus.ALERTMANAGER_MESH_PORT
-    allow(ns.monitoring, "allow-prometheus-to-alertmanager", am_pods, [prom], [str(am_port)])
-    allow(ns.monitoring, "allow-alertmanager-peers", am_pods, [am], [str(gossip)])
-    cl = clients or DataClients()
-    pg_peers = sa_principal(ns.data, PG_SERVICE_ACCOUNT)
-    redis_peers = sa_principal(ns.data, REDIS_NAME)
-
-    def ports(*p: int) -> list[str]:
-        return [str(x) for x in p]
-
-    allow(ns.data, "allow-app-to-postgres", PG_PODS, [api, wf, agent], ports(PG_PORT))
-    allow(ns.data, "allow-app-to-redis", REDIS_PODS, [api, wf, agent], ports(REDIS_PORT))
-    allow(ns.data, "allow-prometheus-postgres", PG_PODS, [prom], ports(CNPG_METRICS_PORT))
-    if REDIS_EXPORTER_ENABLED:
-        allow(ns.data, "allow-prometheus-redis", REDIS_PODS, [prom], ports(REDIS_EXPORTER_PORT))
-    # streaming replication (replicas connect to the primary as streaming_replica) and the
-    # instance managers talking to each other
-    allow(ns.data, "allow-postgres-peers", PG_PODS, [pg_peers], ports(PG_PORT, CNPG_STATUS_PORT))
-    allow(
-        ns.data,
-        "allow-cnpg-operator",
-        PG_PODS,
-        [cl.cnpg_operator.principal],
-        ports(CNPG_STATUS_PORT, PG_PORT),
-    )
-    allow(ns.data, "allow-vault-to-postgres", PG_PODS, [cl.vault.principal], ports(PG_PORT))
-    # replication and the cluster bus between Redis nodes. The bus (16379), like CNPG's 8000
-    # and 9187, bypasses the sidecars (data.REDIS_SIDECAR_ANNOTATIONS / PG_SIDECAR_ANNOTATIONS):
-    # Envoy never sees it, so these ALLOW entries only declare the intended flow (the
-    # reachability analysis and the wire check read them); the NetworkPolicies
-    # (components/cluster.py allow-redis-bus, allow-cnpg-operator, allow-prometheus-scrape)
-    # are what enforces them
-    allow(
-        ns.data,
-        "allow-redis-peers",
-        REDIS_PODS,
-        [redis_peers],
-        ports(REDIS_PORT, REDIS_BUS_PORT),
-    )
-    allow(
-        ns.data,
-        "allow-redis-operator",
-        REDIS_PODS,
-        [cl.redis_operator.principal],
-        ports(REDIS_PORT),
-    )
-    # the Redis rotator sets the app user's passwords on every node (components/redis_rotation.py)
-    rotator = sa_principal(ns.data, ROTATOR_SA)
-    allow(ns.data, "allow-redis-rotator", REDIS_PODS, [rotator], ports(REDIS_PORT))
+        if f.pods:
+            spec["selector"] = {"matchLabels": dict(f.pods)}
+        out.append((f.namespace, f.name, spec))
     return out
 
 

@@ -193,7 +193,6 @@ def connectivity(
 
 
 APP = ("api", "workflow-engine", "agent-runtime")
-METRICS = "{dst_ports:8080,methods:GET,paths:/metrics}"
 
 #: every allowed flow into the program's namespaces, exactly (the issue's list).
 INTENDED: dict[tuple[str, str], set[str]] = {
@@ -201,7 +200,6 @@ INTENDED: dict[tuple[str, str], set[str]] = {
     ("api", "workflow-engine"): {"{dst_ports:8080}"},
     ("api", "agent-runtime"): {"{dst_ports:8080}"},
     ("workflow-engine", "agent-runtime"): {"{dst_ports:8080}"},
-    **{("prometheus", a): {METRICS} for a in APP},
     **{(a, "postgres"): {"{dst_ports:5432}"} for a in APP},
     **{(a, "redis"): {"{dst_ports:6379}"} for a in APP},
     ("postgres", "postgres"): {"{dst_ports:5432,8000}"},

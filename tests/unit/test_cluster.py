@@ -105,10 +105,11 @@ def test_default_deny_network_policy_per_namespace() -> None:
         assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, ns
         assert "allow-dns" in pols
         assert len(pols) > 2
-    assert by_ns["claude-enhancer-data"]["allow-from-app"]["ingress"][0]["ports"] == [
-        {"protocol": "TCP", "port": 5432},
-        {"protocol": "TCP", "port": 6379},
+    data = by_ns["claude-enhancer-data"]
+    assert data["allow-app-to-postgres"]["ingress"][0]["ports"] == [
+        {"protocol": "TCP", "port": 5432}
     ]
+    assert data["allow-app-to-redis"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 6379}]
 
 
 def test_capacity_function() -> None:

@@ -15,6 +15,7 @@ from components.mesh import authorization_policies
 from tests.unit.conftest import program_capture, settings_for
 
 MON_NS = "claude-enhancer-monitoring"
+DATA_NS = "claude-enhancer-data"
 
 
 def _cr(cap: Any, kind: str) -> Any:
@@ -85,7 +86,7 @@ def test_service_accounts_are_the_ones_the_mesh_admits() -> None:
     s = settings_for("local")
     assert _cr(cap, "Prometheus").inputs["spec"]["serviceAccountName"] == prom.PROMETHEUS_SA
     aps = {(n, name): spec for n, name, spec in authorization_policies(s.namespaces, s.mesh)}
-    scrape = aps[("claude-enhancer", "allow-prometheus-metrics")]
+    scrape = aps[(DATA_NS, "allow-prometheus-postgres")]
     principals = scrape["rules"][0]["from"][0]["source"]["principals"]
     assert principals == [f"cluster.local/ns/{MON_NS}/sa/{prom.PROMETHEUS_SA}"]
     to_am = aps[(MON_NS, "allow-prometheus-to-alertmanager")]
