@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from components.settings import PROJECT, Settings, SettingsError
+from components.settings.model import PROJECT, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -75,7 +75,8 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             mods |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            mods.add(node.module)
+            # `from components import preflight` imports components.preflight too
+            mods |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
     return mods
 
 

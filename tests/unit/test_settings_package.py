@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.unit.test_rollout_config import _imports
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,17 +20,6 @@ def _loaded_after_import(module: str) -> set[str]:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     return set(out.stdout.split())
-
-
-def _imports(path: Path) -> set[str]:
-    mods: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            mods |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            # `from components import preflight` imports components.preflight too
-            mods |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-    return mods
 
 
 def test_settings_never_import_the_cluster_preflight() -> None:
