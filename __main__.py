@@ -8,9 +8,11 @@ for our own bugs).
 
 import pulumi
 
-from components import program, settings
+from components import preflight, program, settings
 
 try:
-    program.run(settings.from_pulumi())
+    stack_settings = settings.from_pulumi()
+    preflight.from_pulumi(stack_settings)
+    program.run(stack_settings)
 except settings.USER_ERRORS as e:
     raise pulumi.RunError(str(e)) from None

@@ -5,7 +5,9 @@ what the stack needs (a CRD, the mesh data plane, an operator's identity).
 missing thing, naming it and how to install it. ``KubeApi`` is the thin edge: it lists CRDs and
 looks objects up through the Kubernetes API with the same kubeconfig the kubernetes provider
 uses (``kubernetes:kubeconfig`` / ``kubernetes:context`` config, else ``$KUBECONFIG``, else
-``~/.kube/config``). ``check()`` wires the two; ``settings.from_pulumi`` calls it.
+``~/.kube/config``). ``check()`` wires the two; ``from_pulumi()`` runs it for the running
+program (``__main__.py``, after ``settings.from_pulumi``). This module imports
+``components.settings``; the settings never import it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from components.settings import PROJECT, Settings, SettingsError
+from components.settings.model import PROJECT, Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -522,3 +524,27 @@ def check(s: Settings, reader: ClusterReader, versions: Mapping[str, str] | None
             f"{PROJECT}:cluster: the target cluster is not ready for stack {s.stack!r}; "
             "nothing was registered:\n  " + "\n  ".join(problems)
         )
+
+
+def cluster_preflight(s: Settings, env: Mapping[str, str]) -> None:
+    """The target cluster has every CRD and prerequisite the stack needs."""
+    from pulumi.runtime.config import get_config
+
+    kubeconfig = load_kubeconfig(get_config("kubernetes:kubeconfig"), env)
+    api = KubeApi(kubeconfig, get_config("kubernetes:context"))
+    try:
+        check(s, api)
+    except OSError as e:  # requests' errors derive from OSError
+        raise SettingsError(
+            f"{PROJECT}:cluster: cannot read the target cluster at {api.server} for the "
+            f"preflight: {e}"
+        ) from None
+
+
+def from_pulumi(s: Settings, env: Mapping[str, str] | None = None) -> None:
+    """The running program's cluster preflight, before any resource is registered: skipped
+    under Pulumi mocks and with ``claude-enhancer:cluster.preflight=false``."""
+    from components import state
+
+    if not state._under_mocks() and s.cluster.preflight:
+        cluster_preflight(s, dict(os.environ) if env is None else env)

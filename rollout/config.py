@@ -8,12 +8,12 @@ table's, so a stack file carries only what differs from them (usually
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.configreader import ConfigObject, number
 from rollout import phases
 from rollout.analysis import Analysis, AnalysisConfigError, parse_analysis
 from rollout.gate import GateConfigError, GateThresholds
@@ -73,27 +73,6 @@ class RolloutConfig:
         )
 
 
-def _err(path: str, msg: str) -> RolloutConfigError:
-    return RolloutConfigError(f"{KEY}.{path}: {msg}" if path else f"{KEY}: {msg}")
-
-
-def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool):
-        raise _err(path, f"must be a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise _err(path, f"must be a number, got {value!r}") from None
-
-
-def _bool(value: Any, path: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise _err(path, f"must be true or false, got {value!r}")
-
-
 def _minutes(value: float) -> float:
     # whole minutes stay ints so exported outputs keep their shape
     return int(value) if float(value).is_integer() else value
@@ -105,84 +84,67 @@ def parse(raw: Mapping[str, Any] | str | None) -> RolloutConfig:
     Values set with ``pulumi config set --path`` may arrive as strings; both are read.
     Unknown keys are rejected (typos must not silently fall back to defaults).
     """
-    if raw is None:
-        raw = {}
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            raise _err("", f"must be an object, got {raw!r}") from None
-    if not isinstance(raw, Mapping):
-        raise _err("", f"must be an object, got {raw!r}")
-    unknown = sorted(set(raw) - set(_KNOWN))
-    if unknown:
-        raise _err(unknown[0], f"unknown setting (known: {', '.join(_KNOWN)})")
+    o = ConfigObject.from_raw(KEY, raw, RolloutConfigError)
+    o.reject_unknown(_KNOWN)
 
-    phase_raw = raw.get("phase", 0)
+    phase_raw = o.get("phase", 0)
     if isinstance(phase_raw, str) and re.fullmatch(r"[0-9]+", phase_raw.strip()):
         phase_raw = int(phase_raw)  # `config set --path` values can come back as strings
     if isinstance(phase_raw, bool) or not isinstance(phase_raw, int):
-        raise _err("phase", f"must be an integer 0..{phases.MAX_PHASE}, got {phase_raw!r}")
+        raise o.fail("phase", f"must be an integer 0..{phases.MAX_PHASE}, got {phase_raw!r}")
     phase = phase_raw
     if not 0 <= phase <= phases.MAX_PHASE:
-        raise _err("phase", f"unknown phase {phase} (phases are 0..{phases.MAX_PHASE})")
+        raise o.fail("phase", f"unknown phase {phase} (phases are 0..{phases.MAX_PHASE})")
 
-    weights_raw = raw.get("phaseWeights", list(phases.PHASE_WEIGHTS))
+    weights_raw = o.get("phaseWeights", list(phases.PHASE_WEIGHTS))
     if not isinstance(weights_raw, list):
-        raise _err("phaseWeights", f"must be a list of integers, got {weights_raw!r}")
+        raise o.fail("phaseWeights", f"must be a list of integers, got {weights_raw!r}")
     if not all(isinstance(w, int) and not isinstance(w, bool) for w in weights_raw):
-        raise _err("phaseWeights", f"must be a list of integers, got {weights_raw!r}")
+        raise o.fail("phaseWeights", f"must be a list of integers, got {weights_raw!r}")
     weights = tuple(weights_raw)
     try:
         phases.validate_phase_weights(weights)
     except phases.RolloutError as e:
-        raise _err("phaseWeights", str(e)) from None
+        raise o.fail("phaseWeights", str(e)) from None
 
-    bake_raw = raw.get("bakeMinutes", {})
-    if not isinstance(bake_raw, Mapping):
-        raise _err("bakeMinutes", f"must be an object, got {bake_raw!r}")
+    bake_o = o.get_obj("bakeMinutes", {})
+    bake_raw: Mapping[Any, Any] = bake_o.data  # a Python caller's keys may be ints
     known_phases = {str(p) for p in phases.PROD_BAKE_MINUTES}
     bad = sorted(str(k) for k in bake_raw if str(k) not in known_phases)
     if bad:
-        raise _err(
-            f"bakeMinutes.{bad[0]}", f"unknown phase (phases with a bake: {sorted(known_phases)})"
-        )
+        raise bake_o.fail(bad[0], f"unknown phase (phases with a bake: {sorted(known_phases)})")
     bake: dict[int, float] = {}
     for p, default in phases.PROD_BAKE_MINUTES.items():
         value = bake_raw.get(str(p), bake_raw.get(p, default))
-        minutes = _number(value, f"bakeMinutes.{p}")
+        minutes = number(value, bake_o.key_of(str(p)), RolloutConfigError)
         if minutes < 0:
-            raise _err(f"bakeMinutes.{p}", f"must be >= 0, got {value!r}")
+            raise bake_o.fail(str(p), f"must be >= 0, got {value!r}")
         bake[p] = _minutes(minutes)
 
-    gate_raw = raw.get("gate", {})
-    if not isinstance(gate_raw, Mapping):
-        raise _err("gate", f"must be an object, got {gate_raw!r}")
+    gate_o = o.get_obj("gate", {})
     try:
-        gate = GateThresholds.from_config(gate_raw)
+        gate = GateThresholds.from_config(gate_o.data)
     except GateConfigError as e:
-        raise _err("gate", str(e)) from None
+        raise o.fail("gate", str(e)) from None
 
-    interval = _number(raw.get("intervalSeconds", DEFAULT_INTERVAL_S), "intervalSeconds")
+    interval = o.get_number("intervalSeconds", DEFAULT_INTERVAL_S)
     if interval <= 0:
-        raise _err("intervalSeconds", f"must be > 0, got {interval}")
+        raise o.fail("intervalSeconds", f"must be > 0, got {interval}")
 
-    grace = _number(raw.get("dataGraceSeconds", DEFAULT_DATA_GRACE_S), "dataGraceSeconds")
+    grace = o.get_number("dataGraceSeconds", DEFAULT_DATA_GRACE_S)
     if grace < 0:
-        raise _err("dataGraceSeconds", f"must be >= 0, got {grace}")
+        raise o.fail("dataGraceSeconds", f"must be >= 0, got {grace}")
 
-    analysis_raw = raw.get("analysis", {})
-    if not isinstance(analysis_raw, Mapping):
-        raise _err("analysis", f"must be an object, got {analysis_raw!r}")
+    analysis_o = o.get_obj("analysis", {})
     try:
-        analysis = parse_analysis(analysis_raw)
+        analysis = parse_analysis(analysis_o.data)
     except AnalysisConfigError as e:
         raise RolloutConfigError(str(e)) from None  # already names the full key
 
     return RolloutConfig(
         phase=phase,
         phase_weights=weights,
-        allow_skip=_bool(raw.get("allowSkip", False), "allowSkip"),
+        allow_skip=o.get_bool("allowSkip", False),
         bake_minutes=bake,
         gate=gate,
         interval_s=interval,

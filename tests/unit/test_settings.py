@@ -527,11 +527,12 @@ def test_from_pulumi_runs_preflight(
     monkeypatch: pytest.MonkeyPatch, vault_raw: dict[str, Any], tmp_path: Path
 ) -> None:
     from components import state
+    from components.settings import source
 
-    monkeypatch.setattr(S, "raw_from_pulumi", lambda: vault_raw)
+    # from_pulumi reads the engine's config through its own module (components/settings/source.py)
+    monkeypatch.setattr(source, "raw_from_pulumi", lambda: vault_raw)
     monkeypatch.setattr(state, "_under_mocks", lambda: False)
-    # the cluster preflight has its own tests (tests/unit/test_preflight.py)
-    monkeypatch.setattr(S, "cluster_preflight", lambda _s, _env: None)
+    # the cluster preflight is not part of from_pulumi (components/preflight.py, its own tests)
     offline = {"PULUMI_HOME": str(tmp_path), "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true"}
     with pytest.raises(S.SettingsError, match=r"^claude-enhancer:vault\.enabled=true needs"):
         S.from_pulumi(offline, lambda: None)
