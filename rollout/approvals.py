@@ -389,7 +389,7 @@ class GateDecision:
     """The approvals that count at one gate, oldest first, and the ones that do not (why)."""
 
     phase: int
-    rollout: str | None
+    rollout: str
     counted: tuple[Approval, ...]
     ignored: tuple[tuple[Approval, str], ...]
 
@@ -402,14 +402,18 @@ class GateDecision:
         return [a for a in self.counted if a.decision == ROLLBACK]
 
 
-def current_rollout(snapshot: Snapshot, stack: str) -> str | None:
-    """The rollout id of the stack's latest GO (a continue at phase 0): later gates belong to it."""
+def current_rollout(snapshot: Snapshot, stack: str) -> str:
+    """The rollout id of the stack's latest GO (a continue at phase 0): later gates belong to
+    it. A stack put past phase 0 without a GO approval (by hand, or before approvals were
+    objects) has one fixed id, so its gates still count and four eyes still holds."""
     gos = [
         a
         for a in snapshot.approvals
         if a.stack == stack and a.phase == 0 and a.decision == CONTINUE
     ]
-    return max(gos, key=lambda a: (a.created, a.name)).rollout if gos else None
+    if not gos:
+        return f"{stack}-without-go"
+    return max(gos, key=lambda a: (a.created, a.name)).rollout
 
 
 def four_eyes_violation(approval: Approval, others: Sequence[Approval], mode: str) -> str | None:
