@@ -279,6 +279,10 @@ def cluster_roles() -> list[dict[str, Any]]:
                         "resourceNames": [gate_name(n) for n in gates],
                         "verbs": [VERB],
                     },
+                    # the four-eyes annotation; bound by a RoleBinding this reaches only the
+                    # rollout's own namespace (GET /api/v1/namespaces/NS is authorized in
+                    # namespace NS: k8s.io/apiserver pkg/endpoints/request/requestinfo.go)
+                    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
                 ],
             }
         )
