@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--namespace",
         default=os.environ.get("CE_ROLLOUT_NAMESPACE"),
         help="the rollout's namespace, where approvals live ($CE_ROLLOUT_NAMESPACE; default: "
-        "the namespace of the stack's VirtualService, output trafficRollback)",
+        "the stack output namespace)",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -197,13 +197,11 @@ def _real_traffic() -> TrafficSwitch | None:
 
 
 def rollout_namespace(runner: StackRunner) -> str:
-    """The namespace of the stack's VirtualService: the rollout's, where approvals live."""
-    manifest = runner.outputs().get("trafficRollback")
-    if not isinstance(manifest, dict):
-        raise ApprovalError(
-            "stack output trafficRollback is missing: pass --namespace (the rollout's namespace)"
-        )
-    return str(manifest["metadata"]["namespace"])
+    """The app's namespace (stack output ``namespace``): the rollout's, where approvals live."""
+    ns = runner.outputs().get("namespace")
+    if not ns:
+        raise ApprovalError("stack output namespace is missing: pass --namespace")
+    return str(ns)
 
 
 def main(

@@ -130,3 +130,24 @@ def test_each_role_approves_its_own_gates_only() -> None:
         "product-owner": ["phase-3"],
     }
     assert all(r["rules"][1]["verbs"] == ["approve"] for r in approvals.cluster_roles())
+
+
+@pytest.mark.parametrize("stack", ["local", "prod"])
+def test_the_program_declares_the_crd_the_policies_and_the_roles(stack: str) -> None:
+    """What the platform tests apply with kubectl is what every stack deploys."""
+    from tests.unit.conftest import program_capture
+
+    cap = program_capture(stack, 0)
+    crds = [r.inputs for r in cap.of_type("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition")
+            if r.inputs["metadata"]["name"] == f"{approvals.PLURAL}.{approvals.GROUP}"]  # fmt: skip
+    assert len(crds) == 1 and crds[0]["spec"]["group"] == approvals.GROUP
+    vaps = cap.of_type("kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy")
+    assert {r.inputs["metadata"]["name"] for r in vaps} >= {
+        approvals.AUTHORITY_POLICY,
+        approvals.FOUR_EYES_POLICY,
+    }
+    binds = cap.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    ours = {r.inputs["metadata"]["name"]: r.inputs for r in binds
+            if r.inputs["metadata"]["name"].startswith(approvals.GROUP_PREFIX)}  # fmt: skip
+    assert set(ours) == {approvals.approver_role_name(r) for r in approvals.roles()}
+    assert {b["metadata"]["namespace"] for b in ours.values()} == {"claude-enhancer"}
