@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from driver.identities import ensure_role_identities
 from rollout import phases
 from tests.driver.driver_promstack import Exporter, exporters, free_port, prometheus
 from tests.integration.conftest import ROOT, LocalProject, kubectl
@@ -103,6 +104,7 @@ class Controller:
                 self.approve(m.group(1))
 
     def approve(self, role: str, decision: str = "continue") -> None:
+        ensure_role_identities()  # the user of each role (idempotent)
         r = subprocess.run(
             [sys.executable, "-m", "driver", "--stack", "local", "--audit-log", str(self.audit),
              "approve", "--identity", role, "--decision", decision],
