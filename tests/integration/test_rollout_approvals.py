@@ -166,3 +166,36 @@ def test_the_approver_recorded_is_the_authenticated_user(cluster: Cluster, tmp_p
         KubectlApprovals(cluster.namespace, str(cluster.kubeconfigs["nobody"])).create(
             stack="test", rollout="r1", phase=3, decision="continue", reason=""
         )
+
+
+def test_the_api_servers_audit_log_names_who_approved_what(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """platform/local.sh starts the API server with an audit policy recording approvals."""
+    d, lines = cluster.driver("deployment-commander", 4, tmp_path)
+    assert d.approve() == core.OK, lines
+    name = d.audit.entries()[-1]["approval"]
+    refused = cluster.create_as("nobody", 4, "nobody@claude-enhancer.local")
+    assert "forbidden" in refused
+    log = identities.platform_dir() / "logs" / "audit.log"
+    events: list[dict] = []
+    for _ in range(20):  # the log backend writes as the request completes; allow a moment
+        events = [
+            e
+            for e in map(json.loads, log.read_text().splitlines())
+            if e.get("objectRef", {}).get("resource") == approvals.PLURAL
+            and e["objectRef"].get("namespace") == cluster.namespace
+            and e["verb"] == "create"
+            and e["stage"] == "ResponseComplete"
+        ]
+        if len(events) >= 2 and any(e["user"]["username"].startswith("nobody") for e in events):
+            break
+        time.sleep(0.5)
+    ok = [e for e in events if e["responseStatus"]["code"] == 201]
+    mine = [e for e in ok if e["responseObject"]["metadata"]["name"] == name]
+    assert len(mine) == 1, events
+    assert mine[0]["user"]["username"] == "deployment-commander@claude-enhancer.local"
+    assert "claude-enhancer:deployment-commander" in mine[0]["user"]["groups"]
+    assert mine[0]["responseObject"]["spec"]["phase"] == 4
+    denied = [e for e in events if e["user"]["username"] == "nobody@claude-enhancer.local"]
+    assert denied and denied[-1]["responseStatus"]["code"] == 403
