@@ -11,7 +11,8 @@ no webhook server (kube-apiserver 1.34, ``admissionregistration.k8s.io/v1``):
   asked with the CEL ``authorizer`` (k8s.io/apiserver pkg/cel/library/authz.go:
   ``authorizer.group(g).resource(r).namespace(ns).name(n).check(verb).allowed()``).
 - **four eyes**: ``paramKind`` is ``RolloutApproval`` itself and the binding selects every
-  approval of the namespace (``paramRef.selector: {}``); the policy is evaluated once per
+  approval of the namespace (``paramRef.selector``: the stack label, which the authority policy
+  admits only equal to ``spec.stack``); the policy is evaluated once per
   existing approval and denies when one of them is the same user's approval of the previous
   gate (or of the GO that started the rollout) of the same rollout. With no approval yet the
   params list is empty and the policy is not evaluated at all
@@ -50,6 +51,9 @@ CONTINUE, ROLLBACK = "continue", "rollback"
 #: certificate group (O=) of each role's people; RoleBindings bind the group, not the user
 GROUP_PREFIX = "claude-enhancer:"
 AUTHORITY_POLICY = f"rollout-approval-authority.{GROUP}"
+#: labels copying spec.stack / spec.rollout (checked at admission): the four-eyes binding
+#: selects approvals by the first, people list them by both
+STACK_LABEL, ROLLOUT_LABEL = f"{GROUP}/stack", f"{GROUP}/rollout"
 FOUR_EYES_POLICY = f"rollout-approval-four-eyes.{GROUP}"
 
 
@@ -117,8 +121,9 @@ def crd() -> dict[str, Any]:
                                         }
                                     ],
                                     "properties": {
-                                        "stack": {**s, "maxLength": 253},
-                                        "rollout": {**s, "maxLength": 253},
+                                        # label values too (at most 63 characters)
+                                        "stack": {**s, "maxLength": 63},
+                                        "rollout": {**s, "maxLength": 63},
                                         "phase": {
                                             "type": "integer",
                                             "minimum": 0,
@@ -171,6 +176,16 @@ def policies() -> list[dict[str, Any]]:
             "matchConstraints": _match(),
             "variables": [{"name": "gate", "expression": gate}],
             "validations": [
+                {
+                    "expression": " && ".join(
+                        f"has(object.metadata.labels) && '{key}' in object.metadata.labels && "
+                        f"object.metadata.labels['{key}'] == object.spec.{field}"
+                        for key, field in ((STACK_LABEL, "stack"), (ROLLOUT_LABEL, "rollout"))
+                    ),
+                    "message": f"labels {STACK_LABEL} and {ROLLOUT_LABEL} must equal "
+                    "spec.stack and spec.rollout",
+                    "reason": "Invalid",
+                },
                 {
                     "expression": "object.spec.approver == request.userInfo.username",
                     "messageExpression": "'spec.approver must be the authenticated user \"' + "
@@ -250,8 +265,12 @@ def policies() -> list[dict[str, Any]]:
             "spec": {
                 "policyName": FOUR_EYES_POLICY,
                 "validationActions": ["Deny"],
-                # every approval of the request's namespace (paramRef.namespace unset)
-                "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
+                # every approval of the request's namespace (paramRef.namespace unset; the
+                # label is admitted only equal to spec.stack, so none escapes the selector)
+                "paramRef": {
+                    "selector": {"matchExpressions": [{"key": STACK_LABEL, "operator": "Exists"}]},
+                    "parameterNotFoundAction": "Allow",
+                },
             },
         },
     ]
@@ -335,7 +354,7 @@ def approval_object(
         "metadata": {
             "generateName": f"{stack}-{gate_name(phase)}-"[:50],
             "namespace": namespace,
-            "labels": {f"{GROUP}/stack": stack, f"{GROUP}/rollout": rollout},
+            "labels": {STACK_LABEL: stack, ROLLOUT_LABEL: rollout},
         },
         "spec": {
             "stack": stack,

@@ -199,3 +199,15 @@ def test_the_api_servers_audit_log_names_who_approved_what(
     assert mine[0]["responseObject"]["spec"]["phase"] == 4
     denied = [e for e in events if e["user"]["username"] == "nobody@claude-enhancer.local"]
     assert denied and denied[-1]["responseStatus"]["code"] == 403
+
+
+def test_an_approval_whose_labels_differ_from_its_spec_is_refused(cluster: Cluster) -> None:
+    """Four eyes selects approvals by label: one without it must not be admitted."""
+    obj = approvals.approval_object(
+        namespace=cluster.namespace, stack="test", rollout="r9", phase=2,
+        decision="continue", approver="sre@claude-enhancer.local",
+    )  # fmt: skip
+    del obj["metadata"]["labels"][approvals.STACK_LABEL]
+    r = kubectl_run(cluster.env, "--kubeconfig", str(cluster.kubeconfigs["sre"]), "create",
+                    "-f", "-", input=json.dumps(obj))  # fmt: skip
+    assert r.returncode != 0 and "must equal spec.stack and spec.rollout" in r.stderr, r.stderr
