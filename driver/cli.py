@@ -239,11 +239,13 @@ def main(
         if changes and args.report_dir
         else None
     )
-    kubeconfig = (
-        str(identities.kubeconfig_for(args.identity))
-        if getattr(args, "identity", None)
-        else getattr(args, "kubeconfig", None)
-    )
+    kubeconfig = getattr(args, "kubeconfig", None)
+    if getattr(args, "identity", None):
+        own = identities.kubeconfig_for(args.identity)
+        if not own.exists():
+            print(f"error: {own} is missing: run `./ce rollout identities`", file=sys.stderr)
+            return core.ERROR
+        kubeconfig = str(own)
     driver = core.Driver(
         runner,
         AuditLog(audit_path),

@@ -27,6 +27,7 @@ from rollout.gate import GateThresholds
 from tests.driver.driver_fakes import (
     HEALTHY,
     Clock,
+    FakeApprovals,
     FakeProm,
     FakeStack,
     FakeTraffic,
@@ -544,3 +545,29 @@ def test_help_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for word in ("run", "approve", "advance", "rollback", "promote", "phase 2 pauses"):
         assert word in text or word.replace("phase 2 pauses", "2 pauses") in text
+
+
+def test_cli_advance_and_approve_use_the_one_approval_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No flag names an approver: `advance` finds no approval until one is made, and the one
+    `approve` makes carries the store's authenticated user."""
+    monkeypatch.setenv("CE_HOME", str(tmp_path))
+    stack = FakeStack(config=dict(CFG), deployed=0)
+    store = FakeApprovals(Clock())
+    store.user = "deployment-commander"
+
+    def main(*argv: str) -> int:
+        return cli.main(
+            ["--audit-log", str(tmp_path / "a.jsonl"), *argv],
+            runner_factory=lambda s, w, k: stack,
+            traffic_factory=lambda: None,
+            approvals_factory=lambda ns, kc: store,
+        )
+
+    assert main("advance", "--prometheus", "http://127.0.0.1:1") == core.REFUSED
+    assert "no approval of phase-0 by a deployment-commander" in capsys.readouterr().out
+    assert main("approve") == core.OK
+    assert [(a.phase, a.approver) for a in store.items] == [(0, "deployment-commander")]
+    with pytest.raises(SystemExit):
+        main("approve", "--role", "sre")  # a role is not something one claims
