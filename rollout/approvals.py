@@ -150,17 +150,12 @@ def crd() -> dict[str, Any]:
     }
 
 
-def _match() -> dict[str, Any]:
-    return {
-        "resourceRules": [
-            {
-                "apiGroups": [GROUP],
-                "apiVersions": ["*"],
-                "operations": ["CREATE"],
-                "resources": [PLURAL],
-            }
-        ]
-    }
+def _fail_closed() -> dict[str, Any]:
+    """Both policies: on creating an approval, and an error (e.g. the params' informer not yet
+    synced) refuses it."""
+    rule = {"apiGroups": [GROUP], "apiVersions": ["*"], "operations": ["CREATE"],
+            "resources": [PLURAL]}  # fmt: skip
+    return {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": [rule]}}
 
 
 def policies() -> list[dict[str, Any]]:
@@ -172,8 +167,7 @@ def policies() -> list[dict[str, Any]]:
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": AUTHORITY_POLICY},
         "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": _match(),
+            **_fail_closed(),
             "variables": [{"name": "gate", "expression": gate}],
             "validations": [
                 {
@@ -219,9 +213,8 @@ def policies() -> list[dict[str, Any]]:
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": FOUR_EYES_POLICY},
         "spec": {
-            "failurePolicy": "Fail",
+            **_fail_closed(),
             "paramKind": {"apiVersion": API_VERSION, "kind": KIND},
-            "matchConstraints": _match(),
             "variables": [
                 {"name": "mine", "expression": mine},
                 {
