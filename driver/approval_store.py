@@ -24,7 +24,12 @@ class ApprovalError(RuntimeError):
 
 
 class ApprovalRefused(ApprovalError):
-    """The API server refused the approval (RBAC or the admission policy); its message."""
+    """The API server refused the approval (RBAC or the admission policy); its message, and
+    the authenticated user it refused (None: not known)."""
+
+    def __init__(self, message: str, user: str | None = None) -> None:
+        super().__init__(message)
+        self.user = user
 
 
 class ApprovalStore(Protocol):
@@ -80,13 +85,18 @@ class KubectlApprovals:
     def create(
         self, *, stack: str, rollout: str, phase: int, decision: str, reason: str
     ) -> approvals.Approval:
+        user = self.whoami()
         obj = approvals.approval_object(
             namespace=self.namespace,
             stack=stack,
             rollout=rollout,
             phase=phase,
             decision=decision,
-            approver=self.whoami(),
+            approver=user,
             reason=reason,
         )
-        return approvals.Approval.from_object(self._run(["create", "-f", "-"], json.dumps(obj)))
+        try:
+            created = self._run(["create", "-f", "-"], json.dumps(obj))
+        except ApprovalRefused as exc:
+            raise ApprovalRefused(str(exc), user) from None
+        return approvals.Approval.from_object(created)

@@ -436,7 +436,7 @@ class Driver:
             "role": role,
             "waiting": True,
             "what": what,
-            "command": f"./ce rollout approve  (as the {role})",
+            "command": f"./ce rollout approve (as the {role})",
         }
 
     # ------------------------------------------------------------------ approve
@@ -464,7 +464,7 @@ class Driver:
                 stack=stack, rollout=rollout, phase=current, decision=decision, reason=reason
             )
         except ApprovalRefused as exc:
-            self.record(**base, result="refused", reason=_short(exc))
+            self.record(**base, actor=exc.user, result="refused", reason=_short(exc))
             self.out(f"REFUSED by the API server: {exc}")
             return REFUSED
         except ApprovalError as exc:

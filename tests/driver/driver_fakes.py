@@ -314,7 +314,8 @@ class FakeApprovals:
         if phase not in approvals.roles().get(self.user, []):
             raise ApprovalRefused(
                 f'user "{self.user}" may not approve {approvals.gate_name(phase)}: missing RBAC '
-                f'permission: verb "approve"'
+                f'permission: verb "approve"',
+                self.user,
             )
         a = approvals.Approval(
             name=f"{stack}-{approvals.gate_name(phase)}-{len(self.items)}",

@@ -73,7 +73,7 @@ def test_the_view_draws_the_snapshot(tmp_path: Path) -> None:
     assert "FAIL at" in shown and "(paused, phase 2)" in shown
     assert "approval pending" in shown
     assert "sre may give it: paused since" in shown
-    assert "./ce rollout approve  (as the sre)" in shown
+    assert "./ce rollout approve (as the sre)" in shown
 
 
 def test_the_view_is_a_pure_function_of_the_snapshot(tmp_path: Path) -> None:

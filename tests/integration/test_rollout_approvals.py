@@ -95,6 +95,8 @@ def test_an_sre_can_approve_phase_2_but_not_phase_3(cluster: Cluster, tmp_path: 
     assert d3.approve() == core.REFUSED
     assert 'may not approve phase-3: missing RBAC permission: verb "approve"' in lines3[-1]
     assert d3.approved_by(3) is None
+    refused = d3.audit.entries()[-1]
+    assert (refused["result"], refused["actor"]) == ("refused", "sre@claude-enhancer.local")
     d, lines = cluster.driver("sre", 2, tmp_path)
     assert d.approve() == core.OK, lines
     assert d.approved_by(2) == "sre@claude-enhancer.local"
