@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.sections import markers, merge_section  # noqa: E402
+from driver.identities import ensure_role_identities  # noqa: E402
 from driver.stack import (  # noqa: E402 (after the sys.path insert above)
     AutomationStack,
     CliStack,
@@ -212,8 +213,9 @@ def fault_run(
     for line in proc.stdout:
         lines.append(line)
         if "waiting for the GO/NO-GO" in line:
+            ensure_role_identities()
             subprocess.run(
-                [*base, "approve", "--role", "deployment-commander"],
+                [*base, "approve", "--identity", "deployment-commander"],
                 cwd=ROOT,
                 env=env,
                 check=True,

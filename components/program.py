@@ -13,6 +13,7 @@ from components.app import (
     traffic_targets,
     workload_name,
 )
+from components.approvals import ApprovalsArgs, RolloutApprovals
 from components.cluster import Cluster, ClusterArgs
 from components.data import PG_PODS, Data, DataArgs, vault_targets_cluster
 from components.mesh import (
@@ -46,6 +47,7 @@ class Stack:
     mesh: Mesh
     app: App
     monitoring: Monitoring
+    approvals: RolloutApprovals
 
 
 def traffic_moves_first(r: RolloutSettings) -> bool:
@@ -196,6 +198,11 @@ def run(s: Settings) -> Stack:
             depends_on=namespaces,
         ),
     )
+    # who may approve which gate, checked by the API server (rollout/approvals.py)
+    approvals = RolloutApprovals(
+        "rollout-approvals",
+        ApprovalsArgs(namespace=ns.app, depends_on=[cluster.namespaces[ns.app]]),
+    )
     pulumi.export("rolloutPhase", s.rollout.phase)
     pulumi.export("canaryWeight", weights.canary)
     pulumi.export("stableWeight", weights.stable)
@@ -212,4 +219,6 @@ def run(s: Settings) -> Stack:
     pulumi.export("bakeMinutes", {str(k): v for k, v in s.rollout.bake_minutes.items()})
     pulumi.export("vaultEnabled", s.vault.enabled)
     pulumi.export("passwordGenerator", s.passwords.generator)
-    return Stack(cluster, passwords, vault, app_secrets, data, rotation, mesh, app, monitoring)
+    return Stack(
+        cluster, passwords, vault, app_secrets, data, rotation, mesh, app, monitoring, approvals
+    )

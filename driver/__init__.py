@@ -4,10 +4,12 @@ The model (phases, config, gate) lives in the pure top-level package :mod:`rollo
 Here are the effects around it:
 - :mod:`driver.controller` the unattended loop (``run``)
 - :mod:`driver.core`       single steps: status / approve / advance / rollback / promote
-- :mod:`driver.bake`       pure bake-time / approval logic (audit entries + clock -> verdict)
+- :mod:`driver.bake`       pure bake-time logic (audit entries + clock -> verdict)
 - :mod:`driver.prom`       thin Prometheus HTTP API client (the gate; the report's ranges)
 - :mod:`driver.traffic`    immediate server-side apply of the VirtualService on rollback
-- :mod:`driver.audit`      JSON-lines audit log (source of truth for bakes and decisions)
+- :mod:`driver.approval_store` the one reader/writer of approvals (RolloutApprovals, kubectl)
+- :mod:`driver.identities` per-role client certificates + kubeconfigs on the local platform
+- :mod:`driver.audit`      JSON-lines audit log (source of truth for bakes; a copy of decisions)
 - :mod:`driver.lock`       one controller per stack
 - :mod:`driver.metrics`    the controller's /metrics
 - :mod:`driver.notify`     a webhook per decision

@@ -1,4 +1,4 @@
-"""Pure bake-time and approval logic (inputs: audit entries, config, clock)."""
+"""Pure bake-time logic (inputs: audit entries, config, clock)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-from rollout import phases
 
 #: audit ``result`` value of an entry that changed the deployed phase
 APPLIED = "applied"
@@ -101,22 +99,3 @@ def paused_since(
         elif e.get("result") == "continued" and e.get("phase") == phase:
             paused = None
     return paused
-
-
-@dataclass(frozen=True)
-class Approval:
-    ok: bool
-    expected: str
-    given: str
-
-    def describe(self) -> str:
-        if self.ok:
-            return f"approved by {self.given}"
-        return f"approval by {self.given!r} refused: leaving this phase must be approved by {self.expected!r}"
-
-
-def check_approval(current_phase: int, approved_by: str) -> Approval:
-    """``approved_by`` must be the SPEC decider of the phase being left."""
-    expected = phases.decider_for(current_phase)
-    given = approved_by.strip().lower()
-    return Approval(ok=given == expected, expected=expected, given=given)

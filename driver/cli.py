@@ -11,9 +11,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from driver import core, status_view
+from driver import core, identities, status_view
+from driver.approval_store import ApprovalError, ApprovalStore, KubectlApprovals
 from driver.audit import AuditLog, ce_home, default_audit_path
 from driver.controller import Controller
+from driver.identities import ensure_role_identities
 from driver.lock import LockHeld, StackLock, default_lock_path
 from driver.metrics import RolloutMetrics
 from driver.notify import Notifier, WebhookNotifier
@@ -41,8 +43,11 @@ on a failing gate: phase 0 refuses (nothing changes), 1 rolls back, 2 pauses, 3 
 
 run      the unattended controller: judges the gate every rollout.intervalSeconds (default 15),
          rolls back at once on a breach, waits for `approve` after each bake, steps, promotes.
-approve  record a decider's decision for the current phase (--decision continue|rollback).
-advance  one gated step by hand (bake over + approver + gate + the judge), then `pulumi up`.
+approve  create a RolloutApproval of the current phase with YOUR kubeconfig (--kubeconfig,
+         --identity ROLE for the local platform's users): the API server checks the RBAC verb
+         `approve` on phases/phase-N and four eyes, and records you as the approver.
+advance  one gated step by hand (bake over + an approval + gate + the judge), then `pulumi up`.
+identities  the local platform's users, one per role: $CE_HOME/identities/<role>.kubeconfig.
 status   --watch: a live view redrawn in place (plain lines when stdout is not a terminal).
 report   the latest rollout as one self-contained HTML page; also written at the end of every
          rollout (promoted, rolled back, paused) by run/advance/rollback/promote.
@@ -68,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("CE_ROLLOUT_RUNNER", "cli"),
         help="cli: one `up --json` per step (default); automation: the Pulumi Automation API "
         "(about 6 s more per step, see BENCHMARKS.md)",
+    )
+    p.add_argument(
+        "--namespace",
+        default=os.environ.get("CE_ROLLOUT_NAMESPACE"),
+        help="the rollout's namespace, where approvals live ($CE_ROLLOUT_NAMESPACE; default: "
+        "the stack output namespace)",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -133,19 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-turns", type=int, default=None, help=argparse.SUPPRESS)
     reports(r, prometheus=False)
 
-    a = sub.add_parser("approve", help="record a decision for the current phase")
-    a.add_argument(
-        "--role", required=True, help="deployment-commander, tech-lead, sre or product-owner"
-    )
+    a = sub.add_parser("approve", help="approve (or roll back) the current phase, as yourself")
     a.add_argument("--decision", default="continue", choices=("continue", "rollback"))
-
-    adv = sub.add_parser("advance", help="one gated step by hand")
-    adv.add_argument(
-        "--approved-by",
-        required=True,
+    a.add_argument("--reason", default="")
+    who = a.add_mutually_exclusive_group()
+    who.add_argument("--kubeconfig", default=None, help="your credentials (default: $KUBECONFIG)")
+    who.add_argument(
+        "--identity",
         metavar="ROLE",
-        help=", ".join(phases.DECIDERS[k] for k in sorted(phases.DECIDERS)),
+        default=None,
+        help="the local platform's user for ROLE ($CE_HOME/identities/ROLE.kubeconfig)",
     )
+    sub.add_parser("identities", help="make the local platform's per-role users (idempotent)")
+
+    adv = sub.add_parser("advance", help="one gated step by hand, on the phase's approval")
     adv.add_argument("--webhook", default=webhook_default, metavar="URL")
     reports(adv)
 
@@ -161,7 +173,6 @@ def build_parser() -> argparse.ArgumentParser:
     reports(rb)
 
     pr = sub.add_parser("promote", help="after phase 4's bake: new version becomes stable")
-    pr.add_argument("--approved-by", required=True, metavar="ROLE")
     pr.add_argument("--webhook", default=webhook_default, metavar="URL")
     reports(pr)
     return p
@@ -169,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 RunnerFactory = Callable[[str, str, str], StackRunner]
 TrafficFactory = Callable[[], TrafficSwitch | None]
+#: (namespace or a resolver of it, kubeconfig) -> the approvals' reader/writer
+ApprovalsFactory = Callable[[str | Callable[[], str], str | None], ApprovalStore]
 
 
 def _real_runner(stack: str, work_dir: str, kind: str) -> StackRunner:
@@ -183,15 +196,29 @@ def _real_traffic() -> TrafficSwitch | None:
         return None
 
 
+def rollout_namespace(runner: StackRunner) -> str:
+    """The app's namespace (stack output ``namespace``): the rollout's, where approvals live."""
+    ns = runner.outputs().get("namespace")
+    if not ns:
+        raise ApprovalError("stack output namespace is missing: pass --namespace")
+    return str(ns)
+
+
 def main(
     argv: Sequence[str] | None = None,
     runner_factory: RunnerFactory = _real_runner,
     traffic_factory: TrafficFactory = _real_traffic,
+    approvals_factory: ApprovalsFactory = KubectlApprovals,
 ) -> int:
     args = build_parser().parse_args(argv)
 
     def out(line: str) -> None:
         print(line, flush=True)
+
+    if args.command == "identities":
+        for role, kc in ensure_role_identities().items():
+            out(f"{role:22} {identities.user_name(role):45} {kc}")
+        return core.OK
 
     try:
         runner = runner_factory(args.stack, args.work_dir, args.runner)
@@ -212,6 +239,13 @@ def main(
         if changes and args.report_dir
         else None
     )
+    kubeconfig = getattr(args, "kubeconfig", None)
+    if getattr(args, "identity", None):
+        own = identities.kubeconfig_for(args.identity)
+        if not own.exists():
+            print(f"error: {own} is missing: run `./ce rollout identities`", file=sys.stderr)
+            return core.ERROR
+        kubeconfig = str(own)
     driver = core.Driver(
         runner,
         AuditLog(audit_path),
@@ -220,6 +254,9 @@ def main(
         metrics=metrics,
         traffic=traffic_factory() if changes else None,
         report_to=report_to,
+        approvals=approvals_factory(
+            args.namespace or (lambda: rollout_namespace(runner)), kubeconfig
+        ),
     )
     lock = StackLock(
         default_lock_path(runner.project, runner.stack_name), holder=f"./ce rollout {args.command}"
@@ -251,7 +288,7 @@ def main(
                 out(str(path))
             return core.OK
         if args.command == "approve":
-            return driver.approve(args.role, args.decision)
+            return driver.approve(args.decision, args.reason)
         with lock:
             if args.command == "run":
                 assert metrics is not None
@@ -268,15 +305,15 @@ def main(
                 finally:
                     metrics.close()
             if args.command == "advance":
-                return driver.advance(args.approved_by, args.prometheus).code
+                return driver.advance(args.prometheus).code
             if args.command == "rollback":
                 return driver.rollback(args.by, args.reason, targeted=args.targeted)
             if args.command == "promote":
-                return driver.promote(args.approved_by)
+                return driver.promote()
     except LockHeld as exc:
         print(f"REFUSED: {exc}", file=sys.stderr)
         return core.REFUSED
-    except (phases.RolloutError, GateConfigError) as exc:
+    except (phases.RolloutError, GateConfigError, ApprovalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return core.REFUSED
     except ToolchainMissing as exc:

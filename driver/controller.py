@@ -3,7 +3,7 @@
 Every interval it judges the current phase's gate. A breach rolls back at once
 (hard SLO breaches always; soft ones per the phase's failure action: phase 1 rolls
 back, phase 2 pauses, phase 3 holds at 50 %). After the bake, with the gate green,
-it waits for the phase's decider (``./ce rollout approve --role ROLE``) and steps.
+it waits for the phase's decider (a RolloutApproval, ``./ce rollout approve``) and steps.
 It keeps no state of its own: everything is re-read from the stack outputs and the
 audit log each turn, so a restart after ``kill -9`` resumes without double-stepping.
 """
@@ -142,7 +142,7 @@ class Controller:
         elif deployed == phases.MAX_PHASE:
             # died before or inside the first `up` (blue to the new version): run it again
             self._close(promo, "resumed as a new promotion")
-            return d.promote(actor)
+            return d.promote()
         else:
             code = core.OK  # the switch had finished; only its record was missing
         d.record(
@@ -262,7 +262,7 @@ class Controller:
                     )
                     d.out(
                         f"PAUSED at phase {phase}: traffic held. Decide with "
-                        f"`./ce rollout approve --role {row.decider} [--decision rollback]`"
+                        f"`./ce rollout approve [--decision rollback]` (a {row.decider})"
                     )
                 return None
             if self._holding != phase:  # HOLD: stay at this weight, keep judging
@@ -273,7 +273,9 @@ class Controller:
         self._holding = None
         paused = self.paused_since(phase)
         if paused is not None:
-            after = [e for e in approved if bake.parse_ts(str(e["ts"])) >= bake.parse_ts(paused)]
+            # approvals carry the API server's whole-second creationTimestamp
+            lifted = bake.parse_ts(paused).replace(microsecond=0)
+            after = [e for e in approved if bake.parse_ts(str(e["ts"])) >= lifted]
             if not after:
                 self.say_once(
                     f"paused-wait-{phase}",
@@ -306,16 +308,16 @@ class Controller:
                 self.say_once(
                     f"approve-{phase}",
                     f"phase {phase} baked; waiting for "
-                    f"`./ce rollout approve --role {phases.PROMOTE_DECIDER}` to promote",
+                    f"`./ce rollout approve` by a {phases.PROMOTE_DECIDER} to promote",
                 )
                 return None
-            return d.promote(str(approved[-1]["actor"]))
+            return d.promote()
         decider = phases.decider_for(phase)
         if not approved:
             self.say_once(
                 f"approve-{phase}",
                 f"phase {phase} baked, gate green; waiting for "
-                f"`./ce rollout approve --role {decider}`",
+                f"`./ce rollout approve` by a {decider}",
             )
             return None
         code, _ = d.step(
@@ -446,7 +448,7 @@ class Controller:
                     d.metrics.paused.labels(d.metrics.stack).set(1)
                 d.out(
                     f"PAUSED at phase {phase}: {dec.reason}. Decide with `./ce rollout approve "
-                    f"--role {phases.approver_for(phase)} [--decision rollback]`"
+                    f"[--decision rollback]` (a {phases.approver_for(phase)})"
                 )
             return True
         return False
@@ -457,7 +459,7 @@ class Controller:
             self.say_once(
                 "approve-0",
                 "phase 0: waiting for the GO/NO-GO "
-                "(`./ce rollout approve --role deployment-commander`)",
+                "(`./ce rollout approve` by a deployment-commander)",
             )
             return None
         result, gate_audit = d.judge(0, self.prom)

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from driver import bake, report
+from driver.approval_store import ApprovalError, ApprovalRefused, ApprovalStore
 from driver.audit import AuditLog
 from driver.metrics import RolloutMetrics, controller_judgement
 from driver.notify import Notifier, NullNotifier
 from driver.prom import PromAPI, PrometheusClient, collect_gate_inputs
 from driver.stack import StackRunner, rollback_targets
 from driver.traffic import TrafficError, TrafficSwitch
+from rollout import approvals as approval_model
 from rollout import config as rollout_config
 from rollout import phases
 from rollout import signal as canary_signal
@@ -118,6 +120,7 @@ class Driver:
         metrics: RolloutMetrics | None = None,
         report_to: ReportTarget | None = None,
         range_factory: Callable[[str], report.RangeAPI] = PrometheusClient,
+        approvals: ApprovalStore | None = None,
     ) -> None:
         self.runner = runner
         self.audit = audit
@@ -130,6 +133,7 @@ class Driver:
         self.metrics = metrics
         self.report_to = report_to
         self.range_factory = range_factory
+        self.approvals = approvals
 
     # ------------------------------------------------------------------ reading
     def config(self) -> rollout_config.RolloutConfig:
@@ -153,8 +157,10 @@ class Driver:
             phase, self.entered_at(phase), cfg.bake_seconds(phase), self.clock()
         )
 
-    def decisions(self, phase: int) -> list[dict[str, Any]]:
-        """Approvals recorded for ``phase`` since the stack entered it (oldest first).
+    def gate_decision(self, phase: int) -> approval_model.GateDecision:
+        """The approvals that count at the gate leaving ``phase``: the one check of every path
+        that advances (``run``, ``advance``, ``promote``). The API server decided who could
+        create them; :func:`rollout.approvals.decide` decides which count, here.
 
         Without an entry time for the phase, approvals count only after the last applied
         change, so an approval from an earlier rollout never starts a new one.
@@ -164,16 +170,31 @@ class Driver:
         if since is None:
             applied = [e for e in entries if e.get("result") in (bake.APPLIED, "promoted")]
             since = bake.parse_ts(str(applied[-1]["ts"])) if applied else None
-        out = []
-        for e in entries:
-            if e.get("action") != "approve" or e.get("phase") != phase:
-                continue
-            if e.get("result") != "recorded":
-                continue
-            if since is not None and bake.parse_ts(str(e["ts"])) < since:
-                continue
-            out.append(e)
-        return out
+        snap = (
+            self.approvals.snapshot() if self.approvals is not None else approval_model.Snapshot(())
+        )
+        return approval_model.decide(snap, self.runner.stack_name, phase, since)
+
+    def decisions(self, phase: int) -> list[dict[str, Any]]:
+        """The counted approvals of :meth:`gate_decision` as audit-shaped entries (oldest first)."""
+        return [
+            {
+                "ts": bake.format_ts(a.created),
+                "action": "approve",
+                "phase": a.phase,
+                "actor": a.approver,
+                "decision": a.decision,
+                "approval": a.name,
+                "rollout": a.rollout,
+                "result": "recorded",
+            }
+            for a in self.gate_decision(phase).counted
+        ]
+
+    def approved_by(self, phase: int) -> str | None:
+        """Who approved continuing past ``phase`` (the latest counted), else None."""
+        given = [e for e in self.decisions(phase) if e["decision"] == "continue"]
+        return str(given[-1]["actor"]) if given else None
 
     # ------------------------------------------------------------------ effects
     def record(
@@ -392,12 +413,12 @@ class Driver:
     ) -> dict[str, Any] | None:
         """The approval the rollout waits for, and who may give it (None: none yet)."""
         role = phases.approver_for(phase)
-        since = None if paused is None else bake.parse_ts(paused)
-        given = [
-            e
-            for e in self.decisions(phase)
-            if since is None or bake.parse_ts(str(e["ts"])) >= since
-        ]
+        since = None if paused is None else bake.parse_ts(paused).replace(microsecond=0)
+        try:
+            decided = self.decisions(phase)
+        except ApprovalError as exc:  # the rest of the status is still worth showing
+            return {"role": role, "waiting": False, "what": f"approvals unreadable: {_short(exc)}"}
+        given = [e for e in decided if since is None or bake.parse_ts(str(e["ts"])) >= since]
         if given:
             return {"role": role, "waiting": False, "what": f"{given[-1]['actor']} decided "
                     f"{given[-1].get('decision')} at {given[-1]['ts']}"}  # fmt: skip
@@ -415,48 +436,56 @@ class Driver:
             "role": role,
             "waiting": True,
             "what": what,
-            "command": f"./ce rollout approve --role {role}",
+            "command": f"./ce rollout approve (as the {role})",
         }
 
     # ------------------------------------------------------------------ approve
-    def approve(self, role: str, decision: str = "continue") -> int:
-        """Record a decider's approval (or a rollback decision) for the current phase."""
+    def approve(self, decision: str = "continue", reason: str = "") -> int:
+        """Create a RolloutApproval for the current phase with the store's own credentials: the
+        API server decides whether this person may approve it (RBAC verb ``approve`` on the
+        gate, four eyes) and records them as the approver."""
         current = self.current_phase()
-        role = role.strip().lower()
         if decision not in ("continue", "rollback"):
             self.out(f"REFUSED: decision must be continue or rollback, got {decision!r}")
             return REFUSED
-        expected = phases.approver_for(current)
-        if role != expected:
-            reason = f"phase {current} is decided by {expected!r}, not {role!r}"
-            self.record(
-                action="approve",
-                actor=role,
-                phase=current,
-                decision=decision,
-                result="refused",
-                reason=reason,
-            )
-            self.out(f"REFUSED: {reason}")
-            return REFUSED
-        self.record(
-            action="approve",
-            actor=role,
-            phase=current,
-            decision=decision,
-            result="recorded",
-            reason=f"{role} decided {decision} at phase {current}",
+        if self.approvals is None:
+            self.out("ERROR: no approval store (a kubeconfig for the rollout's namespace)")
+            return ERROR
+        stack = self.runner.stack_name
+        # a GO starts a new rollout; every later gate belongs to the latest GO's rollout
+        rollout = (
+            f"{stack}-{uuid.uuid4().hex[:10]}"
+            if current == 0
+            else approval_model.current_rollout(self.approvals.snapshot(), stack)
         )
-        self.out(f"recorded: {role} decided {decision} at phase {current}")
+        base: dict[str, Any] = {"action": "approve", "phase": current, "decision": decision}
+        try:
+            a = self.approvals.create(
+                stack=stack, rollout=rollout, phase=current, decision=decision, reason=reason
+            )
+        except ApprovalRefused as exc:
+            self.record(**base, actor=exc.user, result="refused", reason=_short(exc))
+            self.out(f"REFUSED by the API server: {exc}")
+            return REFUSED
+        except ApprovalError as exc:
+            self.out(f"ERROR: {exc}")
+            return ERROR
+        what = f"{a.approver} decided {decision} at phase {current}"
+        self.record(
+            **base, actor=a.approver, approval=a.name, rollout=a.rollout, result="recorded",
+            reason=what,
+        )  # fmt: skip
+        self.out(f"recorded: {what} ({approval_model.KIND} {a.name})")
         return OK
 
     # ------------------------------------------------------------------ advance
-    def advance(self, approved_by: str, prometheus_url: str) -> AdvanceReport:
-        """One gated step up (manual use; the controller calls :meth:`step`)."""
+    def advance(self, prometheus_url: str) -> AdvanceReport:
+        """One gated step up on the phase's approval (manual use; the controller calls
+        :meth:`step`)."""
         cfg = self.config()
         deployed = self.deployed_phase()
         current = deployed if deployed is not None else cfg.phase
-        base: dict[str, Any] = {"action": "advance", "actor": approved_by, "from_phase": current}
+        base: dict[str, Any] = {"action": "advance", "from_phase": current}
 
         def refuse(reason: str, to_phase: int | None = None, **extra: Any) -> AdvanceReport:
             e = self.record(**base, to_phase=to_phase, result="refused", reason=reason, **extra)
@@ -476,9 +505,14 @@ class Driver:
         bstat = self.bake_status(current, cfg)
         if not bstat.done:
             return refuse(f"bake time not over: {bstat.describe()}", target)
-        approval = bake.check_approval(current, approved_by)
-        if not approval.ok:
-            return refuse(approval.describe(), target)
+        approver = self.approved_by(current)
+        if approver is None:
+            return refuse(
+                f"no approval of phase-{current} by a {phases.decider_for(current)} "
+                "(`./ce rollout approve` with their own kubeconfig)",
+                target,
+            )
+        base["actor"] = approver
 
         self.out(f"gate: querying {prometheus_url} (window {cfg.gate.window})")
         # As `rollout run` decides: past phase 0, the judge's absolute layer replaces the
@@ -489,28 +523,28 @@ class Driver:
         for c in result.checks:
             self.out(f"  [{'PASS' if c.passed else 'FAIL'}] {c.reason}")
         if not result.passed:
-            return self.on_gate_failure(current, result, gate_audit, actor=approval.given)
+            return self.on_gate_failure(current, result, gate_audit, actor=approver)
         judgement = self.judge_canary(current, prometheus_url) if current > 0 else None
         if judgement is not None:
             for jc in judgement.checks:
                 self.out(f"  [{jc.outcome.value.upper()}] {jc.text}")
             if judgement.outcome is Outcome.FAIL:
                 return self.on_gate_failure(
-                    current, result, gate_audit, actor=approval.given, judgement=judgement
+                    current, result, gate_audit, actor=approver, judgement=judgement
                 )
             if judgement.outcome is Outcome.INCONCLUSIVE:
                 # What a decider's "continue" does to a paused controller: the person who
                 # approves this step has seen the numbers; they are in the audit entry.
-                self.out(f"note: {judgement.summary()}; advancing on {approval.given}'s approval")
+                self.out(f"note: {judgement.summary()}; advancing on {approver}'s approval")
         code, e = self.step(
             current,
             target,
-            actor=approval.given,
-            reason=approval.describe(),
+            actor=approver,
+            reason=f"approved by {approver}",
             gate=gate_audit,
             judge=judgement.to_dict() if judgement is not None else None,
         )
-        return AdvanceReport(code, current, target, approval.describe(), result, entries=[e])
+        return AdvanceReport(code, current, target, f"approved by {approver}", result, entries=[e])
 
     def on_gate_failure(
         self,
@@ -736,7 +770,7 @@ class Driver:
         return (OK if ok else ERROR), e
 
     # ------------------------------------------------------------------ promote
-    def promote(self, approved_by: str) -> int:
+    def promote(self) -> int:
         """After phase 4's bake: the new version becomes the stable track, green scales down.
 
         Two steps so no request meets a pod that is not Ready: (1) blue rolls to the new
@@ -745,7 +779,7 @@ class Driver:
         """
         cfg = self.config()
         current = self.current_phase(cfg)
-        given = approved_by.strip().lower()
+        given = self.approved_by(current) if current == phases.MAX_PHASE else None
         base: dict[str, Any] = {"action": "promote", "actor": given, "from_phase": current}
         if current != phases.MAX_PHASE:
             reason = f"promote needs phase {phases.MAX_PHASE} (100% canary), stack is at {current}"
@@ -758,8 +792,8 @@ class Driver:
             self.record(**base, result="refused", reason=reason)
             self.out(f"REFUSED: {reason}")
             return REFUSED
-        if given != phases.PROMOTE_DECIDER:
-            reason = f"promotion is approved by {phases.PROMOTE_DECIDER!r}, not {given!r}"
+        if given is None:
+            reason = f"no approval of phase-{current} (the promotion) by a {phases.PROMOTE_DECIDER}"
             self.record(**base, result="refused", reason=reason)
             self.out(f"REFUSED: {reason}")
             return REFUSED

@@ -53,19 +53,22 @@ def _built_kubectl() -> str | None:
     return found[-1] if found else None
 
 
+def find_kubectl(given: str | None = None) -> str:
+    """``given``, else $CE_KUBECTL, PATH or the toolchain's build (TrafficError: none)."""
+    path = given or os.environ.get("CE_KUBECTL") or shutil.which("kubectl") or _built_kubectl()
+    if not path or not os.path.exists(path):
+        raise TrafficError(
+            "kubectl not found ($CE_KUBECTL, PATH or $CE_TOOLS/kubernetes-*/bin); "
+            "run `./ce bootstrap`"
+        )
+    return path
+
+
 class KubectlTraffic:
     """``kubectl apply --server-side`` with the provider's field manager (found once, cached)."""
 
     def __init__(self, kubectl: str | None = None, kubeconfig: str | None = None) -> None:
-        path = (
-            kubectl or os.environ.get("CE_KUBECTL") or shutil.which("kubectl") or _built_kubectl()
-        )
-        if not path or not os.path.exists(path):
-            raise TrafficError(
-                "kubectl not found ($CE_KUBECTL, PATH or $CE_TOOLS/kubernetes-*/bin); "
-                "run `./ce bootstrap`"
-            )
-        self.kubectl = path
+        self.kubectl = find_kubectl(kubectl)
         self.kubeconfig = kubeconfig or os.environ.get("KUBECONFIG")
         self._managers: dict[tuple[str, str], str] = {}
 

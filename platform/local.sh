@@ -293,8 +293,37 @@ up_etcd() {
   log "etcd up (pid $(pid_of etcd), 127.0.0.1:$ETCD_PORT)"
 }
 
+# The API server's audit log (SOC2's trail of who did what): approvals (RolloutApprovals, the
+# refused ones too, with the requester) and changes to the traffic objects and Deployments (every
+# step and rollback; the controller-manager's own writes left out). Nothing else: it stays small.
+AUDIT_POLICY="$P/audit-policy.yaml" AUDIT_LOG="$LOGS/audit.log"
+write_audit_policy() {
+  (umask 077; cat >"$AUDIT_POLICY.tmp" <<'POLICY'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: RequestResponse
+  resources: [{group: rollout.claude-enhancer.io, resources: [rolloutapprovals]}]
+  verbs: [create, update, patch, delete, deletecollection]
+- level: RequestResponse
+  resources: [{group: networking.istio.io, resources: [virtualservices, destinationrules]}]
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+  users: [system:kube-controller-manager]
+- level: Metadata
+  resources: [{group: apps, resources: [deployments, deployments/scale]}]
+  verbs: [create, update, patch, delete]
+- level: None
+POLICY
+  ) && mv "$AUDIT_POLICY.tmp" "$AUDIT_POLICY"
+}
+# an API server started before the audit flags existed is restarted once to get them
+apiserver_current() { tr '\0' ' ' <"/proc/$(pid_of kube-apiserver)/cmdline" 2>/dev/null | grep -q -- --audit-policy-file; }
+
 up_apiserver() {
-  alive kube-apiserver && h_apiserver && return 0
+  write_audit_policy
+  alive kube-apiserver && h_apiserver && apiserver_current && return 0
   stop_pid kube-apiserver
   mkdir -p "$P/apiserver-certs"
   start_bg kube-apiserver "$K8S_BIN/kube-apiserver" \
@@ -313,6 +342,8 @@ up_apiserver() {
     --authorization-mode RBAC --allow-privileged=true \
     --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota,MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
     --endpoint-reconciler-type none --profiling=false \
+    --audit-policy-file "$AUDIT_POLICY" --audit-log-path "$AUDIT_LOG" \
+    --audit-log-maxsize 100 --audit-log-maxbackup 3 \
     --v=1
   wait_for kube-apiserver 90 h_apiserver
   log "kube-apiserver up (pid $(pid_of kube-apiserver), https://127.0.0.1:$APISERVER_PORT)"
@@ -719,7 +750,7 @@ all_up() {
   for c in "${COMPONENTS[@]}"; do
     if [ "$c" = postgres ]; then h_postgres || return 1; else alive "$c" && "${PROBE[$c]}" || return 1; fi
   done
-  crds_applied
+  crds_applied && apiserver_current
 }
 
 cmd_status() {

@@ -7,17 +7,20 @@ the phase-0 VirtualService), so the driver is tested against the shapes it reall
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from components.app import traffic_targets
 from components.mesh import virtual_service_manifest
+from driver.approval_store import ApprovalRefused
 from driver.prom import PromError
 from driver.stack import OnOutput, Resource, UpOutcome
+from rollout import approvals, phases
 from rollout import config as rollout_config
-from rollout import phases
 from rollout.judge import SLO_CHECKS
 from tests.unit.conftest import settings_for
 
@@ -277,3 +280,79 @@ def assert_failed_on(entries: list[dict[str, Any]], check: str) -> dict[str, Any
         assert failed["result"] == "gate_failed"
         assert any(c["name"] == check and not c["passed"] for c in failed["gate"]["checks"])
     return failed
+
+
+class FakeApprovals:
+    """The API server's side of approvals, in memory. The user is a role's name (``user``, set
+    by :func:`approve`); the authority rule is emulated as the ClusterRoles grant it (a role
+    approves its own gates), and creationTimestamp has whole seconds as on the API server.
+    The real API server's checks are tests/integration/test_rollout_approvals.py."""
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        four_eyes: str = "previous",
+        path: Path | None = None,
+    ) -> None:
+        self.clock = clock
+        self.user = "nobody"
+        self.four_eyes = four_eyes
+        self.items: list[approvals.Approval] = []
+        self.path = path  # shared with another process (a `status --watch`)
+
+    def snapshot(self) -> approvals.Snapshot:
+        if self.path is not None and self.path.exists():
+            self.items = [
+                approvals.Approval(**{**a, "created": datetime.fromisoformat(a["created"])})
+                for a in json.loads(self.path.read_text())
+            ]
+        return approvals.Snapshot(tuple(self.items), self.four_eyes)
+
+    def create(
+        self, *, stack: str, rollout: str, phase: int, decision: str, reason: str
+    ) -> approvals.Approval:
+        if phase not in approvals.roles().get(self.user, []):
+            raise ApprovalRefused(
+                f'user "{self.user}" may not approve {approvals.gate_name(phase)}: missing RBAC '
+                f'permission: verb "approve"',
+                self.user,
+            )
+        a = approvals.Approval(
+            name=f"{stack}-{approvals.gate_name(phase)}-{len(self.items)}",
+            stack=stack,
+            rollout=rollout,
+            phase=phase,
+            decision=decision,
+            approver=self.user,
+            created=self.clock().replace(microsecond=0),
+        )
+        self.snapshot()
+        self.items.append(a)
+        if self.path is not None:
+            rows = [{**dataclasses.asdict(x), "created": x.created.isoformat()} for x in self.items]
+            self.path.write_text(json.dumps(rows))
+        return a
+
+
+def _store(d: Any) -> FakeApprovals:
+    if d.approvals is None:
+        d.approvals = FakeApprovals(d.clock)
+    assert isinstance(d.approvals, FakeApprovals)
+    return d.approvals
+
+
+def approve(d: Any, role: str, decision: str = "continue") -> int:
+    """``./ce rollout approve`` by the person holding ``role`` (a fake user of that name)."""
+    _store(d).user = role
+    return int(d.approve(decision))
+
+
+def advance_as(d: Any, role: str, prometheus_url: str) -> Any:
+    """What ``advance --approved-by ROLE`` was: ``role`` approves, then one ``advance``."""
+    approve(d, role)
+    return d.advance(prometheus_url)
+
+
+def promote_as(d: Any, role: str) -> int:
+    approve(d, role)
+    return int(d.promote())

@@ -24,7 +24,7 @@ from driver.controller import Controller
 from driver.metrics import RolloutMetrics
 from driver.prom import PrometheusClient
 from driver.stack import OnOutput, UpOutcome
-from tests.driver.driver_fakes import FakeStack, FakeTraffic
+from tests.driver.driver_fakes import FakeStack, FakeTraffic, advance_as, approve, promote_as
 from tests.driver.driver_promstack import (
     Exporter,
     exporters,
@@ -149,18 +149,18 @@ def mesh_rollout(
 def healthy_rollout(m: MeshRollout) -> None:
     """GO, four approved steps by hand (`advance`, the gate and the judge each time), promote."""
     d = m.driver
-    assert d.approve("deployment-commander") == core.OK
-    rep = d.advance("deployment-commander", m.prom_url)
+    assert approve(d, "deployment-commander") == core.OK
+    rep = advance_as(d, "deployment-commander", m.prom_url)
     assert rep.code == core.OK, m.lines
     for phase, role in ((1, "tech-lead"), (2, "sre"), (3, "product-owner")):
         m.wait_canary(100)
         m.wait_bake(phase)
-        assert d.approve(role) == core.OK
-        rep = d.advance(role, m.prom_url)
+        assert approve(d, role) == core.OK
+        rep = advance_as(d, role, m.prom_url)
         assert rep.code == core.OK, m.lines
     m.wait_bake(4)
-    assert d.approve("deployment-commander") == core.OK
-    assert d.promote("deployment-commander") == core.OK, m.lines
+    assert approve(d, "deployment-commander") == core.OK
+    assert promote_as(d, "deployment-commander") == core.OK, m.lines
 
 
 @dataclass
@@ -186,7 +186,7 @@ def rolled_back_rollout(m: MeshRollout, fault: str = "errors") -> Fault:
     """The controller (`run`) takes the GO, steps to phase 1; a few healthy seconds later the
     canary gets the ``fault``; the controller's judge fails it and rolls back."""
     d = m.driver
-    assert d.approve("deployment-commander") == core.OK
+    assert approve(d, "deployment-commander") == core.OK
     result: dict[str, int] = {}
     ctl = Controller(d, m.prom_url)
     thread = threading.Thread(target=lambda: result.update(code=ctl.run()), daemon=True)

@@ -11,7 +11,7 @@ import pytest
 from driver import core
 from driver.controller import Controller
 from rollout import config as rollout_config
-from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack
+from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack, advance_as, approve
 from tests.driver.test_driver_logic import CFG, make_driver, run_controller
 
 CANARY, STABLE = "5.1.0", "5.0.3"
@@ -65,7 +65,7 @@ def test_inconclusive_extends_the_bake_then_pauses_then_continue_steps(tmp_path:
     prom = FakeProm(values={**HEALTHY, "request_count": 2000.0})
     d, lines, clk = make_driver(tmp_path, stack, prom=prom)
     _entered(d, 1)
-    d.approve("tech-lead")  # the decider approved early: the judge still holds the step
+    approve(d, "tech-lead")  # the decider approved early: the judge still holds the step
     assert run_controller(d, clk, 4) is None  # minutes 0..3: bake (2 min), then extended
     results = [e["result"] for e in d.audit.entries()]
     assert results.count("extended") == 1 and "paused" not in results
@@ -76,7 +76,7 @@ def test_inconclusive_extends_the_bake_then_pauses_then_continue_steps(tmp_path:
     assert run_controller(d, clk, 3) is None  # the 3-minute cap passes: pause, not pass
     assert [e["result"] for e in d.audit.entries()].count("paused") == 1
     assert stack.up_calls == [] and any("PAUSED at phase 1" in x for x in lines)
-    d.approve("tech-lead")  # a human looked and continues
+    approve(d, "tech-lead")  # a human looked and continues
     assert run_controller(d, clk, 1) is None
     assert stack.outputs()["rolloutPhase"] == 2
 
@@ -86,7 +86,7 @@ def test_inconclusive_never_passes_by_default(tmp_path: Path) -> None:
     prom = FakeProm(values={**HEALTHY, "request_count": 500.0})
     d, _, clk = make_driver(tmp_path, stack, prom=prom)
     _entered(d, 3)
-    d.approve("deployment-commander")
+    approve(d, "deployment-commander")
     assert run_controller(d, clk, 60) is None
     assert stack.up_calls == [] and stack.outputs()["rolloutPhase"] == 3
 
@@ -200,7 +200,7 @@ def test_manual_advance_rolls_back_at_phase_1_on_the_judges_relative_failure(
 ) -> None:
     """The gate's fixed thresholds pass this canary; before, `advance` stepped to 20 %."""
     d, stack, lines = _baked(tmp_path, 1, _three_times_stable())
-    rep = d.advance("tech-lead", "http://prom")
+    rep = advance_as(d, "tech-lead", "http://prom")
     assert rep.code == core.ROLLED_BACK and stack.outputs()["rolloutPhase"] == 0
     failed = next(e for e in d.audit.entries() if e["result"] == "judge_failed")
     assert failed["gate"]["passed"] and failed["actor"] == "tech-lead"
@@ -212,13 +212,13 @@ def test_manual_advance_rolls_back_at_phase_1_on_the_judges_relative_failure(
 
 def test_manual_advance_pauses_at_phase_2_on_the_judges_relative_failure(tmp_path: Path) -> None:
     d, stack, _ = _baked(tmp_path, 2, _three_times_stable())
-    assert d.advance("sre", "http://prom").code == core.PAUSED
+    assert advance_as(d, "sre", "http://prom").code == core.PAUSED
     assert stack.up_calls == [] and stack.outputs()["canaryWeight"] == 20
 
 
 def test_manual_advance_records_the_judgement_it_stepped_on(tmp_path: Path) -> None:
     d, stack, _ = _baked(tmp_path, 1, FakeProm(values=HEALTHY))
-    assert d.advance("tech-lead", "http://prom").code == core.OK
+    assert advance_as(d, "tech-lead", "http://prom").code == core.OK
     assert stack.outputs()["rolloutPhase"] == 2
     applied = d.audit.entries()[-1]
     assert applied["result"] == "applied" and applied["to_phase"] == 2
@@ -233,7 +233,7 @@ def test_manual_advance_on_an_inconclusive_judgement_steps_on_the_approval(
     """Too few requests to tell canary from stable: the approver decides, as a decider's
     "continue" does for a paused controller; the judgement is shown and kept."""
     d, stack, lines = _baked(tmp_path, 1, FakeProm(values={**HEALTHY, "request_count": 500.0}))
-    assert d.advance("tech-lead", "http://prom").code == core.OK
+    assert advance_as(d, "tech-lead", "http://prom").code == core.OK
     assert stack.outputs()["rolloutPhase"] == 2
     applied = d.audit.entries()[-1]
     assert applied["result"] == "applied" and applied["judge"]["outcome"] == "inconclusive"

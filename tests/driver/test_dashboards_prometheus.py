@@ -16,6 +16,7 @@ from pathlib import Path
 from components.dashboards import panel_queries
 from driver import core
 from driver.prom import PrometheusClient
+from tests.driver.driver_fakes import advance_as, approve
 from tests.driver.driver_rollout import mesh_rollout
 
 PANELS = panel_queries()
@@ -24,12 +25,12 @@ PANELS = panel_queries()
 def test_every_panel_returns_series_during_a_rollout(tmp_path: Path) -> None:
     with mesh_rollout(tmp_path) as m:
         d = m.driver
-        assert d.approve("deployment-commander") == core.OK
-        assert d.advance("deployment-commander", m.prom_url).code == core.OK
+        assert approve(d, "deployment-commander") == core.OK
+        assert advance_as(d, "deployment-commander", m.prom_url).code == core.OK
         m.wait_canary(100)
         m.wait_bake(1)
-        assert d.approve("tech-lead") == core.OK
-        assert d.advance("tech-lead", m.prom_url).code == core.OK, m.lines
+        assert approve(d, "tech-lead") == core.OK
+        assert advance_as(d, "tech-lead", m.prom_url).code == core.OK, m.lines
         m.wait_canary(400)  # phase 2's 20 % in the window
         api = PrometheusClient(m.prom_url)
         empty, one_version = [], []

@@ -30,7 +30,7 @@ from driver.audit import AuditLog
 from driver.stack import AutomationStack
 from rollout import config as rollout_config
 from rollout import phases as rollout
-from tests.driver.driver_fakes import Clock, assert_failed_on
+from tests.driver.driver_fakes import Clock, advance_as, assert_failed_on
 from tests.driver.driver_promstack import (
     exporters,
     prometheus,
@@ -141,7 +141,7 @@ def test_healthy_canary_goes_0_to_4(real_stack: AutomationStack, prom: str, tmp_
         clock.advance(bake_of(real_stack, phase) + 0.1)
         if phase:  # the bake's data at this phase's weight (the fake clock skips its time)
             wait_for_canary(prom, "healthy", WINDOW, 1.5 * MIN_REQUESTS)
-        rep = d.advance(role, prom)
+        rep = advance_as(d, role, prom)
         assert rep.code == core.OK, "\n".join(lines[-60:])
         outs = real_stack.outputs()
         w = rollout.weights_for(phase + 1)
@@ -212,12 +212,12 @@ def test_bad_canary_rolls_back(
 ) -> None:
     d, lines, clock = make_driver(real_stack, tmp_path, job)
     # GO/NO-GO judges the (healthy) stable version -> phase 1
-    assert d.advance("deployment-commander", prom).code == core.OK, "\n".join(lines[-60:])
+    assert advance_as(d, "deployment-commander", prom).code == core.OK, "\n".join(lines[-60:])
     assert real_stack.outputs()["rolloutPhase"] == 1
     clock.advance(bake_of(real_stack, 1) + 0.1)
     if job != "notraffic":  # the bake's data at 5 % (the fake clock skips its time)
         wait_for_canary(prom, job, WINDOW, 1.5 * MIN_REQUESTS)
-    rep = d.advance("tech-lead", prom)
+    rep = advance_as(d, "tech-lead", prom)
     assert rep.code == core.ROLLED_BACK, "\n".join(lines[-60:])
     outs = real_stack.outputs()
     assert (

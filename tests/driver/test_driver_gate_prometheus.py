@@ -16,7 +16,7 @@ from driver.audit import AuditLog
 from driver.prom import PrometheusClient, collect_gate_inputs
 from rollout import phases
 from rollout.gate import GateResult, GateThresholds, evaluate
-from tests.driver.driver_fakes import Clock, FakeStack, assert_failed_on
+from tests.driver.driver_fakes import Clock, FakeStack, advance_as, assert_failed_on
 from tests.driver.driver_promstack import (
     exporters,
     prometheus,
@@ -143,7 +143,7 @@ def test_driver_rolls_back_on_real_gate(
     stack = FakeStack(config={"phase": 1, "bakeMinutes": {"1": 0}, "gate": gate_cfg}, deployed=1)
     lines: list[str] = []
     d = core.Driver(stack, AuditLog(tmp_path / "a.jsonl"), clock=Clock(), out=lines.append)
-    rep = d.advance("tech-lead", prom_url)
+    rep = advance_as(d, "tech-lead", prom_url)
     assert rep.code == core.ROLLED_BACK, lines
     assert stack.outputs()["rolloutPhase"] == 0
     assert assert_failed_on(d.audit.entries(), check)["from_phase"] == 1
@@ -154,5 +154,5 @@ def test_driver_advances_on_real_healthy_gate(prom_url: str, tmp_path: Path) -> 
     stack = FakeStack(config={"phase": 1, "bakeMinutes": {"1": 0}, "gate": gate_cfg}, deployed=1)
     lines: list[str] = []
     d = core.Driver(stack, AuditLog(tmp_path / "a.jsonl"), clock=Clock(), out=lines.append)
-    assert d.advance("tech-lead", prom_url).code == core.OK, lines
+    assert advance_as(d, "tech-lead", prom_url).code == core.OK, lines
     assert stack.outputs()["rolloutPhase"] == 2

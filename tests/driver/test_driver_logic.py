@@ -24,7 +24,17 @@ from driver.stack import Resource, rollback_targets
 from driver.traffic import TrafficError, provider_field_manager
 from rollout import phases as rollout
 from rollout.gate import GateThresholds
-from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack, FakeTraffic
+from tests.driver.driver_fakes import (
+    HEALTHY,
+    Clock,
+    FakeApprovals,
+    FakeProm,
+    FakeStack,
+    FakeTraffic,
+    advance_as,
+    approve,
+    promote_as,
+)
 
 T = GateThresholds(min_requests=100)
 
@@ -90,20 +100,6 @@ class TestBake:
 
     def test_phase_zero_and_zero_minutes_need_no_bake(self) -> None:
         assert bake.bake_status(0, None, 0, bake.parse_ts("2025-01-01T00:00:00Z")).done
-
-    @pytest.mark.parametrize(
-        ("phase", "role"),
-        [(0, "deployment-commander"), (1, "tech-lead"), (2, "sre"), (3, "product-owner")],
-    )
-    def test_deciders(self, phase: int, role: str) -> None:
-        assert bake.check_approval(phase, role).ok
-        assert bake.check_approval(phase, role.upper()).ok
-        wrong = bake.check_approval(phase, "intern")
-        assert not wrong.ok and role in wrong.describe()
-
-    def test_no_decider_for_final_phase(self) -> None:
-        with pytest.raises(rollout.RolloutError):
-            bake.check_approval(4, "sre")
 
 
 # ---------------------------------------------------------------- audit
@@ -172,7 +168,7 @@ class TestDriver:
         roles = ["deployment-commander", "tech-lead", "sre", "product-owner"]
         for phase, (role, minutes) in enumerate(zip(roles, [0, 30, 45, 30], strict=True)):
             clk.advance(minutes)
-            rep = d.advance(role, "http://prom")
+            rep = advance_as(d, role, "http://prom")
             assert rep.code == core.OK, lines
             assert stack.outputs()["rolloutPhase"] == phase + 1
         applied = [e for e in d.audit.entries() if e["result"] == "applied"]
@@ -184,22 +180,22 @@ class TestDriver:
         ]
         assert applied[0]["gate"]["track"] == "stable" and applied[0]["gate"]["version"] == "5.0.3"
         assert applied[1]["gate"]["track"] == "canary" and applied[1]["gate"]["version"] == "5.1.0"
-        assert d.advance("product-owner", "http://prom").code == core.REFUSED  # final
+        assert advance_as(d, "product-owner", "http://prom").code == core.REFUSED  # final
 
     def test_bake_time_enforced(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
         d, _, clk = make_driver(tmp_path, stack)
-        assert d.advance("deployment-commander", "u").code == core.OK
+        assert advance_as(d, "deployment-commander", "u").code == core.OK
         clk.advance(29)
-        rep = d.advance("tech-lead", "u")
+        rep = advance_as(d, "tech-lead", "u")
         assert rep.code == core.REFUSED and "bake time not over" in rep.reason
         clk.advance(1)
-        assert d.advance("tech-lead", "u").code == core.OK
+        assert advance_as(d, "tech-lead", "u").code == core.OK
 
     def test_wrong_approver_refused_without_touching_stack(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
         d, _, _ = make_driver(tmp_path, stack)
-        rep = d.advance("tech-lead", "u")
+        rep = advance_as(d, "tech-lead", "u")
         assert rep.code == core.REFUSED and "deployment-commander" in rep.reason
         assert stack.up_calls == []
 
@@ -207,7 +203,7 @@ class TestDriver:
         """Before: a failed GO/NO-GO "rolled back" from phase 0 to phase 0 with an `up`."""
         stack = FakeStack(config=dict(CFG), deployed=0)
         d, lines, _ = make_driver(tmp_path, stack, prom=FakeProm(fail=True))
-        rep = d.advance("deployment-commander", "http://127.0.0.1:1")
+        rep = advance_as(d, "deployment-commander", "http://127.0.0.1:1")
         assert rep.code == core.REFUSED, lines
         assert stack.up_calls == [] and stack.events == []
         assert d.audit.entries()[-1]["result"] == "refused"
@@ -216,10 +212,10 @@ class TestDriver:
         stack = FakeStack(config=dict(CFG), deployed=0)
         prom = FakeProm(values=HEALTHY)
         d, _, clk = make_driver(tmp_path, stack, prom=prom)
-        assert d.advance("deployment-commander", "u").code == core.OK
+        assert advance_as(d, "deployment-commander", "u").code == core.OK
         clk.advance(30)
         prom.values["error_ratio"] = 0.02
-        rep = d.advance("tech-lead", "u")
+        rep = advance_as(d, "tech-lead", "u")
         assert rep.code == core.ROLLED_BACK
         assert stack.outputs()["rolloutPhase"] == 0
         # traffic moves before the config/`up` that scales green down
@@ -232,20 +228,20 @@ class TestDriver:
         d, _, clk = make_driver(tmp_path, stack, prom=prom)
         d.record(action="advance", result="applied", to_phase=2, from_phase=1)
         clk.advance(45)
-        assert d.advance("sre", "u").code == core.PAUSED
+        assert advance_as(d, "sre", "u").code == core.PAUSED
         assert d.audit.entries()[-1]["result"] == "paused" and stack.up_calls == []
 
     def test_up_failure_reported(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0, fail_up=True)
         d, _, _ = make_driver(tmp_path, stack)
-        rep = d.advance("deployment-commander", "u")
+        rep = advance_as(d, "deployment-commander", "u")
         assert rep.code == core.ERROR and "boom" in d.audit.entries()[-1]["reason"]
 
     def test_stale_pulumi_lock_is_removed_once(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
         stack.locked = True
         d, lines, _ = make_driver(tmp_path, stack)
-        assert d.advance("deployment-commander", "u").code == core.OK
+        assert advance_as(d, "deployment-commander", "u").code == core.OK
         assert any("stale update lock" in line for line in lines)
 
     def test_manual_rollback_full_and_targeted(self, tmp_path: Path) -> None:
@@ -258,7 +254,7 @@ class TestDriver:
     def test_steps_take_the_runners_targets_and_audit_the_mode(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
         d, _, _ = make_driver(tmp_path, stack)
-        assert d.advance("deployment-commander", "u").code == core.OK  # nothing converged yet
+        assert advance_as(d, "deployment-commander", "u").code == core.OK  # nothing converged yet
         assert stack.up_calls[-1]["targets"] is None
         assert d.audit.entries()[-1]["mode"] == "full"
         stack.converged_targets = ["urn:stack", "urn:vs"]
@@ -272,18 +268,19 @@ class TestDriver:
     def test_approve_checks_the_role(self, tmp_path: Path) -> None:
         stack = FakeStack(config=dict(CFG), deployed=0)
         d, _, _ = make_driver(tmp_path, stack)
-        assert d.approve("sre") == core.REFUSED
-        assert d.approve("deployment-commander") == core.OK
+        assert approve(d, "sre") == core.REFUSED
+        assert approve(d, "deployment-commander") == core.OK
         assert [e["actor"] for e in d.decisions(0)] == ["deployment-commander"]
 
     def test_promote_after_phase_4(self, tmp_path: Path) -> None:
         stack = FakeStack(config={**CFG, "phase": 4}, deployed=4)
         d, _, clk = make_driver(tmp_path, stack)
         d.record(action="advance", result="applied", to_phase=4, from_phase=3)
-        assert d.promote("deployment-commander") == core.REFUSED  # bake not over
+        assert d.promote() == core.REFUSED  # bake not over
         clk.advance(15)
-        assert d.promote("sre") == core.REFUSED
-        assert d.promote("deployment-commander") == core.OK
+        assert d.promote() == core.REFUSED  # no approval yet
+        assert approve(d, "sre") == core.REFUSED  # not the sre's gate: the API server refuses
+        assert promote_as(d, "deployment-commander") == core.OK
         assert stack.app["stableVersion"] == "5.1.0" and stack.outputs()["rolloutPhase"] == 0
         ev = stack.events
         # blue rolls to the new version while green holds 100 %, then weights, then scale-down
@@ -326,7 +323,7 @@ class TestController:
             p = d.current_phase()
             role = rollout.PROMOTE_DECIDER if p == 4 else rollout.decider_for(p)
             if not d.decisions(p):
-                d.approve(role)
+                approve(d, role)
 
         assert run_controller(d, clk, 40, approve_when_due) == core.OK, lines
         applied = [
@@ -343,7 +340,9 @@ class TestController:
         d, lines, clk = make_driver(tmp_path, stack)
         d.record(action="advance", result="applied", to_phase=1, from_phase=0)
         assert run_controller(d, clk, 5) is None
-        assert stack.up_calls == [] and any("approve --role tech-lead" in x for x in lines)
+        assert stack.up_calls == [] and any(
+            "`./ce rollout approve` by a tech-lead" in x for x in lines
+        )
 
     def test_fault_mid_bake_rolls_back_at_once(self, tmp_path: Path) -> None:
         stack = FakeStack(config={"phase": 1}, deployed=1)
@@ -367,7 +366,7 @@ class TestController:
         assert run_controller(d, clk, 3) is None
         assert [e["result"] for e in d.audit.entries()].count("paused") == 1
         assert stack.up_calls == [] and stack.outputs()["canaryWeight"] == 20
-        d.approve("sre", decision="rollback")
+        approve(d, "sre", decision="rollback")
         assert run_controller(d, clk, 1) == core.ROLLED_BACK
 
     def test_phase_2_pause_lifted_by_continue(self, tmp_path: Path) -> None:
@@ -378,7 +377,7 @@ class TestController:
         assert run_controller(d, clk, 2) is None
         prom.values["agents_down"] = 0.0
         assert run_controller(d, clk, 2) is None and stack.up_calls == []  # still paused
-        d.approve("sre")
+        approve(d, "sre")
         assert run_controller(d, clk, 1) is None
         assert stack.outputs()["rolloutPhase"] == 3
 
@@ -396,7 +395,7 @@ class TestController:
         stack = FakeStack(config={"phase": 1, "bakeMinutes": {"1": 0}}, deployed=1)
         d, _, clk = make_driver(tmp_path, stack)
         d.record(action="advance", result="applied", to_phase=1, from_phase=0)
-        d.approve("tech-lead")
+        approve(d, "tech-lead")
         stack.crash_after_set_phase = True
         with pytest.raises(KeyboardInterrupt):
             run_controller(d, clk, 1)
@@ -450,8 +449,6 @@ def test_cli_advance_refused_while_a_controller_holds_the_stack(
                 "--audit-log",
                 str(tmp_path / "a.jsonl"),
                 "advance",
-                "--approved-by",
-                "deployment-commander",
             ],
             runner_factory=lambda s, w, k: stack,
             traffic_factory=lambda: None,
@@ -548,3 +545,29 @@ def test_help_names_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for word in ("run", "approve", "advance", "rollback", "promote", "phase 2 pauses"):
         assert word in text or word.replace("phase 2 pauses", "2 pauses") in text
+
+
+def test_cli_advance_and_approve_use_the_one_approval_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No flag names an approver: `advance` finds no approval until one is made, and the one
+    `approve` makes carries the store's authenticated user."""
+    monkeypatch.setenv("CE_HOME", str(tmp_path))
+    stack = FakeStack(config=dict(CFG), deployed=0)
+    store = FakeApprovals(Clock())
+    store.user = "deployment-commander"
+
+    def main(*argv: str) -> int:
+        return cli.main(
+            ["--audit-log", str(tmp_path / "a.jsonl"), *argv],
+            runner_factory=lambda s, w, k: stack,
+            traffic_factory=lambda: None,
+            approvals_factory=lambda ns, kc: store,
+        )
+
+    assert main("advance", "--prometheus", "http://127.0.0.1:1") == core.REFUSED
+    assert "no approval of phase-0 by a deployment-commander" in capsys.readouterr().out
+    assert main("approve") == core.OK
+    assert [(a.phase, a.approver) for a in store.items] == [(0, "deployment-commander")]
+    with pytest.raises(SystemExit):
+        main("approve", "--role", "sre")  # a role is not something one claims

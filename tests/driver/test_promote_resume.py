@@ -12,7 +12,7 @@ import pytest
 from driver import core
 from driver.controller import Controller
 from driver.stack import OnOutput, UpOutcome
-from tests.driver.driver_fakes import Clock, FakeStack
+from tests.driver.driver_fakes import Clock, FakeStack, approve
 from tests.driver.test_driver_logic import make_driver
 
 
@@ -35,7 +35,7 @@ def _at_phase_4_baked(tmp_path: Path, stack: FakeStack) -> tuple[core.Driver, Cl
     d, _, clk = make_driver(tmp_path, stack)
     d.record(action="advance", result="applied", from_phase=3, to_phase=4)
     clk.advance(16)  # phase 4's 15 min bake is over
-    d.approve("deployment-commander")
+    approve(d, "deployment-commander")
     return d, clk
 
 
@@ -53,6 +53,7 @@ def test_killed_inside_a_promotion_finishes_it_after_restart(
         Controller(d, "http://prom").turn()
     assert _results(d, "promote") == ["started"]
     d2, _, _ = make_driver(tmp_path, stack, clock=clk)
+    d2.approvals = d.approvals  # the approvals are in the cluster, not in the process
     assert Controller(d2, "http://prom").resume() == core.OK
     assert stack.outputs()["rolloutPhase"] == 0 and stack.outputs()["canaryWeight"] == 0
     assert stack.app["stableVersion"] == stack.app["canaryVersion"] == "5.1.0"
@@ -72,6 +73,7 @@ def test_promotion_done_but_unrecorded_is_recorded_without_a_new_up(tmp_path: Pa
     log.write_text("\n".join(lines[:-1]) + "\n")  # killed before the last audit line
     ups = len(stack.up_calls)
     d2, _, _ = make_driver(tmp_path, stack, clock=clk)
+    d2.approvals = d.approvals  # the approvals are in the cluster, not in the process
     assert Controller(d2, "http://prom").resume() == core.OK
     assert len(stack.up_calls) == ups
     assert _results(d2, "promote")[-1] == "promoted"

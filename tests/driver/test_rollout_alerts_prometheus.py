@@ -12,7 +12,7 @@ from pathlib import Path
 from driver import core
 from driver.audit import AuditLog
 from driver.metrics import RolloutMetrics
-from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack, FakeTraffic
+from tests.driver.driver_fakes import HEALTHY, Clock, FakeProm, FakeStack, FakeTraffic, advance_as
 from tests.driver.driver_promstack import free_port, prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def test_info_alerts_fire_on_a_completed_phase(tmp_path: Path) -> None:
             # so the step is seen as a change
             assert _wait(lambda: _count(url, "ce_rollout_canary_weight[30s]") >= 2, 60)
             assert _firing(url) == set()
-            assert d.advance("deployment-commander", "http://prom").code == core.OK
+            assert advance_as(d, "deployment-commander", "http://prom").code == core.OK
             ok = _wait(lambda: {"CERolloutPhaseCompleted", "CETrafficSwitched"} <= _firing(url), 60)
             assert ok, _firing(url)
     finally:

@@ -24,7 +24,7 @@ from driver.audit import AuditLog
 from driver.controller import Controller
 from driver.metrics import RolloutMetrics
 from rollout.gate import GateThresholds
-from tests.driver.driver_fakes import HEALTHY, FakeProm, FakeStack
+from tests.driver.driver_fakes import HEALTHY, FakeApprovals, FakeProm, FakeStack, approve
 from tests.driver.driver_rollout import Hook
 from tests.driver.test_driver_logic import make_driver
 
@@ -73,7 +73,7 @@ def test_the_view_draws_the_snapshot(tmp_path: Path) -> None:
     assert "FAIL at" in shown and "(paused, phase 2)" in shown
     assert "approval pending" in shown
     assert "sre may give it: paused since" in shown
-    assert "./ce rollout approve --role sre" in shown
+    assert "./ce rollout approve (as the sre)" in shown
 
 
 def test_the_view_is_a_pure_function_of_the_snapshot(tmp_path: Path) -> None:
@@ -84,7 +84,7 @@ def test_the_view_is_a_pure_function_of_the_snapshot(tmp_path: Path) -> None:
 
 def test_a_decision_clears_the_pending_approval(tmp_path: Path) -> None:
     d = paused_at_phase_2(tmp_path)
-    assert d.approve("sre") == core.OK
+    assert approve(d, "sre") == core.OK
     info = d.status()
     assert info["pending"]["waiting"] is False
     assert "given: sre decided continue" in text_of(info)
@@ -162,10 +162,12 @@ WATCHER = """
 import sys
 sys.path.insert(0, {root!r})
 from driver import cli
-from tests.driver.driver_fakes import FakeStack
+from pathlib import Path
+from tests.driver.driver_fakes import FakeApprovals, FakeStack
 stack = FakeStack(config={{"phase": 2, "bakeMinutes": {{"2": 1}}}}, deployed=2)
+store = FakeApprovals(lambda: None, path=Path({approvals!r}))
 sys.exit(cli.main(["--audit-log", {audit!r}, "status", "--watch", "--interval", "0.5"],
-                  runner_factory=lambda *a: stack))
+                  runner_factory=lambda *a: stack, approvals_factory=lambda *a: store))
 """
 
 
@@ -190,7 +192,8 @@ def test_watch_redraws_in_place_in_a_terminal(tmp_path: Path) -> None:
          "from_phase": 1, "to_phase": 2, "result": "applied", "reason": "approved by tech-lead"}
     )  # fmt: skip
     script = tmp_path / "watch.py"
-    script.write_text(WATCHER.format(root=str(ROOT), audit=str(audit)))
+    shared = tmp_path / "approvals.json"  # the cluster both processes read
+    script.write_text(WATCHER.format(root=str(ROOT), audit=str(audit), approvals=str(shared)))
     session = f"ce-watch-{time.monotonic_ns()}"
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "50",
@@ -201,8 +204,13 @@ def test_watch_redraws_in_place_in_a_terminal(tmp_path: Path) -> None:
         first = _wait_pane(session, lambda p: _left(p) is not None)
         assert "sre may give it" not in first  # the bake is not over: nothing pending
         # the bake moves on and an approval arrives: the same screen shows both, redrawn
-        d = core.Driver(FakeStack(config={"phase": 2}, deployed=2), log, out=lambda _: None)
-        assert d.approve("sre") == core.OK
+        d = core.Driver(
+            FakeStack(config={"phase": 2}, deployed=2),
+            log,
+            out=lambda _: None,
+            approvals=FakeApprovals(core.utcnow, path=shared),
+        )
+        assert approve(d, "sre") == core.OK
         later = _wait_pane(
             session,
             lambda p: "given: sre decided continue" in p and (_left(p) or 99) < (_left(first) or 0),

@@ -30,12 +30,16 @@ PROJECT_FILES = (
 )
 
 
-def kubectl_run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """kubectl, whatever it answers (for tests that expect a refusal)."""
+def kubectl_run(
+    env: dict[str, str], *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """kubectl, whatever it answers (for tests that expect a refusal); ``input`` on stdin."""
     exe = shutil.which("kubectl", path=env.get("PATH")) or str(
         Path(env["CE_TOOLS"]) / f"kubernetes-{env['K8S_VERSION']}" / "bin" / "kubectl"
     )
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [exe, *args], env=env, input=input, capture_output=True, text=True, timeout=120
+    )
 
 
 def kubectl(env: dict[str, str], *args: str) -> str:

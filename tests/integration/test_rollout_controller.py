@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from driver.identities import ensure_role_identities
 from rollout import phases
 from tests.driver.driver_promstack import Exporter, exporters, free_port, prometheus
 from tests.integration.conftest import ROOT, LocalProject, kubectl
@@ -97,15 +98,16 @@ class Controller:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip())
-            m = re.search(r"approve --role ([a-z-]+)`", line)
+            m = re.search(r"approve` by a ([a-z-]+)", line)
             if m and self.auto_approve and "PAUSED" not in line and line not in self.approved:
                 self.approved.add(line)
                 self.approve(m.group(1))
 
     def approve(self, role: str, decision: str = "continue") -> None:
+        ensure_role_identities()  # the user of each role (idempotent)
         r = subprocess.run(
             [sys.executable, "-m", "driver", "--stack", "local", "--audit-log", str(self.audit),
-             "approve", "--role", role, "--decision", decision],
+             "approve", "--identity", role, "--decision", decision],
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         self.lines.append(f"[approve {role} {decision}] rc={r.returncode} {r.stdout.strip()}")
@@ -382,8 +384,7 @@ def test_second_controller_is_refused(
     try:
         c.wait_line(r"waiting for the GO/NO-GO", 120)
         r = subprocess.run(
-            [sys.executable, "-m", "driver", "--stack", "local", "advance",
-             "--approved-by", "deployment-commander", "--prometheus", url],
+            [sys.executable, "-m", "driver", "--stack", "local", "advance", "--prometheus", url],
             cwd=ROOT, env=rollout_stack.env, capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert r.returncode == 2 and "held by ./ce rollout run" in r.stderr, r.stderr
