@@ -1,8 +1,10 @@
 """Approvals on the real API server: RBAC's custom verb, the admission policies, real users.
 
 The cluster-scoped objects (CRD, the two ValidatingAdmissionPolicies, the per-role
-ClusterRoles: rollout.approvals.cluster_manifests) are applied as the program declares them
-and kept; each test module gets its own namespace with the role bindings, deleted at the end.
+ClusterRoles: rollout.approvals.cluster_manifests) are the deployed `local` stack's own
+(components/approvals.py): the test never applies them itself, since a second field manager on
+the program's objects makes the program's next `up` fail with an apply conflict. Each test
+module gets its own namespace with the role bindings, deleted at the end.
 The users are client certificates signed by the platform CA (driver.identities), in a temp dir.
 """
 
@@ -22,7 +24,7 @@ from driver.approval_store import ApprovalRefused, KubectlApprovals
 from driver.audit import AuditLog
 from rollout import approvals
 from tests.driver.driver_fakes import FakeStack
-from tests.integration.conftest import kubectl, kubectl_json, kubectl_run
+from tests.integration.conftest import LocalProject, kubectl, kubectl_json, kubectl_run
 
 USERS = {  # user -> groups: one per role, one with none, one holding two consecutive roles
     "nobody": [],
@@ -59,13 +61,9 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(
-    tool_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    local_project: LocalProject, tool_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
     manifests = tmp_path_factory.mktemp("approvals") / "cluster.json"
-    manifests.write_text(json.dumps({"apiVersion": "v1", "kind": "List",
-                                     "items": approvals.cluster_manifests()}))  # fmt: skip
-    kubectl(tool_env, "apply", "--server-side", "--field-manager=ce-rollout-approvals",
-            "-f", str(manifests))  # fmt: skip
     kubectl(tool_env, "wait", "--for=condition=Established", "--timeout=60s",
             f"crd/{approvals.PLURAL}.{approvals.GROUP}")  # fmt: skip
     ns = f"ce-test-approvals-{uuid.uuid4().hex[:6]}"
