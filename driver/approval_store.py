@@ -80,7 +80,10 @@ class KubectlApprovals:
         ns = self.namespace
         items = self._run(["get", f"{approvals.PLURAL}.{approvals.GROUP}", "-n", ns])["items"]
         annotations = self._run(["get", "namespace", ns])["metadata"].get("annotations") or {}
-        return approvals.Snapshot.from_objects(items, annotations)
+        traffic = self._run(
+            ["get", "virtualservices.networking.istio.io", "-n", ns, "--show-managed-fields"]
+        )["items"]
+        return approvals.Snapshot.from_objects(items, annotations, traffic)
 
     def create(
         self, *, stack: str, rollout: str, phase: int, decision: str, reason: str

@@ -163,7 +163,9 @@ class Driver:
         create them; :func:`rollout.approvals.decide` decides which count, here.
 
         Without an entry time for the phase, approvals count only after the last applied
-        change, so an approval from an earlier rollout never starts a new one.
+        change, so an approval from an earlier rollout never starts a new one; an audit log
+        that knows no change (another machine, a fresh log) falls back to the cluster's own
+        record: the last write of the traffic objects.
         """
         entries = self.audit.entries()
         since = self.entered_at(phase)
@@ -173,6 +175,8 @@ class Driver:
         snap = (
             self.approvals.snapshot() if self.approvals is not None else approval_model.Snapshot(())
         )
+        if since is None:
+            since = snap.traffic_written
         return approval_model.decide(snap, self.runner.stack_name, phase, since)
 
     def decisions(self, phase: int) -> list[dict[str, Any]]:

@@ -391,13 +391,33 @@ class Snapshot:
 
     approvals: tuple[Approval, ...]
     four_eyes: str = DEFAULT_FOUR_EYES
+    #: when the namespace's traffic objects (VirtualServices) were last written, by anyone: the
+    #: cluster's own record of the latest phase change, for a controller whose audit log does
+    #: not know when the phase began (another machine, a fresh log). None: no such object.
+    traffic_written: datetime | None = None
 
     @classmethod
     def from_objects(
-        cls, items: Iterable[Mapping[str, Any]], namespace_annotations: Mapping[str, str]
+        cls,
+        items: Iterable[Mapping[str, Any]],
+        namespace_annotations: Mapping[str, str],
+        traffic: Iterable[Mapping[str, Any]] = (),
     ) -> Snapshot:
         mode = namespace_annotations.get(FOUR_EYES_ANNOTATION, DEFAULT_FOUR_EYES)
-        return cls(tuple(Approval.from_object(o) for o in items), mode)
+        return cls(tuple(Approval.from_object(o) for o in items), mode, last_written(traffic))
+
+
+def last_written(objects: Iterable[Mapping[str, Any]]) -> datetime | None:
+    """The latest write of the objects' spec or metadata, from their managedFields (every
+    manager's: the program's apply and the controller's traffic switch alike; a status
+    subresource write is not a change of traffic). Whole seconds, as the API server keeps them."""
+    times = [
+        datetime.fromisoformat(str(m["time"]).replace("Z", "+00:00"))
+        for o in objects
+        for m in (o.get("metadata") or {}).get("managedFields") or ()
+        if m.get("time") and not m.get("subresource")
+    ]
+    return max(times, default=None)
 
 
 @dataclass(frozen=True)

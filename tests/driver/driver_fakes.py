@@ -298,6 +298,8 @@ class FakeApprovals:
         self.user = "nobody"
         self.four_eyes = four_eyes
         self.items: list[approvals.Approval] = []
+        #: the last write of the traffic objects, as the real store reads it from managedFields
+        self.traffic_written: datetime | None = None
         self.path = path  # shared with another process (a `status --watch`)
 
     def snapshot(self) -> approvals.Snapshot:
@@ -306,7 +308,7 @@ class FakeApprovals:
                 approvals.Approval(**{**a, "created": datetime.fromisoformat(a["created"])})
                 for a in json.loads(self.path.read_text())
             ]
-        return approvals.Snapshot(tuple(self.items), self.four_eyes)
+        return approvals.Snapshot(tuple(self.items), self.four_eyes, self.traffic_written)
 
     def create(
         self, *, stack: str, rollout: str, phase: int, decision: str, reason: str

@@ -571,3 +571,28 @@ def test_cli_advance_and_approve_use_the_one_approval_store(
     assert [(a.phase, a.approver) for a in store.items] == [(0, "deployment-commander")]
     with pytest.raises(SystemExit):
         main("approve", "--role", "sre")  # a role is not something one claims
+
+
+def test_a_go_from_before_the_last_traffic_change_does_not_start_a_rollout_on_a_fresh_log(
+    tmp_path: Path,
+) -> None:
+    """Approvals live in the cluster and outlive the machine's audit log. A controller with a
+    fresh log (another machine, or the next run) must not count the previous rollout's GO:
+    without an entry time of its own it takes the traffic objects' last write (found by
+    tests/integration/test_rollout_controller.py::test_second_controller_is_refused, where the
+    previous test's GO started the rollout at once)."""
+    stack = FakeStack(config=dict(CFG), deployed=0)
+    d, _lines, clk = make_driver(tmp_path, stack)
+    store = FakeApprovals(clk)
+    d.approvals = store
+    approve(d, "deployment-commander")  # the previous rollout's GO ...
+    clk.advance(30)
+    store.traffic_written = clk()  # ... which then rolled back to phase 0 (the VS rewritten)
+    fresh, _, _ = make_driver(tmp_path / "other-machine", stack, clock=clk)
+    fresh.approvals = store
+    assert fresh.gate_decision(0).continues == []
+    assert "made before the stack entered the phase" in [
+        w for _, w in fresh.gate_decision(0).ignored
+    ]
+    approve(fresh, "deployment-commander")  # a GO given for this rollout counts
+    assert [a.approver for a in fresh.gate_decision(0).continues] == ["deployment-commander"]

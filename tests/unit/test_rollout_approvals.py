@@ -151,3 +151,21 @@ def test_the_program_declares_the_crd_the_policies_and_the_roles(stack: str) -> 
             if r.inputs["metadata"]["name"].startswith(approvals.GROUP_PREFIX)}  # fmt: skip
     assert set(ours) == {approvals.approver_role_name(r) for r in approvals.roles()}
     assert {b["metadata"]["namespace"] for b in ours.values()} == {"claude-enhancer"}
+
+
+def test_traffic_written_is_the_latest_spec_write_by_any_manager() -> None:
+    """The program's apply and the controller's traffic switch both count; Istio's status
+    writes do not (a status subresource write is no change of traffic)."""
+    vs = {
+        "metadata": {
+            "managedFields": [
+                {"manager": "pulumi-kubernetes-1", "operation": "Apply", "time": "2026-12-08T01:00:00Z"},
+                {"manager": "ce-rollout", "operation": "Apply", "time": "2026-12-08T01:05:00Z"},
+                {"manager": "pilot-discovery", "operation": "Update", "subresource": "status",
+                 "time": "2026-12-08T01:09:00Z"},
+            ]
+        }
+    }  # fmt: skip
+    snap = approvals.Snapshot.from_objects([], {}, [vs])
+    assert snap.traffic_written == datetime(2026, 12, 8, 1, 5, tzinfo=UTC)
+    assert approvals.Snapshot.from_objects([], {}).traffic_written is None
