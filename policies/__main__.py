@@ -15,9 +15,15 @@ if str(_ROOT) not in sys.path:
 
 from pulumi_policy import PolicyPack  # noqa: E402
 
-from policies.pack import PACK_NAME, build_policies, install_secret_preserving_deserializer  # noqa: E402
+from policies.pack import (  # noqa: E402
+    PACK_NAME,
+    build_policies,
+    install_fast_analyzer,
+    install_secret_preserving_deserializer,
+)
 
 install_secret_preserving_deserializer()
+install_fast_analyzer()
 
 PolicyPack(
     name=PACK_NAME,
