@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.advisory:
         env["CE_POLICY_ENFORCEMENT"] = "advisory"
     preview(env, True)  # warm-up: the pack's venv and the plugins' first start
-    bare, packed = [], []
+    bare: list[float] = []
+    packed: list[float] = []
     for i in range(a.runs):
         # alternate which goes first, so drift in the machine's load favours neither
         for with_pack in (i % 2 == 0, i % 2 != 0):
