@@ -133,3 +133,30 @@ def test_checkov_loads_after_configure_not_at_start() -> None:
         check=True,
     )
     assert out.stdout.split() == ["False", "1", "True"]
+
+
+def test_pack_start_leaves_the_unused_sdk_modules_unloaded_until_used() -> None:
+    """The Automation API and dynamic providers (most of the SDK's import time after grpc) load
+    only if something reads them; reading them still works."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from policies.startup import UNUSED_SDK_MODULES, defer_unused_sdk_modules
+        defer_unused_sdk_modules()
+        import pulumi_policy
+        from policies import pack
+        loaded = sorted(m for m in sys.modules if m.startswith(tuple(f"{u}." for u in UNUSED_SDK_MODULES)))
+        from pulumi.automation import LocalWorkspace
+        from pulumi.dynamic import ResourceProvider
+        print(loaded, LocalWorkspace.__name__, ResourceProvider.__name__)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert out.stdout.split() == ["[]", "LocalWorkspace", "ResourceProvider"]
