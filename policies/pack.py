@@ -107,7 +107,7 @@ def install_fast_analyzer() -> None:
       response (pulumi_policy/policy.py, ``Remediate``). No rule of the pack remediates, so
       unless the pack's config sets some policy to "remediate", the empty answer comes at once.
     * The engine starts the program only once ``Configure`` has returned, and the program
-      imports for about half a second before its first resource: the rules' ``warm_up``
+      imports for about half a second before its first resource: the enabled rules' ``warm_up``
       (checkov's check registry) runs then, in a thread, instead of in the first resources'
       ``Analyze`` calls.
     """
@@ -134,16 +134,18 @@ def _warm_up_after(upstream: Callable[..., Any]) -> Callable[..., Any]:
         response = upstream(self, request, context)
         if not started.is_set():
             started.set()
-            threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+            policies = getattr(self, "_PolicyAnalyzerServicer__policies")  # noqa: B009 - name-mangled upstream field
+            enabled = {p.name for p in policies if self._get_enforcement_level(p) != EnforcementLevel.DISABLED}
+            threading.Thread(target=warm_up, args=(enabled,), name="warm-up", daemon=True).start()
         return response
 
     return configure
 
 
-def warm_up() -> None:
-    """Every rule's ``warm_up`` (each is idempotent and safe to race with the rule's own check)."""
+def warm_up(rule_names: set[str]) -> None:
+    """The ``warm_up`` of the named rules (each is idempotent and safe to race with the rule's own check)."""
     for module in ALL:
-        if module.RULE.warm_up is not None:
+        if module.RULE.name in rule_names and module.RULE.warm_up is not None:
             module.RULE.warm_up()
 
 

@@ -103,11 +103,16 @@ def test_rules_read_the_props_plain_without_a_second_walk(installed: None) -> No
     assert pack.plain_props(given) is given
 
 
-def test_checkov_loads_after_configure_not_at_start() -> None:
+@pytest.mark.parametrize(
+    ("disabled", "loaded"),
+    [((), "1"), (("kubernetes-checkov", "kubernetes-checkov-advisory"), "0")],
+)
+def test_checkov_loads_after_configure_not_at_start(disabled: tuple[str, ...], loaded: str) -> None:
     """The pack's start is on the preview's path; checkov's registry is loaded in a thread once
-    ``Configure`` returned (the engine then starts the program), not by the first resources."""
+    ``Configure`` returned (the engine then starts the program), not by the first resources,
+    and not at all when the pack's config disables both checkov rules."""
     script = textwrap.dedent(
-        """
+        f"""
         import sys, threading
         from pulumi_policy import EnforcementLevel
         from pulumi_policy.policy import _PolicyAnalyzerServicer
@@ -119,9 +124,12 @@ def test_checkov_loads_after_configure_not_at_start() -> None:
         s = _PolicyAnalyzerServicer(pack.PACK_NAME, "0.1.0", pack.build_policies(), EnforcementLevel.MANDATORY)
         s.GetAnalyzerInfo(None, None)
         before = any(m.startswith("checkov") for m in sys.modules)
-        s.Configure(proto.ConfigureAnalyzerRequest(), None)
+        req = proto.ConfigureAnalyzerRequest()
+        for name in {list(disabled)!r}:
+            req.policyConfig[name].CopyFrom(proto.PolicyConfig(enforcementLevel=proto.DISABLED))
+        s.Configure(req, None)
         [t.join() for t in threading.enumerate() if t.name == "warm-up"]
-        print(before, checkov_k8s._registry.cache_info().currsize, len(checkov_k8s._registry().checks) > 10)
+        print(before, checkov_k8s._registry.cache_info().currsize)
         """
     )
     out = subprocess.run(
@@ -132,7 +140,7 @@ def test_checkov_loads_after_configure_not_at_start() -> None:
         timeout=120,
         check=True,
     )
-    assert out.stdout.split() == ["False", "1", "True"]
+    assert out.stdout.split() == ["False", loaded]
 
 
 def test_pack_start_leaves_the_unused_sdk_modules_unloaded_until_used() -> None:
