@@ -61,6 +61,19 @@ def _servicer(levels: dict[str, int] | None = None) -> _PolicyAnalyzerServicer:
     return s
 
 
+def _fresh_python(script: str) -> list[str]:
+    """What ``script`` prints, run in a new interpreter (what is imported at start is the point)."""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return out.stdout.split()
+
+
 def _request() -> Any:
     props = struct_pb2.Struct()
     props.update(deployment())
@@ -132,15 +145,7 @@ def test_checkov_loads_after_configure_not_at_start(disabled: tuple[str, ...], l
         print(before, checkov_k8s._registry.cache_info().currsize)
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert out.stdout.split() == ["False", loaded]
+    assert _fresh_python(script) == ["False", loaded]
 
 
 def test_pack_start_leaves_the_unused_sdk_modules_unloaded_until_used() -> None:
@@ -159,12 +164,4 @@ def test_pack_start_leaves_the_unused_sdk_modules_unloaded_until_used() -> None:
         print(loaded, LocalWorkspace.__name__, ResourceProvider.__name__)
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert out.stdout.split() == ["[]", "LocalWorkspace", "ResourceProvider"]
+    assert _fresh_python(script) == ["[]", "LocalWorkspace", "ResourceProvider"]
