@@ -16,6 +16,12 @@ gc.disable()
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+# gRPC hands each request from its polling thread to a worker thread, which then waits for the
+# GIL while another thread of the pack runs (the poller, the warm-up), by default up to 5 ms:
+# the switch interval bounds that wait. Remediate+Analyze over the local stack, in process over
+# gRPC, medians 0.52-0.57 s -> 0.44-0.51 s; one CLI run preview ratio 1.14 -> 1.07 (noise ~0.1).
+sys.setswitchinterval(0.0005)
+
 _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
