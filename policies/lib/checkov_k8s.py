@@ -14,6 +14,7 @@ exceptions file) lowers it to ``advisory`` or ``disabled``, each with its reason
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -49,14 +50,25 @@ def level_of(check_id: str) -> str:
     return entry.level if entry else "mandatory"
 
 
+_REGISTRY_LOCK = threading.Lock()
+
+
 @cache
 def _registry() -> Any:
-    from checkov.kubernetes.checks.resource import k8s
-    from checkov.kubernetes.checks.resource.registry import registry
+    # the pack's warm-up thread and the first Analyze may both get here: one fills the registry
+    with _REGISTRY_LOCK:
+        from checkov.kubernetes.checks.resource import k8s
+        from checkov.kubernetes.checks.resource.registry import registry
 
-    for name in k8s.__all__:  # each module registers its check on import
-        importlib.import_module(f"checkov.kubernetes.checks.resource.k8s.{name}")
-    return registry
+        for name in k8s.__all__:  # each module registers its check on import
+            importlib.import_module(f"checkov.kubernetes.checks.resource.k8s.{name}")
+        return registry
+
+
+def warm_up() -> None:
+    """Import checkov's Kubernetes checks and the reviewed exceptions (lib/rule.py ``Rule.warm_up``)."""
+    _registry()
+    exceptions()
 
 
 def _revealed(value: Any) -> Any:
@@ -134,4 +146,4 @@ def _failures(resource_type: str, props: Any) -> list[tuple[str, str, str]]:
     return sorted(set(out))
 
 
-__all__ = ["UNKNOWN", "exceptions", "failures", "level_of", "manifests"]
+__all__ = ["UNKNOWN", "exceptions", "failures", "level_of", "manifests", "warm_up"]

@@ -105,6 +105,9 @@ class Rule:
     tags: tuple[str, ...] = ()
     #: "advisory" for rules that report without blocking (the pack-wide level applies otherwise)
     default_level: str = "mandatory"
+    #: start-up work the rule can do before the first resource arrives (imports); the pack runs it
+    #: in a thread while the engine starts the program (pack.install_fast_analyzer). Idempotent.
+    warm_up: Callable[[], object] | None = None
 
     def defaults(self) -> dict[str, Any]:
         return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}

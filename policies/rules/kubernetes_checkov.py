@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.lib.checkov_k8s import failures
+from policies.lib.checkov_k8s import failures, warm_up
 from policies.lib.rule import Rule
 
 RULE = Rule(
@@ -23,6 +23,7 @@ RULE = Rule(
     "an exception goes to policies/exceptions.yaml with its reason, in a reviewed commit.",
     resource_types=("kubernetes:*",),
     tags=("kubernetes", "checkov"),
+    warm_up=warm_up,
 )
 
 LEVEL = "mandatory"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.lib.checkov_k8s import failures
+from policies.lib.checkov_k8s import failures, warm_up
 from policies.lib.rule import Rule
 
 RULE = Rule(
@@ -16,6 +16,7 @@ RULE = Rule(
     remediation="See the check's reason in policies/exceptions.yaml.",
     resource_types=("kubernetes:*",),
     tags=("kubernetes", "checkov"),
+    warm_up=warm_up,
     default_level="advisory",
 )
 
