@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -226,6 +227,24 @@ def rendered_config(env: dict[str, str]) -> dict[str, Any]:
     )
 
 
+def _rendered_from_live(env: dict[str, str]) -> tuple[bool, dict[str, Any]]:
+    """The rendered config and whether its jobs are exactly those of the scrape objects the
+    Prometheus selects now (the operator re-renders a few seconds after a change)."""
+    sel = ",".join(f"{k}={v}" for k, v in prom.SELECTOR.items())
+    objs = kubectl_json(env, "get", "podmonitors,servicemonitors,scrapeconfigs", "-A", "-l", sel)
+    want = {
+        f"{JOB_PREFIX[o['kind']]}/{o['metadata']['namespace']}/{o['metadata']['name']}"
+        for o in objs["items"]
+    }
+    config = rendered_config(env)
+    # podMonitor/<ns>/<name>/<endpoint index>, scrapeConfig/<ns>/<name> (promcfg.go)
+    jobs = {
+        re.sub(r"^((?:pod|service)Monitor/[^/]+/[^/]+)/\d+$", r"\1", j["job_name"])
+        for j in config.get("scrape_configs") or []
+    }
+    return jobs == want, config
+
+
 def _sd_namespaces(job: dict[str, Any]) -> list[str] | None:
     """The namespaces a job's Kubernetes discovery is limited to; None: every namespace."""
     sds = job.get("kubernetes_sd_configs") or []
@@ -337,7 +356,8 @@ def test_operator_rendered_scrape_config_covers_every_metric_read(
 ) -> None:
     env = local_project.env
     _operators_reconciled(env)
-    config = rendered_config(env)
+    config = _wait("the operator's config rendered from the live scrape objects", 120,
+                   lambda: _rendered_from_live(env))  # fmt: skip
     meshed = {
         n["metadata"]["name"]
         for n in kubectl_json(env, "get", "namespaces", "-l", "istio-injection=enabled")["items"]
