@@ -59,7 +59,8 @@ def _owner(pod: dict[str, Any]) -> str:
 def budget_problems(pods: list[dict[str, Any]], pdbs: list[dict[str, Any]]) -> list[str]:
     """Pure: unscheduled pods beyond the budget of the PDBs that cover their workload (its
     pods: a CNPG instance gets its role label only once it runs, so a Pending one matches
-    no PDB of its own). A workload no PDB covers has no budget."""
+    no PDB of its own). A workload no PDB covers has no budget; a Deployment's pods have no
+    reason to wait for the zone."""
     pending = [p for p in pods if not p["spec"].get("nodeName")]
     problems = []
     for owner in sorted({_owner(p) for p in pending}):
@@ -77,7 +78,11 @@ def budget_problems(pods: list[dict[str, Any]], pdbs: list[dict[str, Any]]) -> l
                 span = {p["metadata"]["name"] for p in chosen + down}
                 allowed = max(allowed, len(span) - int(spec.get("minAvailable", 0)))
         names = [p["metadata"]["name"] for p in down]
-        if allowed < 0:
+        if "/ReplicaSet/" in owner:
+            # stateless: no volume or per-zone anti-affinity holds it, two zones have room
+            # (defect 9: a spread that counts the lost zone keeps these Pending)
+            problems.append(f"{owner}: Pending {names}, a stateless pod with two zones left")
+        elif allowed < 0:
             problems.append(f"{owner}: Pending {names}, no PDB")
         elif len(down) > allowed:
             problems.append(f"{owner}: Pending {names}, its PDBs allow {allowed}")
