@@ -3,8 +3,8 @@ its pods of the program's namespaces deleted); once the controllers have replace
 nothing stays Pending beyond what the PodDisruptionBudgets allow.
 
 The zone is one that does not hold the CNPG primary (the platform fakes the instance manager,
-not a failover). Afterwards the zone comes back, the Nodes' fields are the program's again (its
-own apply, as Pulumi makes it), and the app's pods are spread over the three zones again.
+not a failover). Afterwards the zone comes back and the app's pods are spread over the three
+zones again.
 
 Slow: the controllers replace about 15 pods twice, and the StatefulSets one by one.
 """
@@ -19,7 +19,6 @@ import pytest
 
 from components.data import PG_NAME
 from tests.integration.conftest import LocalProject, kubectl, kubectl_json
-from tests.integration.test_operator_effects import Declared, declared_objects
 
 NAMESPACES = ("claude-enhancer", "claude-enhancer-data", "claude-enhancer-monitoring")
 ZONE = "topology.kubernetes.io/zone"
@@ -116,21 +115,8 @@ def _counts(pods: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def _restore_nodes(env: dict[str, str], nodes: list[Declared], tmp: Any) -> None:
-    """The program's own apply of its Nodes (its field manager, forced as Pulumi's
-    patchForce does): cordon and taint went through kubectl's and the node controller's
-    managers, which took the atomic ``spec.taints`` list."""
-    import json
-
-    for d in nodes:
-        path = tmp / f"node-{d.name}.json"
-        path.write_text(json.dumps(d.inputs))
-        kubectl(env, "apply", "--server-side", "--force-conflicts",
-                f"--field-manager={d.manager}", "-f", str(path))  # fmt: skip
-
-
 @pytest.fixture
-def zone_out(local_project: LocalProject, tmp_path: Any) -> Iterator[tuple[str, list[str]]]:
+def zone_out(local_project: LocalProject) -> Iterator[tuple[str, list[str]]]:
     env = local_project.env
     primary = kubectl_json(env, "get", "clusters.postgresql.cnpg.io", "-n", "claude-enhancer-data",
                            PG_NAME)["status"]["currentPrimary"]  # fmt: skip
@@ -140,7 +126,6 @@ def zone_out(local_project: LocalProject, tmp_path: Any) -> Iterator[tuple[str, 
     zone_of = _zone_of(env)
     zone = sorted(set(zone_of.values()) - {zone_of[pg_node]})[-1]
     names = sorted(n for n, z in zone_of.items() if z == zone)
-    declared = [d for d in declared_objects(local_project.export_state()) if d.kind == "Node"]
     try:
         for n in names:
             kubectl(env, "cordon", n)
@@ -150,8 +135,9 @@ def zone_out(local_project: LocalProject, tmp_path: Any) -> Iterator[tuple[str, 
         for n in names:
             kubectl(env, "uncordon", n)
             kubectl(env, "taint", "nodes", n, f"{TAINT}-")
+        # the values are back; the atomic spec.taints list is now kubectl's, as it was the node
+        # controller's before (it wrote and removed the not-ready taint when the node joined)
         _wait("the zone's nodes without the outage taints", 60, lambda: _untainted(env, names))
-        _restore_nodes(env, declared, tmp_path)
         _wait("every pod scheduled again", 180,
               lambda: (not [p for p in _pods(env) if not p["spec"].get("nodeName")], None))  # fmt: skip
         # the app's ReplicaSets put the zone's replacements in the other zones: spread again
