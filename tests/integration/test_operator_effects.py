@@ -28,7 +28,7 @@ import yaml
 
 from components import prometheus as prom
 from components.data import PG_NAME, REDIS_NAME
-from tests.integration.conftest import LocalProject, kubectl, kubectl_json, kubectl_run
+from tests.integration.conftest import LocalProject, kubectl, kubectl_json, kubectl_run, wait_for
 from tests.metric_producers import (
     DATA_NS,
     MON_NS,
@@ -43,16 +43,6 @@ from tests.metric_producers import (
 #: the controller manager's (HPA, ReplicaSet, endpoint and node controllers).
 OPERATORS = ("cnpg-manager", "redis-operator", "PrometheusOperator", "kube-controller-manager")
 K8S_PREFIX = "kubernetes:"
-
-
-def _wait(what: str, timeout: float, probe: Callable[[], tuple[bool, Any]]) -> Any:
-    deadline = time.monotonic() + timeout
-    ok, last = probe()
-    while not ok and time.monotonic() < deadline:
-        time.sleep(3)
-        ok, last = probe()
-    assert ok, f"{what} not reached after {timeout}s; last seen: {last}"
-    return last
 
 
 def _operators_reconciled(env: dict[str, str]) -> None:
@@ -74,7 +64,7 @@ def _operators_reconciled(env: dict[str, str]) -> None:
         )
         return seen == ("Cluster in healthy state", (3, 3), True), seen
 
-    _wait("operators reconciled (CNPG healthy, Redis Ready, Prometheus config)", 300, probe)
+    wait_for("operators reconciled (CNPG healthy, Redis Ready, Prometheus config)", 300, probe)
 
 
 #: The operators' CRs of the program, each watched by its operator (redis-operator's controller
@@ -381,7 +371,7 @@ def test_operator_rendered_scrape_config_covers_every_metric_read(
 ) -> None:
     env = local_project.env
     _operators_reconciled(env)
-    config = _wait("the operator's config rendered from the live scrape objects", 120,
+    config = wait_for("the operator's config rendered from the live scrape objects", 120,
                    lambda: _rendered_from_live(env))  # fmt: skip
     meshed = {
         n["metadata"]["name"]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from components.data import PG_NAME
-from tests.integration.conftest import LocalProject, kubectl, kubectl_json
+from tests.integration.conftest import LocalProject, kubectl, kubectl_json, wait_for
 
 NAMESPACES = ("claude-enhancer", "claude-enhancer-data", "claude-enhancer-monitoring")
 ZONE = "topology.kubernetes.io/zone"
@@ -96,16 +96,6 @@ def _nodes(env: dict[str, str]) -> list[dict[str, Any]]:
     return list(kubectl_json(env, "get", "nodes")["items"])
 
 
-def _wait(what: str, timeout: float, probe: Any) -> Any:
-    deadline = time.monotonic() + timeout
-    ok, last = probe()
-    while not ok and time.monotonic() < deadline:
-        time.sleep(2)
-        ok, last = probe()
-    assert ok, f"{what} not reached after {timeout}s; last seen: {last}"
-    return last
-
-
 def _counts(pods: list[dict[str, Any]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for p in pods:
@@ -137,12 +127,12 @@ def zone_out(local_project: LocalProject) -> Iterator[tuple[str, list[str]]]:
             kubectl(env, "taint", "nodes", n, f"{TAINT}-")
         # the values are back; the atomic spec.taints list is now kubectl's, as it was the node
         # controller's before (it wrote and removed the not-ready taint when the node joined)
-        _wait("the zone's nodes without the outage taints", 60, lambda: _untainted(env, names))
-        _wait("every pod scheduled again", 180,
+        wait_for("the zone's nodes without the outage taints", 60, lambda: _untainted(env, names))
+        wait_for("every pod scheduled again", 180,
               lambda: (not [p for p in _pods(env) if not p["spec"].get("nodeName")], None))  # fmt: skip
         # the app's ReplicaSets put the zone's replacements in the other zones: spread again
         kubectl(env, "delete", "pods", "-n", NAMESPACES[0], "--all", "--wait=false")
-        _wait("the app's pods Running in 3 zones", 180, lambda: _app_spread(env))
+        wait_for("the app's pods Running in 3 zones", 180, lambda: _app_spread(env))
 
 
 def _untainted(env: dict[str, str], names: list[str]) -> tuple[bool, Any]:
@@ -192,7 +182,7 @@ def test_zone_outage_leaves_nothing_pending_beyond_the_budgets(
         return not problems, problems
 
     t0 = time.monotonic()
-    _wait(f"zone {zone} out: every pod replaced, Pending only within the PDBs", 120, settled)
+    wait_for(f"zone {zone} out: every pod replaced, Pending only within the PDBs", 120, settled)
     pending = [p["metadata"]["name"] for p in _pods(env) if not p["spec"].get("nodeName")]
     print(f"zone {zone}: {len(gone)} pods deleted, settled in {time.monotonic() - t0:.1f}s, "
           f"Pending within the budgets: {pending}")  # fmt: skip
