@@ -10,7 +10,7 @@ import json
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,20 @@ def redis_auth_ok(port: int, user: str, password: str) -> bool:
         )
     except redis.AuthenticationError:
         return False
+
+
+def wait_for(
+    what: str, timeout: float, probe: Callable[[], tuple[bool, Any]], every: float = 2
+) -> Any:
+    """Polls ``probe`` (-> done, what it saw) until done; fails naming ``what`` and the last
+    thing seen. Returns what it saw."""
+    deadline = time.monotonic() + timeout
+    ok, last = probe()
+    while not ok and time.monotonic() < deadline:
+        time.sleep(every)
+        ok, last = probe()
+    assert ok, f"{what} not reached after {timeout}s; last seen: {last}"
+    return last
 
 
 def kubectl_json(env: dict[str, str], *args: str) -> Any:

@@ -8,13 +8,12 @@ metric nothing exports, like an ``http_requests_total`` the app never had) fails
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from components import dashboards
 from components.alerting import all_groups
 from monitoring.exporter.exporter import Behaviour, SyntheticIstio, load_settings
+from tests.metric_producers import metric_names
 
 #: metric -> the real exporter that produces it (names checked against upstream sources).
 REAL_EXPORTERS: dict[str, str] = {
@@ -55,27 +54,6 @@ REAL_EXPORTERS: dict[str, str] = {
     # Prometheus itself
     "ALERTS": "Prometheus rule manager",
 }
-
-_KEYWORDS = {
-    "by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless",
-    "bool", "offset", "inf", "nan",
-}  # fmt: skip
-
-
-def metric_names(expr: str) -> set[str]:
-    """Metric names a PromQL expression selects (a small, conservative tokenizer)."""
-    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals (label values, regexes)
-    e = re.sub(r"\{[^}]*\}", "", e)  # label matchers
-    e = re.sub(r"\[[^\]]*\]", "", e)  # ranges and subqueries
-    # label lists of by/without/on/ignoring/group_*(...)
-    e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
-    names = set()
-    for m in re.finditer(r"(?<![\w.$])([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\()?", e):
-        word, call = m.group(1), m.group(2)
-        if call or word.lower() in _KEYWORDS:
-            continue
-        names.add(word)
-    return names
 
 
 def test_tokenizer() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from components import data as data_mod
+from tests.metric_producers import PRODUCERS
 from tests.unit.conftest import Capture, program_capture, unsecret
 
 STACKS = ("local", "staging", "prod")
@@ -200,17 +201,6 @@ def test_app_pods_keep_serving_while_their_endpoint_removal_propagates() -> None
 
 # --------------------------------------------------------------------------- defect 5
 
-#: metric family prefix -> (scrape kind, namespace of the object, how it reaches the producer)
-PRODUCERS = {
-    "istio_": ("PodMonitor", APP_NS, "/stats/prometheus"),
-    "ce_agent_": ("PodMonitor", APP_NS, "/stats/prometheus"),
-    "cnpg_": ("PodMonitor", DATA_NS, "metrics"),
-    "container_": ("ServiceMonitor", MON_NS, "/metrics/cadvisor"),
-    "kube_": ("ServiceMonitor", MON_NS, "kube-state-metrics"),
-    "vault_": ("ScrapeConfig", MON_NS, "/v1/sys/metrics"),
-    "citadel_": ("ServiceMonitor", MON_NS, "istio"),
-}
-
 
 def _scrapes(cap: Capture) -> list[dict[str, Any]]:
     return [r.inputs for k in ("ServiceMonitor", "PodMonitor", "ScrapeConfig") for r in cap.crs(k)]
@@ -225,7 +215,7 @@ def test_every_producer_the_rules_read_has_a_scrape_object_prometheus_selects(
 
     cap = program_capture(stack)
     spec = _one(cap, "Prometheus")["spec"]
-    kind, ns, marker = PRODUCERS[prefix]
+    kind, ns, marker, _ = PRODUCERS[prefix]
     found = [
         s
         for s in _scrapes(cap)
