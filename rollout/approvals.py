@@ -295,6 +295,13 @@ def cluster_roles() -> list[dict[str, Any]]:
                     # rollout's own namespace (GET /api/v1/namespaces/NS is authorized in
                     # namespace NS: k8s.io/apiserver pkg/endpoints/request/requestinfo.go)
                     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+                    # the traffic objects' last write: when the phase began, for an approver's
+                    # own snapshot (driver.approval_store reads it with the approvals)
+                    {
+                        "apiGroups": ["networking.istio.io"],
+                        "resources": ["virtualservices"],
+                        "verbs": ["get", "list"],
+                    },
                 ],
             }
         )
