@@ -45,7 +45,9 @@ WINDOW = "15s"
 MIN_REQUESTS = 100
 SPECS = {
     "healthy": [],
-    "errors": ["--canary-error-rate", "0.02"],
+    # 5 % as in test_rollout_controller's fault: at 2 % a 5 % canary's ~220 requests held one
+    # error about one run in sixteen (p 0.2, judge inconclusive, the advance went on)
+    "errors": ["--canary-error-rate", "0.05"],
     "slow": ["--canary-latency-ms", "800"],
     "notraffic": ["--no-traffic"],
 }
