@@ -78,11 +78,12 @@ class KubectlApprovals:
 
     def snapshot(self) -> approvals.Snapshot:
         ns = self.namespace
-        items = self._run(["get", f"{approvals.PLURAL}.{approvals.GROUP}", "-n", ns])["items"]
+        # the approvals and the traffic objects in one request (one kubectl per controller turn)
+        kinds = f"{approvals.PLURAL}.{approvals.GROUP},virtualservices.networking.istio.io"
+        found = self._run(["get", kinds, "-n", ns, "--show-managed-fields"])["items"]
+        items = [o for o in found if o.get("kind") == approvals.KIND]
+        traffic = [o for o in found if o.get("kind") == "VirtualService"]
         annotations = self._run(["get", "namespace", ns])["metadata"].get("annotations") or {}
-        traffic = self._run(
-            ["get", "virtualservices.networking.istio.io", "-n", ns, "--show-managed-fields"]
-        )["items"]
         return approvals.Snapshot.from_objects(items, annotations, traffic)
 
     def create(

@@ -168,7 +168,7 @@ class Driver:
         record: the last write of the traffic objects.
         """
         entries = self.audit.entries()
-        since = self.entered_at(phase)
+        since = bake.phase_entered_at(entries, phase)
         if since is None:
             applied = [e for e in entries if e.get("result") in (bake.APPLIED, "promoted")]
             since = bake.parse_ts(str(applied[-1]["ts"])) if applied else None
